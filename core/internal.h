@@ -1,0 +1,122 @@
+/* llmcache internals shared across core files. Not installed. */
+#ifndef LLMC_INTERNAL_H
+#define LLMC_INTERNAL_H
+
+#include "llmc_config.h"
+#include "llmcache/llmcache.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#define LLMC_UNUSED(x) ((void)(x))
+#define LLMC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- strings ---- */
+int llmc__strcaseeq(const char *a, const char *b);
+char *llmc__strdup(const char *s);
+char *llmc__strndup(const char *s, size_t n);
+
+/* ---- registry ---- */
+/* Called by the registry when a name is unknown; implemented by the plugin
+ * loader. Returns 1 if something was loaded (the caller looks again). */
+int llmc__plugin_autoload(llmc_kind kind, const char *name);
+/* Built-in tables. */
+extern const llmc_backend_ops llmc__backend_local;
+#if LLMC_HAVE_REDIS
+llmc_status llmc__redis_register(llmc_err *err);
+#endif
+#if LLMC_HAVE_MEMCACHED
+extern const llmc_backend_ops llmc__backend_memcached;
+#endif
+#if LLMC_HAVE_SQLITE
+extern const llmc_backend_ops llmc__backend_sqlite;
+#endif
+extern const llmc_serializer_ops llmc__serializer_json;
+extern const llmc_serializer_ops llmc__serializer_binary;
+extern const llmc_key_strategy_ops llmc__key_strategy_v1;
+/* Providers register themselves (providers/providers.c). */
+llmc_status llmc__providers_register(llmc_err *err);
+/* Backend names/schemes that exist in the project but were not compiled
+ * in: returns the feature name for the error message, or NULL. */
+const char *llmc__backend_not_built(const char *scheme);
+
+/* ---- URL parsing ---- */
+typedef struct llmc_url {
+    char *scheme;      /* lower-cased */
+    char *user;        /* decoded or NULL */
+    char *password;    /* decoded or NULL */
+    char *location;    /* decoded, without userinfo */
+    char *path;        /* decoded, "" if none */
+    llmc_host *hosts;
+    size_t n_hosts;
+    char *redacted;    /* whole URL with password -> *** */
+    llmc_options *query; /* decoded query options */
+} llmc_url;
+
+llmc_status llmc__url_parse(const char *url, llmc_url *out, llmc_err *err);
+void llmc__url_free(llmc_url *u);
+/* Percent-decode s[0..n) into a new string; -1 on bad escapes. */
+char *llmc__pct_decode(const char *s, size_t n, int plus_is_space, size_t *outlen);
+
+/* ---- the cache handle ---- */
+#define LLMC_STAT_SLOTS 16
+#define LLMC_HIST_BUCKETS 64
+
+typedef struct llmc_stat_slot {
+    _Atomic uint64_t hits, misses, sets, deletes, errors, corrupt;
+    _Atomic uint64_t bytes_read, bytes_written;
+    _Atomic uint64_t get_count, get_us_total, get_us_max;
+    _Atomic uint64_t set_count, set_us_total, set_us_max;
+    _Atomic uint64_t get_hist[LLMC_HIST_BUCKETS];
+    _Atomic uint64_t set_hist[LLMC_HIST_BUCKETS];
+} __attribute__((aligned(64))) llmc_stat_slot;
+
+struct llmc_cache {
+    const llmc_backend_ops *ops;
+    void *ctx;
+    uint32_t caps;
+    pthread_mutex_t serial_lock; /* used when the backend isn't thread-safe */
+    bool serialize;
+    char *url_redacted;
+    char *namespace_;
+    char *name;
+    int64_t default_ttl_ms;
+    uint64_t max_item_bytes;
+    int64_t timeout_ms;
+    llmc_cache_mode mode;
+    int scope_by_user;
+    const llmc_serializer_ops *ser;
+    const llmc_key_strategy_ops *keys;
+    llmc_options *opts;
+
+    /* circuit breaker (used by soft entry calls) */
+    int64_t breaker_threshold;   /* consecutive failures; 0 = disabled */
+    int64_t breaker_cooldown_ms;
+    _Atomic int64_t consecutive_failures;
+    _Atomic int64_t breaker_open_until_ns; /* 0 = closed */
+    _Atomic int breaker_probe;            /* a probe is in flight */
+    _Atomic uint64_t breaker_trips, breaker_skips;
+    _Atomic int breaker_logged_state;
+
+    /* last error */
+    pthread_mutex_t err_lock;
+    llmc_err last_err;
+
+    llmc_stat_slot slots[LLMC_STAT_SLOTS];
+};
+
+/* Record the error of a failed call on the handle; returns e->status. */
+llmc_status llmc__cache_fail(llmc_cache *c, const llmc_err *e);
+/* Circuit breaker. allow(): may this soft call reach the backend?
+ * record(): outcome of a call that did. */
+bool llmc__breaker_allow(llmc_cache *c);
+void llmc__breaker_record(llmc_cache *c, llmc_status st);
+bool llmc__status_is_backend_failure(llmc_status st);
+llmc_stat_slot *llmc__stat_slot(llmc_cache *c);
+
+/* Logging: one line to stderr when LLMCACHE_LOG is set (or always for
+ * warnings); never contains secrets. */
+void llmc__log(const char *level, const char *fmt, ...) LLMC_PRINTF(2, 3);
+
+#endif

@@ -1,0 +1,152 @@
+/* llmcache: the backend interface, for authors of backends.
+ *
+ * A backend is a const table of functions registered under a name and one
+ * or more URL schemes. The core (the dispatcher) validates arguments,
+ * resolves TTLs, measures, counts, applies the circuit breaker and
+ * emulates what a backend lacks (batches as loops, exists through get);
+ * a backend only moves bytes.
+ *
+ * Contracts for every function:
+ *  - keys and values are binary-safe and travel with explicit lengths;
+ *  - `ttl_ms` given to set/mset is already resolved: 0 = no expiry,
+ *    > 0 = milliseconds;
+ *  - a get that finds nothing (or finds an expired value) returns
+ *    LLMC_MISS, not an error;
+ *  - errors fill `err` (llmc_err_set) with a status, the native code and a
+ *    message that never contains a password;
+ *  - get writes the value with llmc_buf_set / llmc_buf_reserve into `out`
+ *    (the core owns the buffer);
+ *  - a function may be NULL where marked optional; the core emulates it
+ *    or answers LLMC_ENOTSUP. */
+#ifndef LLMCACHE_BACKEND_H
+#define LLMCACHE_BACKEND_H
+
+#include "common.h"
+#include "options.h"
+#include "cache.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The header every component table starts with. */
+typedef struct llmc_component {
+    uint16_t abi_major;   /* LLMC_ABI_MAJOR */
+    uint16_t abi_minor;   /* LLMC_ABI_MINOR at build time */
+    uint32_t struct_size; /* sizeof the whole table */
+    const char *name;     /* registry name, case-insensitive */
+    const char *description; /* one line, for `llmcache plugins` */
+} llmc_component;
+
+#define LLMC_COMPONENT_INIT(type, name_, desc_)                                \
+    {LLMC_ABI_MAJOR, LLMC_ABI_MINOR, (uint32_t)sizeof(type), (name_), (desc_)}
+
+/* Capability bits. */
+enum {
+    LLMC_CAP_TTL = 1u << 0,          /* expires entries natively */
+    LLMC_CAP_BATCH = 1u << 1,        /* native mget/mset */
+    LLMC_CAP_SCOPED_FLUSH = 1u << 2, /* flush(namespace) */
+    LLMC_CAP_THREAD_SAFE = 1u << 3,  /* one ctx may be used by many threads */
+    LLMC_CAP_PERSISTENT = 1u << 4,   /* survives the process */
+    LLMC_CAP_DISTRIBUTED = 1u << 5,  /* shared between machines */
+    LLMC_CAP_SCAN = 1u << 6,         /* can enumerate keys */
+    LLMC_CAP_REMOTE = 1u << 7        /* talks over the network: fail open */
+};
+
+/* One host of a URL's authority (several for memcached/cluster URLs). */
+typedef struct llmc_host {
+    const char *host; /* without brackets for IPv6 */
+    int port;         /* -1 when the URL gave none */
+} llmc_host;
+
+/* What a backend's open receives. Strings live until open returns; copy
+ * what you keep. */
+typedef struct llmc_backend_config {
+    uint32_t struct_size;
+    const char *scheme;       /* lower-case URL scheme or type name */
+    const char *url_redacted; /* for messages: password replaced by *** */
+    const char *user;         /* percent-decoded, NULL if absent */
+    const char *password;     /* percent-decoded, NULL if absent. Secret. */
+    const char *location;     /* text between "scheme://" and '?' (or '#'),
+                                 without userinfo, percent-decoded:
+                                 "/abs/file.db", "rel/file.db", ":memory:",
+                                 "h1:11211,h2:11212", "host:6379/2" */
+    const llmc_host *hosts;   /* authority parsed as host[:port] list */
+    size_t n_hosts;           /* 0 when the authority is empty */
+    const char *path;         /* after the authority, from '/', decoded;
+                                 "" when absent */
+    /* Common options, validated by the core. */
+    const char *namespace_;   /* NULL when unset */
+    int64_t default_ttl_ms;   /* 0 = never */
+    uint64_t max_entries;     /* 0 = unlimited */
+    uint64_t max_bytes;       /* 0 = unlimited */
+    uint64_t max_item_bytes;  /* 0 = unlimited */
+    int64_t timeout_ms;       /* operation timeout; backends use it as the
+                                 default of their own finer options */
+    const llmc_options *options; /* every option (URL query and API merged):
+                                    read backend-specific ones from here */
+} llmc_backend_config;
+
+typedef struct llmc_backend_ops {
+    llmc_component hdr;
+    /* URL schemes this backend answers, NULL-terminated; NULL means only
+     * hdr.name. Must not collide with another backend's. */
+    const char *const *schemes;
+    /* Backend-specific option names it accepts, NULL-terminated (may be
+     * NULL). Any other non-common option is refused by the core. */
+    const char *const *options;
+    uint32_t caps;
+
+    /* Create a context. Must fail (with a clear message) rather than
+     * return a half-working context. */
+    llmc_status (*open)(const llmc_backend_config *cfg, void **ctx, llmc_err *err);
+    void (*close)(void *ctx);
+
+    llmc_status (*get)(void *ctx, const char *key, size_t klen, llmc_buf *out,
+                       llmc_err *err);
+    llmc_status (*set)(void *ctx, const char *key, size_t klen, const void *val,
+                       size_t vlen, int64_t ttl_ms, llmc_err *err);
+    /* LLMC_OK if deleted, LLMC_MISS if it was absent (or OK if unknown). */
+    llmc_status (*del)(void *ctx, const char *key, size_t klen, llmc_err *err);
+
+    /* Optional: LLMC_OK / LLMC_MISS. Emulated with get when NULL. */
+    llmc_status (*exists)(void *ctx, const char *key, size_t klen, llmc_err *err);
+    /* Optional: batch get. sts[i] is LLMC_OK or LLMC_MISS or an error per
+     * key; returns non-OK only if the whole batch failed. */
+    llmc_status (*mget)(void *ctx, size_t n, const char *const *keys,
+                        const size_t *klens, llmc_buf *vals, llmc_status *sts,
+                        llmc_err *err);
+    /* Optional: batch set; items carry resolved ttl_ms. */
+    llmc_status (*mset)(void *ctx, size_t n, const llmc_kv *items, llmc_err *err);
+    /* Optional: delete every key of namespace ns (keys "ns:..."). */
+    llmc_status (*flush)(void *ctx, const char *ns, size_t nslen, uint64_t *deleted,
+                         llmc_err *err);
+    /* Optional: delete everything. */
+    llmc_status (*flush_all)(void *ctx, llmc_err *err);
+    /* Optional: LLMC_OK if the backend answers. Treated as OK when NULL. */
+    llmc_status (*ping)(void *ctx, llmc_err *err);
+    /* Optional: report backend-specific counters. */
+    llmc_status (*stats)(void *ctx, llmc_stat_cb cb, void *ud);
+    /* Optional: enumerate live keys with a prefix. */
+    llmc_status (*scan)(void *ctx, const char *prefix, size_t plen, llmc_scan_cb cb,
+                        void *ud, llmc_err *err);
+    /* Optional: remaining TTL in ms, -1 for none; LLMC_MISS if absent. */
+    llmc_status (*ttl)(void *ctx, const char *key, size_t klen, int64_t *ttl_ms,
+                       llmc_err *err);
+} llmc_backend_ops;
+
+/* Register a backend for this process. The table must stay valid and
+ * unchanged for the life of the process (it is not copied). LLMC_EEXIST if
+ * its name or one of its schemes is already taken; LLMC_EABI if
+ * hdr.abi_major differs or struct_size is too small; LLMC_EINVAL if
+ * required functions (open, close, get, set, del) are missing. */
+LLMC_API llmc_status llmc_register_backend(const llmc_backend_ops *ops, llmc_err *err);
+
+/* Look up a backend by name or URL scheme (case-insensitive). NULL if
+ * unknown (the plugin loader is tried first, see plugin.h). */
+LLMC_API const llmc_backend_ops *llmc_find_backend(const char *name_or_scheme);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,197 @@
+/* llmcache: the cache handle and raw key/value operations.
+ *
+ * A cache is opened from a URL (`redis://...`, `sqlite:///path.db`,
+ * `local://?max_entries=1000`) or from a type string plus options. The
+ * operations here work on raw keys and values; they return the real
+ * status (a down backend is an error here, unlike in the completion path,
+ * which fails open).
+ *
+ * Thread safety: one llmc_cache may be shared by any number of threads
+ * for every call except llmc_cache_close. Backends that are not
+ * thread-safe themselves are serialised by the core.
+ *
+ * Errors: every call returns an llmc_status. LLMC_MISS is not an error.
+ * On an error, llmc_cache_errmsg() tells what went wrong. */
+#ifndef LLMCACHE_CACHE_H
+#define LLMCACHE_CACHE_H
+
+#include "common.h"
+#include "options.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct llmc_cache llmc_cache;
+
+/* TTL values (milliseconds) for set calls. LLMC_TTL_DEFAULT uses the
+ * cache's default TTL (option `ttl`, seconds); LLMC_TTL_NEVER stores
+ * without expiry. Any positive value is a TTL in milliseconds. */
+#define LLMC_TTL_DEFAULT (-1)
+#define LLMC_TTL_NEVER 0
+
+/* Cache modes (option `mode`): with default_on every completion through a
+ * client with this cache is cached unless told otherwise; with
+ * default_off only requests that opt in (`use-cache`) are. */
+typedef enum llmc_cache_mode {
+    LLMC_MODE_DEFAULT_ON = 0,
+    LLMC_MODE_DEFAULT_OFF = 1
+} llmc_cache_mode;
+
+/* Open a cache from a URL. `url` NULL or "" means $LLMCACHE_URL, and if
+ * that is unset too, "local://". Options in `opts` (may be NULL) are
+ * merged with the URL's query options; an option given both ways takes
+ * the value from `opts`.
+ *
+ * Common options (every backend): namespace, ttl (seconds, 0 = never
+ * expires), max_entries, max_bytes, max_item_bytes, timeout_ms,
+ * serializer (json|binary|registered name), key_strategy (v1|registered
+ * name), mode (default_on|default_off), breaker_threshold,
+ * breaker_cooldown_ms, scope_by_user. Backends accept their own on top.
+ *
+ * An unknown scheme, an unknown option, a malformed URL or an out of
+ * range number gives LLMC_EINVAL (or LLMC_ENOTFOUND / LLMC_ENOTBUILT for
+ * an unknown or not-built-in backend) and a message naming the offending
+ * part in `err` (may be NULL). Passwords never appear in messages.
+ *
+ * On success *out is a new handle; close it with llmc_cache_close. */
+LLMC_API llmc_status llmc_cache_open(const char *url, const llmc_options *opts,
+                                     llmc_cache **out, llmc_err *err);
+
+/* Open a cache by backend type name ("local", "redis", "memcached",
+ * "sqlite", or a registered name) with options. Options that a URL would
+ * carry in its authority are options here: for network backends `host`,
+ * `port`, `user`, `password`, `db`; for sqlite `path`. */
+LLMC_API llmc_status llmc_cache_open_type(const char *type, const llmc_options *opts,
+                                          llmc_cache **out, llmc_err *err);
+
+/* Close the handle and free everything it owns. NULL is accepted. No
+ * other call may be running on the handle. */
+LLMC_API void llmc_cache_close(llmc_cache *c);
+
+/* The message of the last failed call made on this handle by any thread.
+ * The returned pointer is a thread-local copy, valid until this thread's
+ * next llmc_cache_errmsg call. Never NULL ("" if no error yet). */
+LLMC_API const char *llmc_cache_errmsg(llmc_cache *c);
+/* Status and native code (hiredis, memcached, SQLite, ...) of the last
+ * failed call on this handle. */
+LLMC_API llmc_status llmc_cache_errcode(llmc_cache *c);
+LLMC_API long llmc_cache_native_errcode(llmc_cache *c);
+
+/* Get the value stored at key[0..klen). On LLMC_OK `out` holds a copy
+ * (the caller owns the buffer and frees it with llmc_buf_free; passing
+ * the same buffer again reuses its memory). LLMC_MISS when absent or
+ * expired. */
+LLMC_API llmc_status llmc_cache_get(llmc_cache *c, const char *key, size_t klen,
+                                    llmc_buf *out);
+
+/* Store val[0..vlen) at key[0..klen), replacing any old value.
+ * ttl_ms: LLMC_TTL_DEFAULT, LLMC_TTL_NEVER or milliseconds > 0.
+ * LLMC_ETOOBIG if vlen exceeds max_item_bytes or the backend's limit;
+ * nothing is written then. */
+LLMC_API llmc_status llmc_cache_set(llmc_cache *c, const char *key, size_t klen,
+                                    const void *val, size_t vlen, int64_t ttl_ms);
+
+/* Delete a key. LLMC_OK if it existed, LLMC_MISS if not (backends that
+ * cannot tell return LLMC_OK). */
+LLMC_API llmc_status llmc_cache_del(llmc_cache *c, const char *key, size_t klen);
+
+/* LLMC_OK if the key holds a live value, LLMC_MISS if not. */
+LLMC_API llmc_status llmc_cache_exists(llmc_cache *c, const char *key, size_t klen);
+
+/* Remaining time to live of a key in milliseconds: *ttl_ms = -1 when it
+ * never expires. LLMC_MISS when absent; LLMC_ENOTSUP when the backend
+ * cannot tell. */
+LLMC_API llmc_status llmc_cache_ttl(llmc_cache *c, const char *key, size_t klen,
+                                    int64_t *ttl_ms);
+
+/* Batch get of n keys. vals[i] and sts[i] receive each key's value and
+ * status (LLMC_OK or LLMC_MISS, or an error). The return value is LLMC_OK
+ * if every key was looked up (hits and misses alike), else the first
+ * error. vals[] are caller-owned buffers as in llmc_cache_get. */
+LLMC_API llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
+                                     const size_t *klens, llmc_buf *vals,
+                                     llmc_status *sts);
+
+/* One item of a batch set. ttl_ms as in llmc_cache_set. */
+typedef struct llmc_kv {
+    const char *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    int64_t ttl_ms;
+} llmc_kv;
+
+/* Batch set. Items over max_item_bytes make the whole call fail with
+ * LLMC_ETOOBIG before anything is written. */
+LLMC_API llmc_status llmc_cache_mset(llmc_cache *c, size_t n, const llmc_kv *items);
+
+/* Delete every key of namespace `ns` (keys that start with "ns:").
+ * `ns` NULL means the cache's own namespace option; LLMC_EINVAL if
+ * neither is set (use llmc_cache_flush_all to delete everything).
+ * Other namespaces are untouched. *deleted (may be NULL) receives the
+ * number of keys removed, where the backend can count them. */
+LLMC_API llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted);
+
+/* Delete everything the backend holds (for Redis: the selected database;
+ * for memcached: every server). Explicitly named because it is drastic. */
+LLMC_API llmc_status llmc_cache_flush_all(llmc_cache *c);
+
+/* Check that the backend answers. */
+LLMC_API llmc_status llmc_cache_ping(llmc_cache *c);
+
+/* Visit every live key that starts with prefix[0..plen) (plen 0: all).
+ * The callback returns 0 to go on, non-zero to stop. LLMC_ENOTSUP for
+ * backends that cannot enumerate keys (memcached). Keys written during
+ * the scan may or may not be seen. */
+typedef int (*llmc_scan_cb)(void *ud, const char *key, size_t klen);
+LLMC_API llmc_status llmc_cache_scan(llmc_cache *c, const char *prefix, size_t plen,
+                                     llmc_scan_cb cb, void *ud);
+
+/* Counters of one cache handle since it was opened. Latencies are of the
+ * backend call as seen by the core, in microseconds; percentiles come from
+ * a log-scale histogram (within 1/8 of the true value). */
+typedef struct llmc_stats {
+    uint64_t hits, misses, sets, deletes, errors;
+    uint64_t corrupt;         /* entries that failed verification */
+    uint64_t bytes_read, bytes_written;
+    uint64_t get_count, get_us_total, get_us_max, get_us_p50, get_us_p99;
+    uint64_t set_count, set_us_total, set_us_max, set_us_p50, set_us_p99;
+    uint64_t breaker_trips;   /* times the circuit breaker opened */
+    uint64_t breaker_skips;   /* calls skipped while it was open */
+    uint32_t breaker_open;    /* 1 while open */
+} llmc_stats;
+
+/* Fill *out (size `size`, pass sizeof(llmc_stats)) with the handle's
+ * counters. */
+LLMC_API llmc_status llmc_cache_stats(llmc_cache *c, llmc_stats *out, size_t size);
+
+/* Visit backend-specific counters (entries, pool waits, ...) as
+ * name/value pairs. */
+typedef void (*llmc_stat_cb)(void *ud, const char *name, int64_t value);
+LLMC_API llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud);
+
+/* Reset the handle's counters to zero. */
+LLMC_API void llmc_cache_stats_reset(llmc_cache *c);
+
+/* Properties of an open cache. Strings live as long as the handle. */
+LLMC_API const char *llmc_cache_backend_name(const llmc_cache *c);
+/* The URL with any password replaced by "***". */
+LLMC_API const char *llmc_cache_url(const llmc_cache *c);
+/* The namespace option, or NULL. */
+LLMC_API const char *llmc_cache_namespace(const llmc_cache *c);
+/* The default TTL in ms (0 = never expires). */
+LLMC_API int64_t llmc_cache_default_ttl(const llmc_cache *c);
+LLMC_API llmc_cache_mode llmc_cache_get_mode(const llmc_cache *c);
+/* Names of the configured serializer and key strategy. */
+LLMC_API const char *llmc_cache_serializer_name(const llmc_cache *c);
+LLMC_API const char *llmc_cache_key_strategy_name(const llmc_cache *c);
+/* Capability bits of the backend (LLMC_CAP_*, see backend.h). */
+LLMC_API uint32_t llmc_cache_caps(const llmc_cache *c);
+/* Value of any option the cache was opened with (URL or API), or NULL. */
+LLMC_API const char *llmc_cache_option(const llmc_cache *c, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

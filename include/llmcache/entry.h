@@ -1,0 +1,124 @@
+/* llmcache: stored entries and serializers.
+ *
+ * Every cached response is stored in one envelope, whatever the
+ * serializer: format version, serializer id, created time, expiry, call
+ * type, the SHA-256 of the key it was stored under, and the body (the
+ * normalised response JSON, or one embedding item). On read the envelope
+ * and the key digest are verified; a truncated, corrupt or foreign value is
+ * a miss and is deleted, never returned as data. */
+#ifndef LLMCACHE_ENTRY_H
+#define LLMCACHE_ENTRY_H
+
+#include "common.h"
+#include "cache.h"
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Current envelope format version. */
+#define LLMC_ENTRY_VERSION 1
+
+typedef enum llmc_call_type {
+    LLMC_CALL_RAW = 0,       /* not a completion (raw entries) */
+    LLMC_CALL_CHAT = 1,      /* chat completion */
+    LLMC_CALL_TEXT = 2,      /* legacy text completion */
+    LLMC_CALL_EMBEDDING = 3  /* one embedding item */
+} llmc_call_type;
+
+/* "chat", "text", "embedding", "raw"; NULL for an unknown value. */
+LLMC_API const char *llmc_call_type_name(llmc_call_type t);
+/* Parse the names above; LLMC_EINVAL for anything else. */
+LLMC_API llmc_status llmc_call_type_parse(const char *s, llmc_call_type *out);
+
+typedef struct llmc_entry {
+    uint32_t version;        /* LLMC_ENTRY_VERSION */
+    uint8_t serializer_id;   /* the writer's serializer id */
+    int64_t created_ms;      /* Unix ms */
+    int64_t expires_ms;      /* Unix ms, 0 = never */
+    llmc_call_type call;
+    uint8_t key_sha256[32];  /* SHA-256 of the key the entry is stored at */
+    const char *body;        /* body bytes (not NUL-terminated in general) */
+    size_t body_len;
+} llmc_entry;
+
+/* A serializer. `id` is written into the envelope so a reader can tell
+ * who wrote it; 1 = json, 2 = binary; plugins use 128..255. */
+typedef struct llmc_serializer_ops {
+    llmc_component hdr;
+    uint8_t id;
+    /* Append the encoded entry to `out`. */
+    llmc_status (*encode)(const llmc_entry *e, llmc_buf *out, llmc_err *err);
+    /* Decode data[0..len) into *e. e->body may point into `data` or into
+     * `scratch` (owned by the caller). Anything malformed, truncated or
+     * written by another serializer: LLMC_ECORRUPT (or LLMC_EVERSION for a
+     * newer format). Must never read past len. */
+    llmc_status (*decode)(const char *data, size_t len, llmc_entry *e,
+                          llmc_buf *scratch, llmc_err *err);
+} llmc_serializer_ops;
+
+/* Register a serializer (table not copied, must outlive the process).
+ * LLMC_EEXIST for a duplicate name or id. */
+LLMC_API llmc_status llmc_register_serializer(const llmc_serializer_ops *ops,
+                                              llmc_err *err);
+/* Look up by name (case-insensitive); NULL if unknown. */
+LLMC_API const llmc_serializer_ops *llmc_find_serializer(const char *name);
+
+/* SHA-256 of data[0..len) into out[32]. */
+LLMC_API void llmc_sha256(const void *data, size_t len, uint8_t out[32]);
+/* Lower-case hex of `n` bytes into out (2n+1 bytes, NUL-terminated). */
+LLMC_API void llmc_hex(const uint8_t *in, size_t n, char *out);
+
+/* ------------------------------------------------------------------ */
+/* Entry-level cache calls, used by the completion client, the CLI and the
+ * proxy: these wrap the body in the envelope with the cache's serializer,
+ * and verify it on the way back. */
+
+/* Flags for the entry calls. */
+enum {
+    /* Fail open: a backend error becomes LLMC_MISS on get and a dropped
+     * write on put (both return LLMC_MISS / LLMC_OK), counted in stats and
+     * subject to the circuit breaker. Without it the real status comes
+     * back. */
+    LLMC_ENTRY_SOFT = 1u << 0
+};
+
+/* A looked-up entry. Free the buffer with llmc_lookup_free. */
+typedef struct llmc_lookup {
+    llmc_buf raw;           /* the stored bytes (owned) */
+    llmc_buf scratch;       /* decode scratch (owned) */
+    llmc_entry entry;       /* points into raw/scratch */
+    int64_t age_ms;         /* now - created */
+} llmc_lookup;
+
+#define LLMC_LOOKUP_INIT {LLMC_BUF_INIT, LLMC_BUF_INIT, {0, 0, 0, 0, 0, {0}, NULL, 0}, 0}
+
+/* Look up the entry at key and verify it (envelope, key digest, expiry).
+ * max_age_ms >= 0 rejects entries older than that (s-maxage); -1 accepts
+ * any age. LLMC_OK with *out filled, LLMC_MISS when absent, expired, too
+ * old or invalid (invalid entries are deleted and counted as corrupt). */
+LLMC_API llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
+                                          int64_t max_age_ms, unsigned flags,
+                                          llmc_lookup *out);
+
+/* Store body under key inside an envelope. ttl_ms as in llmc_cache_set. */
+LLMC_API llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
+                                          llmc_call_type call, const char *body,
+                                          size_t blen, int64_t ttl_ms, unsigned flags);
+
+/* Release what a lookup holds (the struct itself is the caller's). */
+LLMC_API void llmc_lookup_free(llmc_lookup *l);
+
+/* Encode/decode with a named serializer outside a cache (tests, tools).
+ * Decode also verifies the key digest when key != NULL. */
+LLMC_API llmc_status llmc_entry_encode(const char *serializer, const llmc_entry *e,
+                                       llmc_buf *out, llmc_err *err);
+LLMC_API llmc_status llmc_entry_decode(const char *serializer, const char *data,
+                                       size_t len, const char *key, size_t klen,
+                                       llmc_entry *e, llmc_buf *scratch, llmc_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

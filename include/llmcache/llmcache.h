@@ -1,0 +1,13 @@
+/* llmcache: the umbrella header. Include this one. */
+#ifndef LLMCACHE_H
+#define LLMCACHE_H
+
+#include "common.h"
+#include "options.h"
+#include "cache.h"
+#include "backend.h"
+#include "entry.h"
+#include "keys.h"
+#include "registry.h"
+
+#endif
