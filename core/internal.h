@@ -24,7 +24,7 @@ int llmc__plugin_autoload(llmc_kind kind, const char *name);
 /* Built-in tables. */
 extern const llmc_backend_ops llmc__backend_local;
 #if LLMC_HAVE_REDIS
-llmc_status llmc__redis_register(llmc_err *err);
+extern const llmc_backend_ops llmc__backend_redis; /* schemes redis, rediss, unix */
 #endif
 #if LLMC_HAVE_MEMCACHED
 extern const llmc_backend_ops llmc__backend_memcached;
