@@ -59,6 +59,8 @@ typedef struct mc_ctx {
     int64_t ns_refresh_ms;
     char *url; /* redacted, for messages */
 
+    pthread_mutex_t pool_lock; /* with pool_cond: waiting for a free clone */
+    pthread_cond_t pool_cond;
     pthread_mutex_t gen_lock; /* guards gens[]; never held across I/O */
     mc_gen gens[MC_GEN_CACHE_MAX];
     size_t n_gens;
@@ -201,10 +203,26 @@ static memcached_st *mc_pop(mc_ctx *c, llmc_err *err)
     memcached_st *m = memcached_pool_pop(c->pool, false, &rc);
     if (m)
         return m;
+    /* Exhausted: wait for a push. memcached_pool_fetch only waits whole
+     * seconds, so we keep our own condition variable; the pool calls
+     * themselves never block and no lock is held across I/O. */
     atomic_fetch_add(&c->pool_waits, 1);
-    struct timespec rel = {(time_t)(c->pool_wait_ms / 1000),
-                           (long)(c->pool_wait_ms % 1000) * 1000000L};
-    m = memcached_pool_fetch(c->pool, &rel, &rc);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(c->pool_wait_ms / 1000);
+    until.tv_nsec += (long)(c->pool_wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->pool_lock);
+    while (!(m = memcached_pool_pop(c->pool, false, &rc))) {
+        if (pthread_cond_timedwait(&c->pool_cond, &c->pool_lock, &until) == ETIMEDOUT) {
+            m = memcached_pool_pop(c->pool, false, &rc);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->pool_lock);
     if (!m) {
         atomic_fetch_add(&c->pool_timeouts, 1);
         llmc_err_set(err, LLMC_EBUSY, (long)rc,
@@ -217,6 +235,9 @@ static memcached_st *mc_pop(mc_ctx *c, llmc_err *err)
 static void mc_push(mc_ctx *c, memcached_st *m)
 {
     memcached_pool_push(c->pool, m);
+    pthread_mutex_lock(&c->pool_lock);
+    pthread_cond_signal(&c->pool_cond);
+    pthread_mutex_unlock(&c->pool_lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -350,6 +371,8 @@ static void mc_close(void *vctx)
     for (size_t i = 0; i < c->n_gens; i++)
         free(c->gens[i].ns);
     pthread_mutex_destroy(&c->gen_lock);
+    pthread_mutex_destroy(&c->pool_lock);
+    pthread_cond_destroy(&c->pool_cond);
     free(c->url);
     free(c);
 }
@@ -407,6 +430,12 @@ static llmc_status mc_open(const llmc_backend_config *cfg, void **out, llmc_err 
     if (!c)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "memcached: out of memory");
     pthread_mutex_init(&c->gen_lock, NULL);
+    pthread_mutex_init(&c->pool_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->pool_cond, &ca);
+    pthread_condattr_destroy(&ca);
     c->pool_wait_ms = def_to;
     c->ns_refresh_ms = ns_refresh;
     c->url = llmc__strdup(cfg->url_redacted ? cfg->url_redacted : "memcached://");
