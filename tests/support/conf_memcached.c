@@ -16,10 +16,11 @@ static int start_one(testsrv *s, const char *name)
     int port = testsrv_free_port();
     char p[16];
     snprintf(p, sizeof p, "%d", port);
-    char *argv[] = {"memcached", "-l", "127.0.0.1", "-p", p, "-U", "0", "-m", "64", "-t", "2",
+    /* -I 8m: the suite stores a 5 MB value */
+    char *argv[] = {"memcached", "-l", "127.0.0.1", "-p", p, "-U", "0", "-m", "64", "-I", "8m", "-t", "2",
                     "-u", "root", NULL};
     if (geteuid() != 0)
-        argv[11] = NULL; /* -u is only needed (and allowed) as root */
+        argv[13] = NULL; /* -u is only needed (and allowed) as root */
     s->port = port;
     if (testsrv_spawn(s, argv) != 0)
         return -1;
