@@ -61,6 +61,7 @@ typedef struct mc_ctx {
 
     pthread_mutex_t pool_lock; /* with pool_cond: waiting for a free clone */
     pthread_cond_t pool_cond;
+    _Atomic int pool_waiters;
     pthread_mutex_t gen_lock; /* guards gens[]; never held across I/O */
     mc_gen gens[MC_GEN_CACHE_MAX];
     size_t n_gens;
@@ -216,12 +217,14 @@ static memcached_st *mc_pop(mc_ctx *c, llmc_err *err)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&c->pool_lock);
+    c->pool_waiters++;
     while (!(m = memcached_pool_pop(c->pool, false, &rc))) {
         if (pthread_cond_timedwait(&c->pool_cond, &c->pool_lock, &until) == ETIMEDOUT) {
             m = memcached_pool_pop(c->pool, false, &rc);
             break;
         }
     }
+    c->pool_waiters--;
     pthread_mutex_unlock(&c->pool_lock);
     if (!m) {
         atomic_fetch_add(&c->pool_timeouts, 1);
@@ -235,9 +238,13 @@ static memcached_st *mc_pop(mc_ctx *c, llmc_err *err)
 static void mc_push(mc_ctx *c, memcached_st *m)
 {
     memcached_pool_push(c->pool, m);
-    pthread_mutex_lock(&c->pool_lock);
-    pthread_cond_signal(&c->pool_cond);
-    pthread_mutex_unlock(&c->pool_lock);
+    /* A waiter registers under pool_lock before re-trying the pool, so a
+     * push seen with no waiters cannot be missed by one. */
+    if (atomic_load(&c->pool_waiters) > 0) {
+        pthread_mutex_lock(&c->pool_lock);
+        pthread_cond_signal(&c->pool_cond);
+        pthread_mutex_unlock(&c->pool_lock);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -580,26 +587,37 @@ static llmc_status mc_fetch(mc_ctx *c, memcached_st *m, size_t n, const char *co
                             llmc_err *err)
 {
     llmc_status ret = LLMC_OK;
-    /* storage: mapped user keys, then namespace counter keys */
-    char (*mk)[MC_KEY_MAX + 1] = malloc(2 * n * sizeof *mk);
-    mc_req *reqs = malloc(2 * n * sizeof *reqs);
-    const char **arr = malloc(2 * n * sizeof *arr);
-    size_t *lens = malloc(2 * n * sizeof *lens);
-    mc_found *found = calloc(2 * n, sizeof *found);
-    uint64_t *genv = calloc(n, sizeof *genv);   /* counter value per namespace slot */
-    int *genok = calloc(n, sizeof *genok);       /* 1 found, 0 absent */
-    size_t *nsidx = malloc(n * sizeof *nsidx);   /* user key -> namespace slot */
-    if (!mk || !reqs || !arr || !lens || !found || !genv || !genok || !nsidx) {
+    /* Storage: mapped user keys, then namespace counter keys. A single
+     * get (the hot path) uses the stack; batches allocate. */
+    enum { SMALL = 2 };
+    char mk_s[2 * SMALL][MC_KEY_MAX + 1];
+    mc_req reqs_s[2 * SMALL];
+    const char *arr_s[2 * SMALL];
+    size_t lens_s[2 * SMALL], nsidx_s[SMALL], ns_first_s[SMALL];
+    mc_found found_s[2 * SMALL];
+    uint64_t genv_s[SMALL];
+    int genok_s[SMALL];
+    int small = n <= SMALL;
+    char (*mk)[MC_KEY_MAX + 1] = small ? mk_s : malloc(2 * n * sizeof *mk);
+    mc_req *reqs = small ? reqs_s : malloc(2 * n * sizeof *reqs);
+    const char **arr = small ? arr_s : malloc(2 * n * sizeof *arr);
+    size_t *lens = small ? lens_s : malloc(2 * n * sizeof *lens);
+    mc_found *found = small ? found_s : calloc(2 * n, sizeof *found);
+    uint64_t *genv = small ? genv_s : calloc(n, sizeof *genv);  /* counter per namespace slot */
+    int *genok = small ? genok_s : calloc(n, sizeof *genok);     /* 1 found, 0 absent */
+    size_t *nsidx = small ? nsidx_s : malloc(n * sizeof *nsidx); /* user key -> namespace slot */
+    size_t *ns_first = small ? ns_first_s : malloc(n * sizeof *ns_first);
+    if (small) {
+        memset(found_s, 0, sizeof found_s);
+        memset(genv_s, 0, sizeof genv_s);
+        memset(genok_s, 0, sizeof genok_s);
+    }
+    if (!mk || !reqs || !arr || !lens || !found || !genv || !genok || !nsidx || !ns_first) {
         ret = llmc_err_set(err, LLMC_ENOMEM, 0, "memcached: out of memory");
         goto out;
     }
 
     size_t nreq = 0, nns = 0;
-    size_t *ns_first = malloc(n * sizeof *ns_first); /* user key that defined slot */
-    if (!ns_first) {
-        ret = llmc_err_set(err, LLMC_ENOMEM, 0, "memcached: out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < n; i++) {
         size_t l = map_key(c, keys[i], klens[i], mk[nreq]);
         reqs[nreq] = (mc_req){mk[nreq], l, -1, i};
@@ -622,7 +640,6 @@ static llmc_status mc_fetch(mc_ctx *c, memcached_st *m, size_t n, const char *co
         }
         nsidx[i] = s;
     }
-    free(ns_first);
 
     for (size_t i = 0; i < nreq; i++) {
         arr[i] = reqs[i].key;
@@ -750,14 +767,17 @@ static llmc_status mc_fetch(mc_ctx *c, memcached_st *m, size_t n, const char *co
         }
     }
 out:
-    free(mk);
-    free(reqs);
-    free(arr);
-    free(lens);
-    free(found);
-    free(genv);
-    free(genok);
-    free(nsidx);
+    if (!small) {
+        free(mk);
+        free(reqs);
+        free(arr);
+        free(lens);
+        free(found);
+        free(genv);
+        free(genok);
+        free(nsidx);
+        free(ns_first);
+    }
     return ret;
 }
 
