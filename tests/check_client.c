@@ -895,6 +895,70 @@ START_TEST(t_named_key_strategy)
 }
 END_TEST
 
+
+START_TEST(t_memo_exact)
+{
+    /* Repeated request texts take the memo path; anything the key depends
+     * on outside the text (here OPENAI_BASE_URL) is re-checked. */
+    srv = fp_start();
+    snprintf(base_v1, sizeof base_v1, "%s/v1", fp_url(srv));
+    cache = open_cache(_i, NULL);
+    ck_assert_int_eq(llmc_cache_flush_all(cache), LLMC_OK);
+    const char *kv[] = {"openai.api_key", "k", NULL};
+    cl = tu_client(cache, kv);
+    bname = backends[_i].name;
+    setenv("OPENAI_BASE_URL", base_v1, 1);
+    const char *req = CHAT("memo", "");
+    llmc_response *r = chat_ok(req);
+    char key1[128];
+    snprintf(key1, sizeof key1, "%s", llmc_response_cache_key(r));
+    llmc_response_free(r);
+    for (int i = 0; i < 3; i++) {
+        r = chat_ok(req);
+        ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+        ck_assert_str_eq(llmc_response_cache_key(r), key1);
+        ck_assert_str_eq(llmc_response_model(r), "gpt-4o-mini");
+        ck_assert_str_eq(llmc_response_provider(r), "openai");
+        llmc_response_free(r);
+    }
+    ck_assert_int_eq(fp_count(srv), 1);
+    /* Same text, other endpoint through the environment: another key. */
+    char other[160];
+    snprintf(other, sizeof other, "http://localhost:%d/v1", fp_port(srv));
+    setenv("OPENAI_BASE_URL", other, 1);
+    r = chat_ok(req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    ck_assert_str_ne(llmc_response_cache_key(r), key1);
+    llmc_response_free(r);
+    ck_assert_int_eq(fp_count(srv), 2);
+    /* A deleted entry is a miss even though the text is memoised. */
+    setenv("OPENAI_BASE_URL", base_v1, 1);
+    ck_assert_int_eq(llmc_cache_del(cache, key1, strlen(key1)), LLMC_OK);
+    r = chat_ok(req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    llmc_response_free(r);
+    /* A streamed call of a memoised text replays. */
+    tu_chunks ch = {0};
+    llmc_err e;
+    ck_assert_int_eq(llmc_completion_stream_json(cl, req, LLMC_ZSTR, tu_chunk_cb, &ch, &r, &e),
+                     LLMC_OK);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    char joined[128];
+    tu_join(&ch, "content", joined, sizeof joined, NULL);
+    ck_assert_str_eq(joined, "echo: memo");
+    tu_chunks_free(&ch);
+    llmc_response_free(r);
+    /* A key callback set later bypasses the memo. */
+    int calls = 0;
+    llmc_client_set_key_fn(cl, my_key, &calls);
+    r = chat_ok(req);
+    ck_assert_int_eq(calls, 1);
+    llmc_response_free(r);
+    unsetenv("OPENAI_BASE_URL");
+    end();
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Threads sharing one client and cache. */
 
@@ -1060,6 +1124,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, t_key_fn_and_preset, 0, N_BACKENDS);
     tcase_add_loop_test(tc, t_named_key_strategy, 0, N_BACKENDS);
     tcase_add_loop_test(tc, t_threads, 0, N_BACKENDS);
+    tcase_add_loop_test(tc, t_memo_exact, 0, N_BACKENDS);
     suite_add_tcase(s, tc);
     /* HTTP behaviour does not depend on the backend: local only. */
     TCase *th = tcase_create("http");
