@@ -253,8 +253,12 @@ static llmc_status tls_fail(llmc_rconn *c, llmc_err *err, const char *what, int 
         return llmc_err_set(err, LLMC_ECONN, 0, "redis at %s: TLS connection closed by server",
                             c->label);
     tls_errstr(buf, sizeof buf);
-    return llmc_err_set(err, LLMC_ECONN, sslerr, "redis at %s: TLS %s failed: %s", c->label,
-                        what, buf);
+    return llmc_err_set(err, LLMC_ECONN, sslerr, "redis at %s: TLS %s failed: %s%s", c->label,
+                        what, buf,
+                        strstr(buf, "certificate required")
+                            ? " (the server wants a client certificate: set tls_cert and "
+                              "tls_key)"
+                            : "");
 }
 
 static llmc_status tls_handshake(llmc_rconn *c, const llmc_rnode_cfg *cfg,
