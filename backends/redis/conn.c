@@ -29,7 +29,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#define RCONN_CHUNK 16384
+#define RCONN_CHUNK 65536
 /* Keep up to this much unused reader buffer between replies, so 20 KB
  * values do not cost a realloc per command (hiredis's default is 16 KB). */
 #define RCONN_READER_KEEP (1024 * 1024)
@@ -47,7 +47,7 @@ struct llmc_rconn {
     char *out;         /* pending command bytes */
     size_t out_len, out_cap;
     char in[RCONN_CHUNK];
-    char net[RCONN_CHUNK]; /* ciphertext staging for TLS */
+    char net[16384];   /* ciphertext staging for TLS */
 };
 
 uint64_t llmc__deadline_after_ms(int64_t ms)
@@ -176,16 +176,21 @@ static llmc_status sock_send_all(llmc_rconn *c, const char *p, size_t len,
     return LLMC_OK;
 }
 
-/* Receive at least one byte. Polls first: a reply is almost never there
- * the moment a command has been sent, so trying recv first would cost a
- * wasted system call per command. */
+/* Receive at least one byte. With poll_first, waits before trying: a
+ * reply is almost never there the moment a command has been sent, so
+ * trying recv first would cost a wasted system call per command. Later
+ * reads of the same reply try recv first, as the rest usually has
+ * arrived already. */
 static llmc_status sock_recv(llmc_rconn *c, char *buf, size_t cap, size_t *got,
-                             uint64_t deadline_ns, llmc_err *err)
+                             uint64_t deadline_ns, int poll_first, llmc_err *err)
 {
     for (;;) {
-        llmc_status st = wait_fd(c, POLLIN, deadline_ns, "read", err);
-        if (st != LLMC_OK)
-            return st;
+        if (poll_first) {
+            llmc_status st = wait_fd(c, POLLIN, deadline_ns, "read", err);
+            if (st != LLMC_OK)
+                return st;
+        }
+        poll_first = 1;
         ssize_t n = recv(c->fd, buf, cap, MSG_DONTWAIT);
         if (n > 0) {
             *got = (size_t)n;
@@ -234,7 +239,7 @@ static llmc_status tls_flush_wbio(llmc_rconn *c, uint64_t deadline_ns, llmc_err 
 static llmc_status tls_fill_rbio(llmc_rconn *c, uint64_t deadline_ns, llmc_err *err)
 {
     size_t got = 0;
-    llmc_status st = sock_recv(c, c->net, sizeof c->net, &got, deadline_ns, err);
+    llmc_status st = sock_recv(c, c->net, sizeof c->net, &got, deadline_ns, 1, err);
     if (st != LLMC_OK)
         return st;
     if (BIO_write(c->rbio, c->net, (int)got) != (int)got) {
@@ -618,10 +623,20 @@ llmc_status llmc__rconn_flush(llmc_rconn *c, uint64_t deadline_ns, llmc_err *err
     return st;
 }
 
+static llmc_status conn_recv(llmc_rconn *c, char *buf, size_t cap, size_t *got,
+                             uint64_t deadline_ns, int poll_first, llmc_err *err)
+{
+    if (c->broken)
+        return llmc_err_set(err, LLMC_ECONN, 0, "redis at %s: connection is broken", c->label);
+    return c->ssl ? tls_read(c, buf, cap, got, deadline_ns, err)
+                  : sock_recv(c, buf, cap, got, deadline_ns, poll_first, err);
+}
+
 llmc_status llmc__rconn_read(llmc_rconn *c, uint64_t deadline_ns, redisReply **reply,
                              llmc_err *err)
 {
     *reply = NULL;
+    int poll_first = 1;
     for (;;) {
         void *r = NULL;
         if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
@@ -637,15 +652,110 @@ llmc_status llmc__rconn_read(llmc_rconn *c, uint64_t deadline_ns, redisReply **r
             return llmc_err_set(err, LLMC_ECONN, 0, "redis at %s: connection is broken",
                                 c->label);
         size_t got = 0;
-        llmc_status st = c->ssl ? tls_read(c, c->in, sizeof c->in, &got, deadline_ns, err)
-                                : sock_recv(c, c->in, sizeof c->in, &got, deadline_ns, err);
+        llmc_status st = conn_recv(c, c->in, sizeof c->in, &got, deadline_ns, poll_first, err);
         if (st != LLMC_OK)
             return st;
+        poll_first = 0;
         if (redisReaderFeed(c->reader, c->in, got) != REDIS_OK) {
             c->broken = 1;
             return llmc_err_set(err, LLMC_ENOMEM, 0, "redis at %s: out of memory", c->label);
         }
     }
+}
+
+/* Fast path for a reply that is normally one bulk string (GET): the
+ * payload is received straight into `out`, skipping the reader's buffer
+ * and the reply object, so a 20 KB value is copied once, from the
+ * kernel into the caller's buffer. Anything else (nil is handled here
+ * too; errors, or bytes left over from a pipeline) goes through the
+ * reader and comes back in *other. */
+llmc_status llmc__rconn_read_bulk(llmc_rconn *c, uint64_t deadline_ns, llmc_buf *out,
+                                  int *nil, redisReply **other, llmc_err *err)
+{
+    *other = NULL;
+    *nil = 0;
+    if (c->reader->len > c->reader->pos)
+        return llmc__rconn_read(c, deadline_ns, other, err);
+    size_t have = 0;
+    char *nl = NULL;
+    while (!nl) {
+        size_t got = 0;
+        llmc_status st = conn_recv(c, c->in + have, sizeof c->in - have, &got, deadline_ns,
+                                   have == 0, err);
+        if (st != LLMC_OK)
+            return st;
+        have += got;
+        if (c->in[0] != '$')
+            break;
+        nl = memchr(c->in, '\n', have);
+        if (!nl && have > 40) {
+            c->broken = 1;
+            return llmc_err_set(err, LLMC_EPROTO, 0, "redis at %s: protocol error: bad bulk header",
+                                c->label);
+        }
+    }
+    if (!nl) {
+        if (redisReaderFeed(c->reader, c->in, have) != REDIS_OK) {
+            c->broken = 1;
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "redis at %s: out of memory", c->label);
+        }
+        return llmc__rconn_read(c, deadline_ns, other, err);
+    }
+    size_t hdr = (size_t)(nl - c->in) + 1;
+    size_t rest = have - hdr;
+    if (hdr == 5 && memcmp(c->in, "$-1\r\n", 5) == 0) {
+        *nil = 1;
+    } else {
+        size_t n = 0;
+        const char *p = c->in + 1;
+        if (hdr < 4 || nl[-1] != '\r' || p == nl - 1) {
+            c->broken = 1;
+            return llmc_err_set(err, LLMC_EPROTO, 0, "redis at %s: protocol error: bad bulk length",
+                                c->label);
+        }
+        for (; p < nl - 1; p++) {
+            if (*p < '0' || *p > '9' || n > ((size_t)1 << 40)) {
+                c->broken = 1;
+                return llmc_err_set(err, LLMC_EPROTO, 0,
+                                    "redis at %s: protocol error: bad bulk length", c->label);
+            }
+            n = n * 10 + (size_t)(*p - '0');
+        }
+        llmc_buf_clear(out);
+        if (llmc_buf_reserve(out, n + 2) != LLMC_OK) {
+            c->broken = 1; /* the payload was not consumed */
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory for a %zu byte value", n);
+        }
+        size_t take = rest < n + 2 ? rest : n + 2;
+        memcpy(out->data, c->in + hdr, take);
+        size_t done = take;
+        hdr += take;
+        while (done < n + 2) {
+            size_t got = 0;
+            llmc_status st = conn_recv(c, out->data + done, n + 2 - done, &got, deadline_ns, 0,
+                                       err);
+            if (st != LLMC_OK) {
+                llmc_buf_clear(out);
+                return st;
+            }
+            done += got;
+        }
+        if (out->data[n] != '\r' || out->data[n + 1] != '\n') {
+            c->broken = 1;
+            llmc_buf_clear(out);
+            return llmc_err_set(err, LLMC_EPROTO, 0,
+                                "redis at %s: protocol error: bulk string not terminated",
+                                c->label);
+        }
+        out->len = n;
+        out->data[n] = 0;
+    }
+    rest = have - hdr;
+    if (rest > 0 && redisReaderFeed(c->reader, c->in + hdr, rest) != REDIS_OK) {
+        c->broken = 1;
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "redis at %s: out of memory", c->label);
+    }
+    return LLMC_OK;
 }
 
 llmc_status llmc__rconn_command(llmc_rconn *c, int argc, const char *const *argv,

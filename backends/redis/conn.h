@@ -62,6 +62,11 @@ llmc_status llmc__rconn_flush(llmc_rconn *c, uint64_t deadline_ns, llmc_err *err
  * timeout and protocol errors. */
 llmc_status llmc__rconn_read(llmc_rconn *c, uint64_t deadline_ns, redisReply **reply,
                              llmc_err *err);
+/* Read a reply that is normally a bulk string straight into `out`
+ * (LLMC_OK with *nil = 0), or nil (*nil = 1); any other reply (errors
+ * included) is returned in *other for the caller to handle and free. */
+llmc_status llmc__rconn_read_bulk(llmc_rconn *c, uint64_t deadline_ns, llmc_buf *out,
+                                  int *nil, redisReply **other, llmc_err *err);
 /* append + flush + read. */
 llmc_status llmc__rconn_command(llmc_rconn *c, int argc, const char *const *argv,
                                 const size_t *lens, uint64_t deadline_ns,

@@ -400,22 +400,45 @@ static llmc_status run_cmd(rctx *x, int argc, const char *const *argv, const siz
 /* ------------------------------------------------------------------ */
 /* operations */
 
-static llmc_status get_reply(rctx *x, llmc_rconn *c, redisReply *r, void *ud, llmc_err *err)
+typedef struct get_req {
+    const char *key;
+    size_t klen;
+    llmc_buf *out;
+} get_req;
+
+static llmc_status get_fn(rctx *x, llmc_rconn *c, uint64_t deadline, void *ud, llmc_err *err)
 {
-    if (r->type == REDIS_REPLY_NIL)
-        return LLMC_MISS;
-    if (r->type != REDIS_REPLY_STRING)
-        return unexpected(x, c, r, "GET", err);
-    if (llmc_buf_set(ud, r->str, r->len) != LLMC_OK)
+    get_req *q = ud;
+    const char *av[2] = {"GET", q->key};
+    size_t al[2] = {3, q->klen};
+    if (llmc__rconn_append(c, 2, av, al) != LLMC_OK)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    return LLMC_OK;
+    llmc_status st = llmc__rconn_flush(c, deadline, err);
+    if (st != LLMC_OK)
+        return st;
+    int nil = 0;
+    redisReply *r = NULL;
+    st = llmc__rconn_read_bulk(c, deadline, q->out, &nil, &r, err);
+    if (st != LLMC_OK)
+        return st;
+    if (!r)
+        return nil ? LLMC_MISS : LLMC_OK;
+    if (r->type == REDIS_REPLY_NIL)
+        st = LLMC_MISS;
+    else if (r->type == REDIS_REPLY_ERROR)
+        st = reply_error(x, r, "GET", err);
+    else if (r->type != REDIS_REPLY_STRING)
+        st = unexpected(x, c, r, "GET", err);
+    else if (llmc_buf_set(q->out, r->str, r->len) != LLMC_OK)
+        st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    freeReplyObject(r);
+    return st;
 }
 
 static llmc_status r_get(void *ctx, const char *key, size_t klen, llmc_buf *out, llmc_err *err)
 {
-    const char *av[2] = {"GET", key};
-    size_t al[2] = {3, klen};
-    return run_cmd(ctx, 2, av, al, get_reply, out, err);
+    get_req q = {key, klen, out};
+    return run(ctx, get_fn, &q, err);
 }
 
 static llmc_status ok_reply(rctx *x, llmc_rconn *c, redisReply *r, void *ud, llmc_err *err)
