@@ -383,6 +383,19 @@ START_TEST(t_acl_user)
     ck_assert_msg(strstr(e.msg, "Wrong-Secret-77") == NULL, "password leaked: %s", e.msg);
     ck_assert_msg(strstr(e.msg, REDISSRV_ACL_USER) != NULL, "message: %s", e.msg);
 
+    /* an ACL user without the right to write: EPERM, with Redis's text */
+    snprintf(url, sizeof url, "redis://%s:%s@127.0.0.1:%d", REDISSRV_RO_USER, REDISSRV_RO_PASS,
+             tcp.port);
+    c = open_ok(url, NULL);
+    llmc_buf b = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc_cache_get(c, "acl:none", 8, &b), LLMC_MISS);
+    ck_assert_int_eq(llmc_cache_set(c, "acl:ro", 6, "v", 1, 0), LLMC_EPERM);
+    ck_assert_msg(strstr(llmc_cache_errmsg(c), "NOPERM") != NULL, "%s", llmc_cache_errmsg(c));
+    ck_assert_msg(strstr(llmc_cache_errmsg(c), REDISSRV_RO_PASS) == NULL, "%s",
+                  llmc_cache_errmsg(c));
+    llmc_buf_free(&b);
+    llmc_cache_close(c);
+
     /* user and password as options (open by type) */
     llmc_options *o = llmc_options_new();
     llmc_options_set(o, "host", "127.0.0.1");
@@ -521,13 +534,20 @@ static void stat_cb(void *ud, const char *name, int64_t v)
         k->connects = v;
 }
 
+/* Kill the server under an open handle, then restart it on the same
+ * port (or socket): errors within the timeout while it is down, misses
+ * on the fail-open path (with the circuit breaker tripping), and the same
+ * handle works again once it is back. Over TCP, TLS and a Unix socket. */
 START_TEST(t_kill_and_restart)
 {
+    static const redissrv_kind kinds[] = {REDISSRV_TCP, REDISSRV_TLS, REDISSRV_UNIX};
     redissrv r;
-    ck_assert_int_eq(redissrv_start(&r, REDISSRV_TCP), 0);
-    char url[1500];
-    snprintf(url, sizeof url, "%s?command_timeout_ms=500&connect_timeout_ms=500&pool_size=4",
-             r.url);
+    ck_assert_int_eq(redissrv_start(&r, kinds[_i]), 0);
+    char url[1600];
+    snprintf(url, sizeof url,
+             "%s%scommand_timeout_ms=500&connect_timeout_ms=500&pool_size=4"
+             "&breaker_threshold=3&breaker_cooldown_ms=100",
+             r.url, strchr(r.url, '?') ? "&" : "?");
     llmc_cache *c = open_ok(url, NULL);
     ck_assert_int_eq(llmc_cache_put_entry(c, "kr:1", 4, LLMC_CALL_CHAT, "{}", 2, 0, 0), LLMC_OK);
     llmc_lookup l = LLMC_LOOKUP_INIT;
@@ -548,6 +568,9 @@ START_TEST(t_kill_and_restart)
                          LLMC_OK);
     }
     ck_assert_int_ne(llmc_cache_ping(c), LLMC_OK);
+    llmc_stats s;
+    ck_assert_int_eq(llmc_cache_stats(c, &s, sizeof s), LLMC_OK);
+    ck_assert_uint_ge(s.breaker_trips, 1);
 
     ck_assert_int_eq(redissrv_restart(&r), 0);
     /* The same handle recovers once the server is back (after the
@@ -561,6 +584,16 @@ START_TEST(t_kill_and_restart)
     ck_assert_int_eq(st, LLMC_OK);
     ck_assert_int_eq(llmc_cache_get(c, "kr:3", 4, &b), LLMC_OK);
     ck_assert_int_eq(llmc_cache_get(c, "kr:1", 4, &b), LLMC_MISS); /* fresh server, no data */
+    /* and the fail-open path closes its breaker again after a probe */
+    ck_assert_int_eq(llmc_cache_put_entry(c, "kr:4", 4, LLMC_CALL_CHAT, "{}", 2, 0, 0),
+                     LLMC_OK);
+    st = LLMC_MISS;
+    for (int i = 0; i < 100 && st != LLMC_OK; i++) {
+        st = llmc_cache_get_entry(c, "kr:4", 4, -1, LLMC_ENTRY_SOFT, &l);
+        if (st != LLMC_OK)
+            usleep(20000);
+    }
+    ck_assert_int_eq(st, LLMC_OK);
     kstats k = {0};
     ck_assert_int_eq(llmc_cache_stats_foreach(c, stat_cb, &k), LLMC_OK);
     ck_assert_int_ge(k.reconnects, 1);
@@ -734,7 +767,7 @@ static Suite *redis_suite(void)
     tcase_add_test(tc, t_error_reply);
     tcase_add_test(tc, t_tls_verify);
     tcase_add_test(tc, t_unreachable);
-    tcase_add_test(tc, t_kill_and_restart);
+    tcase_add_loop_test(tc, t_kill_and_restart, 0, 3);
     tcase_add_test(tc, t_stalled_server_times_out);
     tcase_add_test(tc, t_many_threads);
     tcase_add_test(tc, t_redis_url_env);

@@ -65,7 +65,8 @@ static int spawn(redissrv *r)
     const char *tcp[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
                          "--appendonly", "no", "--requirepass", REDISSRV_PASSWORD, "--user",
                          REDISSRV_ACL_USER, "on", ">" REDISSRV_ACL_PASS, "~*", "&*", "+@all",
-                         NULL};
+                         "--user", REDISSRV_RO_USER, "on", ">" REDISSRV_RO_PASS, "~*", "+get",
+                         "+ping", "+auth", "+select", NULL};
     const char *tls[] = {"redis-server", "--port", "0", "--tls-port", port, "--bind",
                          "127.0.0.1", "--save", "", "--appendonly", "no", "--tls-cert-file",
                          r->cert, "--tls-key-file", r->key, "--tls-ca-cert-file", r->ca,

@@ -10,6 +10,9 @@
 #define REDISSRV_PASSWORD "s3cret-Pa55"
 #define REDISSRV_ACL_USER "alice"
 #define REDISSRV_ACL_PASS "alice-pw-42"
+/* An ACL user that may only read (GET, PING, SELECT). */
+#define REDISSRV_RO_USER "reader"
+#define REDISSRV_RO_PASS "reader-pw-7"
 
 typedef enum redissrv_kind {
     REDISSRV_TCP = 0,  /* requirepass + ACL user */
