@@ -18,6 +18,25 @@
 static redissrv tcp, tls, uni;
 static int servers_up;
 
+/* A server started by one test (in Check's forked child): stopped at
+ * exit even when an assertion fails (Check exits the child then). */
+static redissrv *own_srv;
+static void stop_own_srv(void)
+{
+    if (own_srv) {
+        if (own_srv->srv.pid > 0)
+            kill(own_srv->srv.pid, SIGCONT); /* in case it was left stopped */
+        redissrv_stop(own_srv);
+        own_srv = NULL;
+    }
+}
+static void own_server(redissrv *r, redissrv_kind kind)
+{
+    ck_assert_int_eq(redissrv_start(r, kind), 0);
+    own_srv = r;
+    atexit(stop_own_srv);
+}
+
 static void suite_setup(void)
 {
     servers_up = redissrv_start(&tcp, REDISSRV_TCP) == 0 &&
@@ -541,8 +560,8 @@ static void stat_cb(void *ud, const char *name, int64_t v)
 START_TEST(t_kill_and_restart)
 {
     static const redissrv_kind kinds[] = {REDISSRV_TCP, REDISSRV_TLS, REDISSRV_UNIX};
-    redissrv r;
-    ck_assert_int_eq(redissrv_start(&r, kinds[_i]), 0);
+    static redissrv r;
+    own_server(&r, kinds[_i]);
     char url[1600];
     snprintf(url, sizeof url,
              "%s%scommand_timeout_ms=500&connect_timeout_ms=500&pool_size=4"
@@ -601,14 +620,14 @@ START_TEST(t_kill_and_restart)
     llmc_buf_free(&b);
     llmc_lookup_free(&l);
     llmc_cache_close(c);
-    redissrv_stop(&r);
+    stop_own_srv();
 }
 END_TEST
 
 START_TEST(t_stalled_server_times_out)
 {
-    redissrv r;
-    ck_assert_int_eq(redissrv_start(&r, REDISSRV_UNIX), 0);
+    static redissrv r;
+    own_server(&r, REDISSRV_UNIX);
     char url[600];
     snprintf(url, sizeof url, "unix://%s?command_timeout_ms=300&connect_timeout_ms=300",
              r.sock);
@@ -634,7 +653,7 @@ START_TEST(t_stalled_server_times_out)
     llmc_buf_free(&b);
     llmc_lookup_free(&l);
     llmc_cache_close(c);
-    redissrv_stop(&r);
+    stop_own_srv();
 }
 END_TEST
 
