@@ -51,6 +51,14 @@ static void suite_teardown(void)
     redissrv_stop(&uni);
 }
 
+/* The URL of transport i: TCP, TLS, Unix socket (loop tests). */
+static const char *transport_url(int i)
+{
+    static char unix_url[400];
+    snprintf(unix_url, sizeof unix_url, "unix://%s", uni.sock);
+    return i == 0 ? tcp.url : i == 1 ? tls.url : unix_url;
+}
+
 static llmc_cache *open_ok(const char *url, const llmc_options *o)
 {
     ck_assert_msg(servers_up, "redis servers did not start");
@@ -102,9 +110,9 @@ static void kv_roundtrip(llmc_cache *c, const char *prefix)
 
 /* ---- basics over the three transports ---- */
 
-START_TEST(t_tcp_roundtrip)
+START_TEST(t_sizes_roundtrip)
 {
-    llmc_cache *c = open_ok(tcp.url, NULL);
+    llmc_cache *c = open_ok(transport_url(_i), NULL);
     ck_assert_str_eq(llmc_cache_backend_name(c), "redis");
     ck_assert(llmc_cache_caps(c) & LLMC_CAP_THREAD_SAFE);
     kv_roundtrip(c, "tcp");
@@ -232,7 +240,7 @@ END_TEST
 
 START_TEST(t_mget_mset)
 {
-    llmc_cache *c = open_ok(tcp.url, NULL);
+    llmc_cache *c = open_ok(transport_url(_i), NULL);
     enum { N = 1300 }; /* more than one pipelined chunk */
     static char keys[N][32], vals[N][48];
     const char *kp[N];
@@ -263,6 +271,34 @@ START_TEST(t_mget_mset)
             ck_assert_int_eq(sts[i], LLMC_MISS);
         }
         llmc_buf_free(&out[i]);
+    }
+
+    /* Values of mixed sizes around the read chunk (64 KB), with misses
+     * in between: every way a value can straddle reads. */
+    enum { M = 24 };
+    static char *big[M];
+    static size_t blen[M];
+    for (int i = 0; i < M; i++) {
+        blen[i] = (size_t)(i % 3 == 2 ? 0 : (i * 7919) % 70000 + (i % 4) * 16384);
+        big[i] = malloc(blen[i] + 1);
+        for (size_t j = 0; j < blen[i]; j++)
+            big[i][j] = (char)(j * 13 + (size_t)i);
+        if (i % 5 != 4)
+            ck_assert_int_eq(llmc_cache_set(c, keys[i], kl[i], big[i], blen[i], 0), LLMC_OK);
+        else
+            llmc_cache_del(c, keys[i], kl[i]);
+    }
+    ck_assert_int_eq(llmc_cache_mget(c, M, kp, kl, out, sts), LLMC_OK);
+    for (int i = 0; i < M; i++) {
+        if (i % 5 == 4) {
+            ck_assert_int_eq(sts[i], LLMC_MISS);
+        } else {
+            ck_assert_int_eq(sts[i], LLMC_OK);
+            ck_assert_uint_eq(out[i].len, blen[i]);
+            ck_assert(memcmp(out[i].data, big[i], blen[i]) == 0);
+        }
+        llmc_buf_free(&out[i]);
+        free(big[i]);
     }
     llmc_cache_close(c);
 }
@@ -771,12 +807,12 @@ static Suite *redis_suite(void)
     TCase *tc = tcase_create("redis");
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, t_tcp_roundtrip);
+    tcase_add_loop_test(tc, t_sizes_roundtrip, 0, 3);
     tcase_add_test(tc, t_tls_roundtrip);
     tcase_add_test(tc, t_unix_roundtrip);
     tcase_add_test(tc, t_select_db_in_path);
     tcase_add_test(tc, t_ttl_px);
-    tcase_add_test(tc, t_mget_mset);
+    tcase_add_loop_test(tc, t_mget_mset, 0, 3);
     tcase_add_test(tc, t_flush_namespace);
     tcase_add_test(tc, t_namespace_visible_to_cli);
     tcase_add_test(tc, t_flush_all_selected_db_only);

@@ -47,6 +47,7 @@ struct llmc_rconn {
     char *out;         /* pending command bytes */
     size_t out_len, out_cap;
     char in[RCONN_CHUNK];
+    size_t in_pos, in_len; /* read ahead by the fast paths, not yet parsed */
     char net[16384];   /* ciphertext staging for TLS */
 };
 
@@ -632,11 +633,26 @@ static llmc_status conn_recv(llmc_rconn *c, char *buf, size_t cap, size_t *got,
                   : sock_recv(c, buf, cap, got, deadline_ns, poll_first, err);
 }
 
+/* Hand bytes that the fast paths read ahead to the reader. */
+static llmc_status in_to_reader(llmc_rconn *c, llmc_err *err)
+{
+    if (c->in_pos < c->in_len &&
+        redisReaderFeed(c->reader, c->in + c->in_pos, c->in_len - c->in_pos) != REDIS_OK) {
+        c->broken = 1;
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "redis at %s: out of memory", c->label);
+    }
+    c->in_pos = c->in_len = 0;
+    return LLMC_OK;
+}
+
 llmc_status llmc__rconn_read(llmc_rconn *c, uint64_t deadline_ns, redisReply **reply,
                              llmc_err *err)
 {
     *reply = NULL;
     int poll_first = 1;
+    llmc_status st = in_to_reader(c, err);
+    if (st != LLMC_OK)
+        return st;
     for (;;) {
         void *r = NULL;
         if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
@@ -652,7 +668,7 @@ llmc_status llmc__rconn_read(llmc_rconn *c, uint64_t deadline_ns, redisReply **r
             return llmc_err_set(err, LLMC_ECONN, 0, "redis at %s: connection is broken",
                                 c->label);
         size_t got = 0;
-        llmc_status st = conn_recv(c, c->in, sizeof c->in, &got, deadline_ns, poll_first, err);
+        st = conn_recv(c, c->in, sizeof c->in, &got, deadline_ns, poll_first, err);
         if (st != LLMC_OK)
             return st;
         poll_first = 0;
@@ -663,97 +679,195 @@ llmc_status llmc__rconn_read(llmc_rconn *c, uint64_t deadline_ns, redisReply **r
     }
 }
 
-/* Fast path for a reply that is normally one bulk string (GET): the
- * payload is received straight into `out`, skipping the reader's buffer
- * and the reply object, so a 20 KB value is copied once, from the
- * kernel into the caller's buffer. Anything else (nil is handled here
- * too; errors, or bytes left over from a pipeline) goes through the
- * reader and comes back in *other. */
+/* ---- fast paths: bulk strings received straight into llmc_buf ----
+ *
+ * GET and MGET replies are bulk strings (or arrays of them). Parsing them
+ * here lets the payload go from the kernel into the caller's buffer with
+ * one copy, where the reader would copy it into its buffer, then into a
+ * reply object, then we would copy it out again. Anything unexpected
+ * (error replies, pipelined leftovers in the reader) goes the general
+ * way. Bytes read ahead stay in c->in[in_pos..in_len); the general path
+ * hands them to the reader first, so at most one of the two holds
+ * unparsed input at any time. */
+
+static llmc_status proto_err(llmc_rconn *c, llmc_err *err, const char *what)
+{
+    c->broken = 1;
+    return llmc_err_set(err, LLMC_EPROTO, 0, "redis at %s: protocol error: %s", c->label, what);
+}
+
+/* Make sure at least one unread byte is buffered. */
+static llmc_status in_fill(llmc_rconn *c, uint64_t deadline_ns, int *poll_first, llmc_err *err)
+{
+    if (c->in_pos < c->in_len)
+        return LLMC_OK;
+    c->in_pos = c->in_len = 0;
+    size_t got = 0;
+    llmc_status st = conn_recv(c, c->in, sizeof c->in, &got, deadline_ns, *poll_first, err);
+    *poll_first = 0;
+    if (st == LLMC_OK)
+        c->in_len = got;
+    return st;
+}
+
+/* Consume one header line ("$123", "*100"): its number in *num. */
+static llmc_status in_header(llmc_rconn *c, uint64_t deadline_ns, int *poll_first, long long *num,
+                             llmc_err *err)
+{
+    for (;;) {
+        char *start = c->in + c->in_pos;
+        size_t avail = c->in_len - c->in_pos;
+        char *nl = avail ? memchr(start, '\n', avail) : NULL;
+        if (nl) {
+            if (nl - start < 3 || nl[-1] != '\r')
+                return proto_err(c, err, "bad header line");
+            const char *p = start + 1;
+            int neg = 0;
+            if (*p == '-') {
+                neg = 1;
+                p++;
+            }
+            long long v = 0;
+            if (p >= nl - 1)
+                return proto_err(c, err, "bad length");
+            for (; p < nl - 1; p++) {
+                if (*p < '0' || *p > '9' || v > (1ll << 40))
+                    return proto_err(c, err, "bad length");
+                v = v * 10 + (*p - '0');
+            }
+            *num = neg ? -v : v;
+            c->in_pos += (size_t)(nl - start) + 1;
+            return LLMC_OK;
+        }
+        if (avail > 40)
+            return proto_err(c, err, "header line too long");
+        memmove(c->in, start, avail);
+        c->in_pos = 0;
+        c->in_len = avail;
+        size_t got = 0;
+        llmc_status st = conn_recv(c, c->in + avail, sizeof c->in - avail, &got, deadline_ns,
+                                   *poll_first, err);
+        *poll_first = 0;
+        if (st != LLMC_OK)
+            return st;
+        c->in_len += got;
+    }
+}
+
+/* Receive an n-byte payload and its CRLF into out. */
+static llmc_status in_payload(llmc_rconn *c, uint64_t deadline_ns, size_t n, llmc_buf *out,
+                              llmc_err *err)
+{
+    llmc_buf_clear(out);
+    if (llmc_buf_reserve(out, n + 2) != LLMC_OK) {
+        c->broken = 1; /* the payload stays unread */
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory for a %zu byte value", n);
+    }
+    size_t avail = c->in_len - c->in_pos;
+    size_t done = avail < n + 2 ? avail : n + 2;
+    memcpy(out->data, c->in + c->in_pos, done);
+    c->in_pos += done;
+    while (done < n + 2) {
+        size_t want = n + 2 - done, got = 0;
+        llmc_status st;
+        if (want >= sizeof c->in / 4) {
+            /* Big remainder: straight into the destination, never past
+             * this payload. */
+            st = conn_recv(c, out->data + done, want, &got, deadline_ns, 0, err);
+            if (st != LLMC_OK)
+                goto fail;
+            done += got;
+        } else {
+            /* Small remainder: read a chunk (likely holding the next
+             * replies too) and copy our part. */
+            c->in_pos = c->in_len = 0;
+            st = conn_recv(c, c->in, sizeof c->in, &got, deadline_ns, 0, err);
+            if (st != LLMC_OK)
+                goto fail;
+            c->in_len = got;
+            size_t take = got < want ? got : want;
+            memcpy(out->data + done, c->in, take);
+            c->in_pos = take;
+            done += take;
+        }
+        continue;
+    fail:
+        llmc_buf_clear(out);
+        return st;
+    }
+    if (out->data[n] != '\r' || out->data[n + 1] != '\n') {
+        llmc_buf_clear(out);
+        return proto_err(c, err, "bulk string not terminated");
+    }
+    out->len = n;
+    out->data[n] = 0;
+    return LLMC_OK;
+}
+
+/* Peek at the reply's first byte; 0 with *other set if the reply must go
+ * the general way. */
+static llmc_status fast_start(llmc_rconn *c, uint64_t deadline_ns, int *poll_first, char want,
+                              int *fast, redisReply **other, llmc_err *err)
+{
+    *fast = 0;
+    if (c->reader->len > c->reader->pos)
+        return llmc__rconn_read(c, deadline_ns, other, err);
+    llmc_status st = in_fill(c, deadline_ns, poll_first, err);
+    if (st != LLMC_OK)
+        return st;
+    if (c->in[c->in_pos] != want)
+        return llmc__rconn_read(c, deadline_ns, other, err);
+    *fast = 1;
+    return LLMC_OK;
+}
+
 llmc_status llmc__rconn_read_bulk(llmc_rconn *c, uint64_t deadline_ns, llmc_buf *out,
                                   int *nil, redisReply **other, llmc_err *err)
 {
     *other = NULL;
     *nil = 0;
-    if (c->reader->len > c->reader->pos)
-        return llmc__rconn_read(c, deadline_ns, other, err);
-    size_t have = 0;
-    char *nl = NULL;
-    while (!nl) {
-        size_t got = 0;
-        llmc_status st = conn_recv(c, c->in + have, sizeof c->in - have, &got, deadline_ns,
-                                   have == 0, err);
-        if (st != LLMC_OK)
-            return st;
-        have += got;
-        if (c->in[0] != '$')
-            break;
-        nl = memchr(c->in, '\n', have);
-        if (!nl && have > 40) {
-            c->broken = 1;
-            return llmc_err_set(err, LLMC_EPROTO, 0, "redis at %s: protocol error: bad bulk header",
-                                c->label);
-        }
-    }
-    if (!nl) {
-        if (redisReaderFeed(c->reader, c->in, have) != REDIS_OK) {
-            c->broken = 1;
-            return llmc_err_set(err, LLMC_ENOMEM, 0, "redis at %s: out of memory", c->label);
-        }
-        return llmc__rconn_read(c, deadline_ns, other, err);
-    }
-    size_t hdr = (size_t)(nl - c->in) + 1;
-    size_t rest = have - hdr;
-    if (hdr == 5 && memcmp(c->in, "$-1\r\n", 5) == 0) {
+    int poll_first = 1, fast;
+    llmc_status st = fast_start(c, deadline_ns, &poll_first, '$', &fast, other, err);
+    if (st != LLMC_OK || !fast)
+        return st;
+    long long n;
+    if ((st = in_header(c, deadline_ns, &poll_first, &n, err)) != LLMC_OK)
+        return st;
+    if (n < 0) {
         *nil = 1;
-    } else {
-        size_t n = 0;
-        const char *p = c->in + 1;
-        if (hdr < 4 || nl[-1] != '\r' || p == nl - 1) {
-            c->broken = 1;
-            return llmc_err_set(err, LLMC_EPROTO, 0, "redis at %s: protocol error: bad bulk length",
-                                c->label);
-        }
-        for (; p < nl - 1; p++) {
-            if (*p < '0' || *p > '9' || n > ((size_t)1 << 40)) {
-                c->broken = 1;
-                return llmc_err_set(err, LLMC_EPROTO, 0,
-                                    "redis at %s: protocol error: bad bulk length", c->label);
-            }
-            n = n * 10 + (size_t)(*p - '0');
-        }
-        llmc_buf_clear(out);
-        if (llmc_buf_reserve(out, n + 2) != LLMC_OK) {
-            c->broken = 1; /* the payload was not consumed */
-            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory for a %zu byte value", n);
-        }
-        size_t take = rest < n + 2 ? rest : n + 2;
-        memcpy(out->data, c->in + hdr, take);
-        size_t done = take;
-        hdr += take;
-        while (done < n + 2) {
-            size_t got = 0;
-            llmc_status st = conn_recv(c, out->data + done, n + 2 - done, &got, deadline_ns, 0,
-                                       err);
-            if (st != LLMC_OK) {
-                llmc_buf_clear(out);
-                return st;
-            }
-            done += got;
-        }
-        if (out->data[n] != '\r' || out->data[n + 1] != '\n') {
-            c->broken = 1;
-            llmc_buf_clear(out);
-            return llmc_err_set(err, LLMC_EPROTO, 0,
-                                "redis at %s: protocol error: bulk string not terminated",
-                                c->label);
-        }
-        out->len = n;
-        out->data[n] = 0;
+        return LLMC_OK;
     }
-    rest = have - hdr;
-    if (rest > 0 && redisReaderFeed(c->reader, c->in + hdr, rest) != REDIS_OK) {
-        c->broken = 1;
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "redis at %s: out of memory", c->label);
+    return in_payload(c, deadline_ns, (size_t)n, out, err);
+}
+
+llmc_status llmc__rconn_read_mget(llmc_rconn *c, uint64_t deadline_ns, size_t n, llmc_buf *vals,
+                                  llmc_status *sts, redisReply **other, llmc_err *err)
+{
+    *other = NULL;
+    int poll_first = 1, fast;
+    llmc_status st = fast_start(c, deadline_ns, &poll_first, '*', &fast, other, err);
+    if (st != LLMC_OK || !fast)
+        return st;
+    long long count;
+    if ((st = in_header(c, deadline_ns, &poll_first, &count, err)) != LLMC_OK)
+        return st;
+    if (count != (long long)n)
+        return proto_err(c, err, "MGET answered with the wrong number of values");
+    for (size_t i = 0; i < n; i++) {
+        if ((st = in_fill(c, deadline_ns, &poll_first, err)) != LLMC_OK)
+            return st;
+        if (c->in[c->in_pos] != '$')
+            return proto_err(c, err, "MGET element is not a bulk string");
+        long long len;
+        if ((st = in_header(c, deadline_ns, &poll_first, &len, err)) != LLMC_OK)
+            return st;
+        if (len < 0) {
+            sts[i] = LLMC_MISS;
+            continue;
+        }
+        if ((st = in_payload(c, deadline_ns, (size_t)len, &vals[i], err)) != LLMC_OK)
+            return st;
+        sts[i] = LLMC_OK;
     }
     return LLMC_OK;
 }
@@ -773,6 +887,11 @@ llmc_status llmc__rconn_command(llmc_rconn *c, int argc, const char *const *argv
 int llmc__rconn_broken(const llmc_rconn *c)
 {
     return c->broken;
+}
+
+void llmc__rconn_mark_broken(llmc_rconn *c)
+{
+    c->broken = 1;
 }
 
 uint64_t llmc__rconn_rx_bytes(const llmc_rconn *c)

@@ -67,6 +67,10 @@ llmc_status llmc__rconn_read(llmc_rconn *c, uint64_t deadline_ns, redisReply **r
  * included) is returned in *other for the caller to handle and free. */
 llmc_status llmc__rconn_read_bulk(llmc_rconn *c, uint64_t deadline_ns, llmc_buf *out,
                                   int *nil, redisReply **other, llmc_err *err);
+/* Read an MGET reply of n values straight into vals[] / sts[] (LLMC_OK
+ * or LLMC_MISS each); any other reply (an error) comes back in *other. */
+llmc_status llmc__rconn_read_mget(llmc_rconn *c, uint64_t deadline_ns, size_t n, llmc_buf *vals,
+                                  llmc_status *sts, redisReply **other, llmc_err *err);
 /* append + flush + read. */
 llmc_status llmc__rconn_command(llmc_rconn *c, int argc, const char *const *argv,
                                 const size_t *lens, uint64_t deadline_ns,
@@ -75,6 +79,8 @@ llmc_status llmc__rconn_command(llmc_rconn *c, int argc, const char *const *argv
 /* True after an I/O, timeout or protocol failure: the stream position is
  * unknown and the connection must not be reused. */
 int llmc__rconn_broken(const llmc_rconn *c);
+/* Mark a connection unusable (a caller gave up with replies pending). */
+void llmc__rconn_mark_broken(llmc_rconn *c);
 /* Bytes received on this connection so far: a request that failed on a
  * reused connection before receiving anything can be retried safely on a
  * new one (the old one had gone stale while idle). */

@@ -572,9 +572,11 @@ static llmc_status mget_fn(rctx *x, llmc_rconn *c, uint64_t deadline, void *ud, 
     for (size_t ci = 0; ci < nchunks; ci++) {
         size_t off = ci * BATCH_CHUNK, m = q->n - off < BATCH_CHUNK ? q->n - off : BATCH_CHUNK;
         redisReply *r = NULL;
-        st = llmc__rconn_read(c, deadline, &r, err);
+        st = llmc__rconn_read_mget(c, deadline, m, q->vals + off, q->sts + off, &r, err);
         if (st != LLMC_OK)
             return st;
+        if (!r)
+            continue;
         if (r->type == REDIS_REPLY_ERROR) {
             llmc_err e;
             llmc_status es = reply_error(x, r, "MGET", &e);
@@ -585,25 +587,13 @@ static llmc_status mget_fn(rctx *x, llmc_rconn *c, uint64_t deadline, void *ud, 
                 if (err)
                     *err = e;
             }
-        } else if (r->type != REDIS_REPLY_ARRAY || r->elements != m) {
+            freeReplyObject(r);
+        } else {
             st = unexpected(x, c, r, "MGET", err);
             freeReplyObject(r);
+            llmc__rconn_mark_broken(c); /* later chunks' replies are still pending */
             return st;
-        } else {
-            for (size_t i = 0; i < m; i++) {
-                redisReply *e = r->element[i];
-                if (e->type == REDIS_REPLY_STRING) {
-                    if (llmc_buf_set(&q->vals[off + i], e->str, e->len) != LLMC_OK) {
-                        freeReplyObject(r);
-                        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-                    }
-                    q->sts[off + i] = LLMC_OK;
-                } else {
-                    q->sts[off + i] = LLMC_MISS;
-                }
-            }
         }
-        freeReplyObject(r);
     }
     return result;
 }
