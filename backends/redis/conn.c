@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -398,6 +399,52 @@ static llmc_status tls_read(llmc_rconn *c, char *buf, size_t cap, size_t *got,
         }
         return tls_fail(c, err, "read", e);
     }
+}
+
+llmc_status llmc__redis_tls_ctx_new(const char *ca, const char *cert, const char *key,
+                                    SSL_CTX **out, llmc_err *err)
+{
+    char ebuf[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "redis: cannot create TLS context");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    ERR_clear_error();
+    if (ca && *ca) {
+        struct stat stt;
+        int is_dir = stat(ca, &stt) == 0 && S_ISDIR(stt.st_mode);
+        if (SSL_CTX_load_verify_locations(ctx, is_dir ? NULL : ca, is_dir ? ca : NULL) != 1) {
+            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
+            SSL_CTX_free(ctx);
+            return llmc_err_set(err, LLMC_EINVAL, 0, "redis: tls_ca: cannot load '%s': %s", ca,
+                                ebuf);
+        }
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        ERR_clear_error();
+    }
+    if (key && *key && !(cert && *cert)) {
+        SSL_CTX_free(ctx);
+        return llmc_err_set(err, LLMC_EINVAL, 0, "redis: tls_key given without tls_cert");
+    }
+    if (cert && *cert) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
+            SSL_CTX_free(ctx);
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "redis: tls_cert: cannot load certificate '%s': %s", cert, ebuf);
+        }
+        const char *kf = key && *key ? key : cert;
+        if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
+            SSL_CTX_free(ctx);
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "redis: tls_key: cannot use private key '%s': %s", kf, ebuf);
+        }
+    }
+    ERR_clear_error();
+    *out = ctx;
+    return LLMC_OK;
 }
 
 /* ------------------------------------------------------------------ */

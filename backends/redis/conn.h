@@ -8,6 +8,12 @@
  * connections out and back, never across a network round trip. Redis
  * Cluster / Sentinel (issue 8) reuse this by keeping one pool per node.
  *
+ * For Redis Cluster / Sentinel: fill one llmc_rnode_cfg per node (the
+ * same SSL_CTX can be shared, see llmc__redis_tls_ctx_new), keep one
+ * llmc_rpool per node, and route each request to the pool of the node
+ * that owns the key; a MOVED/ASK error reply arrives as an ordinary
+ * reply (llmc__rconn_read), so the router can follow it.
+ *
  * Not installed; internal to libllmcache. */
 #ifndef LLMC_REDIS_CONN_H
 #define LLMC_REDIS_CONN_H
@@ -36,6 +42,11 @@ typedef struct llmc_rnode_cfg {
 } llmc_rnode_cfg;
 
 void llmc__rnode_cfg_free(llmc_rnode_cfg *c);
+/* A client TLS context: CA file or directory (NULL: the system store),
+ * optional client certificate chain and key (PEM; the key may be in the
+ * certificate file). LLMC_EINVAL naming the file that failed to load. */
+llmc_status llmc__redis_tls_ctx_new(const char *ca, const char *cert, const char *key,
+                                    SSL_CTX **out, llmc_err *err);
 /* Deep copy (the SSL_CTX gets a reference). */
 llmc_status llmc__rnode_cfg_copy(llmc_rnode_cfg *dst, const llmc_rnode_cfg *src,
                                  llmc_err *err);

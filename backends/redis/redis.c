@@ -15,9 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include <openssl/err.h>
 
 #define DEFAULT_PORT 6379
 #define DEFAULT_POOL 8
@@ -84,48 +82,8 @@ static int in_list(const char *const *list, const char *name)
 
 static llmc_status tls_ctx_new(const optsrc *o, SSL_CTX **out, llmc_err *err)
 {
-    char ebuf[256];
-    const char *ca = opt(o, "tls_ca"), *cert = opt(o, "tls_cert"), *key = opt(o, "tls_key");
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "redis: cannot create TLS context");
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    ERR_clear_error();
-    if (ca && *ca) {
-        struct stat stt;
-        int is_dir = stat(ca, &stt) == 0 && S_ISDIR(stt.st_mode);
-        if (SSL_CTX_load_verify_locations(ctx, is_dir ? NULL : ca, is_dir ? ca : NULL) != 1) {
-            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
-            SSL_CTX_free(ctx);
-            return llmc_err_set(err, LLMC_EINVAL, 0, "redis: tls_ca: cannot load '%s': %s", ca,
-                                ebuf);
-        }
-    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        ERR_clear_error();
-    }
-    if (key && *key && !(cert && *cert)) {
-        SSL_CTX_free(ctx);
-        return llmc_err_set(err, LLMC_EINVAL, 0, "redis: tls_key given without tls_cert");
-    }
-    if (cert && *cert) {
-        if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
-            SSL_CTX_free(ctx);
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "redis: tls_cert: cannot load certificate '%s': %s", cert, ebuf);
-        }
-        const char *kf = key && *key ? key : cert;
-        if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(ctx) != 1) {
-            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
-            SSL_CTX_free(ctx);
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "redis: tls_key: cannot use private key '%s': %s", kf, ebuf);
-        }
-    }
-    ERR_clear_error();
-    *out = ctx;
-    return LLMC_OK;
+    return llmc__redis_tls_ctx_new(opt(o, "tls_ca"), opt(o, "tls_cert"), opt(o, "tls_key"), out,
+                                   err);
 }
 
 static llmc_status parse_db(const char *s, const char *what, int *out, llmc_err *err)
