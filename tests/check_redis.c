@@ -660,20 +660,47 @@ START_TEST(t_kill_and_restart)
 }
 END_TEST
 
+typedef struct stall_arg {
+    llmc_cache *c;
+    llmc_status st;
+} stall_arg;
+
+static void *stall_get(void *p)
+{
+    stall_arg *a = p;
+    llmc_buf b = LLMC_BUF_INIT;
+    a->st = llmc_cache_get(a->c, "st:1", 4, &b);
+    llmc_buf_free(&b);
+    return NULL;
+}
+
 START_TEST(t_stalled_server_times_out)
 {
     static redissrv r;
     own_server(&r, REDISSRV_UNIX);
     char url[600];
-    snprintf(url, sizeof url, "unix://%s?command_timeout_ms=300&connect_timeout_ms=300",
-             r.sock);
+    snprintf(url, sizeof url,
+             "unix://%s?command_timeout_ms=300&connect_timeout_ms=300&pool_size=1", r.sock);
     llmc_cache *c = open_ok(url, NULL);
     ck_assert_int_eq(llmc_cache_set(c, "st:1", 4, "v", 1, 0), LLMC_OK);
     kill(r.srv.pid, SIGSTOP);
+    /* Two callers on a one-connection pool against a server that does not
+     * answer: one holds the connection until its timeout, the other waits
+     * for it (counted), and both come back with ETIMEDOUT. */
+    pthread_t th;
+    stall_arg a = {c, LLMC_OK};
+    pthread_create(&th, NULL, stall_get, &a);
+    usleep(50000);
     llmc_buf b = LLMC_BUF_INIT;
     ck_assert_int_eq(llmc_cache_get(c, "st:1", 4, &b), LLMC_ETIMEDOUT);
-    ck_assert_msg(strstr(llmc_cache_errmsg(c), "timed out") != NULL, "%s",
-                  llmc_cache_errmsg(c));
+    ck_assert_msg(strstr(llmc_cache_errmsg(c), "timed out") != NULL ||
+                      strstr(llmc_cache_errmsg(c), "no free connection") != NULL,
+                  "%s", llmc_cache_errmsg(c));
+    pthread_join(th, NULL);
+    ck_assert_int_eq(a.st, LLMC_ETIMEDOUT);
+    kstats k = {0};
+    llmc_cache_stats_foreach(c, stat_cb, &k);
+    ck_assert_int_ge(k.pool_waits, 1);
     llmc_lookup l = LLMC_LOOKUP_INIT;
     ck_assert_int_eq(llmc_cache_get_entry(c, "st:1", 4, -1, LLMC_ENTRY_SOFT, &l), LLMC_MISS);
     kill(r.srv.pid, SIGCONT);

@@ -1025,7 +1025,8 @@ static llmc_status handshake(llmc_rconn *c, const llmc_rnode_cfg *cfg, uint64_t 
     if (st != LLMC_OK)
         return st == LLMC_ETIMEDOUT
                    ? llmc_err_set(err, LLMC_ETIMEDOUT, ETIMEDOUT,
-                                  "redis at %s: no answer to the connection handshake in time",
+                                  "redis at %s: connection handshake timed out (the server "
+                                  "accepted but does not answer)",
                                   c->label)
                    : st;
     if (first != LLMC_OK) {
