@@ -310,9 +310,7 @@ static llmc_status tls_handshake(llmc_rconn *c, const llmc_rnode_cfg *cfg,
         int r = SSL_do_handshake(c->ssl);
         llmc_status st = tls_flush_wbio(c, deadline_ns, err);
         if (st != LLMC_OK)
-            return st == LLMC_ETIMEDOUT ? st : llmc_err_set(err, LLMC_ECONN, err ? err->native : 0,
-                                                              "%s (during TLS handshake)",
-                                                              err ? err->msg : "");
+            return st; /* "send failed: ..." or "send timed out" */
         if (r == 1)
             return LLMC_OK;
         int e = SSL_get_error(c->ssl, r);
@@ -1129,9 +1127,10 @@ llmc_status llmc__rpool_acquire(llmc_rpool *p, uint64_t deadline_ns, llmc_rconn 
             *fresh = 0;
             break;
         }
-        if (p->n_open < p->size) {
-            uint64_t now = llmc_mono_ns();
-            if (now < p->next_connect_ns) {
+        uint64_t now = llmc_mono_ns();
+        int backing_off = now < p->next_connect_ns;
+        if (p->n_open < p->size && !(backing_off && p->n_open > 0)) {
+            if (backing_off) {
                 /* A connect failed a moment ago: answer at once with that
                  * error instead of hammering a server that is down. */
                 llmc_err e = p->last_connect_err;
@@ -1175,15 +1174,19 @@ llmc_status llmc__rpool_acquire(llmc_rpool *p, uint64_t deadline_ns, llmc_rconn 
             *fresh = 1;
             break;
         }
+        /* Every connection is busy (or, while reconnects are held back,
+         * the ones still open are): wait for one to come back. */
         if (!waited) {
             waited = 1;
-            wait_start = llmc_mono_ns();
+            wait_start = now;
             p->waits++;
         }
-        struct timespec ts = {(time_t)(deadline_ns / 1000000000ull),
-                              (long)(deadline_ns % 1000000000ull)};
+        /* While backing off, wake up when a reconnect is allowed again. */
+        uint64_t until = backing_off && p->next_connect_ns < deadline_ns ? p->next_connect_ns
+                                                                          : deadline_ns;
+        struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
         int r = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-        if (r == ETIMEDOUT && p->n_idle == 0 && p->n_open >= p->size) {
+        if (r == ETIMEDOUT && p->n_idle == 0 && llmc_mono_ns() >= deadline_ns) {
             int size = p->size;
             pthread_mutex_unlock(&p->lock);
             p->wait_us += (llmc_mono_ns() - wait_start) / 1000;
