@@ -484,19 +484,122 @@ static llmc_status connect_unix(llmc_rconn *c, const char *path, uint64_t deadli
     }
 }
 
-static llmc_status connect_tcp(llmc_rconn *c, const char *host, int port,
-                               uint64_t deadline_ns, llmc_err *err)
+/* Host name lookups bounded by the connect deadline: getaddrinfo_a runs
+ * the lookup on a glibc helper thread and we wait with gai_suspend. A
+ * lookup that outlives its deadline and cannot be cancelled still owns
+ * its request block, so it is parked on a list and freed by a later call
+ * once it has finished (lookups end within the resolver's own timeout,
+ * so the list stays short). */
+typedef struct lookup {
+    struct gaicb cb;
+    struct addrinfo hints;
+    struct lookup *next;
+    char port[16];
+    char host[];
+} lookup;
+
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+static lookup *parked;
+
+static void reap_parked(void)
 {
-    struct addrinfo hints, *res = NULL;
+    pthread_mutex_lock(&parked_lock);
+    for (lookup **pp = &parked; *pp;) {
+        lookup *l = *pp;
+        if (gai_error(&l->cb) == EAI_INPROGRESS) {
+            pp = &l->next;
+            continue;
+        }
+        *pp = l->next;
+        if (l->cb.ar_result)
+            freeaddrinfo(l->cb.ar_result);
+        free(l);
+    }
+    pthread_mutex_unlock(&parked_lock);
+}
+
+static llmc_status resolve(llmc_rconn *c, const char *host, int port, uint64_t deadline_ns,
+                           struct addrinfo **res, llmc_err *err)
+{
+    struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
-    int gr = getaddrinfo(host, portstr, &hints, &res);
-    if (gr != 0)
+    /* Addresses need no lookup. */
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(host, portstr, &hints, res) == 0)
+        return LLMC_OK;
+    hints.ai_flags = 0;
+    if (parked)
+        reap_parked();
+    size_t hl = strlen(host);
+    lookup *l = calloc(1, sizeof *l + hl + 1);
+    if (!l)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    memcpy(l->host, host, hl + 1);
+    memcpy(l->port, portstr, sizeof portstr);
+    l->hints = hints;
+    l->cb.ar_name = l->host;
+    l->cb.ar_service = l->port;
+    l->cb.ar_request = &l->hints;
+    struct gaicb *list[1] = {&l->cb};
+    int gr;
+    if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+        /* Could not start a helper: look up in this thread instead. */
+        free(l);
+        gr = getaddrinfo(host, portstr, &hints, res);
+        if (gr != 0)
+            return llmc_err_set(err, LLMC_ECONN, gr, "cannot resolve redis host '%s': %s",
+                                host, gai_strerror(gr));
+        return LLMC_OK;
+    }
+    for (;;) {
+        int left = ms_left(deadline_ns);
+        struct timespec ts = {left / 1000, (long)(left % 1000) * 1000000L};
+        int r = gai_suspend((const struct gaicb *const *)list, 1, &ts);
+        if (r == EAI_INTR)
+            continue;
+        if (r == 0 || r == EAI_ALLDONE || gai_error(&l->cb) != EAI_INPROGRESS)
+            break;
+        if (ms_left(deadline_ns) > 0)
+            continue;
+        /* Out of time. */
+        if (gai_cancel(&l->cb) != EAI_CANCELED && gai_error(&l->cb) == EAI_INPROGRESS) {
+            pthread_mutex_lock(&parked_lock);
+            l->next = parked;
+            parked = l;
+            pthread_mutex_unlock(&parked_lock);
+        } else {
+            if (l->cb.ar_result)
+                freeaddrinfo(l->cb.ar_result);
+            free(l);
+        }
+        return llmc_err_set(err, LLMC_ECONN, ETIMEDOUT,
+                            "cannot connect to redis at %s: looking up '%s' timed out", c->label,
+                            host);
+    }
+    gr = gai_error(&l->cb);
+    if (gr != 0) {
+        if (l->cb.ar_result)
+            freeaddrinfo(l->cb.ar_result);
+        free(l);
         return llmc_err_set(err, LLMC_ECONN, gr, "cannot resolve redis host '%s': %s", host,
                             gai_strerror(gr));
+    }
+    *res = l->cb.ar_result;
+    free(l);
+    return LLMC_OK;
+}
+
+static llmc_status connect_tcp(llmc_rconn *c, const char *host, int port,
+                               uint64_t deadline_ns, llmc_err *err)
+{
+    struct addrinfo *res = NULL;
+    llmc_status rst = resolve(c, host, port, deadline_ns, &res, err);
+    if (rst != LLMC_OK)
+        return rst;
     int last = ECONNREFUSED;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
