@@ -811,6 +811,13 @@ START_TEST(t_redis_url_env)
     setenv("REDIS_URL", u, 1);
     ck_assert_int_eq(llmc_cache_open_type("redis", NULL, &c, &e), LLMC_EAUTH);
     ck_assert_msg(strstr(e.msg, "Env-Wrong-Pw") == NULL, "%s", e.msg);
+    /* ... unless the cache is given the right one as an option */
+    o = llmc_options_new();
+    llmc_options_set(o, "password", REDISSRV_PASSWORD);
+    ck_assert_int_eq(llmc_cache_open_type("redis", o, &c, &e), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_ping(c), LLMC_OK);
+    llmc_cache_close(c);
+    llmc_options_free(o);
     /* an explicit URL ignores REDIS_URL */
     ck_assert_int_eq(open_err(tcp.url, NULL, &e), LLMC_OK);
     unsetenv("REDIS_URL");

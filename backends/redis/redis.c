@@ -143,8 +143,13 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
             scheme = env.scheme;
             hosts = env.hosts;
             n_hosts = env.n_hosts;
+            /* The cache's own user/password options win over REDIS_URL's. */
+            if (!user)
+                user = llmc_options_get(cfg->options, "user");
             if (!user)
                 user = env.user;
+            if (!password)
+                password = llmc_options_get(cfg->options, "password");
             if (!password)
                 password = env.password;
             path = env.path ? env.path : "";
