@@ -858,37 +858,25 @@ static llmc_status in_fill(llmc_rconn *c, uint64_t deadline_ns, int *poll_first,
     return st;
 }
 
-/* Consume one header line ("$123", "*100"): its number in *num. */
-static llmc_status in_header(llmc_rconn *c, uint64_t deadline_ns, int *poll_first, long long *num,
-                             llmc_err *err)
+/* Consume one line; *line and *len give its text without the type byte and
+ * CRLF (valid until the next read). Lines here are short. */
+static llmc_status in_line(llmc_rconn *c, uint64_t deadline_ns, int *poll_first,
+                           const char **line, size_t *len, llmc_err *err)
 {
     for (;;) {
         char *start = c->in + c->in_pos;
         size_t avail = c->in_len - c->in_pos;
         char *nl = avail ? memchr(start, '\n', avail) : NULL;
         if (nl) {
-            if (nl - start < 3 || nl[-1] != '\r')
-                return proto_err(c, err, "bad header line");
-            const char *p = start + 1;
-            int neg = 0;
-            if (*p == '-') {
-                neg = 1;
-                p++;
-            }
-            long long v = 0;
-            if (p >= nl - 1)
-                return proto_err(c, err, "bad length");
-            for (; p < nl - 1; p++) {
-                if (*p < '0' || *p > '9' || v > (1ll << 40))
-                    return proto_err(c, err, "bad length");
-                v = v * 10 + (*p - '0');
-            }
-            *num = neg ? -v : v;
+            if (nl - start < 2 || nl[-1] != '\r')
+                return proto_err(c, err, "bad line");
+            *line = start + 1;
+            *len = (size_t)(nl - start) - 2;
             c->in_pos += (size_t)(nl - start) + 1;
             return LLMC_OK;
         }
-        if (avail > 40)
-            return proto_err(c, err, "header line too long");
+        if (avail > 200)
+            return proto_err(c, err, "line too long");
         memmove(c->in, start, avail);
         c->in_pos = 0;
         c->in_len = avail;
@@ -900,6 +888,34 @@ static llmc_status in_header(llmc_rconn *c, uint64_t deadline_ns, int *poll_firs
             return st;
         c->in_len += got;
     }
+}
+
+/* Consume one header or integer line ("$123", "*100", ":-2"): its number
+ * in *num. */
+static llmc_status in_header(llmc_rconn *c, uint64_t deadline_ns, int *poll_first, long long *num,
+                             llmc_err *err)
+{
+    const char *p;
+    size_t n;
+    llmc_status st = in_line(c, deadline_ns, poll_first, &p, &n, err);
+    if (st != LLMC_OK)
+        return st;
+    const char *end = p + n;
+    int neg = 0;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= end || end - p > 18)
+        return proto_err(c, err, "bad number");
+    long long v = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return proto_err(c, err, "bad number");
+        v = v * 10 + (*p - '0');
+    }
+    *num = neg ? -v : v;
+    return LLMC_OK;
 }
 
 /* Receive an n-byte payload and its CRLF into out. */
@@ -986,6 +1002,31 @@ llmc_status llmc__rconn_read_bulk(llmc_rconn *c, uint64_t deadline_ns, llmc_buf 
         return LLMC_OK;
     }
     return in_payload(c, deadline_ns, (size_t)n, out, err);
+}
+
+llmc_status llmc__rconn_read_simple(llmc_rconn *c, uint64_t deadline_ns, int *type,
+                                    long long *integer, redisReply **other, llmc_err *err)
+{
+    *other = NULL;
+    *integer = 0;
+    int poll_first = 1, fast;
+    llmc_status st = LLMC_OK;
+    if (c->reader->len > c->reader->pos)
+        return llmc__rconn_read(c, deadline_ns, other, err);
+    if ((st = in_fill(c, deadline_ns, &poll_first, err)) != LLMC_OK)
+        return st;
+    char t = c->in[c->in_pos];
+    fast = t == '+' || t == ':';
+    if (!fast)
+        return llmc__rconn_read(c, deadline_ns, other, err);
+    if (t == ':') {
+        *type = REDIS_REPLY_INTEGER;
+        return in_header(c, deadline_ns, &poll_first, integer, err);
+    }
+    const char *line;
+    size_t len;
+    *type = REDIS_REPLY_STATUS;
+    return in_line(c, deadline_ns, &poll_first, &line, &len, err);
 }
 
 llmc_status llmc__rconn_read_mget(llmc_rconn *c, uint64_t deadline_ns, size_t n, llmc_buf *vals,

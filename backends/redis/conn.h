@@ -78,6 +78,11 @@ llmc_status llmc__rconn_read(llmc_rconn *c, uint64_t deadline_ns, redisReply **r
  * included) is returned in *other for the caller to handle and free. */
 llmc_status llmc__rconn_read_bulk(llmc_rconn *c, uint64_t deadline_ns, llmc_buf *out,
                                   int *nil, redisReply **other, llmc_err *err);
+/* Read a status ("+OK") or integer reply without allocating: *type is
+ * REDIS_REPLY_STATUS or REDIS_REPLY_INTEGER (*integer set); any other
+ * reply (errors included) comes back in *other. */
+llmc_status llmc__rconn_read_simple(llmc_rconn *c, uint64_t deadline_ns, int *type,
+                                    long long *integer, redisReply **other, llmc_err *err);
 /* Read an MGET reply of n values straight into vals[] / sts[] (LLMC_OK
  * or LLMC_MISS each); any other reply (an error) comes back in *other. */
 llmc_status llmc__rconn_read_mget(llmc_rconn *c, uint64_t deadline_ns, size_t n, llmc_buf *vals,

@@ -339,10 +339,23 @@ typedef struct cmd_req {
 static llmc_status cmd_fn(rctx *x, llmc_rconn *c, uint64_t deadline, void *ud, llmc_err *err)
 {
     cmd_req *q = ud;
-    redisReply *r = NULL;
-    llmc_status st = llmc__rconn_command(c, q->argc, q->argv, q->lens, deadline, &r, err);
+    if (llmc__rconn_append(c, q->argc, q->argv, q->lens) != LLMC_OK)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    llmc_status st = llmc__rconn_flush(c, deadline, err);
     if (st != LLMC_OK)
         return st;
+    /* Status and integer replies are read without building a reply
+     * object; the handlers only look at type and integer for those. */
+    redisReply simple, *r = NULL;
+    memset(&simple, 0, sizeof simple);
+    long long integer = 0;
+    st = llmc__rconn_read_simple(c, deadline, &simple.type, &integer, &r, err);
+    if (st != LLMC_OK)
+        return st;
+    if (!r) {
+        simple.integer = integer;
+        return q->on_reply(x, c, &simple, q->ud, err);
+    }
     if (r->type == REDIS_REPLY_ERROR)
         st = reply_error(x, r, q->argv[0], err);
     else
@@ -598,9 +611,18 @@ static llmc_status mset_fn(rctx *x, llmc_rconn *c, uint64_t deadline, void *ud, 
          * in step. */
         for (size_t i = 0; i < m; i++) {
             redisReply *r = NULL;
-            st = llmc__rconn_read(c, deadline, &r, err);
+            int type = 0;
+            long long ignored;
+            st = llmc__rconn_read_simple(c, deadline, &type, &ignored, &r, err);
             if (st != LLMC_OK)
                 return st;
+            if (!r) {
+                if (type != REDIS_REPLY_STATUS && result == LLMC_OK)
+                    result = llmc_err_set(err, LLMC_EPROTO, type,
+                                          "redis at %s: unexpected reply type %d to SET",
+                                          x->pool.cfg.label, type);
+                continue;
+            }
             if (result == LLMC_OK) {
                 if (r->type == REDIS_REPLY_ERROR)
                     result = reply_error(x, r, "SET", err);
