@@ -10,6 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <json-c/json.h>
 
 #include "internal.h"
@@ -572,6 +576,52 @@ START_TEST(t_unreachable)
 }
 END_TEST
 
+/* A TCP server that answers every connection with an HTTP response, to
+ * stand for "something that is not Redis". */
+typedef struct fake_srv {
+    int fd, port, conns;
+} fake_srv;
+
+static void *fake_main(void *p)
+{
+    fake_srv *f = p;
+    for (int i = 0; i < f->conns; i++) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+        ssize_t w = write(c, resp, sizeof resp - 1);
+        (void)w;
+        usleep(100000);
+        close(c);
+    }
+    return NULL;
+}
+
+START_TEST(t_not_redis)
+{
+    fake_srv f = {socket(AF_INET, SOCK_STREAM, 0), 0, 1};
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(f.fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    getsockname(f.fd, (struct sockaddr *)&a, &al);
+    f.port = ntohs(a.sin_port);
+    ck_assert_int_eq(listen(f.fd, 4), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, fake_main, &f);
+    char url[200];
+    llmc_err e;
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d?connect_timeout_ms=2000", f.port);
+    ck_assert_int_eq(open_err(url, NULL, &e), LLMC_EPROTO);
+    ck_assert_msg(strstr(e.msg, "protocol error") != NULL, "%s", e.msg);
+    pthread_join(th, NULL);
+    close(f.fd);
+}
+END_TEST
+
 typedef struct kstats {
     int64_t reconnects, pool_size, pool_waits, connects;
 } kstats;
@@ -856,6 +906,7 @@ static Suite *redis_suite(void)
     tcase_add_test(tc, t_error_reply);
     tcase_add_test(tc, t_tls_verify);
     tcase_add_test(tc, t_unreachable);
+    tcase_add_test(tc, t_not_redis);
     tcase_add_loop_test(tc, t_kill_and_restart, 0, 3);
     tcase_add_test(tc, t_stalled_server_times_out);
     tcase_add_test(tc, t_many_threads);
