@@ -1,7 +1,10 @@
 /* Redis connection layer: one connection = one node, plain TCP, TLS
  * (OpenSSL) or a Unix socket, with poll-based deadlines on every step.
- * hiredis is used only to parse RESP (redisReader); commands are written
- * into a reusable per-connection buffer.
+ * Commands are written as RESP into a reusable per-connection buffer;
+ * replies are parsed by hiredis's redisReader, except the hot shapes
+ * (bulk string, MGET array, status, integer), which are parsed in place
+ * without allocating. A connection is used by one thread at a time (the
+ * pool hands it out).
  *
  * A pool (llmc_rpool) holds up to `size` connections to one node and is
  * safe to share between threads: its mutex is only held to hand
