@@ -9,5 +9,6 @@
 #include "entry.h"
 #include "keys.h"
 #include "registry.h"
+#include "defaults.h"
 
 #endif
