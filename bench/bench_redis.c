@@ -12,7 +12,8 @@
  * same machine load; ratios are llmcache / baseline throughput.
  *
  * Environment: LLMC_BENCH_THREADS (default 4), LLMC_BENCH_SECONDS (per
- * case and side, default 1.0), LLMC_BENCH_REDIS_URL. */
+ * case and side, default 1.0), LLMC_BENCH_REDIS_URL, LLMC_BENCH_ONLY (run
+ * only the cases whose name contains this text). */
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 #include <pthread.h>
@@ -46,6 +47,12 @@ static char g_url[1024];
 static int g_threads = 4;
 static double g_seconds = 1.0;
 static int g_failed_targets;
+static const char *g_only; /* LLMC_BENCH_ONLY: run cases whose name contains it */
+
+static int wanted(const char *name)
+{
+    return !g_only || !*g_only || strstr(name, g_only) != NULL;
+}
 
 static double now_us(void)
 {
@@ -155,6 +162,8 @@ typedef enum op { OP_GET, OP_SET } op;
 
 static void one_conn(const char *name, op which, size_t vlen, double target)
 {
+    if (!wanted(name))
+        return;
     llmc_cache *c = our_open(1);
     redisContext *rc = raw_connect();
     char *val = malloc(vlen);
@@ -267,6 +276,10 @@ static void merge(side *dst, side *src)
 
 static void n_threads(const char *name, op which, size_t vlen, double target)
 {
+    char full[128];
+    snprintf(full, sizeof full, "%s %d thr", name, g_threads);
+    if (!wanted(full))
+        return;
     llmc_cache *c = our_open(g_threads);
     char *val = malloc(vlen);
     memset(val, 'v', vlen);
@@ -302,8 +315,6 @@ static void n_threads(const char *name, op which, size_t vlen, double target)
             free(ts[i].s.lat);
         }
     }
-    char full[128];
-    snprintf(full, sizeof full, "%s %d thr", name, g_threads);
     report(full, &o, &b, target);
     free(ts);
     free(th);
@@ -315,6 +326,8 @@ static void n_threads(const char *name, op which, size_t vlen, double target)
 
 static void hit_path(const char *name, size_t body_len, const char *ser)
 {
+    if (!wanted(name))
+        return;
     llmc_cache *c = our_open_ser(1, ser);
     redisContext *rc = raw_connect();
     /* A chat request and a response body of the wanted size. */
@@ -397,6 +410,8 @@ static void hit_path(const char *name, size_t body_len, const char *ser)
 
 static void mget100(const char *name, size_t vlen, double target)
 {
+    if (!wanted(name))
+        return;
     llmc_cache *c = our_open(1);
     redisContext *rc = raw_connect();
     char *val = malloc(vlen);
@@ -483,6 +498,7 @@ int main(void)
     const char *s = getenv("LLMC_BENCH_THREADS");
     if (s && atoi(s) > 0)
         g_threads = atoi(s);
+    g_only = getenv("LLMC_BENCH_ONLY");
     s = getenv("LLMC_BENCH_SECONDS");
     if (s && atof(s) > 0)
         g_seconds = atof(s);
@@ -560,12 +576,15 @@ int main(void)
     mget100("mget 100 x 1.5KB", 1536, 0.8);
     mget100("mget 100 x 20KB", 20480, 0.8);
 
+    if (g_only && *g_only)
+        goto done;
     printf("reference, redis-benchmark --csv: test, requests/s, avg, min, p50, p95, p99, max "
            "latency (ms):\n");
     redis_benchmark(1536, 1, "get,set");
     redis_benchmark(1536, g_threads, "get");
     redis_benchmark(20480, 1, "get");
 
+done:
     printf("%s\n", g_failed_targets ? "some targets missed" : "all targets met");
     if (own)
         testsrv_stop(&srv);
