@@ -1,7 +1,10 @@
 #include "redissrv.h"
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +61,47 @@ static int make_certs(redissrv *r)
     return 0;
 }
 
+/* Like testsrv_spawn, but the server is killed when the process that
+ * started it dies: Check ends a failed test's child with _exit, so no
+ * cleanup code runs there, and a server started by that test would
+ * otherwise outlive the suite. */
+static int spawn_tied(redissrv *r, const char *const *argv)
+{
+    const char *exe = testsrv_which(argv[0]);
+    if (!exe)
+        return -1;
+    char exe_copy[512], log[600];
+    snprintf(exe_copy, sizeof exe_copy, "%s", exe);
+    snprintf(log, sizeof log, "%s/%s.log", r->srv.dir, r->srv.name);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(0); /* the parent died before prctl */
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0) {
+            dup2(nul, 0);
+            close(nul);
+        }
+        if (chdir(r->srv.dir) != 0)
+            _exit(126);
+        setpgid(0, 0);
+        execv(exe_copy, (char *const *)argv);
+        _exit(127);
+    }
+    r->srv.pid = pid;
+    return 0;
+}
+
 static int spawn(redissrv *r)
 {
     char port[16];
@@ -74,7 +118,7 @@ static int spawn(redissrv *r)
     const char *uni[] = {"redis-server", "--port", "0", "--unixsocket", r->sock,
                          "--unixsocketperm", "700", "--save", "", "--appendonly", "no", NULL};
     const char **argv = r->kind == REDISSRV_TCP ? tcp : r->kind == REDISSRV_TLS ? tls : uni;
-    if (testsrv_spawn(&r->srv, (char *const *)argv) != 0)
+    if (spawn_tied(r, argv) != 0)
         return -1;
     int rc = r->kind == REDISSRV_UNIX ? testsrv_wait_unix(&r->srv, r->sock, 10000)
                                       : testsrv_wait_tcp(&r->srv, r->port, 10000);
