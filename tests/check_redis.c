@@ -22,8 +22,9 @@
 static redissrv tcp, tls, uni;
 static int servers_up;
 
-/* A server started by one test (in Check's forked child): stopped at
- * exit even when an assertion fails (Check exits the child then). */
+/* A server started by one test (in Check's forked child): stopped at the
+ * end of the test or at exit; if an assertion fails, Check ends the child
+ * with _exit and the server dies with it (PR_SET_PDEATHSIG, redissrv.c). */
 static redissrv *own_srv;
 static void stop_own_srv(void)
 {
