@@ -353,8 +353,10 @@ static void hit_path(const char *name, size_t body_len, const char *ser)
     int n = snprintf(body, body_len, "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\","
                                      "\"choices\":[{\"index\":0,\"message\":{\"role\":"
                                      "\"assistant\",\"content\":\"");
-    memset(body + n, 'x', body_len - (size_t)n - 4);
-    memcpy(body + body_len - 4, "\"}}]", 4);
+    /* A well-formed response object, as the client stores (the json
+     * serializer embeds JSON bodies verbatim; anything else is base64). */
+    memset(body + n, 'x', body_len - (size_t)n - 5);
+    memcpy(body + body_len - 5, "\"}}]}", 5);
     body[body_len] = 0;
     if (llmc_cache_put_entry(c, key.data, key.len, LLMC_CALL_CHAT, body, body_len, 0, 0) !=
         LLMC_OK) {
