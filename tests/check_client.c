@@ -225,8 +225,8 @@ START_TEST(t_answer_changing_params_miss)
         CHAT("hello", ",\"some_provider_param\":1"),
         "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}",
         "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"hello\"}]}",
-        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],"
-        "\"api_base\":\"BASE2\"}",
+        ("{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],"
+         "\"api_base\":\"BASE2\"}"),
     };
     size_t n = sizeof variants / sizeof variants[0];
     char buf[512];
