@@ -3,9 +3,7 @@
  *
  * Translation only; see docs/providers.md for what is and is not
  * translated. The core does the HTTP, the SSE framing and the caching. */
-#include "internal.h"
-#include "llmcache/provider.h"
-
+#include "adapters.h"
 
 #include <stdio.h>
 #include <strings.h>
