@@ -17,6 +17,10 @@ int llmc__strcaseeq(const char *a, const char *b);
 char *llmc__strdup(const char *s);
 char *llmc__strndup(const char *s, size_t n);
 
+/* Per-thread scratch buffers, freed at thread exit. */
+enum { LLMC_TLS_KEYMAT, LLMC_TLS_ENCODE, LLMC_TLS_COUNT_ };
+llmc_buf *llmc__tls_buf(int which);
+
 /* ---- registry ---- */
 /* Called by the registry when a name is unknown; implemented by the plugin
  * loader. Returns 1 if something was loaded (the caller looks again). */
@@ -61,13 +65,13 @@ char *llmc__pct_decode(const char *s, size_t n, int plus_is_space, size_t *outle
 
 /* ---- the cache handle ---- */
 #define LLMC_STAT_SLOTS 16
-#define LLMC_HIST_BUCKETS 64
+#define LLMC_HIST_BUCKETS 160
 
 typedef struct llmc_stat_slot {
     _Atomic uint64_t hits, misses, sets, deletes, errors, corrupt;
     _Atomic uint64_t bytes_read, bytes_written;
-    _Atomic uint64_t get_count, get_us_total, get_us_max;
-    _Atomic uint64_t set_count, set_us_total, set_us_max;
+    _Atomic uint64_t get_count, get_ns_total, get_ns_max;
+    _Atomic uint64_t set_count, set_ns_total, set_ns_max;
     _Atomic uint64_t get_hist[LLMC_HIST_BUCKETS];
     _Atomic uint64_t set_hist[LLMC_HIST_BUCKETS];
 } __attribute__((aligned(64))) llmc_stat_slot;

@@ -148,17 +148,18 @@ typedef int (*llmc_scan_cb)(void *ud, const char *key, size_t klen);
 LLMC_API llmc_status llmc_cache_scan(llmc_cache *c, const char *prefix, size_t plen,
                                      llmc_scan_cb cb, void *ud);
 
-/* Counters of one cache handle since it was opened. Latencies are of the
- * backend call as seen by the core, in microseconds; percentiles come from
- * a log-scale histogram (within 1/8 of the true value). */
+/* Counters of one cache handle since it was opened (or last reset).
+ * Latencies are of the backend call as seen by the core, in nanoseconds;
+ * percentiles come from a log-scale histogram with four buckets per
+ * power of two (within 19% of the true value). */
 typedef struct llmc_stats {
     uint64_t hits, misses, sets, deletes, errors;
     uint64_t corrupt;         /* entries that failed verification */
     uint64_t bytes_read, bytes_written;
-    uint64_t get_count, get_us_total, get_us_max, get_us_p50, get_us_p99;
-    uint64_t set_count, set_us_total, set_us_max, set_us_p50, set_us_p99;
+    uint64_t get_count, get_ns_total, get_ns_max, get_ns_p50, get_ns_p99;
+    uint64_t set_count, set_ns_total, set_ns_max, set_ns_p50, set_ns_p99;
     uint64_t breaker_trips;   /* times the circuit breaker opened */
-    uint64_t breaker_skips;   /* calls skipped while it was open */
+    uint64_t breaker_skips;   /* soft calls skipped while it was open */
     uint32_t breaker_open;    /* 1 while open */
 } llmc_stats;
 

@@ -1,0 +1,1014 @@
+/* The dispatcher: opens caches, validates arguments, resolves TTLs,
+ * measures and counts every backend call, serialises backends that are
+ * not thread-safe, emulates what a backend lacks and keeps the circuit
+ * breaker used by the fail-open (soft) entry calls. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_KEY_BYTES (64 * 1024)
+#define MAX_NAMESPACE_BYTES 128
+#define MAX_TTL_SECONDS (10LL * 366 * 24 * 3600)
+
+static const char *const common_options[] = {
+    "namespace", "ttl", "max_entries", "max_bytes", "max_item_bytes", "timeout_ms",
+    "serializer", "key_strategy", "mode", "breaker_threshold", "breaker_cooldown_ms",
+    "scope_by_user", NULL};
+
+/* ---- stats ---- */
+
+static _Atomic unsigned next_slot;
+static __thread int my_slot = -1;
+
+llmc_stat_slot *llmc__stat_slot(llmc_cache *c)
+{
+    if (my_slot < 0)
+        my_slot = (int)(atomic_fetch_add(&next_slot, 1) % LLMC_STAT_SLOTS);
+    return &c->slots[my_slot];
+}
+
+#define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
+
+static inline unsigned hist_bucket(uint64_t ns)
+{
+    if (ns < 4)
+        return (unsigned)ns;
+    unsigned lg = 63u - (unsigned)__builtin_clzll(ns);
+    unsigned sub = (unsigned)(ns >> (lg - 2)) & 3u;
+    unsigned b = lg * 4 + sub - 4;
+    return b < LLMC_HIST_BUCKETS ? b : LLMC_HIST_BUCKETS - 1;
+}
+
+/* Lower bound of a bucket, the value we report for it. */
+static uint64_t bucket_value(unsigned b)
+{
+    if (b < 4)
+        return b;
+    unsigned lg = (b + 4) / 4;
+    unsigned sub = (b + 4) % 4;
+    return (1ull << lg) + ((uint64_t)sub << (lg - 2));
+}
+
+static inline void atomic_max(_Atomic uint64_t *m, uint64_t v)
+{
+    uint64_t cur = atomic_load_explicit(m, memory_order_relaxed);
+    while (v > cur &&
+           !atomic_compare_exchange_weak_explicit(m, &cur, v, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+static inline void record_get(llmc_cache *c, uint64_t ns)
+{
+    llmc_stat_slot *s = llmc__stat_slot(c);
+    ADD(s->get_count, 1);
+    ADD(s->get_ns_total, ns);
+    atomic_max(&s->get_ns_max, ns);
+    ADD(s->get_hist[hist_bucket(ns)], 1);
+}
+
+static inline void record_set(llmc_cache *c, uint64_t ns)
+{
+    llmc_stat_slot *s = llmc__stat_slot(c);
+    ADD(s->set_count, 1);
+    ADD(s->set_ns_total, ns);
+    atomic_max(&s->set_ns_max, ns);
+    ADD(s->set_hist[hist_bucket(ns)], 1);
+}
+
+static uint64_t percentile(const uint64_t *hist, uint64_t total, double q)
+{
+    if (!total)
+        return 0;
+    uint64_t want = (uint64_t)(q * (double)total);
+    if (want >= total)
+        want = total - 1;
+    uint64_t acc = 0;
+    for (unsigned b = 0; b < LLMC_HIST_BUCKETS; b++) {
+        acc += hist[b];
+        if (acc > want)
+            return bucket_value(b);
+    }
+    return bucket_value(LLMC_HIST_BUCKETS - 1);
+}
+
+llmc_status llmc_cache_stats(llmc_cache *c, llmc_stats *out, size_t size)
+{
+    if (!c || !out || size == 0)
+        return LLMC_EINVAL;
+    llmc_stats s;
+    memset(&s, 0, sizeof s);
+    uint64_t gh[LLMC_HIST_BUCKETS] = {0}, sh[LLMC_HIST_BUCKETS] = {0};
+    for (int i = 0; i < LLMC_STAT_SLOTS; i++) {
+        llmc_stat_slot *t = &c->slots[i];
+#define L(f) atomic_load_explicit(&t->f, memory_order_relaxed)
+        s.hits += L(hits);
+        s.misses += L(misses);
+        s.sets += L(sets);
+        s.deletes += L(deletes);
+        s.errors += L(errors);
+        s.corrupt += L(corrupt);
+        s.bytes_read += L(bytes_read);
+        s.bytes_written += L(bytes_written);
+        s.get_count += L(get_count);
+        s.get_ns_total += L(get_ns_total);
+        if (L(get_ns_max) > s.get_ns_max)
+            s.get_ns_max = L(get_ns_max);
+        s.set_count += L(set_count);
+        s.set_ns_total += L(set_ns_total);
+        if (L(set_ns_max) > s.set_ns_max)
+            s.set_ns_max = L(set_ns_max);
+        for (int b = 0; b < LLMC_HIST_BUCKETS; b++) {
+            gh[b] += L(get_hist[b]);
+            sh[b] += L(set_hist[b]);
+        }
+#undef L
+    }
+    s.get_ns_p50 = percentile(gh, s.get_count, 0.50);
+    s.get_ns_p99 = percentile(gh, s.get_count, 0.99);
+    s.set_ns_p50 = percentile(sh, s.set_count, 0.50);
+    s.set_ns_p99 = percentile(sh, s.set_count, 0.99);
+    s.breaker_trips = atomic_load(&c->breaker_trips);
+    s.breaker_skips = atomic_load(&c->breaker_skips);
+    s.breaker_open = atomic_load(&c->breaker_open_until_ns) != 0;
+    memcpy(out, &s, size < sizeof s ? size : sizeof s);
+    return LLMC_OK;
+}
+
+void llmc_cache_stats_reset(llmc_cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < LLMC_STAT_SLOTS; i++)
+        memset((void *)&c->slots[i], 0, sizeof c->slots[i]);
+    atomic_store(&c->breaker_trips, 0);
+    atomic_store(&c->breaker_skips, 0);
+}
+
+llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)
+{
+    if (!c || !cb)
+        return LLMC_EINVAL;
+    if (!c->ops->stats)
+        return LLMC_OK;
+    if (c->serialize)
+        pthread_mutex_lock(&c->serial_lock);
+    llmc_status st = c->ops->stats(c->ctx, cb, ud);
+    if (c->serialize)
+        pthread_mutex_unlock(&c->serial_lock);
+    return st;
+}
+
+/* ---- errors ---- */
+
+llmc_status llmc__cache_fail(llmc_cache *c, const llmc_err *e)
+{
+    pthread_mutex_lock(&c->err_lock);
+    c->last_err = *e;
+    if (!c->last_err.msg[0])
+        snprintf(c->last_err.msg, sizeof c->last_err.msg, "%s", llmc_strerror(e->status));
+    pthread_mutex_unlock(&c->err_lock);
+    return e->status;
+}
+
+static llmc_status fail(llmc_cache *c, llmc_status st, const char *fmt, ...)
+    LLMC_PRINTF(3, 4);
+static llmc_status fail(llmc_cache *c, llmc_status st, const char *fmt, ...)
+{
+    llmc_err e;
+    va_list ap;
+    va_start(ap, fmt);
+    llmc_err_vset(&e, st, 0, fmt, ap);
+    va_end(ap);
+    return llmc__cache_fail(c, &e);
+}
+
+/* A backend call failed: record its error, count it. */
+static llmc_status backend_fail(llmc_cache *c, llmc_status st, llmc_err *e, const char *op)
+{
+    if (e->status != st || !e->msg[0])
+        llmc_err_set(e, st, e->native, "%s %s: %s", c->name, op, llmc_strerror(st));
+    ADD(llmc__stat_slot(c)->errors, 1);
+    return llmc__cache_fail(c, e);
+}
+
+const char *llmc_cache_errmsg(llmc_cache *c)
+{
+    static __thread char copy[LLMC_ERRMSG_MAX];
+    if (!c)
+        return "no cache handle";
+    pthread_mutex_lock(&c->err_lock);
+    memcpy(copy, c->last_err.msg, sizeof copy);
+    pthread_mutex_unlock(&c->err_lock);
+    return copy;
+}
+
+llmc_status llmc_cache_errcode(llmc_cache *c)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    pthread_mutex_lock(&c->err_lock);
+    llmc_status st = c->last_err.status;
+    pthread_mutex_unlock(&c->err_lock);
+    return st;
+}
+
+long llmc_cache_native_errcode(llmc_cache *c)
+{
+    if (!c)
+        return 0;
+    pthread_mutex_lock(&c->err_lock);
+    long n = c->last_err.native;
+    pthread_mutex_unlock(&c->err_lock);
+    return n;
+}
+
+/* ---- circuit breaker ---- */
+
+bool llmc__status_is_backend_failure(llmc_status st)
+{
+    switch (st) {
+    case LLMC_ECONN:
+    case LLMC_ETIMEDOUT:
+    case LLMC_EIO:
+    case LLMC_EPROTO:
+    case LLMC_EBACKEND:
+    case LLMC_EBUSY:
+    case LLMC_EAUTH:
+    case LLMC_ENOMEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool llmc__breaker_allow(llmc_cache *c)
+{
+    if (c->breaker_threshold <= 0)
+        return true;
+    int64_t until = atomic_load(&c->breaker_open_until_ns);
+    if (until == 0)
+        return true;
+    if ((int64_t)llmc_mono_ns() < until) {
+        atomic_fetch_add(&c->breaker_skips, 1);
+        return false;
+    }
+    /* Cool-down over: let exactly one caller probe the backend. */
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&c->breaker_probe, &expected, 1))
+        return true;
+    atomic_fetch_add(&c->breaker_skips, 1);
+    return false;
+}
+
+void llmc__breaker_record(llmc_cache *c, llmc_status st)
+{
+    if (c->breaker_threshold <= 0)
+        return;
+    if (llmc__status_is_backend_failure(st)) {
+        int64_t n = atomic_fetch_add(&c->consecutive_failures, 1) + 1;
+        int64_t until = (int64_t)llmc_mono_ns() + c->breaker_cooldown_ms * 1000000;
+        if (atomic_exchange(&c->breaker_probe, 0) == 1) {
+            atomic_store(&c->breaker_open_until_ns, until); /* probe failed */
+        } else if (n >= c->breaker_threshold) {
+            int64_t zero = 0;
+            if (atomic_compare_exchange_strong(&c->breaker_open_until_ns, &zero, until)) {
+                atomic_fetch_add(&c->breaker_trips, 1);
+                llmc__log("warn",
+                          "cache %s: %lld consecutive failures (%s); skipping it for %lld ms",
+                          c->url_redacted, (long long)n, llmc_strerror(st),
+                          (long long)c->breaker_cooldown_ms);
+            }
+        }
+    } else {
+        atomic_store(&c->consecutive_failures, 0);
+        atomic_store(&c->breaker_probe, 0);
+        if (atomic_exchange(&c->breaker_open_until_ns, 0) != 0)
+            llmc__log("warn", "cache %s: backend answers again; circuit closed",
+                      c->url_redacted);
+    }
+}
+
+/* ---- option handling and open ---- */
+
+static int in_list(const char *const *list, const char *name)
+{
+    for (; list && *list; list++)
+        if (llmc__strcaseeq(*list, name))
+            return 1;
+    return 0;
+}
+
+static llmc_status check_namespace(const char *ns, llmc_err *err)
+{
+    size_t n = strlen(ns);
+    if (n == 0 || n > MAX_NAMESPACE_BYTES)
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "namespace must be 1..%d bytes (got %zu)", MAX_NAMESPACE_BYTES, n);
+    for (const char *p = ns; *p; p++)
+        if (*p == ':' || *p == '*' || *p == '?' || *p == '[' || *p == ']' ||
+            (unsigned char)*p <= ' ' || *p == 0x7f)
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "namespace \"%.64s\": character '%c' is not allowed (no ':', "
+                                "glob characters, spaces or control characters)",
+                                ns, (unsigned char)*p > ' ' ? *p : '?');
+    return LLMC_OK;
+}
+
+static llmc_status open_common(const char *type_or_url, int is_url, const llmc_options *opts,
+                               llmc_cache **out, llmc_err *err)
+{
+    llmc_err dummy;
+    if (!err)
+        err = &dummy;
+    llmc_err_clear(err);
+    if (!out)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_cache_open: out is NULL");
+    *out = NULL;
+    llmc_status st = llmc_init();
+    if (st != LLMC_OK)
+        return llmc_err_set(err, st, 0, "llmcache failed to initialise its registries");
+
+    const char *url = type_or_url;
+    if (is_url && (!url || !*url)) {
+        url = getenv("LLMCACHE_URL");
+        if (!url || !*url)
+            url = "local://";
+    }
+    if (!is_url && (!url || !*url))
+        return llmc_err_set(err, LLMC_EINVAL, 0, "cache type is empty");
+
+    llmc_url u;
+    if (is_url) {
+        st = llmc__url_parse(url, &u, err);
+    } else {
+        /* A type string is a URL without location. */
+        if (strstr(url, "://"))
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "cache type \"%.64s\" looks like a URL; use llmc_cache_open",
+                                url);
+        st = llmc__url_parse(url, &u, err);
+    }
+    if (st != LLMC_OK) {
+        llmc__url_free(&u);
+        return st;
+    }
+
+    llmc_options *merged = NULL;
+    llmc_cache *c = NULL;
+    const llmc_backend_ops *ops = llmc_find_backend(u.scheme);
+    if (!ops) {
+        const char *feat = llmc__backend_not_built(u.scheme);
+        if (feat) {
+            st = llmc_err_set(err, LLMC_ENOTBUILT, 0,
+                              "cache backend \"%s\" is not built into this llmcache (feature "
+                              "%s was disabled or its library missing at build time)",
+                              u.scheme, feat);
+        } else {
+            char *names = llmc_registry_names(LLMC_KIND_BACKEND);
+            st = llmc_err_set(err, LLMC_ENOTFOUND, 0,
+                              "unknown cache type or URL scheme \"%.64s\" (known: %s)",
+                              u.scheme, names ? names : "");
+            free(names);
+        }
+        goto done;
+    }
+
+    merged = u.query ? llmc_options_dup(u.query) : llmc_options_new();
+    if (!merged) {
+        st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < llmc_options_count(opts); i++) {
+        st = llmc_options_set(merged, llmc_options_name_at(opts, i),
+                              llmc_options_value_at(opts, i));
+        if (st != LLMC_OK) {
+            llmc_err_set(err, st, 0, "invalid option \"%.64s\"",
+                         llmc_options_name_at(opts, i) ? llmc_options_name_at(opts, i) : "");
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < llmc_options_count(merged); i++) {
+        const char *name = llmc_options_name_at(merged, i);
+        if (!in_list(common_options, name) && !in_list(ops->options, name)) {
+            llmc_buf known = LLMC_BUF_INIT;
+            for (const char *const *p = common_options; *p; p++)
+                llmc_buf_printf(&known, "%s%s", known.len ? ", " : "", *p);
+            for (const char *const *p = ops->options; p && *p; p++)
+                llmc_buf_printf(&known, ", %s", *p);
+            st = llmc_err_set(err, LLMC_EINVAL, 0,
+                              "unknown option \"%.64s\" for cache backend %s (known: %s)", name,
+                              ops->hdr.name, known.data ? known.data : "");
+            llmc_buf_free(&known);
+            goto done;
+        }
+    }
+
+    /* The stats slots are cache-line aligned: plain calloc is not enough. */
+    if (posix_memalign((void **)&c, 64, sizeof *c) != 0)
+        c = NULL;
+    else
+        memset(c, 0, sizeof *c);
+    if (!c) {
+        st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        goto done;
+    }
+    pthread_mutex_init(&c->serial_lock, NULL);
+    pthread_mutex_init(&c->err_lock, NULL);
+    c->ops = ops;
+    c->caps = ops->caps;
+    c->serialize = !(ops->caps & LLMC_CAP_THREAD_SAFE);
+    c->name = llmc__strdup(ops->hdr.name);
+    c->url_redacted = llmc__strdup(u.redacted);
+    c->opts = merged;
+    merged = NULL;
+
+    const char *ns = llmc_options_get(c->opts, "namespace");
+    if (ns) {
+        st = check_namespace(ns, err);
+        if (st != LLMC_OK)
+            goto done;
+        c->namespace_ = llmc__strdup(ns);
+    }
+    int64_t v;
+    if ((st = llmc_options_get_i64(c->opts, "ttl", 0, MAX_TTL_SECONDS, 0, &v, err)) != LLMC_OK)
+        goto done;
+    c->default_ttl_ms = v * 1000;
+    int64_t max_entries, max_bytes, max_item;
+    if ((st = llmc_options_get_i64(c->opts, "max_entries", 0, INT64_MAX / 2, 0, &max_entries,
+                                   err)) != LLMC_OK ||
+        (st = llmc_options_get_i64(c->opts, "max_bytes", 0, INT64_MAX / 2, 0, &max_bytes,
+                                   err)) != LLMC_OK ||
+        (st = llmc_options_get_i64(c->opts, "max_item_bytes", 0, INT64_MAX / 2, 0, &max_item,
+                                   err)) != LLMC_OK ||
+        (st = llmc_options_get_i64(c->opts, "timeout_ms", 1, 600000, 2000, &c->timeout_ms,
+                                   err)) != LLMC_OK ||
+        (st = llmc_options_get_i64(c->opts, "breaker_threshold", 0, 1000000, 5,
+                                   &c->breaker_threshold, err)) != LLMC_OK ||
+        (st = llmc_options_get_i64(c->opts, "breaker_cooldown_ms", 1, 3600000, 5000,
+                                   &c->breaker_cooldown_ms, err)) != LLMC_OK ||
+        (st = llmc_options_get_bool(c->opts, "scope_by_user", 0, &c->scope_by_user, err)) !=
+            LLMC_OK)
+        goto done;
+    c->max_item_bytes = (uint64_t)max_item;
+    const char *mode = llmc_options_get(c->opts, "mode");
+    if (!mode || llmc__strcaseeq(mode, "default_on"))
+        c->mode = LLMC_MODE_DEFAULT_ON;
+    else if (llmc__strcaseeq(mode, "default_off"))
+        c->mode = LLMC_MODE_DEFAULT_OFF;
+    else {
+        st = llmc_err_set(err, LLMC_EINVAL, 0,
+                          "option mode: \"%.64s\" is not a cache mode (default_on, "
+                          "default_off)", mode);
+        goto done;
+    }
+    const char *sname = llmc_options_get(c->opts, "serializer");
+    c->ser = llmc_find_serializer(sname ? sname : "json");
+    if (!c->ser) {
+        char *names = llmc_registry_names(LLMC_KIND_SERIALIZER);
+        st = llmc_err_set(err, LLMC_ENOTFOUND, 0, "option serializer: unknown serializer "
+                          "\"%.64s\" (known: %s)", sname, names ? names : "");
+        free(names);
+        goto done;
+    }
+    const char *kname = llmc_options_get(c->opts, "key_strategy");
+    c->keys = llmc_find_key_strategy(kname ? kname : "v1");
+    if (!c->keys) {
+        char *names = llmc_registry_names(LLMC_KIND_KEY_STRATEGY);
+        st = llmc_err_set(err, LLMC_ENOTFOUND, 0, "option key_strategy: unknown key strategy "
+                          "\"%.64s\" (known: %s)", kname, names ? names : "");
+        free(names);
+        goto done;
+    }
+
+    llmc_backend_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.struct_size = sizeof cfg;
+    cfg.scheme = u.scheme;
+    cfg.url_redacted = u.redacted;
+    cfg.user = u.user;
+    cfg.password = u.password;
+    cfg.location = u.location;
+    cfg.hosts = u.hosts;
+    cfg.n_hosts = u.n_hosts;
+    cfg.path = u.path;
+    cfg.namespace_ = c->namespace_;
+    cfg.default_ttl_ms = c->default_ttl_ms;
+    cfg.max_entries = (uint64_t)max_entries;
+    cfg.max_bytes = (uint64_t)max_bytes;
+    cfg.max_item_bytes = (uint64_t)max_item;
+    cfg.timeout_ms = c->timeout_ms;
+    cfg.options = c->opts;
+    llmc_err_clear(err);
+    st = ops->open(&cfg, &c->ctx, err);
+    if (st != LLMC_OK) {
+        c->ctx = NULL;
+        if (!err->msg[0])
+            llmc_err_set(err, st, err->native, "cache %s: open failed: %s", u.redacted,
+                         llmc_strerror(st));
+        goto done;
+    }
+    *out = c;
+    c = NULL;
+done:
+    if (c)
+        llmc_cache_close(c);
+    llmc_options_free(merged);
+    llmc__url_free(&u);
+    return st;
+}
+
+llmc_status llmc_cache_open(const char *url, const llmc_options *opts, llmc_cache **out,
+                            llmc_err *err)
+{
+    return open_common(url, 1, opts, out, err);
+}
+
+llmc_status llmc_cache_open_type(const char *type, const llmc_options *opts,
+                                 llmc_cache **out, llmc_err *err)
+{
+    return open_common(type, 0, opts, out, err);
+}
+
+void llmc_cache_close(llmc_cache *c)
+{
+    if (!c)
+        return;
+    if (c->ctx)
+        c->ops->close(c->ctx);
+    pthread_mutex_destroy(&c->serial_lock);
+    pthread_mutex_destroy(&c->err_lock);
+    free(c->name);
+    free(c->url_redacted);
+    free(c->namespace_);
+    llmc_options_free(c->opts);
+    free(c);
+}
+
+/* ---- properties ---- */
+
+const char *llmc_cache_backend_name(const llmc_cache *c) { return c ? c->name : NULL; }
+const char *llmc_cache_url(const llmc_cache *c) { return c ? c->url_redacted : NULL; }
+const char *llmc_cache_namespace(const llmc_cache *c) { return c ? c->namespace_ : NULL; }
+int64_t llmc_cache_default_ttl(const llmc_cache *c) { return c ? c->default_ttl_ms : 0; }
+llmc_cache_mode llmc_cache_get_mode(const llmc_cache *c)
+{
+    return c ? c->mode : LLMC_MODE_DEFAULT_ON;
+}
+const char *llmc_cache_serializer_name(const llmc_cache *c)
+{
+    return c ? c->ser->hdr.name : NULL;
+}
+const char *llmc_cache_key_strategy_name(const llmc_cache *c)
+{
+    return c ? c->keys->hdr.name : NULL;
+}
+uint32_t llmc_cache_caps(const llmc_cache *c) { return c ? c->caps : 0; }
+const char *llmc_cache_option(const llmc_cache *c, const char *name)
+{
+    return c ? llmc_options_get(c->opts, name) : NULL;
+}
+
+/* ---- operations ---- */
+
+#define LOCK(c)                                                                \
+    do {                                                                       \
+        if ((c)->serialize)                                                    \
+            pthread_mutex_lock(&(c)->serial_lock);                             \
+    } while (0)
+#define UNLOCK(c)                                                              \
+    do {                                                                       \
+        if ((c)->serialize)                                                    \
+            pthread_mutex_unlock(&(c)->serial_lock);                           \
+    } while (0)
+
+static llmc_status check_key(llmc_cache *c, const char *key, size_t klen)
+{
+    if (!key || klen == 0)
+        return fail(c, LLMC_EINVAL, "empty key");
+    if (klen > MAX_KEY_BYTES)
+        return fail(c, LLMC_EINVAL, "key of %zu bytes is longer than the %d byte limit", klen,
+                    MAX_KEY_BYTES);
+    return LLMC_OK;
+}
+
+static llmc_status resolve_ttl(llmc_cache *c, int64_t ttl_ms, int64_t *out)
+{
+    if (ttl_ms == LLMC_TTL_DEFAULT) {
+        *out = c->default_ttl_ms;
+        return LLMC_OK;
+    }
+    if (ttl_ms < 0 || ttl_ms > MAX_TTL_SECONDS * 1000)
+        return fail(c, LLMC_EINVAL, "ttl %lld ms is invalid (LLMC_TTL_DEFAULT, 0 for no expiry, "
+                    "or 1..%lld ms)", (long long)ttl_ms, MAX_TTL_SECONDS * 1000);
+    *out = ttl_ms;
+    return LLMC_OK;
+}
+
+/* Get without hit/miss accounting (entry calls count themselves). */
+llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                llmc_err *e);
+llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                llmc_err *e)
+{
+    uint64_t t0 = llmc_mono_ns();
+    LOCK(c);
+    llmc_status st = c->ops->get(c->ctx, key, klen, out, e);
+    UNLOCK(c);
+    record_get(c, llmc_mono_ns() - t0);
+    return st;
+}
+
+llmc_status llmc_cache_get(llmc_cache *c, const char *key, size_t klen, llmc_buf *out)
+{
+    if (!c || !out)
+        return LLMC_EINVAL;
+    llmc_status st = check_key(c, key, klen);
+    if (st != LLMC_OK)
+        return st;
+    llmc_err e;
+    e.status = LLMC_OK;
+    e.msg[0] = 0;
+    e.native = 0;
+    st = llmc__cache_get_raw(c, key, klen, out, &e);
+    llmc_stat_slot *s = llmc__stat_slot(c);
+    if (st == LLMC_OK) {
+        ADD(s->hits, 1);
+        ADD(s->bytes_read, out->len);
+    } else if (st == LLMC_MISS) {
+        ADD(s->misses, 1);
+    } else {
+        return backend_fail(c, st, &e, "get");
+    }
+    return st;
+}
+
+llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
+                                size_t vlen, int64_t ttl_ms, llmc_err *e);
+llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
+                                size_t vlen, int64_t ttl_ms, llmc_err *e)
+{
+    if (c->max_item_bytes && vlen > c->max_item_bytes)
+        return llmc_err_set(e, LLMC_ETOOBIG, 0,
+                            "value of %zu bytes exceeds max_item_bytes (%llu)", vlen,
+                            (unsigned long long)c->max_item_bytes);
+    uint64_t t0 = llmc_mono_ns();
+    LOCK(c);
+    llmc_status st = c->ops->set(c->ctx, key, klen, val, vlen, ttl_ms, e);
+    UNLOCK(c);
+    record_set(c, llmc_mono_ns() - t0);
+    if (st == LLMC_OK) {
+        llmc_stat_slot *s = llmc__stat_slot(c);
+        ADD(s->sets, 1);
+        ADD(s->bytes_written, vlen);
+    }
+    return st;
+}
+
+llmc_status llmc_cache_set(llmc_cache *c, const char *key, size_t klen, const void *val,
+                           size_t vlen, int64_t ttl_ms)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    llmc_status st = check_key(c, key, klen);
+    if (st != LLMC_OK)
+        return st;
+    if (!val && vlen)
+        return fail(c, LLMC_EINVAL, "value is NULL with length %zu", vlen);
+    int64_t ttl = 0;
+    if ((st = resolve_ttl(c, ttl_ms, &ttl)) != LLMC_OK)
+        return st;
+    llmc_err e;
+    llmc_err_clear(&e);
+    st = llmc__cache_set_raw(c, key, klen, val ? val : "", vlen, ttl, &e);
+    if (st == LLMC_ETOOBIG)
+        return llmc__cache_fail(c, &e);
+    if (st != LLMC_OK)
+        return backend_fail(c, st, &e, "set");
+    return st;
+}
+
+llmc_status llmc_cache_del(llmc_cache *c, const char *key, size_t klen)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    llmc_status st = check_key(c, key, klen);
+    if (st != LLMC_OK)
+        return st;
+    llmc_err e;
+    llmc_err_clear(&e);
+    LOCK(c);
+    st = c->ops->del(c->ctx, key, klen, &e);
+    UNLOCK(c);
+    if (st == LLMC_OK)
+        ADD(llmc__stat_slot(c)->deletes, 1);
+    else if (st != LLMC_MISS)
+        return backend_fail(c, st, &e, "del");
+    return st;
+}
+
+llmc_status llmc_cache_exists(llmc_cache *c, const char *key, size_t klen)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    llmc_status st = check_key(c, key, klen);
+    if (st != LLMC_OK)
+        return st;
+    llmc_err e;
+    llmc_err_clear(&e);
+    if (c->ops->exists) {
+        LOCK(c);
+        st = c->ops->exists(c->ctx, key, klen, &e);
+        UNLOCK(c);
+    } else {
+        llmc_buf tmp = LLMC_BUF_INIT;
+        LOCK(c);
+        st = c->ops->get(c->ctx, key, klen, &tmp, &e);
+        UNLOCK(c);
+        llmc_buf_free(&tmp);
+    }
+    if (st != LLMC_OK && st != LLMC_MISS)
+        return backend_fail(c, st, &e, "exists");
+    return st;
+}
+
+llmc_status llmc_cache_ttl(llmc_cache *c, const char *key, size_t klen, int64_t *ttl_ms)
+{
+    if (!c || !ttl_ms)
+        return LLMC_EINVAL;
+    llmc_status st = check_key(c, key, klen);
+    if (st != LLMC_OK)
+        return st;
+    if (!c->ops->ttl)
+        return fail(c, LLMC_ENOTSUP, "cache backend %s cannot report TTLs", c->name);
+    llmc_err e;
+    llmc_err_clear(&e);
+    LOCK(c);
+    st = c->ops->ttl(c->ctx, key, klen, ttl_ms, &e);
+    UNLOCK(c);
+    if (st != LLMC_OK && st != LLMC_MISS)
+        return backend_fail(c, st, &e, "ttl");
+    return st;
+}
+
+llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
+                            const size_t *klens, llmc_buf *vals, llmc_status *sts)
+{
+    if (!c || (n && (!keys || !klens || !vals || !sts)))
+        return LLMC_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        llmc_status st = check_key(c, keys[i], klens[i]);
+        if (st != LLMC_OK)
+            return st;
+    }
+    if (n == 0)
+        return LLMC_OK;
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = LLMC_OK;
+    if (c->ops->mget) {
+        uint64_t t0 = llmc_mono_ns();
+        LOCK(c);
+        st = c->ops->mget(c->ctx, n, keys, klens, vals, sts, &e);
+        UNLOCK(c);
+        record_get(c, llmc_mono_ns() - t0);
+        if (st != LLMC_OK)
+            return backend_fail(c, st, &e, "mget");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            llmc_err_clear(&e);
+            sts[i] = llmc__cache_get_raw(c, keys[i], klens[i], &vals[i], &e);
+            if (sts[i] != LLMC_OK && sts[i] != LLMC_MISS && st == LLMC_OK)
+                st = backend_fail(c, sts[i], &e, "get");
+        }
+    }
+    llmc_stat_slot *s = llmc__stat_slot(c);
+    for (size_t i = 0; i < n; i++) {
+        if (sts[i] == LLMC_OK) {
+            ADD(s->hits, 1);
+            ADD(s->bytes_read, vals[i].len);
+        } else if (sts[i] == LLMC_MISS) {
+            ADD(s->misses, 1);
+        } else if (c->ops->mget) {
+            ADD(s->errors, 1);
+            if (st == LLMC_OK) {
+                llmc_err_set(&e, sts[i], 0, "%s mget: key %zu: %s", c->name, i,
+                             llmc_strerror(sts[i]));
+                st = llmc__cache_fail(c, &e);
+            }
+        }
+    }
+    return st;
+}
+
+llmc_status llmc_cache_mset(llmc_cache *c, size_t n, const llmc_kv *items)
+{
+    if (!c || (n && !items))
+        return LLMC_EINVAL;
+    if (n == 0)
+        return LLMC_OK;
+    llmc_kv *res = malloc(n * sizeof *res);
+    if (!res)
+        return fail(c, LLMC_ENOMEM, "out of memory");
+    llmc_status st = LLMC_OK;
+    for (size_t i = 0; i < n && st == LLMC_OK; i++) {
+        res[i] = items[i];
+        if ((st = check_key(c, items[i].key, items[i].klen)) != LLMC_OK)
+            break;
+        if (!items[i].val && items[i].vlen) {
+            st = fail(c, LLMC_EINVAL, "mset item %zu: value is NULL", i);
+            break;
+        }
+        if (!res[i].val)
+            res[i].val = "";
+        if (c->max_item_bytes && items[i].vlen > c->max_item_bytes) {
+            st = fail(c, LLMC_ETOOBIG,
+                      "mset item %zu: value of %zu bytes exceeds max_item_bytes (%llu); "
+                      "nothing was written", i, items[i].vlen,
+                      (unsigned long long)c->max_item_bytes);
+            break;
+        }
+        st = resolve_ttl(c, items[i].ttl_ms, &res[i].ttl_ms);
+    }
+    if (st != LLMC_OK) {
+        free(res);
+        return st;
+    }
+    llmc_err e;
+    llmc_err_clear(&e);
+    if (c->ops->mset) {
+        uint64_t t0 = llmc_mono_ns();
+        LOCK(c);
+        st = c->ops->mset(c->ctx, n, res, &e);
+        UNLOCK(c);
+        record_set(c, llmc_mono_ns() - t0);
+        if (st == LLMC_OK) {
+            llmc_stat_slot *s = llmc__stat_slot(c);
+            ADD(s->sets, n);
+            for (size_t i = 0; i < n; i++)
+                ADD(s->bytes_written, res[i].vlen);
+        } else if (st == LLMC_ETOOBIG) {
+            llmc__cache_fail(c, &e);
+        } else {
+            backend_fail(c, st, &e, "mset");
+        }
+    } else {
+        for (size_t i = 0; i < n && st == LLMC_OK; i++) {
+            llmc_err_clear(&e);
+            st = llmc__cache_set_raw(c, res[i].key, res[i].klen, res[i].val, res[i].vlen,
+                                     res[i].ttl_ms, &e);
+            if (st == LLMC_ETOOBIG)
+                llmc__cache_fail(c, &e);
+            else if (st != LLMC_OK)
+                backend_fail(c, st, &e, "set");
+        }
+    }
+    free(res);
+    return st;
+}
+
+typedef struct collect {
+    llmc_buf keys;   /* concatenated keys */
+    size_t *lens;
+    size_t n, cap;
+    int oom;
+} collect;
+
+static int collect_cb(void *ud, const char *key, size_t klen)
+{
+    collect *col = ud;
+    if (col->n == col->cap) {
+        size_t cap = col->cap ? col->cap * 2 : 256;
+        size_t *nl = realloc(col->lens, cap * sizeof *nl);
+        if (!nl) {
+            col->oom = 1;
+            return 1;
+        }
+        col->lens = nl;
+        col->cap = cap;
+    }
+    if (llmc_buf_append(&col->keys, key, klen) != LLMC_OK) {
+        col->oom = 1;
+        return 1;
+    }
+    col->lens[col->n++] = klen;
+    return 0;
+}
+
+llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    if (deleted)
+        *deleted = 0;
+    if (!ns)
+        ns = c->namespace_;
+    if (!ns)
+        return fail(c, LLMC_EINVAL, "flush needs a namespace (none given and the cache has "
+                    "no namespace option); llmc_cache_flush_all deletes everything");
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = check_namespace(ns, &e);
+    if (st != LLMC_OK)
+        return llmc__cache_fail(c, &e);
+    uint64_t n = 0;
+    if (c->ops->flush) {
+        LOCK(c);
+        st = c->ops->flush(c->ctx, ns, strlen(ns), &n, &e);
+        UNLOCK(c);
+    } else if (c->ops->scan) {
+        /* Emulate: list the namespace's keys, then delete them. */
+        collect col = {LLMC_BUF_INIT, NULL, 0, 0, 0};
+        char prefix[MAX_NAMESPACE_BYTES + 2];
+        int pl = snprintf(prefix, sizeof prefix, "%s:", ns);
+        LOCK(c);
+        st = c->ops->scan(c->ctx, prefix, (size_t)pl, collect_cb, &col, &e);
+        UNLOCK(c);
+        if (st == LLMC_OK && col.oom)
+            st = llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory listing keys");
+        size_t off = 0;
+        for (size_t i = 0; st == LLMC_OK && i < col.n; i++) {
+            LOCK(c);
+            llmc_status d = c->ops->del(c->ctx, col.keys.data + off, col.lens[i], &e);
+            UNLOCK(c);
+            off += col.lens[i];
+            if (d == LLMC_OK)
+                n++;
+            else if (d != LLMC_MISS)
+                st = d;
+        }
+        llmc_buf_free(&col.keys);
+        free(col.lens);
+    } else {
+        return fail(c, LLMC_ENOTSUP, "cache backend %s cannot flush a namespace", c->name);
+    }
+    if (st != LLMC_OK)
+        return backend_fail(c, st, &e, "flush");
+    if (deleted)
+        *deleted = n;
+    return LLMC_OK;
+}
+
+llmc_status llmc_cache_flush_all(llmc_cache *c)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    if (!c->ops->flush_all)
+        return fail(c, LLMC_ENOTSUP, "cache backend %s cannot flush everything", c->name);
+    llmc_err e;
+    llmc_err_clear(&e);
+    LOCK(c);
+    llmc_status st = c->ops->flush_all(c->ctx, &e);
+    UNLOCK(c);
+    if (st != LLMC_OK)
+        return backend_fail(c, st, &e, "flush_all");
+    return st;
+}
+
+llmc_status llmc_cache_ping(llmc_cache *c)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    if (!c->ops->ping)
+        return LLMC_OK;
+    llmc_err e;
+    llmc_err_clear(&e);
+    LOCK(c);
+    llmc_status st = c->ops->ping(c->ctx, &e);
+    UNLOCK(c);
+    if (st != LLMC_OK)
+        return backend_fail(c, st, &e, "ping");
+    return st;
+}
+
+llmc_status llmc_cache_scan(llmc_cache *c, const char *prefix, size_t plen, llmc_scan_cb cb,
+                            void *ud)
+{
+    if (!c || !cb || (plen && !prefix))
+        return LLMC_EINVAL;
+    if (!c->ops->scan)
+        return fail(c, LLMC_ENOTSUP, "cache backend %s cannot enumerate keys", c->name);
+    llmc_err e;
+    llmc_err_clear(&e);
+    /* Collect first so the callback runs without backend locks held and
+     * may call back into the cache. */
+    collect col = {LLMC_BUF_INIT, NULL, 0, 0, 0};
+    LOCK(c);
+    llmc_status st = c->ops->scan(c->ctx, plen ? prefix : "", plen, collect_cb, &col, &e);
+    UNLOCK(c);
+    if (st == LLMC_OK && col.oom)
+        st = llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory listing keys");
+    size_t off = 0;
+    for (size_t i = 0; st == LLMC_OK && i < col.n; i++) {
+        if (cb(ud, col.keys.data + off, col.lens[i]))
+            break;
+        off += col.lens[i];
+    }
+    llmc_buf_free(&col.keys);
+    free(col.lens);
+    if (st != LLMC_OK)
+        return backend_fail(c, st, &e, "scan");
+    return st;
+}

@@ -1,0 +1,179 @@
+/* Entry-level cache calls: envelope + verification + fail-open policy. */
+#include "canon.h"
+
+#include <string.h>
+
+llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                llmc_err *e);
+llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
+                                size_t vlen, int64_t ttl_ms, llmc_err *e);
+
+#define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
+
+void llmc_lookup_free(llmc_lookup *l)
+{
+    if (!l)
+        return;
+    llmc_buf_free(&l->raw);
+    llmc_buf_free(&l->scratch);
+    memset(&l->entry, 0, sizeof l->entry);
+}
+
+static llmc_status verify(const llmc_serializer_ops *ser, const char *data, size_t len,
+                          const char *key, size_t klen, llmc_entry *e, llmc_buf *scratch,
+                          llmc_err *err)
+{
+    llmc_status st = ser->decode(data, len, e, scratch, err);
+    if (st != LLMC_OK)
+        return st;
+    if (key) {
+        uint8_t d[32];
+        llmc__sha256(key, klen, d);
+        if (memcmp(d, e->key_sha256, 32) != 0)
+            return llmc_err_set(err, LLMC_ECORRUPT, 0,
+                                "stored entry belongs to another key (key digest mismatch)");
+    }
+    return LLMC_OK;
+}
+
+llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
+                                 int64_t max_age_ms, unsigned flags, llmc_lookup *out)
+{
+    if (!c || !out || !key || !klen)
+        return LLMC_EINVAL;
+    int soft = (flags & LLMC_ENTRY_SOFT) != 0;
+    llmc_stat_slot *s = llmc__stat_slot(c);
+    if (soft && !llmc__breaker_allow(c)) {
+        ADD(s->misses, 1);
+        return LLMC_MISS;
+    }
+    llmc_err e;
+    e.status = LLMC_OK;
+    e.native = 0;
+    e.msg[0] = 0;
+    llmc_status st = llmc__cache_get_raw(c, key, klen, &out->raw, &e);
+    if (soft)
+        llmc__breaker_record(c, st);
+    if (st == LLMC_MISS) {
+        ADD(s->misses, 1);
+        return LLMC_MISS;
+    }
+    if (st != LLMC_OK) {
+        ADD(s->errors, 1);
+        if (e.msg[0] == 0)
+            llmc_err_set(&e, st, e.native, "%s get: %s", c->name, llmc_strerror(st));
+        llmc__cache_fail(c, &e);
+        if (soft) {
+            ADD(s->misses, 1);
+            return LLMC_MISS;
+        }
+        return st;
+    }
+    st = verify(c->ser, out->raw.data, out->raw.len, key, klen, &out->entry, &out->scratch, &e);
+    if (st != LLMC_OK) {
+        /* Corrupt, truncated or foreign: a miss, and remove it so it stops
+         * costing a round trip. A newer format version is left alone: a
+         * newer llmcache sharing the cache may still read it. */
+        ADD(s->corrupt, 1);
+        ADD(s->misses, 1);
+        if (st != LLMC_EVERSION)
+            llmc_cache_del(c, key, klen);
+        llmc__log("warn", "cache %s: %s", c->url_redacted, e.msg);
+        return LLMC_MISS;
+    }
+    int64_t now = llmc_now_ms();
+    if (out->entry.expires_ms && now >= out->entry.expires_ms) {
+        ADD(s->misses, 1);
+        return LLMC_MISS;
+    }
+    out->age_ms = now - out->entry.created_ms;
+    if (out->age_ms < 0)
+        out->age_ms = 0;
+    if (max_age_ms >= 0 && out->age_ms > max_age_ms) {
+        ADD(s->misses, 1);
+        return LLMC_MISS;
+    }
+    ADD(s->hits, 1);
+    ADD(s->bytes_read, out->raw.len);
+    return LLMC_OK;
+}
+
+llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
+                                 llmc_call_type call, const char *body, size_t blen,
+                                 int64_t ttl_ms, unsigned flags)
+{
+    if (!c || !key || !klen || (!body && blen))
+        return LLMC_EINVAL;
+    int soft = (flags & LLMC_ENTRY_SOFT) != 0;
+    if (ttl_ms == LLMC_TTL_DEFAULT)
+        ttl_ms = c->default_ttl_ms;
+    llmc_err e;
+    llmc_err_clear(&e);
+    if (ttl_ms < 0) {
+        llmc_err_set(&e, LLMC_EINVAL, 0, "ttl %lld ms is invalid", (long long)ttl_ms);
+        return llmc__cache_fail(c, &e);
+    }
+    if (soft && !llmc__breaker_allow(c))
+        return LLMC_OK; /* dropped while the circuit is open */
+    llmc_entry en;
+    memset(&en, 0, sizeof en);
+    en.version = LLMC_ENTRY_VERSION;
+    en.serializer_id = c->ser->id;
+    en.created_ms = llmc_now_ms();
+    en.expires_ms = ttl_ms ? en.created_ms + ttl_ms : 0;
+    en.call = call;
+    llmc__sha256(key, klen, en.key_sha256);
+    en.body = body ? body : "";
+    en.body_len = blen;
+    llmc_buf *enc = llmc__tls_buf(LLMC_TLS_ENCODE);
+    if (!enc) {
+        llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory");
+        return llmc__cache_fail(c, &e);
+    }
+    llmc_buf_clear(enc);
+    llmc_status st = c->ser->encode(&en, enc, &e);
+    if (st != LLMC_OK)
+        return llmc__cache_fail(c, &e);
+    st = llmc__cache_set_raw(c, key, klen, enc->data, enc->len, ttl_ms, &e);
+    /* Don't keep megabytes of scratch per thread after a big entry. */
+    if (enc->cap > (1u << 20))
+        llmc_buf_free(enc);
+    if (soft && st != LLMC_ETOOBIG)
+        llmc__breaker_record(c, st);
+    if (st != LLMC_OK) {
+        ADD(llmc__stat_slot(c)->errors, 1);
+        if (!e.msg[0])
+            llmc_err_set(&e, st, e.native, "%s set: %s", c->name, llmc_strerror(st));
+        llmc__cache_fail(c, &e);
+        return soft ? LLMC_OK : st;
+    }
+    return LLMC_OK;
+}
+
+llmc_status llmc_entry_encode(const char *serializer, const llmc_entry *e, llmc_buf *out,
+                              llmc_err *err)
+{
+    const llmc_serializer_ops *s = llmc_find_serializer(serializer ? serializer : "json");
+    if (!s)
+        return llmc_err_set(err, LLMC_ENOTFOUND, 0, "unknown serializer \"%.64s\"",
+                            serializer);
+    if (!e || !out || (!e->body && e->body_len))
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_entry_encode: bad arguments");
+    llmc_entry copy = *e;
+    if (!copy.body)
+        copy.body = "";
+    return s->encode(&copy, out, err);
+}
+
+llmc_status llmc_entry_decode(const char *serializer, const char *data, size_t len,
+                              const char *key, size_t klen, llmc_entry *e, llmc_buf *scratch,
+                              llmc_err *err)
+{
+    const llmc_serializer_ops *s = llmc_find_serializer(serializer ? serializer : "json");
+    if (!s)
+        return llmc_err_set(err, LLMC_ENOTFOUND, 0, "unknown serializer \"%.64s\"",
+                            serializer);
+    if (!data || !e)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_entry_decode: bad arguments");
+    return verify(s, data, len, key, klen, e, scratch, err);
+}

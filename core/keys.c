@@ -1,0 +1,230 @@
+/* Key strategy "v1" (DESIGN.md): RFC 8785 canonical key material, SHA-256,
+ * optional namespace prefix. Also the SHA-256 helpers. */
+#include "canon.h"
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- SHA-256 with a per-thread reusable context ---- */
+
+static EVP_MD *sha256_md;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ctx_key;
+
+static void free_ctx(void *p) { EVP_MD_CTX_free(p); }
+static void free_md(void) { EVP_MD_free(sha256_md); }
+
+static void md_init(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    pthread_key_create(&ctx_key, free_ctx);
+    atexit(free_md);
+}
+
+void llmc__sha256(const void *data, size_t len, uint8_t out[32])
+{
+    pthread_once(&md_once, md_init);
+    EVP_MD_CTX *ctx = pthread_getspecific(ctx_key);
+    if (!ctx) {
+        ctx = EVP_MD_CTX_new();
+        pthread_setspecific(ctx_key, ctx);
+    }
+    unsigned int n = 32;
+    if (!ctx || !sha256_md || !EVP_DigestInit_ex(ctx, sha256_md, NULL) ||
+        !EVP_DigestUpdate(ctx, data, len) || !EVP_DigestFinal_ex(ctx, out, &n)) {
+        /* Fall back to the one-shot API (slower, same result). */
+        EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+    }
+}
+
+void llmc_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    llmc__sha256(data, len, out);
+}
+
+void llmc_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* A fast non-cryptographic 64-bit hash (multiply-xor over 8-byte words),
+ * used for checksums and hash tables. Not for anything adversarial. */
+uint64_t llmc__hash64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    const uint64_t k1 = 0x9E3779B97F4A7C15ull, k2 = 0xC2B2AE3D27D4EB4Full;
+    uint64_t h = 0x165667B19E3779F9ull ^ (len * k1);
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        w *= k2;
+        w ^= w >> 31;
+        h ^= w * k1;
+        h = (h << 27 | h >> 37) * k1 + 0x52DCE729;
+        p += 8;
+        len -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, len);
+    h ^= (w * k2) ^ ((w * k2) >> 29);
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* ---- v1 ---- */
+
+static const char *const excluded_params[] = {
+    /* credentials and transport */
+    "api_key", "api_base", "base_url", "api_version", "headers", "extra_headers",
+    "timeout", "request_timeout", "max_retries", "num_retries", "organization",
+    "custom_llm_provider",
+    /* streamed and plain calls share one entry */
+    "stream", "stream_options",
+    /* bookkeeping and cache controls */
+    "metadata", "cache", "caching",
+    /* the caller's identity, unless the cache scopes by user */
+    "user",
+    /* carried at the top level of the material */
+    "model"};
+
+int llmc_key_param_excluded(const char *name)
+{
+    if (!name)
+        return 0;
+    for (size_t i = 0; i < LLMC_ARRAY_LEN(excluded_params); i++)
+        if (strcmp(name, excluded_params[i]) == 0)
+            return 1;
+    return 0;
+}
+
+typedef struct v1_filter {
+    const llmc_key_input *in;
+} v1_filter;
+
+static int v1_param_filter(void *ud, const char *key, struct json_object **val)
+{
+    v1_filter *f = ud;
+    /* Quick reject by first letter before the table walk. */
+    switch (key[0]) {
+    case 'a': case 'b': case 'c': case 'e': case 'h': case 'm': case 'n': case 'o':
+    case 'r': case 's': case 't': case 'u':
+        if (llmc_key_param_excluded(key)) {
+            if (strcmp(key, "user") == 0 && f->in->scope_by_user)
+                return 1;
+            return 0;
+        }
+        break;
+    default:
+        break;
+    }
+    if (f->in->input_item && strcmp(key, "input") == 0)
+        *val = (struct json_object *)f->in->input_item;
+    return 1;
+}
+
+static llmc_status v1_compute(const llmc_key_input *in, llmc_buf *key, llmc_buf *material,
+                              llmc_err *err)
+{
+    if (!in || in->struct_size < offsetof(llmc_key_input, scope_by_user) + sizeof(int))
+        return llmc_err_set(err, LLMC_EINVAL, 0, "key input missing or too old");
+    if (!in->request || !json_object_is_type((struct json_object *)in->request,
+                                             json_type_object))
+        return llmc_err_set(err, LLMC_EINVAL, 0, "key input: request must be a JSON object");
+    if (!in->provider || !*in->provider || !in->model || !*in->model)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "key input: provider and model are required");
+    const char *call = llmc_call_type_name(in->call);
+    if (!call || in->call == LLMC_CALL_RAW)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "key input: call type must be chat, text or "
+                            "embedding");
+    if (in->call == LLMC_CALL_EMBEDDING && !in->input_item)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "key input: embeddings need the input item");
+
+    /* Thread-local scratch keeps the hot path free of malloc. */
+    llmc_buf *tl = llmc__tls_buf(LLMC_TLS_KEYMAT);
+    llmc_buf *m = material ? material : tl;
+    if (!m)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory computing the cache key");
+    if (!material)
+        llmc_buf_clear(tl);
+    size_t start = m->len;
+    llmc_status st = llmc_buf_reserve(m, 1024);
+    /* Members in canonical order: api_base, call, model, params, provider, v */
+    if (st == LLMC_OK)
+        st = llmc_buf_puts(m, "{");
+    if (st == LLMC_OK && in->api_base && *in->api_base) {
+        st = llmc_buf_puts(m, "\"api_base\":");
+        if (st == LLMC_OK)
+            st = llmc__canon_string(m, in->api_base, strlen(in->api_base));
+        if (st == LLMC_OK)
+            st = llmc_buf_puts(m, ",");
+    }
+    if (st == LLMC_OK)
+        st = llmc_buf_printf(m, "\"call\":\"%s\",\"model\":", call);
+    if (st == LLMC_OK)
+        st = llmc__canon_string(m, in->model, strlen(in->model));
+    if (st == LLMC_OK)
+        st = llmc_buf_puts(m, ",\"params\":");
+    v1_filter f = {in};
+    if (st == LLMC_OK)
+        st = llmc__canon_object_filtered(m, in->request, v1_param_filter, &f);
+    if (st == LLMC_OK)
+        st = llmc_buf_puts(m, ",\"provider\":");
+    if (st == LLMC_OK)
+        st = llmc__canon_string(m, in->provider, strlen(in->provider));
+    if (st == LLMC_OK)
+        st = llmc_buf_puts(m, ",\"v\":1}");
+    if (st == LLMC_EINVAL)
+        return llmc_err_set(err, st, 0, "request holds a number JSON cannot represent "
+                            "(NaN or infinity)");
+    if (st != LLMC_OK)
+        return llmc_err_set(err, st, 0, "out of memory computing the cache key");
+
+    uint8_t digest[32];
+    llmc__sha256(m->data + start, m->len - start, digest);
+    char hex[65];
+    llmc_hex(digest, 32, hex);
+    llmc_buf_clear(key);
+    if (in->namespace_ && *in->namespace_) {
+        llmc_buf_puts(key, in->namespace_);
+        llmc_buf_append(key, ":", 1);
+    }
+    if (llmc_buf_append(key, hex, 64) != LLMC_OK)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory computing the cache key");
+    return LLMC_OK;
+}
+
+const llmc_key_strategy_ops llmc__key_strategy_v1 = {
+    .hdr = LLMC_COMPONENT_INIT(llmc_key_strategy_ops, "v1",
+                               "RFC 8785 canonical request + SHA-256 (default)"),
+    .compute = v1_compute,
+};
+
+llmc_status llmc_key_compute(const char *strategy, const llmc_key_input *in, llmc_buf *key,
+                             llmc_buf *material, llmc_err *err)
+{
+    if (!key)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_key_compute: key buffer is NULL");
+    const llmc_key_strategy_ops *ks = (!strategy || llmc__strcaseeq(strategy, "v1"))
+                                          ? &llmc__key_strategy_v1
+                                          : llmc_find_key_strategy(strategy);
+    if (!ks) {
+        char *names = llmc_registry_names(LLMC_KIND_KEY_STRATEGY);
+        llmc_status st = llmc_err_set(err, LLMC_ENOTFOUND, 0,
+                                      "unknown key strategy \"%.64s\" (known: %s)", strategy,
+                                      names ? names : "");
+        free(names);
+        return st;
+    }
+    return ks->compute(in, key, material, err);
+}

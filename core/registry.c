@@ -1,0 +1,355 @@
+/* The four registries: name -> const table, one mutex for all. Tables are
+ * never copied or modified; the registry only holds pointers. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct reg_entry {
+    const llmc_component *t;
+    char *origin;
+} reg_entry;
+
+typedef struct reg_list {
+    reg_entry *v;
+    size_t n, cap;
+} reg_list;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static reg_list regs[LLMC_KIND_COUNT_];
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static llmc_status init_status = LLMC_OK;
+
+const char *llmc_kind_name(llmc_kind k)
+{
+    switch (k) {
+    case LLMC_KIND_BACKEND: return "backend";
+    case LLMC_KIND_PROVIDER: return "provider";
+    case LLMC_KIND_KEY_STRATEGY: return "key_strategy";
+    case LLMC_KIND_SERIALIZER: return "serializer";
+    default: return "unknown";
+    }
+}
+
+/* Smallest acceptable struct_size per kind: up to the last required
+ * member. Optional members added later sit beyond it. */
+static size_t min_size(llmc_kind k)
+{
+    switch (k) {
+    case LLMC_KIND_BACKEND:
+        return offsetof(llmc_backend_ops, del) + sizeof(void *);
+    case LLMC_KIND_SERIALIZER:
+        return offsetof(llmc_serializer_ops, decode) + sizeof(void *);
+    case LLMC_KIND_KEY_STRATEGY:
+        return offsetof(llmc_key_strategy_ops, compute) + sizeof(void *);
+    default:
+        return sizeof(llmc_component);
+    }
+}
+
+static int valid_name(const char *s)
+{
+    if (!s || !*s || strlen(s) > 64)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.' && *s != '+')
+            return 0;
+    return 1;
+}
+
+/* Does a registered backend already answer `name` (as name or scheme)? */
+static const llmc_component *find_locked(llmc_kind kind, const char *name)
+{
+    reg_list *l = &regs[kind];
+    for (size_t i = 0; i < l->n; i++) {
+        const llmc_component *t = l->v[i].t;
+        if (llmc__strcaseeq(t->name, name))
+            return t;
+        if (kind == LLMC_KIND_BACKEND) {
+            const llmc_backend_ops *b = (const llmc_backend_ops *)t;
+            for (const char *const *s = b->schemes; s && *s; s++)
+                if (llmc__strcaseeq(*s, name))
+                    return t;
+        }
+    }
+    return NULL;
+}
+
+static llmc_status validate(llmc_kind kind, const llmc_component *t, llmc_err *err)
+{
+    if (!t)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "NULL %s table", llmc_kind_name(kind));
+    const char *nm = t->name ? t->name : "(unnamed)";
+    if (t->abi_major != LLMC_ABI_MAJOR)
+        return llmc_err_set(err, LLMC_EABI, 0,
+                            "%s \"%.64s\" was built for ABI %u.%u; this library has ABI "
+                            "%d.%d (major versions must match)",
+                            llmc_kind_name(kind), nm, t->abi_major, t->abi_minor,
+                            LLMC_ABI_MAJOR, LLMC_ABI_MINOR);
+    if (t->struct_size < min_size(kind))
+        return llmc_err_set(err, LLMC_EABI, 0,
+                            "%s \"%.64s\": table size %u is smaller than the minimum %zu",
+                            llmc_kind_name(kind), nm, t->struct_size, min_size(kind));
+    if (!valid_name(t->name))
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "%s name \"%.64s\" is invalid (letters, digits, - _ . +; "
+                            "at most 64)", llmc_kind_name(kind), nm);
+    if (kind == LLMC_KIND_BACKEND) {
+        const llmc_backend_ops *b = (const llmc_backend_ops *)t;
+        if (!b->open || !b->close || !b->get || !b->set || !b->del)
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "backend \"%s\": open, close, get, set and del are required",
+                                t->name);
+        for (const char *const *s = b->schemes; s && *s; s++)
+            if (!valid_name(*s))
+                return llmc_err_set(err, LLMC_EINVAL, 0,
+                                    "backend \"%s\": invalid URL scheme \"%.64s\"", t->name,
+                                    *s);
+    } else if (kind == LLMC_KIND_SERIALIZER) {
+        const llmc_serializer_ops *s = (const llmc_serializer_ops *)t;
+        if (!s->encode || !s->decode)
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "serializer \"%s\": encode and decode are required", t->name);
+    } else if (kind == LLMC_KIND_KEY_STRATEGY) {
+        if (!((const llmc_key_strategy_ops *)t)->compute)
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "key strategy \"%s\": compute is required", t->name);
+    }
+    return LLMC_OK;
+}
+
+static llmc_status register_locked(llmc_kind kind, const llmc_component *t,
+                                   const char *origin, llmc_err *err)
+{
+    if (find_locked(kind, t->name))
+        return llmc_err_set(err, LLMC_EEXIST, 0, "%s \"%s\" is already registered",
+                            llmc_kind_name(kind), t->name);
+    if (kind == LLMC_KIND_BACKEND) {
+        const llmc_backend_ops *b = (const llmc_backend_ops *)t;
+        for (const char *const *s = b->schemes; s && *s; s++)
+            if (find_locked(kind, *s))
+                return llmc_err_set(err, LLMC_EEXIST, 0,
+                                    "backend \"%s\": URL scheme \"%s\" is already taken",
+                                    t->name, *s);
+    } else if (kind == LLMC_KIND_SERIALIZER) {
+        uint8_t id = ((const llmc_serializer_ops *)t)->id;
+        reg_list *l = &regs[kind];
+        for (size_t i = 0; i < l->n; i++)
+            if (((const llmc_serializer_ops *)l->v[i].t)->id == id)
+                return llmc_err_set(err, LLMC_EEXIST, 0,
+                                    "serializer \"%s\": id %u is already used by \"%s\"",
+                                    t->name, id, l->v[i].t->name);
+    }
+    reg_list *l = &regs[kind];
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        reg_entry *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv)
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        l->v = nv;
+        l->cap = cap;
+    }
+    char *o = llmc__strdup(origin ? origin : "application");
+    if (!o)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    l->v[l->n].t = t;
+    l->v[l->n].origin = o;
+    l->n++;
+    return LLMC_OK;
+}
+
+static llmc_status add(llmc_kind kind, const llmc_component *t, const char *origin,
+                       llmc_err *err)
+{
+    if ((unsigned)kind >= LLMC_KIND_COUNT_)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "unknown component kind %d", (int)kind);
+    llmc_status st = validate(kind, t, err);
+    if (st != LLMC_OK)
+        return st;
+    pthread_mutex_lock(&reg_lock);
+    st = register_locked(kind, t, origin, err);
+    pthread_mutex_unlock(&reg_lock);
+    return st;
+}
+
+static void free_registries(void)
+{
+    for (int k = 0; k < LLMC_KIND_COUNT_; k++) {
+        for (size_t i = 0; i < regs[k].n; i++)
+            free(regs[k].v[i].origin);
+        free(regs[k].v);
+        regs[k].v = NULL;
+        regs[k].n = regs[k].cap = 0;
+    }
+}
+
+static void do_init(void)
+{
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = LLMC_OK;
+#define ADD(kind, table)                                                       \
+    if (st == LLMC_OK)                                                         \
+    st = add(kind, &(table).hdr, "built-in", &e)
+    ADD(LLMC_KIND_SERIALIZER, llmc__serializer_json);
+    ADD(LLMC_KIND_SERIALIZER, llmc__serializer_binary);
+    ADD(LLMC_KIND_KEY_STRATEGY, llmc__key_strategy_v1);
+    ADD(LLMC_KIND_BACKEND, llmc__backend_local);
+#if LLMC_HAVE_REDIS
+    ADD(LLMC_KIND_BACKEND, llmc__backend_redis);
+#endif
+#if LLMC_HAVE_MEMCACHED
+    ADD(LLMC_KIND_BACKEND, llmc__backend_memcached);
+#endif
+#if LLMC_HAVE_SQLITE
+    ADD(LLMC_KIND_BACKEND, llmc__backend_sqlite);
+#endif
+#undef ADD
+    if (st == LLMC_OK)
+        st = llmc__providers_register(&e);
+    if (st != LLMC_OK)
+        llmc__log("error", "registering built-in components failed: %s", e.msg);
+    init_status = st;
+    /* Free the registry lists at exit so leak checkers stay quiet. */
+    atexit(free_registries);
+}
+
+llmc_status llmc_init(void)
+{
+    pthread_once(&init_once, do_init);
+    return init_status;
+}
+
+llmc_status llmc_register(llmc_kind kind, const llmc_component *table, const char *origin,
+                          llmc_err *err)
+{
+    llmc_init();
+    return add(kind, table, origin, err);
+}
+
+const llmc_component *llmc_find(llmc_kind kind, const char *name)
+{
+    if ((unsigned)kind >= LLMC_KIND_COUNT_ || !name || !*name)
+        return NULL;
+    llmc_init();
+    pthread_mutex_lock(&reg_lock);
+    const llmc_component *t = find_locked(kind, name);
+    pthread_mutex_unlock(&reg_lock);
+    if (!t && llmc__plugin_autoload(kind, name)) {
+        pthread_mutex_lock(&reg_lock);
+        t = find_locked(kind, name);
+        pthread_mutex_unlock(&reg_lock);
+    }
+    return t;
+}
+
+void llmc_registry_foreach(llmc_kind kind, llmc_registry_cb cb, void *ud)
+{
+    if ((unsigned)kind >= LLMC_KIND_COUNT_ || !cb)
+        return;
+    llmc_init();
+    /* Snapshot under the lock, call back without it (callbacks may look
+     * things up). Tables and origins are never freed while in use. */
+    pthread_mutex_lock(&reg_lock);
+    size_t n = regs[kind].n;
+    reg_entry *snap = malloc((n ? n : 1) * sizeof *snap);
+    if (snap)
+        memcpy(snap, regs[kind].v, n * sizeof *snap);
+    pthread_mutex_unlock(&reg_lock);
+    if (!snap)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (cb(ud, kind, snap[i].t, snap[i].origin))
+            break;
+    free(snap);
+}
+
+char *llmc_registry_names(llmc_kind kind)
+{
+    llmc_buf b = LLMC_BUF_INIT;
+    llmc_init();
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; (unsigned)kind < LLMC_KIND_COUNT_ && i < regs[kind].n; i++) {
+        if (i)
+            llmc_buf_puts(&b, ", ");
+        llmc_buf_puts(&b, regs[kind].v[i].t->name);
+    }
+    pthread_mutex_unlock(&reg_lock);
+    if (!b.data)
+        llmc_buf_puts(&b, "");
+    return b.data;
+}
+
+/* Remove every table registered with this origin (plugin unload). */
+size_t llmc__registry_remove_origin(const char *origin);
+size_t llmc__registry_remove_origin(const char *origin)
+{
+    size_t removed = 0;
+    pthread_mutex_lock(&reg_lock);
+    for (int k = 0; k < LLMC_KIND_COUNT_; k++) {
+        reg_list *l = &regs[k];
+        size_t j = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            if (strcmp(l->v[i].origin, origin) == 0) {
+                free(l->v[i].origin);
+                removed++;
+            } else {
+                l->v[j++] = l->v[i];
+            }
+        }
+        l->n = j;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return removed;
+}
+
+const char *llmc__backend_not_built(const char *scheme)
+{
+    static const struct {
+        const char *scheme;
+        const char *feature;
+        int built;
+    } known[] = {
+        {"redis", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
+        {"rediss", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
+        {"unix", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
+        {"memcached", "memcached (libmemcached)", LLMC_HAVE_MEMCACHED},
+        {"sqlite", "sqlite (sqlite3)", LLMC_HAVE_SQLITE},
+    };
+    for (size_t i = 0; i < LLMC_ARRAY_LEN(known); i++)
+        if (!known[i].built && llmc__strcaseeq(scheme, known[i].scheme))
+            return known[i].feature;
+    return NULL;
+}
+
+/* Typed shorthands. */
+llmc_status llmc_register_backend(const llmc_backend_ops *ops, llmc_err *err)
+{
+    return llmc_register(LLMC_KIND_BACKEND, ops ? &ops->hdr : NULL, NULL, err);
+}
+
+const llmc_backend_ops *llmc_find_backend(const char *name)
+{
+    return (const llmc_backend_ops *)llmc_find(LLMC_KIND_BACKEND, name);
+}
+
+llmc_status llmc_register_serializer(const llmc_serializer_ops *ops, llmc_err *err)
+{
+    return llmc_register(LLMC_KIND_SERIALIZER, ops ? &ops->hdr : NULL, NULL, err);
+}
+
+const llmc_serializer_ops *llmc_find_serializer(const char *name)
+{
+    return (const llmc_serializer_ops *)llmc_find(LLMC_KIND_SERIALIZER, name);
+}
+
+llmc_status llmc_register_key_strategy(const llmc_key_strategy_ops *ops, llmc_err *err)
+{
+    return llmc_register(LLMC_KIND_KEY_STRATEGY, ops ? &ops->hdr : NULL, NULL, err);
+}
+
+const llmc_key_strategy_ops *llmc_find_key_strategy(const char *name)
+{
+    return (const llmc_key_strategy_ops *)llmc_find(LLMC_KIND_KEY_STRATEGY, name);
+}
