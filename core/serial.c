@@ -20,6 +20,20 @@
 #define SER_JSON_ID 1
 #define SER_BINARY_ID 2
 
+/* The checksum covers the body and the header fields that no other check
+ * guards (times and call type), so a flipped bit anywhere is caught. */
+static uint64_t entry_check(int64_t created, int64_t expires, llmc_call_type call,
+                            const char *body, size_t len)
+{
+    unsigned char h[24];
+    for (int i = 0; i < 8; i++) {
+        h[i] = (unsigned char)((uint64_t)created >> (8 * i));
+        h[8 + i] = (unsigned char)((uint64_t)expires >> (8 * i));
+        h[16 + i] = (unsigned char)((uint64_t)call >> (8 * i));
+    }
+    return llmc__hash64(body, len) ^ (llmc__hash64(h, sizeof h) * 0x9E3779B97F4A7C15ull);
+}
+
 /* ---- base64 ---- */
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -120,7 +134,8 @@ static llmc_status json_encode(const llmc_entry *e, llmc_buf *out, llmc_err *err
                              "\"body_hash\":\"%016llx\",\"body_enc\":\"%s\",\"body\":",
                              (unsigned)LLMC_ENTRY_VERSION, call, (long long)e->created_ms,
                              (long long)e->expires_ms, hex, e->body_len,
-                             (unsigned long long)llmc__hash64(e->body, e->body_len),
+                             (unsigned long long)entry_check(e->created_ms, e->expires_ms, e->call,
+                                                            e->body, e->body_len),
                              embed ? "json" : "base64");
     if (st == LLMC_OK) {
         if (embed) {
@@ -256,7 +271,7 @@ static llmc_status json_decode(const char *data, size_t len, llmc_entry *e, llmc
     uint64_t want = 0;
     for (int i = 0; i < 8; i++)
         want = want << 8 | hb[i];
-    if (llmc__hash64(body, body_len) != want)
+    if (entry_check(created, expires, call, body, body_len) != want)
         return corrupt(err, "body checksum mismatch");
     e->version = (uint32_t)v;
     e->serializer_id = SER_JSON_ID;
@@ -312,7 +327,7 @@ static llmc_status bin_encode(const llmc_entry *e, llmc_buf *out, llmc_err *err)
     put64(h + 16, (uint64_t)e->expires_ms);
     memcpy(h + 24, e->key_sha256, 32);
     put64(h + 56, e->body_len);
-    put64(h + 64, llmc__hash64(e->body, e->body_len));
+    put64(h + 64, entry_check(e->created_ms, e->expires_ms, e->call, e->body, e->body_len));
     if (e->body_len)
         memcpy(h + BIN_HDR, e->body, e->body_len);
     out->len += BIN_HDR + e->body_len;
@@ -338,7 +353,8 @@ static llmc_status bin_decode(const char *data, size_t len, llmc_entry *e, llmc_
     uint64_t blen = get64(h + 56);
     if (blen != len - BIN_HDR)
         return corrupt(err, "body length mismatch (truncated?)");
-    if (llmc__hash64(h + BIN_HDR, (size_t)blen) != get64(h + 64))
+    if (entry_check((int64_t)get64(h + 8), (int64_t)get64(h + 16), (llmc_call_type)h[6],
+                    (const char *)h + BIN_HDR, (size_t)blen) != get64(h + 64))
         return corrupt(err, "body checksum mismatch");
     e->version = h[4];
     e->serializer_id = SER_BINARY_ID;
