@@ -30,24 +30,27 @@
 /* ------------------------------------------------------------------ */
 /* Fixtures */
 
-static testsrv redis_srv;
+static testsrv redis_srv, tmp_dir;
 static int redis_port = -1;
 static char sqlite_dir[256];
 
-static void suite_setup(void)
+static void common_setup(void)
+{
+    llmc_init();
+}
+
+/* The backends case starts one redis-server for all its tests and a
+ * directory for the sqlite files; both go away in its teardown. */
+static void backends_setup(void)
 {
     char port[16];
     char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
                     "--appendonly", "no", NULL};
-    static int once;
-    /* Shared by the three test cases: start things once. */
-    if (once++)
-        return;
     llmc_init();
-    if (testsrv_mkdir(&redis_srv, "p2redis") != 0)
-        return;
-    snprintf(sqlite_dir, sizeof sqlite_dir, "%s", redis_srv.dir);
-    if (!testsrv_which("redis-server"))
+    if (testsrv_mkdir(&tmp_dir, "p2sqlite") == 0)
+        snprintf(sqlite_dir, sizeof sqlite_dir, "%s", tmp_dir.dir);
+    redis_port = -1;
+    if (!testsrv_which("redis-server") || testsrv_mkdir(&redis_srv, "p2redis") != 0)
         return;
     redis_port = testsrv_free_port();
     snprintf(port, sizeof port, "%d", redis_port);
@@ -55,9 +58,10 @@ static void suite_setup(void)
         redis_port = -1;
 }
 
-static void suite_teardown(void)
+static void backends_teardown(void)
 {
     testsrv_stop(&redis_srv);
+    testsrv_stop(&tmp_dir);
 }
 
 static fp_server *srv;
@@ -1710,7 +1714,7 @@ static Suite *providers2_suite(void)
     TCase *wire = tcase_create("client");
     TCase *backends = tcase_create("backends");
 
-    tcase_add_unchecked_fixture(adapters, suite_setup, NULL);
+    tcase_add_unchecked_fixture(adapters, common_setup, NULL);
     tcase_add_test(adapters, anth_build_translates_request);
     tcase_add_test(adapters, anth_build_refuses_bad_input);
     tcase_add_test(adapters, anth_parse_normalises_response);
@@ -1724,7 +1728,7 @@ static Suite *providers2_suite(void)
     tcase_add_test(adapters, oll_parse_and_stream);
     suite_add_tcase(s, adapters);
 
-    tcase_add_unchecked_fixture(wire, suite_setup, NULL);
+    tcase_add_unchecked_fixture(wire, common_setup, NULL);
     tcase_add_checked_fixture(wire, test_setup, test_teardown);
     tcase_set_timeout(wire, 60);
     tcase_add_test(wire, anth_client_tools);
@@ -1737,7 +1741,7 @@ static Suite *providers2_suite(void)
     suite_add_tcase(s, wire);
 
     /* The cached-call cases, once per backend (local, sqlite, redis). */
-    tcase_add_unchecked_fixture(backends, suite_setup, suite_teardown);
+    tcase_add_unchecked_fixture(backends, backends_setup, backends_teardown);
     tcase_add_checked_fixture(backends, test_setup, test_teardown);
     tcase_set_timeout(backends, 60);
     tcase_add_loop_test(backends, anth_client_wire_and_cache, 0, N_BACKENDS);
