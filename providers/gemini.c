@@ -324,7 +324,7 @@ static llmc_status gem_tools(const json_object *req, json_object *body, llmc_err
         decls = json_object_new_array();
         for (i = 0; i < json_object_array_length(tools); i++) {
             json_object *t = json_object_array_get_idx(tools, i);
-            json_object *fn = llmc__xj_get(t, "function"), *params, *d;
+            json_object *fn = llmc__xj_get(t, "function"), *params, *props, *d;
             const char *type = llmc__xj_str(t, "type"), *name = llmc__xj_str(fn, "name");
             if (!type || strcmp(type, "function") != 0 || !name) {
                 json_object_put(decls);
@@ -340,7 +340,9 @@ static llmc_status gem_tools(const json_object *req, json_object *body, llmc_err
             params = llmc__xj_get(fn, "parameters");
             /* Gemini refuses an OBJECT schema without properties; a
              * function without parameters simply has none. */
-            if (params && json_object_object_length(llmc__xj_get(params, "properties")) > 0)
+            props = llmc__xj_get(params, "properties");
+            if (props && json_object_is_type(props, json_type_object) &&
+                json_object_object_length(props) > 0)
                 json_object_object_add(d, "parameters", gem_clean_schema(params));
             json_object_array_add(decls, d);
         }

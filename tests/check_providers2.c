@@ -937,6 +937,9 @@ START_TEST(gem_build_translates_request)
 
     ck_assert_int_eq(build("gemini", LLMC_CALL_CHAT, "gemini-2.0-flash", GEM_KEY, 1,
                            "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":\"x\","
+                           "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":"
+                           "{\"type\":\"object\"}}},{\"type\":\"function\",\"function\":{\"name\":\"g\","
+                           "\"parameters\":{\"type\":\"object\",\"properties\":{}}}}],"
                            "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}}}",
                            &r, &err),
                      LLMC_OK);
@@ -946,6 +949,7 @@ START_TEST(gem_build_translates_request)
     assert_json_eq(r.body.data,
                    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
                    "\"generationConfig\":{\"stopSequences\":[\"x\"]},"
+                   "\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\"},{\"name\":\"g\"}]}],"
                    "\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\","
                    "\"allowedFunctionNames\":[\"f\"]}}}");
     llmc_http_request_free(&r);
