@@ -31,13 +31,29 @@ static const char *const oll_handled[] = {
     "api_version", "timeout", "max_retries", "extra_headers", "provider",
     "custom_llm_provider", "input", "encoding_format", "dimensions", "reasoning_effort", NULL};
 
-/* {host}{path}; a host without a scheme gets http:// (OLLAMA_HOST is
- * often "127.0.0.1:11434"). */
+/* {host}{path}. OLLAMA_HOST is read the way the ollama command reads
+ * it: without a scheme it is http, and then without a port it is 11434
+ * ("0.0.0.0", "127.0.0.1:11434", "myhost"). With a scheme the URL is
+ * taken as written. */
 static llmc_status oll_url(const llmc_provider_call *call, const char *path, llmc_buf *url)
 {
+    const char *base = call->api_base, *end, *colon;
+    int has_port = 0;
     llmc_buf_clear(url);
-    return llmc_buf_printf(url, "%s%s%s", strstr(call->api_base, "://") ? "" : "http://",
-                           call->api_base, path);
+    if (strstr(base, "://"))
+        return llmc_buf_printf(url, "%s%s", base, path);
+    end = strchr(base, '/');
+    if (!end)
+        end = base + strlen(base);
+    if (*base == '[') { /* [v6]:port */
+        const char *rb = memchr(base, ']', (size_t)(end - base));
+        has_port = rb && rb + 1 < end && rb[1] == ':';
+    } else {
+        colon = memchr(base, ':', (size_t)(end - base));
+        has_port = colon != NULL;
+    }
+    return llmc_buf_printf(url, "http://%.*s%s%s%s", (int)(end - base), base,
+                           has_port ? "" : ":11434", end, path);
 }
 
 /* Sampling parameters -> "options" (the request's own "options" object

@@ -1401,6 +1401,18 @@ START_TEST(oll_build_translates_request)
         assert_json_eq(r.body.data, "{\"model\":\"qwen2:0.5b\",\"stream\":true,\"messages\":[{\"role\":"
                                     "\"user\",\"content\":\"hi\"}]}");
         llmc_http_request_free(&r);
+        /* No scheme and no port: http and Ollama's port, as ollama does. */
+        call.api_base = "ollama-box";
+        call.stream = 0;
+        llmc_http_request_init(&r);
+        ck_assert_int_eq(ops->build_request(&call, req, &r, &err), LLMC_OK);
+        ck_assert_str_eq(r.url.data, "http://ollama-box:11434/api/chat");
+        llmc_http_request_free(&r);
+        call.api_base = "https://ollama.example.com/prefix";
+        llmc_http_request_init(&r);
+        ck_assert_int_eq(ops->build_request(&call, req, &r, &err), LLMC_OK);
+        ck_assert_str_eq(r.url.data, "https://ollama.example.com/prefix/api/chat");
+        llmc_http_request_free(&r);
         json_object_put(req);
     }
 
