@@ -617,8 +617,10 @@ static llmc_status anth_stream_event(anth_stream *s, const json_object *ev, json
         json_object_put(s->usage_in);
         s->usage_in = llmc__xj_copy(llmc__xj_get(m, "usage"));
         c = anth_chunk(s, &delta, NULL);
+        /* Role only: an answer that is only a tool call keeps
+         * "content": null when the chunks are assembled, as the
+         * non-streamed parse gives. */
         llmc__xj_put_str(delta, "role", "assistant");
-        llmc__xj_put_str(delta, "content", "");
         json_object_array_add(chunks, c);
     } else if (strcmp(type, "content_block_start") == 0) {
         json_object *b = llmc__xj_get(ev, "content_block");

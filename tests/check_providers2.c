@@ -769,6 +769,52 @@ START_TEST(anth_client_tools)
     ck_assert_str_eq(jstr(o, "choices.0.message.tool_calls.0.function.name"), "get_weather");
     assert_json_eq(jstr(o, "choices.0.message.tool_calls.0.function.arguments"), "{\"q\":\"weather\"}");
     llmc_response_free(resp);
+
+    /* Streamed: tool_use block and input_json_delta fragments assemble
+     * into the same shape, which is stored and then served as a hit. */
+    {
+        chunks c;
+        const char *sreq =
+            "{\"model\":\"claude-3-5-haiku-latest\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"streamed weather\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+            "\"get_weather\"}}]}";
+        chunks_init(&c);
+        ck_assert_msg(llmc_completion_stream_json(client, sreq, LLMC_ZSTR, collect, &c, &resp, &err) ==
+                          LLMC_OK,
+                      "%s", err.msg);
+        ck_assert_str_eq(c.args.data, "{\"q\": \"x\"}");
+        ck_assert_str_eq(c.finish, "tool_calls");
+        o = llmc_response_json(resp);
+        ck_assert_str_eq(jstr(o, "choices.0.message.content"), "echo: streamed weather");
+        ck_assert_str_eq(jstr(o, "choices.0.message.tool_calls.0.id"), "toolu_fake01");
+        ck_assert_str_eq(jstr(o, "choices.0.message.tool_calls.0.function.name"), "get_weather");
+        assert_json_eq(jstr(o, "choices.0.message.tool_calls.0.function.arguments"), "{\"q\":\"x\"}");
+        ck_assert_str_eq(jstr(o, "choices.0.finish_reason"), "tool_calls");
+        llmc_response_free(resp);
+        chunks_free(&c);
+        ck_assert_int_eq(llmc_completion_json(client, sreq, LLMC_ZSTR, &resp, &err), LLMC_OK);
+        ck_assert_int_eq(llmc_response_cache_hit(resp), 1);
+        ck_assert_int_eq((int)fp_count(srv), 2);
+        o = llmc_response_json(resp);
+        ck_assert_str_eq(jstr(o, "choices.0.message.tool_calls.0.function.name"), "get_weather");
+        llmc_response_free(resp);
+    }
+
+    /* Malformed bodies are protocol errors and are not stored. */
+    fp_malformed_next(srv, 1);
+    ck_assert_int_eq(llmc_completion_json(client,
+                                          "{\"model\":\"claude-3-5-haiku-latest\",\"messages\":[{\"role\":"
+                                          "\"user\",\"content\":\"mangled\"}]}",
+                                          LLMC_ZSTR, &resp, &err),
+                     LLMC_EPROTO);
+    ck_assert_int_eq(llmc_completion_json(client,
+                                          "{\"model\":\"claude-3-5-haiku-latest\",\"messages\":[{\"role\":"
+                                          "\"user\",\"content\":\"mangled\"}]}",
+                                          LLMC_ZSTR, &resp, &err),
+                     LLMC_OK);
+    ck_assert_int_eq(llmc_response_cache_hit(resp), 0);
+    ck_assert_str_eq(llmc_response_content(resp), "echo: mangled");
+    llmc_response_free(resp);
 }
 END_TEST
 
@@ -1679,6 +1725,56 @@ START_TEST(oll_client_embed_errors_env)
 }
 END_TEST
 
+/* Streamed tool calls from Gemini (a whole functionCall in one event) and
+ * Ollama (tool_calls in one NDJSON line) assemble into OpenAI tool calls
+ * and are served from the cache afterwards. */
+START_TEST(stream_tool_calls_assemble)
+{
+    static const char *const reqs[][2] = {
+        {"gemini", "{\"model\":\"gemini/gemini-1.5-flash\",\"messages\":[{\"role\":\"user\",\"content\":"
+                   "\"tool please\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\","
+                   "\"parameters\":{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}}}]}"},
+        {"ollama", "{\"model\":\"ollama/llama3\",\"messages\":[{\"role\":\"user\",\"content\":"
+                   "\"tool please\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\","
+                   "\"parameters\":{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}}}]}"}};
+    size_t i;
+    ck_assert_int_eq(open_cache(0), 1);
+    for (i = 0; i < 2; i++) {
+        llmc_response *resp = NULL;
+        llmc_err err;
+        json_object *o;
+        chunks c;
+        const char *id;
+        char idbuf[128];
+        llmc_client_free(client);
+        client = NULL;
+        make_client(reqs[i][0], GEM_KEY, 0);
+        chunks_init(&c);
+        ck_assert_msg(llmc_completion_stream_json(client, reqs[i][1], LLMC_ZSTR, collect, &c, &resp, &err) ==
+                          LLMC_OK,
+                      "%s: %s", reqs[i][0], err.msg);
+        ck_assert_str_eq(c.finish, "tool_calls");
+        o = llmc_response_json(resp);
+        ck_assert_str_eq(jstr(o, "choices.0.message.tool_calls.0.function.name"), "lookup");
+        assert_json_eq(jstr(o, "choices.0.message.tool_calls.0.function.arguments"), "{\"q\":\"tool please\"}");
+        ck_assert_str_eq(jstr(o, "choices.0.message.tool_calls.0.type"), "function");
+        id = jstr(o, "choices.0.message.tool_calls.0.id");
+        ck_assert_ptr_nonnull(id);
+        snprintf(idbuf, sizeof idbuf, "%s", id);
+        ck_assert_str_eq(jstr(o, "choices.0.finish_reason"), "tool_calls");
+        llmc_response_free(resp);
+        chunks_free(&c);
+        ck_assert_int_eq(llmc_completion_json(client, reqs[i][1], LLMC_ZSTR, &resp, &err), LLMC_OK);
+        ck_assert_int_eq(llmc_response_cache_hit(resp), 1);
+        o = llmc_response_json(resp);
+        /* The stored id is replayed as it was. */
+        ck_assert_str_eq(jstr(o, "choices.0.message.tool_calls.0.id"), idbuf);
+        llmc_response_free(resp);
+    }
+    ck_assert_int_eq((int)fp_count(srv), 2);
+}
+END_TEST
+
 /* Routing: bare names and the environment variables of each provider. */
 START_TEST(routing_and_env)
 {
@@ -1753,6 +1849,7 @@ static Suite *providers2_suite(void)
     tcase_add_test(wire, anth_client_retries_overloaded);
     tcase_add_test(wire, gem_client_cut_stream_and_errors);
     tcase_add_test(wire, oll_client_embed_errors_env);
+    tcase_add_test(wire, stream_tool_calls_assemble);
     tcase_add_test(wire, routing_and_env);
     suite_add_tcase(s, wire);
 
