@@ -1331,6 +1331,30 @@ START_TEST(gem_client_cut_stream_and_errors)
                                           LLMC_ZSTR, &resp, &err),
                      LLMC_EAUTH);
     ck_assert_int_eq(err.native, 400);
+    llmc_client_free(client);
+    client = NULL;
+
+    /* 503s are retried up to max_retries, then the call fails. */
+    make_client("gemini", GEM_KEY, 2);
+    fp_reset(srv);
+    fp_fail_next(srv, 5, 503, 0);
+    ck_assert_int_eq(llmc_completion_json(client,
+                                          "{\"model\":\"gemini/gemini-1.5-flash\",\"messages\":[{\"role\":"
+                                          "\"user\",\"content\":\"retry me\"}]}",
+                                          LLMC_ZSTR, &resp, &err),
+                     LLMC_EUPSTREAM);
+    ck_assert_int_eq((int)fp_count(srv), 3);
+    /* and a 503 followed by success is one answer after two attempts */
+    fp_reset(srv);
+    fp_fail_next(srv, 1, 503, 0);
+    ck_assert_int_eq(llmc_completion_json(client,
+                                          "{\"model\":\"gemini/gemini-1.5-flash\",\"messages\":[{\"role\":"
+                                          "\"user\",\"content\":\"retry me\"}]}",
+                                          LLMC_ZSTR, &resp, &err),
+                     LLMC_OK);
+    ck_assert_int_eq(llmc_response_attempts(resp), 2);
+    ck_assert_str_eq(llmc_response_content(resp), "echo: retry me");
+    llmc_response_free(resp);
 }
 END_TEST
 
