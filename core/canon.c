@@ -326,6 +326,14 @@ static void sort_members(member *m, size_t n)
 
 llmc_status llmc__canon_value(llmc_buf *b, const struct json_object *cv);
 
+llmc_status llmc__canon_int64(llmc_buf *b, int64_t i)
+{
+    if (i > 9007199254740992LL || i < -9007199254740992LL)
+        return llmc__canon_double(b, (double)i);
+    char tmp[24];
+    return put(b, tmp, (size_t)fmt_i64(tmp, i));
+}
+
 llmc_status llmc__canon_object_filtered(llmc_buf *b, const struct json_object *cv,
                                         llmc__canon_filter filter, void *ud)
 {
@@ -383,10 +391,7 @@ llmc_status llmc__canon_value(llmc_buf *b, const struct json_object *cv)
             uint64_t u = json_object_get_uint64(v);
             return llmc__canon_double(b, (double)u);
         }
-        if (i > 9007199254740992LL || i < -9007199254740992LL)
-            return llmc__canon_double(b, (double)i);
-        char tmp[24];
-        return put(b, tmp, (size_t)fmt_i64(tmp, i));
+        return llmc__canon_int64(b, i);
     }
     case json_type_double:
         return llmc__canon_double(b, json_object_get_double(v));

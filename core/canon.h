@@ -15,6 +15,19 @@ typedef int (*llmc__canon_filter)(void *ud, const char *key, struct json_object 
 llmc_status llmc__canon_object_filtered(llmc_buf *b, const struct json_object *v,
                                         llmc__canon_filter filter, void *ud);
 
+/* Fixed-width integer in RFC 8785 form (exact below 2^53, as a double
+ * beyond, like the json-c path). */
+llmc_status llmc__canon_int64(llmc_buf *b, int64_t i);
+
+/* keys.c: the v1 exclusion list by name and length (user included). */
+int llmc__key_param_excluded_n(const char *k, size_t n);
+/* keys.c: the v1 material and key around a params object written by
+ * `params` (LLMC_OK, or a status that fails the key). */
+typedef llmc_status (*llmc__v1_params_fn)(void *ud, llmc_buf *m);
+llmc_status llmc__v1_key(llmc_call_type call, const char *provider, const char *model,
+                         const char *api_base, const char *ns, llmc__v1_params_fn params,
+                         void *ud, llmc_buf *key, llmc_buf *material, llmc_err *err);
+
 /* Thread-cached SHA-256 (OpenSSL EVP with a reused context). */
 void llmc__sha256(const void *data, size_t len, uint8_t out[32]);
 /* Fast 64-bit checksum used by the envelopes to detect corruption. */

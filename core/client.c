@@ -11,6 +11,7 @@
  * see struct memo). */
 #include "internal.h"
 #include "canon.h"
+#include "fastjson.h"
 #include "net.h"
 
 #include <ctype.h>
@@ -423,9 +424,12 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
 /* Per-thread scratch for the hit path: a json tokener (a few allocations
  * to create) and a lookup whose buffers keep their capacity between calls.
  * Freed when the thread ends. */
+#define VIEW_STRS 8
+
 typedef struct thread_scratch {
     json_tokener *tok;
     llmc_lookup lookup;
+    llmc_buf strs[VIEW_STRS]; /* decoded strings of a reqview over text */
 } thread_scratch;
 
 static pthread_key_t scratch_key;
@@ -437,6 +441,8 @@ static void scratch_destroy(void *p)
     if (t->tok)
         json_tokener_free(t->tok);
     llmc_lookup_free(&t->lookup);
+    for (int i = 0; i < VIEW_STRS; i++)
+        llmc_buf_free(&t->strs[i]);
     free(t);
 }
 
@@ -455,6 +461,9 @@ static thread_scratch *thread_scratch_get(void)
             return NULL;
         llmc_lookup init = LLMC_LOOKUP_INIT;
         t->lookup = init;
+        llmc_buf binit = LLMC_BUF_INIT;
+        for (int i = 0; i < VIEW_STRS; i++)
+            t->strs[i] = binit;
         if (pthread_setspecific(scratch_key, t) != 0) {
             free(t);
             return NULL;
@@ -698,6 +707,47 @@ llmc_status llmc_request_set_cache_key(llmc_request *r, const char *key)
 /* ------------------------------------------------------------------ */
 /* Routing and credentials. */
 
+/* What routing reads of a request: the parsed object, or the tokenized
+ * text on the fast hit path (see fast_hit). One routing code for both, so
+ * the two cannot resolve a model differently. */
+typedef struct reqview {
+    json_object *obj;     /* the parsed request, or NULL */
+    llmc__fjdoc *fj;      /* the tokenized text when obj is NULL */
+    thread_scratch *ts;   /* string buffers for fj */
+    int nstr;
+    int declined;         /* fj: a string routing needs could not be read as
+                             json-c would (NUL inside, no room) */
+} reqview;
+
+static int rv_has(reqview *rv, const char *name)
+{
+    if (rv->obj)
+        return json_object_object_get_ex(rv->obj, name, NULL);
+    return llmc__fj_member(rv->fj, 0, name) >= 0;
+}
+
+/* A string member, as jstr: NULL when absent or not a string. */
+static const char *rv_str(reqview *rv, const char *name)
+{
+    if (rv->obj)
+        return jstr(rv->obj, name);
+    long i = llmc__fj_member(rv->fj, 0, name);
+    if (i < 0 || rv->fj->t[i].type != LLMC__FJ_STR)
+        return NULL;
+    if (rv->nstr >= VIEW_STRS - 1) { /* the last one is fast_hit's namespace */
+        rv->declined = 1;
+        return NULL;
+    }
+    llmc_buf *b = &rv->ts->strs[rv->nstr++];
+    llmc_buf_clear(b);
+    /* json-c's C-string view would stop at a NUL: not worth matching. */
+    if (!llmc__fj_string(rv->fj, (size_t)i, 1, b) || !b->data) {
+        rv->declined = 1;
+        return NULL;
+    }
+    return b->data;
+}
+
 typedef struct route {
     const llmc_provider_ops *ops;  /* the provider the model resolves to */
     const llmc_provider_ops *exec; /* the one that answers (mock for
@@ -738,16 +788,15 @@ static llmc_status set_model(route *rt, const char *m, llmc_err *err)
     return LLMC_OK;
 }
 
-static llmc_status resolve_provider(llmc_client *c, json_object *req, route *rt, llmc_err *err)
+static llmc_status resolve_provider(llmc_client *c, reqview *req, route *rt, llmc_err *err)
 {
-    json_object *mv;
-    if (!json_object_object_get_ex(req, "model", &mv))
+    if (!rv_has(req, "model"))
         return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"model\" is missing");
-    if (!json_object_is_type(mv, json_type_string))
+    const char *model = rv_str(req, "model");
+    if (!model)
         return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"model\" must be a string");
-    const char *model = json_object_get_string(mv);
     const llmc_provider_ops *forced = c->forced;
-    const char *clp = jstr(req, "custom_llm_provider");
+    const char *clp = rv_str(req, "custom_llm_provider");
     if (clp) {
         forced = llmc_find_provider(clp);
         if (!forced)
@@ -781,13 +830,13 @@ static llmc_status resolve_provider(llmc_client *c, json_object *req, route *rt,
 }
 
 /* request field > "<provider>.<name>" option > "<name>" option > env. */
-static const char *setting(llmc_client *c, json_object *req, const char *field,
+static const char *setting(llmc_client *c, reqview *req, const char *field,
                            const char *field2, const llmc_provider_ops *ops, const char *name,
                            const char *const *env)
 {
-    const char *v = jstr(req, field);
+    const char *v = rv_str(req, field);
     if (!v && field2)
-        v = jstr(req, field2);
+        v = rv_str(req, field2);
     if (v && *v)
         return v;
     char on[96];
@@ -819,7 +868,7 @@ static int normalise_base(const char *in, char *out, size_t outsz)
     return 0;
 }
 
-static llmc_status resolve_endpoint(llmc_client *c, json_object *req, route *rt, llmc_err *err)
+static llmc_status resolve_endpoint(llmc_client *c, reqview *req, route *rt, llmc_err *err)
 {
     const llmc_provider_ops *ops = rt->ops;
     const char *b = setting(c, req, "api_base", "base_url", ops, "api_base", ops->env_api_base);
@@ -858,13 +907,11 @@ static llmc_status resolve_endpoint(llmc_client *c, json_object *req, route *rt,
     return LLMC_OK;
 }
 
-static llmc_status route_request(llmc_client *c, llmc_call_type call, json_object *req,
-                                 route *rt, llmc_err *err)
+static llmc_status route_view(llmc_client *c, llmc_call_type call, reqview *req, route *rt,
+                              llmc_err *err)
 {
     memset(rt, 0, sizeof *rt);
-    json_object *v;
-    int mock = json_object_object_get_ex(req, "mock_response", &v) ||
-               json_object_object_get_ex(req, "mock_tool_calls", &v);
+    int mock = rv_has(req, "mock_response") || rv_has(req, "mock_tool_calls");
     llmc_status st = resolve_provider(c, req, rt, err);
     if (st != LLMC_OK) {
         /* LiteLLM answers mock_response for any model name. */
@@ -873,7 +920,7 @@ static llmc_status route_request(llmc_client *c, llmc_call_type call, json_objec
         rt->ops = llmc_find_provider("mock");
         if (!rt->ops)
             return st;
-        const char *m = jstr(req, "model");
+        const char *m = rv_str(req, "model");
         if ((st = set_model(rt, m ? m : "mock", err)) != LLMC_OK)
             return st;
     }
@@ -892,6 +939,15 @@ static llmc_status route_request(llmc_client *c, llmc_call_type call, json_objec
                             : call == LLMC_CALL_TEXT ? "text completion"
                                                      : "embedding");
     return LLMC_OK;
+}
+
+static llmc_status route_request(llmc_client *c, llmc_call_type call, json_object *req,
+                                 route *rt, llmc_err *err)
+{
+    reqview rv;
+    memset(&rv, 0, sizeof rv);
+    rv.obj = req;
+    return route_view(c, call, &rv, rt, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1639,8 +1695,8 @@ static llmc_status replay_sink(void *ud, struct json_object *chunk)
 
 static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_object *req,
                                  const controls *ctl, const char *text, size_t tlen,
-                                 llmc_chunk_cb cb, void *ud, llmc_response **out,
-                                 llmc_err *err)
+                                 const char *missed, llmc_chunk_cb cb, void *ud,
+                                 llmc_response **out, llmc_err *err)
 {
     route rt;
     llmc_status st = validate(call, req, err);
@@ -1656,7 +1712,8 @@ static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_objec
             llmc_buf_free(&key);
             return st;
         }
-        if (!ctl->no_cache) {
+        /* `missed`: the text fast path already looked this key up. */
+        if (!ctl->no_cache && !(missed && strcmp(missed, key.data) == 0)) {
             if (text && !c->key_fn)
                 memo_put(c, call, text, tlen, &rt, ctl, &key);
             llmc_lookup lk = LLMC_LOOKUP_INIT;
@@ -2012,7 +2069,8 @@ done:
 
 static llmc_status dispatch(llmc_client *c, llmc_call_type call, json_object *req,
                             const controls *ctl, const char *text, size_t tlen,
-                            llmc_chunk_cb cb, void *ud, llmc_response **out, llmc_err *err)
+                            const char *missed, llmc_chunk_cb cb, void *ud,
+                            llmc_response **out, llmc_err *err)
 {
     if (err)
         llmc_err_clear(err);
@@ -2020,7 +2078,7 @@ static llmc_status dispatch(llmc_client *c, llmc_call_type call, json_object *re
         return llmc_err_set(err, LLMC_ENOTSUP, 0, "streaming is supported for chat calls only");
     if (call == LLMC_CALL_EMBEDDING)
         return do_embedding(c, req, ctl, out, err);
-    return do_completion(c, call, req, ctl, text, tlen, cb, ud, out, err);
+    return do_completion(c, call, req, ctl, text, tlen, missed, cb, ud, out, err);
 }
 
 llmc_status llmc_client_call(llmc_client *c, llmc_call_type call, const llmc_request *req,
@@ -2033,10 +2091,188 @@ llmc_status llmc_client_call(llmc_client *c, llmc_call_type call, const llmc_req
         return llmc_err_set(err, LLMC_EINVAL, 0, "client or request is NULL");
     if (!out && !cb)
         return llmc_err_set(err, LLMC_EINVAL, 0, "no place for the response");
-    llmc_status st = dispatch(c, call, req->obj, &req->ctl, NULL, 0, cb, ud, o, err);
+    llmc_status st = dispatch(c, call, req->obj, &req->ctl, NULL, 0, NULL, cb, ud, o, err);
     if (!out)
         llmc_response_free(dummy);
     return st;
+}
+
+/* ---- The text fast path ----
+ *
+ * On a memo miss, a request is tokenized (fastjson.c) instead of parsed
+ * and its v1 key computed from the tokens; a hit is answered without any
+ * json_object for the request. Whatever this path cannot take exactly as
+ * the json-c path would (other key strategies, a key function, preset
+ * keys, no-cache, invalid or unusual JSON, a routing error) it declines,
+ * and the json-c path runs as if it had not been tried. */
+
+/* json_boolv over a token. */
+static int fj_boolv(const llmc__fjdoc *d, long i, int *out)
+{
+    int is_int;
+    int64_t iv;
+    double dv;
+    if (d->t[i].type == LLMC__FJ_TRUE || d->t[i].type == LLMC__FJ_FALSE) {
+        *out = d->t[i].type == LLMC__FJ_TRUE;
+        return 0;
+    }
+    if (llmc__fj_number(d, (size_t)i, &is_int, &iv, &dv) && is_int && (iv == 0 || iv == 1)) {
+        *out = (int)iv;
+        return 0;
+    }
+    return -1;
+}
+
+/* json_seconds_ms over a token. */
+static int fj_seconds_ms(const llmc__fjdoc *d, long i, int64_t *out)
+{
+    int is_int;
+    int64_t iv;
+    double dv;
+    if (!llmc__fj_number(d, (size_t)i, &is_int, &iv, &dv))
+        return -1;
+    if (!(dv >= 0) || dv > 1e11)
+        return -1;
+    *out = (int64_t)(dv * 1000.0 + 0.5);
+    return 0;
+}
+
+/* take_controls over the tokens: 1 = read (ctl filled, *ns in nsbuf),
+ * 0 = declined (anything take_controls would reject, duplicate names
+ * inside `cache`, which json-c folds in an order of its own, or a preset
+ * key, which this path does not take). */
+static int fj_controls(llmc__fjdoc *d, controls *ctl, llmc_buf *nsbuf)
+{
+    long i = llmc__fj_member(d, 0, "caching");
+    if (i >= 0) {
+        int b;
+        if (fj_boolv(d, i, &b) != 0)
+            return 0;
+        ctl->use_cache = b;
+    }
+    long co = llmc__fj_member(d, 0, "cache");
+    if (co < 0 || d->t[co].type == LLMC__FJ_NULL)
+        return 1;
+    if (d->t[co].type != LLMC__FJ_OBJ)
+        return 0;
+    size_t k = (size_t)co + 1;
+    llmc_buf name = LLMC_BUF_INIT;
+    int ok = 1;
+    for (uint32_t m = 0; m < d->t[co].n && ok; m++) {
+        size_t v = k + 1;
+        llmc_buf_clear(&name);
+        if (!llmc__fj_string(d, k, 1, &name) || !name.data ||
+            llmc__fj_member(d, (size_t)co, name.data) != (long)v) {
+            ok = 0; /* NUL in the name, or a later duplicate */
+            break;
+        }
+        const char *n = name.data;
+        int b;
+        if (strcmp(n, "no-cache") == 0 || strcmp(n, "no-store") == 0 ||
+            strcmp(n, "use-cache") == 0) {
+            if (fj_boolv(d, (long)v, &b) != 0)
+                ok = 0;
+            else if (n[3] == 'c')
+                ctl->no_cache = b;
+            else if (n[3] == 's')
+                ctl->no_store = b;
+            else
+                ctl->use_cache = b;
+        } else if (strcmp(n, "ttl") == 0) {
+            ok = fj_seconds_ms(d, (long)v, &ctl->ttl_ms) == 0;
+        } else if (strcmp(n, "s-maxage") == 0 || strcmp(n, "s-max-age") == 0) {
+            ok = fj_seconds_ms(d, (long)v, &ctl->max_age_ms) == 0;
+        } else if (strcmp(n, "namespace") == 0) {
+            llmc_buf_clear(nsbuf);
+            ok = llmc__fj_string(d, v, 1, nsbuf) && nsbuf->len > 0;
+        } else {
+            ok = 0; /* "key" (a preset key) or unknown: the json-c path */
+        }
+        k = d->t[v].next;
+    }
+    llmc_buf_free(&name);
+    return ok;
+}
+
+static int key_strategy_is_v1(llmc_client *c)
+{
+    const char *s = c->key_strategy ? c->key_strategy : llmc_cache_key_strategy_name(c->cache);
+    return !s || llmc__strcaseeq(s, "v1");
+}
+
+/* 1 = answered (status in *st), 0 = not answered: take the json-c path.
+ * A looked-up miss leaves its key in `missed` so that path does not look
+ * the same key up a second time. */
+static int fast_hit(llmc_client *c, llmc_call_type call, const char *json, size_t len,
+                    llmc_chunk_cb cb, void *ud, llmc_response **out, llmc_buf *missed,
+                    llmc_status *st, llmc_err *err)
+{
+    if (!c->cache || c->key_fn || (call != LLMC_CALL_CHAT && call != LLMC_CALL_TEXT) ||
+        !key_strategy_is_v1(c))
+        return 0;
+    llmc__fjdoc *d = llmc__fj_thread_doc();
+    thread_scratch *ts = thread_scratch_get();
+    if (!d || !ts || !llmc__fj_parse(d, json, len))
+        return 0;
+    controls ctl;
+    controls_init(&ctl);
+    llmc_buf *nsbuf = &ts->strs[VIEW_STRS - 1];
+    llmc_buf_clear(nsbuf);
+    if (!fj_controls(d, &ctl, nsbuf) || !caching_on(c, &ctl) || ctl.no_cache)
+        return 0;
+    /* validate() */
+    long v = llmc__fj_member(d, 0, call == LLMC_CALL_CHAT ? "messages" : "prompt");
+    if (v < 0 || (call == LLMC_CALL_CHAT && (d->t[v].type != LLMC__FJ_ARR || d->t[v].n == 0)))
+        return 0;
+    reqview rv;
+    memset(&rv, 0, sizeof rv);
+    rv.fj = d;
+    rv.ts = ts;
+    route rt;
+    llmc_err rerr;
+    if (route_view(c, call, &rv, &rt, &rerr) != LLMC_OK || rv.declined)
+        return 0;
+    llmc__fj_keyin in;
+    memset(&in, 0, sizeof in);
+    in.call = call;
+    in.provider = rt.ops->hdr.name;
+    in.model = rt.model;
+    in.api_base = rt.api_base_for_key;
+    in.namespace_ = nsbuf->len ? nsbuf->data : llmc_cache_namespace(c->cache);
+    in.scope_by_user = c->scope_by_user >= 0 ? c->scope_by_user : c->cache->scope_by_user;
+    in.input_item = -1;
+    llmc_buf *key = missed;
+    if (llmc__fj_key_v1(d, &in, key, NULL) != LLMC_OK) {
+        llmc_buf_clear(key);
+        return 0;
+    }
+    if (c->memo)
+        memo_put(c, call, json, len, &rt, &ctl, key);
+    llmc_lookup *lk = thread_lookup();
+    if (!lk || llmc_cache_get_entry(c->cache, key->data, key->len, ctl.max_age_ms,
+                                    LLMC_ENTRY_SOFT, lk) != LLMC_OK ||
+        lk->entry.call != call || !body_is_object(lk->entry.body, lk->entry.body_len))
+        return 0; /* a miss: `missed` keeps the key */
+    llmc_response *r = response_hit(lk->entry.body, lk->entry.body_len, key->data, key->len,
+                                    rt.model, rt.ops->hdr.name, lk->age_ms);
+    if (!r) {
+        llmc_buf_clear(key);
+        return 0;
+    }
+    *st = LLMC_OK;
+    if (err)
+        llmc_err_clear(err);
+    if (cb) {
+        json_object *ro = llmc_response_json(r);
+        replay_ctx rc = {cb, ud, err};
+        *st = ro ? llmc__replay(ro, replay_sink, &rc)
+                 : llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable");
+    }
+    if (*st != LLMC_OK || !out)
+        llmc_response_free(r);
+    else
+        *out = r;
+    return 1;
 }
 
 static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *json,
@@ -2052,6 +2288,7 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
         return llmc_err_set(err, LLMC_EINVAL, 0, "no place for the response");
     if (json && len == LLMC_ZSTR)
         len = strlen(json);
+    llmc_buf missed = LLMC_BUF_INIT;
     /* The fast hit: a request text seen before needs neither parsing nor
      * key computation, only the lookup. */
     if (json && c->memo && !c->key_fn && call != LLMC_CALL_EMBEDDING && len <= MEMO_MAX_TEXT &&
@@ -2083,13 +2320,25 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
                     return st;
                 }
             }
+            /* Known key, not in the cache: no second lookup below. */
+            llmc_buf_set(&missed, mh.key, mh.klen);
         }
     }
-    llmc_request r;
-    llmc_status st = parse_request(json, len, &r, err);
-    if (st != LLMC_OK)
+    llmc_status st;
+    if (json && len <= INT32_MAX && !missed.len && (!cb || call == LLMC_CALL_CHAT) &&
+        fast_hit(c, call, json, len, cb, ud, out, &missed, &st, err)) {
+        llmc_buf_free(&missed);
         return st;
-    st = dispatch(c, call, r.obj, &r.ctl, json, len, cb, ud, o, err);
+    }
+    llmc_request r;
+    st = parse_request(json, len, &r, err);
+    if (st != LLMC_OK) {
+        llmc_buf_free(&missed);
+        return st;
+    }
+    st = dispatch(c, call, r.obj, &r.ctl, json, len, missed.len ? missed.data : NULL, cb, ud,
+                  o, err);
+    llmc_buf_free(&missed);
     json_object_put(r.obj);
     controls_free(&r.ctl);
     if (!out)

@@ -113,13 +113,13 @@ typedef struct v1_filter {
 } v1_filter;
 
 /* Excluded member names, checked by length first: this runs for every
- * top-level member of every request. */
-static int excluded_fast(const char *k)
+ * top-level member of every request. Shared with the text fast path
+ * (fastjson.c) so there is one list. */
+int llmc__key_param_excluded_n(const char *k, size_t n)
 {
-    size_t n = strlen(k);
     for (size_t i = 0; i < LLMC_ARRAY_LEN(excluded_params); i++) {
         const char *e = excluded_params[i];
-        if (e[0] == k[0] && strlen(e) == n && memcmp(e, k, n) == 0)
+        if (n > 0 && e[0] == k[0] && strlen(e) == n && memcmp(e, k, n) == 0)
             return 1;
     }
     return 0;
@@ -128,7 +128,7 @@ static int excluded_fast(const char *k)
 static int v1_param_filter(void *ud, const char *key, struct json_object **val)
 {
     v1_filter *f = ud;
-    if (excluded_fast(key)) {
+    if (llmc__key_param_excluded_n(key, strlen(key))) {
         if (f->in->scope_by_user && strcmp(key, "user") == 0)
             return 1;
         return 0;
@@ -136,6 +136,80 @@ static int v1_param_filter(void *ud, const char *key, struct json_object **val)
     if (f->in->input_item && strcmp(key, "input") == 0)
         *val = (struct json_object *)f->in->input_item;
     return 1;
+}
+
+static llmc_status v1_params_json(void *ud, llmc_buf *m)
+{
+    v1_filter *f = ud;
+    return llmc__canon_object_filtered(m, f->in->request, v1_param_filter, f);
+}
+
+/* The v1 material around the params object, its digest and the final key.
+ * Both the json-c path and the text fast path come through here, so the
+ * layout exists once. */
+llmc_status llmc__v1_key(llmc_call_type call, const char *provider, const char *model,
+                         const char *api_base, const char *ns, llmc__v1_params_fn params,
+                         void *ud, llmc_buf *key, llmc_buf *material, llmc_err *err)
+{
+    const char *call_name = llmc_call_type_name(call);
+    /* Thread-local scratch keeps the hot path free of malloc. */
+    llmc_buf *tl = llmc__tls_buf(LLMC_TLS_KEYMAT);
+    llmc_buf *m = material ? material : tl;
+    if (!m)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory computing the cache key");
+    if (!material)
+        llmc_buf_clear(tl);
+    size_t start = m->len;
+    llmc_status st = llmc_buf_reserve(m, 1024);
+    /* Members in canonical order: api_base, call, model, params, provider, v */
+    if (st == LLMC_OK)
+        st = llmc_buf_puts(m, "{");
+    if (st == LLMC_OK && api_base && *api_base) {
+        st = llmc_buf_puts(m, "\"api_base\":");
+        if (st == LLMC_OK)
+            st = llmc__canon_string(m, api_base, strlen(api_base));
+        if (st == LLMC_OK)
+            st = llmc_buf_puts(m, ",");
+    }
+    if (st == LLMC_OK)
+    {
+        st = llmc_buf_puts(m, "\"call\":\"");
+        if (st == LLMC_OK)
+            st = llmc_buf_puts(m, call_name);
+        if (st == LLMC_OK)
+            st = llmc_buf_puts(m, "\",\"model\":");
+    }
+    if (st == LLMC_OK)
+        st = llmc__canon_string(m, model, strlen(model));
+    if (st == LLMC_OK)
+        st = llmc_buf_puts(m, ",\"params\":");
+    if (st == LLMC_OK)
+        st = params(ud, m);
+    if (st == LLMC_OK)
+        st = llmc_buf_puts(m, ",\"provider\":");
+    if (st == LLMC_OK)
+        st = llmc__canon_string(m, provider, strlen(provider));
+    if (st == LLMC_OK)
+        st = llmc_buf_puts(m, ",\"v\":1}");
+    if (st == LLMC_EINVAL)
+        return llmc_err_set(err, st, 0, "request holds a number JSON cannot represent "
+                            "(NaN or infinity)");
+    if (st != LLMC_OK)
+        return llmc_err_set(err, st, 0, st == LLMC_ENOMEM ? "out of memory computing the "
+                            "cache key" : "cannot compute the cache key");
+
+    uint8_t digest[32];
+    llmc__sha256(m->data + start, m->len - start, digest);
+    char hex[65];
+    llmc_hex(digest, 32, hex);
+    llmc_buf_clear(key);
+    if (ns && *ns) {
+        llmc_buf_puts(key, ns);
+        llmc_buf_append(key, ":", 1);
+    }
+    if (llmc_buf_append(key, hex, 64) != LLMC_OK)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory computing the cache key");
+    return LLMC_OK;
 }
 
 static llmc_status v1_compute(const llmc_key_input *in, llmc_buf *key, llmc_buf *material,
@@ -154,65 +228,9 @@ static llmc_status v1_compute(const llmc_key_input *in, llmc_buf *key, llmc_buf 
                             "embedding");
     if (in->call == LLMC_CALL_EMBEDDING && !in->input_item)
         return llmc_err_set(err, LLMC_EINVAL, 0, "key input: embeddings need the input item");
-
-    /* Thread-local scratch keeps the hot path free of malloc. */
-    llmc_buf *tl = llmc__tls_buf(LLMC_TLS_KEYMAT);
-    llmc_buf *m = material ? material : tl;
-    if (!m)
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory computing the cache key");
-    if (!material)
-        llmc_buf_clear(tl);
-    size_t start = m->len;
-    llmc_status st = llmc_buf_reserve(m, 1024);
-    /* Members in canonical order: api_base, call, model, params, provider, v */
-    if (st == LLMC_OK)
-        st = llmc_buf_puts(m, "{");
-    if (st == LLMC_OK && in->api_base && *in->api_base) {
-        st = llmc_buf_puts(m, "\"api_base\":");
-        if (st == LLMC_OK)
-            st = llmc__canon_string(m, in->api_base, strlen(in->api_base));
-        if (st == LLMC_OK)
-            st = llmc_buf_puts(m, ",");
-    }
-    if (st == LLMC_OK)
-    {
-        st = llmc_buf_puts(m, "\"call\":\"");
-        if (st == LLMC_OK)
-            st = llmc_buf_puts(m, call);
-        if (st == LLMC_OK)
-            st = llmc_buf_puts(m, "\",\"model\":");
-    }
-    if (st == LLMC_OK)
-        st = llmc__canon_string(m, in->model, strlen(in->model));
-    if (st == LLMC_OK)
-        st = llmc_buf_puts(m, ",\"params\":");
     v1_filter f = {in};
-    if (st == LLMC_OK)
-        st = llmc__canon_object_filtered(m, in->request, v1_param_filter, &f);
-    if (st == LLMC_OK)
-        st = llmc_buf_puts(m, ",\"provider\":");
-    if (st == LLMC_OK)
-        st = llmc__canon_string(m, in->provider, strlen(in->provider));
-    if (st == LLMC_OK)
-        st = llmc_buf_puts(m, ",\"v\":1}");
-    if (st == LLMC_EINVAL)
-        return llmc_err_set(err, st, 0, "request holds a number JSON cannot represent "
-                            "(NaN or infinity)");
-    if (st != LLMC_OK)
-        return llmc_err_set(err, st, 0, "out of memory computing the cache key");
-
-    uint8_t digest[32];
-    llmc__sha256(m->data + start, m->len - start, digest);
-    char hex[65];
-    llmc_hex(digest, 32, hex);
-    llmc_buf_clear(key);
-    if (in->namespace_ && *in->namespace_) {
-        llmc_buf_puts(key, in->namespace_);
-        llmc_buf_append(key, ":", 1);
-    }
-    if (llmc_buf_append(key, hex, 64) != LLMC_OK)
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory computing the cache key");
-    return LLMC_OK;
+    return llmc__v1_key(in->call, in->provider, in->model, in->api_base, in->namespace_,
+                        v1_params_json, &f, key, material, err);
 }
 
 const llmc_key_strategy_ops llmc__key_strategy_v1 = {
