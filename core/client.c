@@ -2194,6 +2194,13 @@ static int fj_controls(llmc__fjdoc *d, controls *ctl, llmc_buf *nsbuf)
     return ok;
 }
 
+static uint64_t fast_hits;
+
+uint64_t llmc__client_fast_hits(void)
+{
+    return __atomic_load_n(&fast_hits, __ATOMIC_RELAXED);
+}
+
 static int key_strategy_is_v1(llmc_client *c)
 {
     const char *s = c->key_strategy ? c->key_strategy : llmc_cache_key_strategy_name(c->cache);
@@ -2259,6 +2266,7 @@ static int fast_hit(llmc_client *c, llmc_call_type call, const char *json, size_
         llmc_buf_clear(key);
         return 0;
     }
+    __atomic_fetch_add(&fast_hits, 1, __ATOMIC_RELAXED);
     *st = LLMC_OK;
     if (err)
         llmc_err_clear(err);

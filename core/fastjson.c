@@ -216,6 +216,7 @@ static int parse_string(parser *p, int is_name)
         }
     }
     llmc__fjtok *t = &p->d->t[ti];
+    t->start = (uint32_t)p->pos;
     t->len = (uint32_t)(i - p->pos);
     t->esc = (uint8_t)esc;
     p->pos = i + 1;

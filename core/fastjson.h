@@ -78,4 +78,8 @@ typedef struct llmc__fj_keyin {
 llmc_status llmc__fj_key_v1(llmc__fjdoc *d, const llmc__fj_keyin *in, llmc_buf *key,
                             llmc_buf *material);
 
+/* client.c: hits answered through the text fast path, process-wide
+ * (for tests). */
+uint64_t llmc__client_fast_hits(void);
+
 #endif
