@@ -14,6 +14,9 @@
 #include "fastjson.h"
 #include "canon.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -157,6 +160,23 @@ static int parse_string(parser *p, int is_name)
     size_t i = ++p->pos, n = p->len;
     int esc = 0;
     for (;;) {
+#if defined(__SSE2__)
+        /* Sixteen bytes at a time to the next '"', '\\', control or
+         * non-ASCII byte (signed compare: both are "less than 0x20"). */
+        while (i + 16 <= n) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i hit = _mm_or_si128(
+                _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)),
+                _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+            int mask = _mm_movemask_epi8(hit);
+            if (mask) {
+                i += (size_t)__builtin_ctz((unsigned)mask);
+                break;
+            }
+            i += 16;
+        }
+#endif
         while (i + 8 <= n) {
             /* skip eight plain ASCII bytes at a time */
             uint64_t w;
@@ -540,6 +560,42 @@ static int fmember_cmp(const void *x, const void *y)
 
 static llmc_status canon_tok(llmc__fjdoc *d, size_t tok, llmc_buf *out);
 
+/* Appends inlined here: the canonical form is built from many tiny ones. */
+static inline llmc_status putn(llmc_buf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap && llmc_buf_reserve(b, n) != LLMC_OK)
+        return LLMC_ENOMEM;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return LLMC_OK;
+}
+
+static inline llmc_status put1(llmc_buf *b, char c)
+{
+    if (b->len + 2 > b->cap && llmc_buf_reserve(b, 1) != LLMC_OK)
+        return LLMC_ENOMEM;
+    b->data[b->len++] = c;
+    b->data[b->len] = 0;
+    return LLMC_OK;
+}
+
+/* A string without escapes is already in canonical form: the tokenizer
+ * let through no '"', no '\\', no control byte and only valid UTF-8, and
+ * llmc__canon_string escapes nothing else. */
+static llmc_status put_plain(llmc_buf *out, const char *s, size_t n)
+{
+    if (out->len + n + 3 > out->cap && llmc_buf_reserve(out, n + 2) != LLMC_OK)
+        return LLMC_ENOMEM;
+    char *o = out->data + out->len;
+    o[0] = '"';
+    memcpy(o + 1, s, n);
+    o[n + 1] = '"';
+    out->len += n + 2;
+    out->data[out->len] = 0;
+    return LLMC_OK;
+}
+
 static llmc_status canon_obj(llmc__fjdoc *d, size_t tok, llmc_buf *out, const ffilter *f)
 {
     const llmc__fjtok *ot = &d->t[tok];
@@ -608,21 +664,21 @@ static llmc_status canon_obj(llmc__fjdoc *d, size_t tok, llmc_buf *out, const ff
             m[w++] = m[k];
         }
         cnt = w;
-        st = llmc_buf_append(out, "{", 1);
+        st = put1(out, '{');
         for (size_t k = 0; k < cnt && st == LLMC_OK; k++) {
             if (k)
-                st = llmc_buf_append(out, ",", 1);
+                st = put1(out, ',');
             /* scratch may have moved while canonicalising a sibling */
-            const char *name = m[k].sc ? d->scratch.data + m[k].off : d->text + m[k].off;
             if (st == LLMC_OK)
-                st = llmc__canon_string(out, name, m[k].kl);
+                st = m[k].sc ? llmc__canon_string(out, d->scratch.data + m[k].off, m[k].kl)
+                             : put_plain(out, d->text + m[k].off, m[k].kl);
             if (st == LLMC_OK)
-                st = llmc_buf_append(out, ":", 1);
+                st = put1(out, ':');
             if (st == LLMC_OK)
                 st = canon_tok(d, m[k].val, out);
         }
         if (st == LLMC_OK)
-            st = llmc_buf_append(out, "}", 1);
+            st = put1(out, '}');
     }
     d->scratch.len = sc0;
     if (d->scratch.data)
@@ -636,9 +692,9 @@ static llmc_status canon_tok(llmc__fjdoc *d, size_t tok, llmc_buf *out)
 {
     const llmc__fjtok *t = &d->t[tok];
     switch (t->type) {
-    case LLMC__FJ_NULL: return llmc_buf_append(out, "null", 4);
-    case LLMC__FJ_TRUE: return llmc_buf_append(out, "true", 4);
-    case LLMC__FJ_FALSE: return llmc_buf_append(out, "false", 5);
+    case LLMC__FJ_NULL: return putn(out, "null", 4);
+    case LLMC__FJ_TRUE: return putn(out, "true", 4);
+    case LLMC__FJ_FALSE: return putn(out, "false", 5);
     case LLMC__FJ_NUM: {
         int64_t iv;
         double dv;
@@ -648,7 +704,7 @@ static llmc_status canon_tok(llmc__fjdoc *d, size_t tok, llmc_buf *out)
     }
     case LLMC__FJ_STR: {
         if (!t->esc)
-            return llmc__canon_string(out, d->text + t->start, t->len);
+            return put_plain(out, d->text + t->start, t->len);
         size_t sc0 = d->scratch.len;
         if (!decode_into((const unsigned char *)d->text + t->start, t->len, &d->scratch))
             return LLMC_ENOMEM;
@@ -659,16 +715,16 @@ static llmc_status canon_tok(llmc__fjdoc *d, size_t tok, llmc_buf *out)
         return st;
     }
     case LLMC__FJ_ARR: {
-        llmc_status st = llmc_buf_append(out, "[", 1);
+        llmc_status st = put1(out, '[');
         size_t i = tok + 1;
         for (uint32_t k = 0; k < t->n && st == LLMC_OK; k++) {
             if (k)
-                st = llmc_buf_append(out, ",", 1);
+                st = put1(out, ',');
             if (st == LLMC_OK)
                 st = canon_tok(d, i, out);
             i = d->t[i].next;
         }
-        return st == LLMC_OK ? llmc_buf_append(out, "]", 1) : st;
+        return st == LLMC_OK ? put1(out, ']') : st;
     }
     case LLMC__FJ_OBJ:
         return canon_obj(d, tok, out, NULL);
