@@ -383,6 +383,10 @@ static int parse_number(parser *p)
     llmc__fjtok *t = &p->d->t[ti];
     t->len = (uint32_t)(i - p->pos);
     t->esc = (uint8_t)is_int;
+    if (is_int)
+        t->num.i = iv;
+    else
+        t->num.d = dv;
     t->next = (uint32_t)p->d->n;
     p->pos = i;
     return 1;
@@ -530,7 +534,9 @@ int llmc__fj_number(const llmc__fjdoc *d, size_t tok, int *is_int, int64_t *i, d
         return 0;
     const llmc__fjtok *t = &d->t[tok];
     *is_int = t->esc;
-    return number_value(d->text + t->start, t->len, t->esc, i, dv);
+    *i = t->esc ? t->num.i : 0;
+    *dv = t->esc ? (double)t->num.i : t->num.d;
+    return 1;
 }
 
 /* ---- canonical form ---- */
@@ -695,13 +701,8 @@ static llmc_status canon_tok(llmc__fjdoc *d, size_t tok, llmc_buf *out)
     case LLMC__FJ_NULL: return putn(out, "null", 4);
     case LLMC__FJ_TRUE: return putn(out, "true", 4);
     case LLMC__FJ_FALSE: return putn(out, "false", 5);
-    case LLMC__FJ_NUM: {
-        int64_t iv;
-        double dv;
-        if (!number_value(d->text + t->start, t->len, t->esc, &iv, &dv))
-            return LLMC_ENOTSUP;
-        return t->esc ? llmc__canon_int64(out, iv) : llmc__canon_double(out, dv);
-    }
+    case LLMC__FJ_NUM:
+        return t->esc ? llmc__canon_int64(out, t->num.i) : llmc__canon_double(out, t->num.d);
     case LLMC__FJ_STR: {
         if (!t->esc)
             return put_plain(out, d->text + t->start, t->len);

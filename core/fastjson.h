@@ -25,6 +25,10 @@ typedef struct llmc__fjtok {
     uint32_t n;     /* OBJ: members; ARR: elements */
     uint8_t type;
     uint8_t esc;    /* STR: holds backslash escapes; NUM: is an integer */
+    union {
+        int64_t i;  /* NUM, integer: json-c's int64 */
+        double d;   /* NUM, otherwise: strtod's double */
+    } num;
 } llmc__fjtok;
 
 typedef struct llmc__fjdoc {
