@@ -2256,7 +2256,11 @@ static int fast_hit(llmc_client *c, llmc_call_type call, const char *json, size_
     if (c->memo)
         memo_put(c, call, json, len, &rt, &ctl, key);
     llmc_lookup *lk = thread_lookup();
-    if (!lk || llmc_cache_get_entry(c->cache, key->data, key->len, ctl.max_age_ms,
+    if (!lk) {
+        llmc_buf_clear(key); /* not looked up after all */
+        return 0;
+    }
+    if (llmc_cache_get_entry(c->cache, key->data, key->len, ctl.max_age_ms,
                                     LLMC_ENTRY_SOFT, lk) != LLMC_OK ||
         lk->entry.call != call || !body_is_object(lk->entry.body, lk->entry.body_len))
         return 0; /* a miss: `missed` keeps the key */
