@@ -89,9 +89,11 @@ static long new_tok(parser *p, int type)
         d->cap = nc;
     }
     llmc__fjtok *t = &d->t[d->n];
-    memset(t, 0, sizeof *t);
-    t->type = (uint8_t)type;
     t->start = (uint32_t)p->pos;
+    t->len = t->next = t->n = 0;
+    t->type = (uint8_t)type;
+    t->esc = 0;
+    t->num.i = 0;
     return (long)d->n++;
 }
 
