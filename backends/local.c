@@ -13,9 +13,14 @@
 #define NSHARDS_MAX 16
 #define DEFAULT_MAX_BYTES (256ull << 20)
 
+/* LRU links come first so a node pointer is also the entry pointer. */
+typedef struct lnode {
+    struct lnode *prev, *next;
+} lnode;
+
 typedef struct lentry {
+    lnode lru;
     struct lentry *hnext;
-    struct lentry *prev, *next;
     uint64_t hash;
     int64_t expires_ms;
     size_t klen, vlen;
@@ -28,7 +33,7 @@ typedef struct shard {
     size_t nbuckets;
     size_t count;
     size_t bytes;
-    lentry lru; /* sentinel: lru.next = most recent */
+    lnode lru; /* sentinel: lru.next = most recent */
     uint64_t max_entries, max_bytes;
     uint64_t evictions, expirations;
 } __attribute__((aligned(64))) shard;
@@ -43,17 +48,19 @@ static size_t entry_bytes(const lentry *e) { return sizeof *e + e->klen + e->vle
 
 static void lru_unlink(lentry *e)
 {
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
+    e->lru.prev->next = e->lru.next;
+    e->lru.next->prev = e->lru.prev;
 }
 
 static void lru_push_front(shard *s, lentry *e)
 {
-    e->next = s->lru.next;
-    e->prev = &s->lru;
-    s->lru.next->prev = e;
-    s->lru.next = e;
+    e->lru.next = s->lru.next;
+    e->lru.prev = &s->lru;
+    s->lru.next->prev = &e->lru;
+    s->lru.next = &e->lru;
 }
+
+#define NODE_ENTRY(n) ((lentry *)(void *)(n))
 
 static lentry **find_slot(shard *s, uint64_t h, const char *key, size_t klen)
 {
@@ -126,11 +133,11 @@ static void local_close(void *ctx)
         return;
     for (unsigned i = 0; i < l->nshards; i++) {
         shard *s = &l->shards[i];
-        lentry *e = s->lru.next;
-        while (e != &s->lru) {
-            lentry *n = e->next;
-            free(e);
-            e = n;
+        lnode *n = s->lru.next;
+        while (n != &s->lru) {
+            lnode *next = n->next;
+            free(NODE_ENTRY(n));
+            n = next;
         }
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);
@@ -199,7 +206,7 @@ static llmc_status local_get(void *ctx, const char *key, size_t klen, llmc_buf *
         pthread_mutex_unlock(&s->lock);
         return LLMC_MISS;
     }
-    if (s->lru.next != e) {
+    if (s->lru.next != &e->lru) {
         lru_unlink(e);
         lru_push_front(s, e);
     }
@@ -255,16 +262,16 @@ static llmc_status local_set(void *ctx, const char *key, size_t klen, const void
     /* Evict from the cold end; expired entries there go first anyway. */
     while ((s->max_entries && s->count > s->max_entries) ||
            (s->max_bytes && s->bytes > s->max_bytes)) {
-        lentry *victim = s->lru.prev;
+        lentry *victim = NODE_ENTRY(s->lru.prev);
         if (victim == e)
             break;
         remove_entry(s, victim);
         s->evictions++;
     }
     /* Opportunistic purge: drop an expired entry from the cold end. */
-    lentry *tail = s->lru.prev;
+    lentry *tail = NODE_ENTRY(s->lru.prev);
     int64_t now = 0;
-    if (tail != &s->lru && tail != e && expired(tail, &now)) {
+    if (&tail->lru != &s->lru && tail != e && expired(tail, &now)) {
         remove_entry(s, tail);
         s->expirations++;
     }
@@ -331,22 +338,22 @@ static llmc_status local_flush(void *ctx, const char *ns, size_t nslen, uint64_t
 {
     (void)err;
     local *l = ctx;
-    uint64_t n = 0;
+    uint64_t count = 0;
     for (unsigned i = 0; i < l->nshards; i++) {
         shard *s = &l->shards[i];
         pthread_mutex_lock(&s->lock);
-        lentry *e = s->lru.next;
-        while (e != &s->lru) {
-            lentry *next = e->next;
+        lnode *n = s->lru.next;
+        while (n != &s->lru) {
+            lentry *e = NODE_ENTRY(n);
+            n = n->next;
             if (e->klen > nslen && e->data[nslen] == ':' && memcmp(e->data, ns, nslen) == 0) {
                 remove_entry(s, e);
-                n++;
+                count++;
             }
-            e = next;
         }
         pthread_mutex_unlock(&s->lock);
     }
-    *deleted = n;
+    *deleted = count;
     return LLMC_OK;
 }
 
@@ -358,7 +365,7 @@ static llmc_status local_flush_all(void *ctx, llmc_err *err)
         shard *s = &l->shards[i];
         pthread_mutex_lock(&s->lock);
         while (s->lru.next != &s->lru)
-            remove_entry(s, s->lru.next);
+            remove_entry(s, NODE_ENTRY(s->lru.next));
         pthread_mutex_unlock(&s->lock);
     }
     return LLMC_OK;
@@ -374,7 +381,8 @@ static llmc_status local_scan(void *ctx, const char *prefix, size_t plen, llmc_s
         shard *s = &l->shards[i];
         pthread_mutex_lock(&s->lock);
         int stop = 0;
-        for (lentry *e = s->lru.next; e != &s->lru && !stop; e = e->next) {
+        for (lnode *n = s->lru.next; n != &s->lru && !stop; n = n->next) {
+            lentry *e = NODE_ENTRY(n);
             if (e->klen >= plen && memcmp(e->data, prefix, plen) == 0 && !expired(e, &now))
                 stop = cb(ud, e->data, e->klen);
         }

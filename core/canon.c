@@ -9,6 +9,9 @@
 
 #include <json-c/json.h>
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,24 @@ static inline llmc_status putc1(llmc_buf *b, char ch)
     return LLMC_OK;
 }
 
+/* Decimal form of v into buf (>= 21 bytes); returns the length. */
+static int fmt_i64(char *buf, int64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int o = 0;
+    if (v < 0)
+        buf[o++] = '-';
+    while (n)
+        buf[o++] = tmp[--n];
+    return o;
+}
+
 /* Does the 8-byte word hold a byte < 0x20, '"' or '\\'? (SWAR test) */
 static inline int needs_escape8(uint64_t w)
 {
@@ -52,6 +73,18 @@ llmc_status llmc__canon_string(llmc_buf *b, const char *s, size_t n)
     b->data[b->len++] = '"';
     size_t i = 0, run = 0;
     while (i < n) {
+#if defined(__SSE2__)
+        if (i + 16 <= n) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+            __m128i q = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+            __m128i bs = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+            if (_mm_movemask_epi8(_mm_or_si128(ctl, _mm_or_si128(q, bs))) == 0) {
+                i += 16;
+                continue;
+            }
+        }
+#endif
         if (i + 8 <= n) {
             uint64_t w;
             memcpy(&w, s + i, 8);
@@ -105,8 +138,41 @@ llmc_status llmc__canon_double(llmc_buf *b, double d)
         return putc1(b, '0'); /* also -0 */
     if (fabs(d) < 9007199254740992.0 && d == (double)(int64_t)d) {
         char tmp[32];
-        int n = snprintf(tmp, sizeof tmp, "%lld", (long long)(int64_t)d);
-        return put(b, tmp, (size_t)n);
+        return put(b, tmp, (size_t)fmt_i64(tmp, (int64_t)d));
+    }
+    /* Fast path for the common short decimals (0.2, 0.75, 1.5e-3): the
+     * smallest k for which d * 10^k is an integer m that divides back to
+     * exactly d gives the shortest round-tripping digits. */
+    static const double p10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double ad = fabs(d);
+    if (ad >= 1e-6 && ad < 1e13) {
+        for (int k = 0; k < 8; k++) {
+            double m = nearbyint(d * p10[k]);
+            if (fabs(m) < 9007199254740992.0 && m / p10[k] == d) {
+                char digits[32], out[48];
+                int nd = fmt_i64(digits, (int64_t)fabs(m));
+                int frac = k + 1, o = 0;
+                if (d < 0)
+                    out[o++] = '-';
+                if (nd > frac) {
+                    memcpy(out + o, digits, (size_t)(nd - frac));
+                    o += nd - frac;
+                    out[o++] = '.';
+                    memcpy(out + o, digits + nd - frac, (size_t)frac);
+                    o += frac;
+                } else {
+                    out[o++] = '0';
+                    out[o++] = '.';
+                    for (int z = 0; z < frac - nd; z++)
+                        out[o++] = '0';
+                    memcpy(out + o, digits, (size_t)nd);
+                    o += nd;
+                }
+                while (out[o - 1] == '0')
+                    o--; /* m had trailing zeros (cannot for minimal k, but be safe) */
+                return put(b, out, (size_t)o);
+            }
+        }
     }
     /* Shortest digit string that reads back as the same double. */
     char tmp[40];
@@ -320,8 +386,7 @@ llmc_status llmc__canon_value(llmc_buf *b, const struct json_object *cv)
         if (i > 9007199254740992LL || i < -9007199254740992LL)
             return llmc__canon_double(b, (double)i);
         char tmp[24];
-        int n = snprintf(tmp, sizeof tmp, "%lld", (long long)i);
-        return put(b, tmp, (size_t)n);
+        return put(b, tmp, (size_t)fmt_i64(tmp, i));
     }
     case json_type_double:
         return llmc__canon_double(b, json_object_get_double(v));

@@ -112,21 +112,26 @@ typedef struct v1_filter {
     const llmc_key_input *in;
 } v1_filter;
 
+/* Excluded member names, checked by length first: this runs for every
+ * top-level member of every request. */
+static int excluded_fast(const char *k)
+{
+    size_t n = strlen(k);
+    for (size_t i = 0; i < LLMC_ARRAY_LEN(excluded_params); i++) {
+        const char *e = excluded_params[i];
+        if (e[0] == k[0] && strlen(e) == n && memcmp(e, k, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int v1_param_filter(void *ud, const char *key, struct json_object **val)
 {
     v1_filter *f = ud;
-    /* Quick reject by first letter before the table walk. */
-    switch (key[0]) {
-    case 'a': case 'b': case 'c': case 'e': case 'h': case 'm': case 'n': case 'o':
-    case 'r': case 's': case 't': case 'u':
-        if (llmc_key_param_excluded(key)) {
-            if (strcmp(key, "user") == 0 && f->in->scope_by_user)
-                return 1;
-            return 0;
-        }
-        break;
-    default:
-        break;
+    if (excluded_fast(key)) {
+        if (f->in->scope_by_user && strcmp(key, "user") == 0)
+            return 1;
+        return 0;
     }
     if (f->in->input_item && strcmp(key, "input") == 0)
         *val = (struct json_object *)f->in->input_item;
@@ -170,7 +175,13 @@ static llmc_status v1_compute(const llmc_key_input *in, llmc_buf *key, llmc_buf 
             st = llmc_buf_puts(m, ",");
     }
     if (st == LLMC_OK)
-        st = llmc_buf_printf(m, "\"call\":\"%s\",\"model\":", call);
+    {
+        st = llmc_buf_puts(m, "\"call\":\"");
+        if (st == LLMC_OK)
+            st = llmc_buf_puts(m, call);
+        if (st == LLMC_OK)
+            st = llmc_buf_puts(m, "\",\"model\":");
+    }
     if (st == LLMC_OK)
         st = llmc__canon_string(m, in->model, strlen(in->model));
     if (st == LLMC_OK)

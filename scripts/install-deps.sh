@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install what llmcache needs on Debian 12. With --test, also the servers
+# and tools the test suites start (redis-server, memcached, nginx, node).
+# Uses sudo when not run as root.
+set -eu
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PKGS="gcc clang meson ninja-build pkg-config libjson-c-dev libssl-dev check \
+      libhiredis-dev libmemcached-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev"
+if [ "${1:-}" = "--test" ]; then
+  PKGS="$PKGS redis-server redis-tools memcached libmemcached-tools sqlite3 openssl nginx wrk \
+        nodejs npm curl procps"
+fi
+# Skip apt entirely when everything is already there (fast CI re-runs).
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi

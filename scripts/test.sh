@@ -1,0 +1,32 @@
+#!/bin/sh
+# Build and run every test twice: a normal build and an ASan+UBSan build.
+# Tests start their own servers on free loopback ports.
+set -u
+cd "$(dirname "$0")/.."
+fail=0
+run() { # builddir, meson setup args...
+  dir=$1; shift
+  if [ -d "$dir" ]; then meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
+  else meson setup "$dir" "$@" >/dev/null || return 1; fi
+  ninja -C "$dir" || return 1
+  meson test -C "$dir" --print-errorlogs --num-processes 2 || return 1
+}
+run build || fail=1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  run build-asan -Db_sanitize=address,undefined -Db_lundef=false || fail=1
+# One summary line over both builds.
+python3 - <<'PY' 2>/dev/null || true
+import json
+p = f = 0
+for d in ("build", "build-asan"):
+    try:
+        for line in open(d + "/meson-logs/testlog.json"):
+            r = json.loads(line)
+            if r.get("result") == "OK": p += 1
+            else: f += 1
+    except OSError:
+        pass
+print(f"{p} passed, {f} failed")
+PY
+exit $fail
