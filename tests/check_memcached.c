@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#if LLMC_TEST_SASL
+#include <sasl/sasl.h>
+#endif
 
 static testsrv srv[2];
 static char url[256];
@@ -506,6 +509,71 @@ START_TEST(test_server_killed_and_restarted)
 }
 END_TEST
 
+#if LLMC_TEST_SASL
+/* A memcached with SASL (-S) and a sasldb holding one user, created
+ * here through libsasl2 (no saslpasswd2 needed). */
+static testsrv sasl_srv;
+
+static void sasl_up(void)
+{
+    ck_assert_int_eq(testsrv_mkdir(&sasl_srv, "mc-sasl"), 0);
+    char conf[400];
+    snprintf(conf, sizeof conf, "%s/memcached.conf", sasl_srv.dir);
+    FILE *f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "mech_list: plain\nsasldb_path: %s/sasldb2\n", sasl_srv.dir);
+    fclose(f);
+    setenv("SASL_CONF_PATH", sasl_srv.dir, 1);
+    ck_assert_int_eq(sasl_server_init(NULL, "memcached"), SASL_OK);
+    sasl_conn_t *conn = NULL;
+    ck_assert_int_eq(sasl_server_new("memcached", NULL, NULL, NULL, NULL, NULL, 0, &conn), SASL_OK);
+    ck_assert_int_eq(sasl_setpass(conn, "alice", "s3cretpw", 8, NULL, 0, SASL_SET_CREATE), SASL_OK);
+    sasl_dispose(&conn);
+    int port = testsrv_free_port();
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {"memcached", "-S", "-l", "127.0.0.1", "-p", p, "-U", "0", "-m", "16",
+                    "-u", "root", NULL};
+    if (geteuid() != 0)
+        argv[10] = NULL;
+    sasl_srv.port = port;
+    ck_assert_int_eq(testsrv_spawn(&sasl_srv, argv), 0);
+    ck_assert_int_eq(testsrv_wait_tcp(&sasl_srv, port, 5000), 0);
+}
+
+static void sasl_down(void)
+{
+    testsrv_stop(&sasl_srv);
+}
+
+START_TEST(test_sasl_auth)
+{
+    char u[256];
+    llmc_cache *c = NULL;
+    llmc_err e;
+    snprintf(u, sizeof u, "memcached://alice:s3cretpw@127.0.0.1:%d?timeout_ms=1000", sasl_srv.port);
+    ck_assert_int_eq(llmc_cache_open(u, NULL, &c, &e), LLMC_OK);
+    ck_assert_ptr_null(strstr(llmc_cache_url(c), "s3cretpw"));
+    ck_assert_msg(llmc_cache_set(c, "sk", 2, "sv", 2, 0) == LLMC_OK, "%s", llmc_cache_errmsg(c));
+    expect_value(c, "sk", 2, "sv", 2);
+    ck_assert_int_eq(llmc_cache_flush(c, "ns", NULL), LLMC_OK);
+    llmc_cache_close(c);
+
+    snprintf(u, sizeof u, "memcached://alice:wrongpw@127.0.0.1:%d?timeout_ms=1000", sasl_srv.port);
+    ck_assert_int_eq(llmc_cache_open(u, NULL, &c, &e), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, "sk", 2, "x", 1, 0), LLMC_EAUTH);
+    ck_assert_ptr_null(strstr(llmc_cache_errmsg(c), "wrongpw"));
+    llmc_cache_close(c);
+
+    /* no credentials: the server refuses to talk */
+    snprintf(u, sizeof u, "memcached://127.0.0.1:%d?timeout_ms=500", sasl_srv.port);
+    ck_assert_int_eq(llmc_cache_open(u, NULL, &c, &e), LLMC_OK);
+    ck_assert_int_ne(llmc_cache_set(c, "sk", 2, "x", 1, 0), LLMC_OK);
+    llmc_cache_close(c);
+}
+END_TEST
+#endif
+
 static Suite *memcached_suite(void)
 {
     Suite *s = suite_create("memcached");
@@ -531,6 +599,13 @@ static Suite *memcached_suite(void)
     tcase_set_timeout(tk, 90);
     tcase_add_test(tk, test_server_killed_and_restarted);
     suite_add_tcase(s, tk);
+#if LLMC_TEST_SASL
+    TCase *ts = tcase_create("sasl");
+    tcase_add_unchecked_fixture(ts, sasl_up, sasl_down);
+    tcase_set_timeout(ts, 30);
+    tcase_add_test(ts, test_sasl_auth);
+    suite_add_tcase(s, ts);
+#endif
     return s;
 }
 

@@ -282,6 +282,17 @@ START_TEST(test_memory_and_relative_path)
     ck_assert_int_eq(access("sub/rel.db", F_OK), 0);
     ck_assert_int_eq(chdir(cwd), 0);
 
+    /* by type name with a path option */
+    llmc_options *o = llmc_options_new();
+    char p2[600];
+    snprintf(p2, sizeof p2, "%s/typed.db", dir.dir);
+    llmc_options_set(o, "path", p2);
+    ck_assert_int_eq(llmc_cache_open_type("sqlite", o, &c, &e), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, "t", 1, "T", 1, 0), LLMC_OK);
+    llmc_cache_close(c);
+    llmc_options_free(o);
+    ck_assert_int_eq(access(p2, F_OK), 0);
+
     /* missing directory: a clear error naming the path */
     ck_assert_int_eq(llmc_cache_open("sqlite:///nonexistent-dir-llmc/x.db", NULL, &c, &e),
                      LLMC_EIO);

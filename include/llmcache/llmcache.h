@@ -9,8 +9,8 @@
 #include "entry.h"
 #include "keys.h"
 #include "registry.h"
+#include "defaults.h"
 #include "provider.h"
 #include "client.h"
-#include "defaults.h"
 
 #endif
