@@ -268,7 +268,8 @@ static int do_flush(const cache_opts *o, llmc_cache *c)
     if (deleted == UINT64_MAX)
         printf("flushed namespace %s\n", ns);
     else
-        printf("flushed namespace %s: %llu keys\n", ns, (unsigned long long)deleted);
+        printf("flushed namespace %s: %llu key%s\n", ns, (unsigned long long)deleted,
+               deleted == 1 ? "" : "s");
     return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;
 }
 
