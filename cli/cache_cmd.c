@@ -577,7 +577,7 @@ static int do_copy(const cache_opts *o)
         }
         if (bar) {
             uint64_t now = llmc_mono_ns();
-            if (now - last_draw > 50000000ull || i + 1 == keys.n) {
+            if (now - last_draw > 50000000ull && i + 1 < keys.n) {
                 progress(i + 1, keys.n, 0);
                 last_draw = now;
             }

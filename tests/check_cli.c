@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pty.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,9 +92,64 @@ static int run_argv(const char *in, char *const *args)
     free(err);
     out = slurp(pout);
     err = slurp(perr);
+    /* Under the sanitizer build, UBSan reports do not change the exit
+     * status: catch them here. */
+    ck_assert_msg(!strstr(err, "runtime error:") && !strstr(err, "Sanitizer"),
+                  "sanitizer report:\n%s", err);
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
+}
+
+/* Run llmcache with its standard error on a pseudo-terminal (stdout to a
+ * file, stdin /dev/null), as a user at a terminal would. Returns the exit
+ * status; err holds what the terminal showed. */
+static int run_tty(char *const *args)
+{
+    char pout[PATH_MAX + 16];
+    snprintf(pout, sizeof pout, "%s/stdout", tmp);
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *)bin;
+    for (; args[argc - 1] && argc < 63; argc++)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+    fflush(NULL);
+    int master = -1;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int fi = open("/dev/null", O_RDONLY);
+        int fo = open(pout, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fi < 0 || fo < 0)
+            _exit(126);
+        dup2(fi, 0);
+        dup2(fo, 1);
+        execv(bin, argv);
+        _exit(127);
+    }
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        ssize_t n = read(master, buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* EIO once the child has gone */
+        len += (size_t)n;
+        if (cap - len < 1024)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    close(master);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    free(out);
+    free(err);
+    out = slurp(pout);
+    err = buf;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static int run_va(const char *in, va_list ap)
@@ -807,6 +863,39 @@ START_TEST(copy_sqlite_to_sqlite)
 }
 END_TEST
 
+/* On a terminal: the status line without -v, a progress bar for copy. */
+START_TEST(terminal_status_and_progress)
+{
+    const char *a = sqlite_url("tty-from.db"), *b = sqlite_url("tty-to.db");
+    char *c1[] = {"complete", "--cache", (char *)a, "--model", "gpt-4o-mini", "--user", "tty",
+                  "--mock-response", "on a terminal", "--text", NULL};
+    ck_assert_int_eq(run_tty(c1), 0);
+    ck_assert_str_eq(out, "on a terminal\n");
+    HAS(err, "llmcache: MISS key=");
+    ck_assert_int_eq(run_tty(c1), 0);
+    HAS(err, "llmcache: HIT age=");
+    char *q[] = {"complete", "-q", "--cache", (char *)a, "--model", "gpt-4o-mini", "--user", "tty",
+                 "--mock-response", "on a terminal", "--text", NULL};
+    ck_assert_int_eq(run_tty(q), 0);
+    HASNT(err, "HIT");
+
+    for (int i = 0; i < 40; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "p:%d", i);
+        EXPECT(0, "cache", "set", k, "v", "--cache", a);
+    }
+    char *cp[] = {"cache", "copy", (char *)a, (char *)b, NULL};
+    ck_assert_int_eq(run_tty(cp), 0);
+    HAS(err, "copying [");
+    HAS(err, "100% 41/41");
+    HAS(out, "copied 41, skipped-expired 0, failed 0");
+    /* Not on a terminal: no bar, same summary. */
+    EXPECT(0, "cache", "copy", a, sqlite_url("tty-3.db"));
+    HASNT(err, "copying [");
+    HAS(out, "copied 41,");
+}
+END_TEST
+
 #if LLMC_HAVE_MEMCACHED
 static int start_memcached(testsrv *s)
 {
@@ -907,6 +996,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, errors_name_the_problem);
     tcase_add_test(tc, cache_subcommands);
     tcase_add_test(tc, copy_sqlite_to_sqlite);
+    tcase_add_test(tc, terminal_status_and_progress);
 #if LLMC_HAVE_MEMCACHED
     tcase_add_test(tc, copy_memcached);
 #endif
