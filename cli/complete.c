@@ -459,6 +459,10 @@ static int report_call_error(const req_opts *o, llmc_status st, const llmc_err *
                   err->msg[0] ? err->msg : "no details");
     else
         cli_error(o->cmd, "%s: %s", llmc_strerror(st), err->msg[0] ? err->msg : "no details");
+    /* In a call the cache fails open, so a connection failure or timeout
+     * can only be the provider's. */
+    if (st == LLMC_ECONN || st == LLMC_ETIMEDOUT)
+        return LLMC_CLI_EXIT_PROVIDER;
     return cli_exit_for(st);
 }
 
