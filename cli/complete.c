@@ -457,6 +457,9 @@ static int report_call_error(const req_opts *o, llmc_status st, const llmc_err *
     else if (err->native >= 100 && err->native < 600 && cli_exit_for(st) == LLMC_CLI_EXIT_PROVIDER)
         cli_error(o->cmd, "%s (HTTP %ld): %s", llmc_strerror(st), err->native,
                   err->msg[0] ? err->msg : "no details");
+    else if (st == LLMC_EAUTH && err->native == 0 && !o->api_key)
+        cli_error(o->cmd, "%s: %s (or give --api-key KEY)", llmc_strerror(st),
+                  err->msg[0] ? err->msg : "no details");
     else
         cli_error(o->cmd, "%s: %s", llmc_strerror(st), err->msg[0] ? err->msg : "no details");
     /* In a call the cache fails open, so a connection failure or timeout

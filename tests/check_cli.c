@@ -714,6 +714,13 @@ START_TEST(errors_name_the_problem)
     HAS(err, "MISS");
     HAS(fp_header_get(fp_last(fp), "authorization"), "sk-other-key-0815");
     HASNT(out, "sk-other-key-0815");
+    /* No key anywhere: says where to put one. */
+    unsetenv("OPENAI_API_KEY");
+    EXPECT(4, "complete", "--cache", sqlite_url("x.db"), "--model", "gpt-4o-mini", "--user",
+           "keyless");
+    HAS(err, "OPENAI_API_KEY");
+    HAS(err, "--api-key");
+    setenv("OPENAI_API_KEY", SECRET, 1);
     /* Upstream unreachable: exit 4 (ECONN maps to provider). */
     int port = testsrv_free_port();
     char dead[64];
