@@ -498,6 +498,13 @@ static int run_call(int argc, char **argv, llmc_call_type call)
     llmc_request *req = NULL;
     if ((rc = build_request(&o, call, &req)) != 0)
         goto out;
+    if (call == LLMC_CALL_CHAT && !o.stream) {
+        /* A request file that asks for a stream gets one. */
+        json_object *sv;
+        if (json_object_object_get_ex(llmc_request_json(req), "stream", &sv) &&
+            json_object_is_type(sv, json_type_boolean) && json_object_get_boolean(sv))
+            o.stream = 1;
+    }
     int need_cache = !(o.no_cache && o.no_store);
     llmc_cache *cache = NULL;
     llmc_client *client = NULL;

@@ -477,6 +477,16 @@ START_TEST(request_file_and_stdin)
     HAS(err, "HIT");
     ck_assert_uint_eq(fp_count(fp), 1);
 
+    /* "stream": true in the request streams (and is still the same
+     * entry). */
+    EXPECT_IN(0,
+              "{\"model\":\"gpt-4o-mini\",\"temperature\":0.5,\"stream\":true,"
+              "\"messages\":[{\"role\":\"user\",\"content\":\"from a file\"}]}",
+              "complete", "-v", "--cache", cache, "--api-base", api_base, "--request", "-");
+    HAS(err, "HIT");
+    HAS(out, "chat.completion.chunk");
+    ck_assert_uint_eq(fp_count(fp), 1);
+
     /* Invalid JSON names the problem; --request with --user is usage. */
     EXPECT_IN(2, "{\"model\": ", "complete", "--cache", cache, "--request", "-");
     HAS(err, "--request (stdin)");
