@@ -945,6 +945,16 @@ void llmc_response_free(llmc_response *r)
     free(r);
 }
 
+static int body_is_object(const char *b, size_t n)
+{
+    size_t i = 0, j = n;
+    while (i < n && isspace((unsigned char)b[i]))
+        i++;
+    while (j > i && isspace((unsigned char)b[j - 1]))
+        j--;
+    return j - i >= 2 && b[i] == '{' && b[j - 1] == '}';
+}
+
 /* A hit: one allocation for the struct and its strings. The body is
  * spliced, not parsed. */
 static llmc_response *response_hit(const char *body, size_t blen, const char *key, size_t klen,
@@ -1609,15 +1619,16 @@ static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_objec
             llmc_lookup lk = LLMC_LOOKUP_INIT;
             llmc_status gs = llmc_cache_get_entry(c->cache, key.data, key.len, ctl->max_age_ms,
                                                   LLMC_ENTRY_SOFT, &lk);
-            if (gs == LLMC_OK && lk.entry.call == call) {
+            /* A stored body that is not a JSON object (another writer
+             * at the same key) is a miss: the cache never fails a call. */
+            if (gs == LLMC_OK && lk.entry.call == call &&
+                body_is_object(lk.entry.body, lk.entry.body_len)) {
                 llmc_response *r = response_hit(lk.entry.body, lk.entry.body_len, key.data,
                                                 key.len, rt.model, rt.ops->hdr.name, lk.age_ms);
                 llmc_lookup_free(&lk);
                 if (!r) {
                     llmc_buf_free(&key);
-                    return llmc_err_set(err, LLMC_ENOMEM, 0,
-                                        "out of memory (or a stored body that is not an "
-                                        "object)");
+                    return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
                 }
                 if (cb) {
                     json_object *o = llmc_response_json(r);
@@ -2008,7 +2019,7 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
             llmc_lookup lk = LLMC_LOOKUP_INIT;
             if (llmc_cache_get_entry(c->cache, mh.key, mh.klen, mh.max_age_ms, LLMC_ENTRY_SOFT,
                                      &lk) == LLMC_OK &&
-                lk.entry.call == call) {
+                lk.entry.call == call && body_is_object(lk.entry.body, lk.entry.body_len)) {
                 llmc_response *r = response_hit(lk.entry.body, lk.entry.body_len, mh.key,
                                                 mh.klen, mh.model, mh.ops->hdr.name, lk.age_ms);
                 llmc_lookup_free(&lk);
