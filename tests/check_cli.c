@@ -826,8 +826,10 @@ START_TEST(cache_subcommands)
            "--mock-response", "stored answer");
     char k[160];
     status_key(err, k, sizeof k);
-    EXPECT(0, "cache", "get", "--entry", k, "--cache", c);
+    EXPECT(0, "cache", "get", "--entry", "-v", k, "--cache", c);
     HAS(out, "stored answer");
+    HAS(err, "call=chat");
+    HAS(err, "expires=never");
     HASNT(out, "\"cache\":true");
     EXPECT(0, "cache", "set", "raw", "not an entry", "--cache", c);
     EXPECT(3, "cache", "get", "--entry", "raw", "--cache", c);
@@ -878,6 +880,14 @@ START_TEST(copy_sqlite_to_sqlite)
     HAS(out, "copied 2,");
     EXPECT(0, "cache", "keys", "--cache", c);
     ck_assert_str_eq(out, "x:1\nx:2\n");
+
+    /* Entries the destination refuses are counted and named; exit 1. */
+    char small[PATH_MAX + 64];
+    snprintf(small, sizeof small, "%s?max_item_bytes=4", sqlite_url("small.db"));
+    EXPECT(1, "cache", "copy", a, small);
+    HAS(out, "copied 2, skipped-expired 0, failed 2");
+    HAS(err, "write of 'y:3' failed: ");
+    HAS(err, "max_item_bytes");
 
     EXPECT(2, "cache", "copy", a, a);
     HAS(err, "same cache");
