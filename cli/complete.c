@@ -498,6 +498,22 @@ static int run_call(int argc, char **argv, llmc_call_type call)
     llmc_request *req = NULL;
     if ((rc = build_request(&o, call, &req)) != 0)
         goto out;
+    if (call == LLMC_CALL_CHAT) {
+        /* A body with "prompt" and no "messages" is a legacy text
+         * completion (/v1/completions). */
+        json_object *v;
+        json_object *rj = llmc_request_json(req);
+        if (!json_object_object_get_ex(rj, "messages", &v) &&
+            json_object_object_get_ex(rj, "prompt", &v)) {
+            call = LLMC_CALL_TEXT;
+            if (o.stream) {
+                llmc_request_free(req);
+                rc = cli_usage_error(o.cmd, "--stream is for chat requests (\"messages\"), "
+                                            "this one has \"prompt\"");
+                goto out;
+            }
+        }
+    }
     if (call == LLMC_CALL_CHAT && !o.stream) {
         /* A request file that asks for a stream gets one. */
         json_object *sv;

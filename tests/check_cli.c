@@ -487,6 +487,22 @@ START_TEST(request_file_and_stdin)
     HAS(out, "chat.completion.chunk");
     ck_assert_uint_eq(fp_count(fp), 1);
 
+    /* A legacy text completion ("prompt") goes to /v1/completions. */
+    const char *treq = "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"once upon\"}";
+    EXPECT_IN(0, treq, "complete", "-v", "--cache", cache, "--api-base", api_base, "--request",
+              "-", "--text");
+    ck_assert_str_eq(out, "echo: once upon\n");
+    ck_assert_str_eq(fp_last(fp)->path, "/v1/completions");
+    ck_assert_uint_eq(fp_count(fp), 2);
+    EXPECT_IN(0, treq, "complete", "-v", "--cache", cache, "--api-base", api_base, "--request",
+              "-", "--text");
+    HAS(err, "HIT");
+    ck_assert_uint_eq(fp_count(fp), 2);
+    EXPECT_IN(0, treq, "key", "--explain", "--cache", cache, "--request", "-");
+    HAS(out, "call:      text");
+    EXPECT_IN(2, treq, "complete", "--stream", "--cache", cache, "--request", "-");
+    HAS(err, "--stream is for chat");
+
     /* Invalid JSON names the problem; --request with --user is usage. */
     EXPECT_IN(2, "{\"model\": ", "complete", "--cache", cache, "--request", "-");
     HAS(err, "--request (stdin)");
@@ -496,7 +512,7 @@ START_TEST(request_file_and_stdin)
     /* --model overrides the file's */
     EXPECT(0, "complete", "--cache", cache, "--api-base", api_base, "--request",
            path_in_tmp("req.json"), "--model", "gpt-4.1-nano", "--text");
-    ck_assert_uint_eq(fp_count(fp), 2);
+    ck_assert_uint_eq(fp_count(fp), 3);
     HAS(fp_last(fp)->body, "gpt-4.1-nano");
 }
 END_TEST
