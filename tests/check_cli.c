@@ -747,6 +747,24 @@ START_TEST(errors_name_the_problem)
     HAS(err, "OPENAI_API_KEY");
     HAS(err, "--api-key");
     setenv("OPENAI_API_KEY", SECRET, 1);
+    /* --retries 0: one attempt only; by default 429/5xx are retried. */
+    size_t before = fp_count(fp);
+    fp_fail_next(fp, 1, 500, -1);
+    EXPECT(4, "complete", "--retries", "0", "--cache", sqlite_url("x.db"), "--api-base", api_base,
+           "--model", "gpt-4o-mini", "--user", "retry me");
+    HAS(err, "500");
+    ck_assert_uint_eq(fp_count(fp), before + 1);
+    EXPECT(2, "complete", "--retries", "many", "--model", "gpt-4o-mini", "--user", "x");
+    HAS(err, "--retries 'many'");
+    EXPECT(2, "complete", "--timeout", "0", "--model", "gpt-4o-mini", "--user", "x");
+    /* --provider: any model name goes to the named provider. */
+    EXPECT(0, "complete", "-v", "--provider", "openai", "--cache", sqlite_url("x.db"),
+           "--api-base", api_base, "--model", "my-local-model", "--user", "routed", "--text");
+    ck_assert_str_eq(out, "echo: routed\n");
+    HAS(fp_last(fp)->body, "my-local-model");
+    EXPECT(2, "complete", "--provider", "nosuchprovider", "--cache", sqlite_url("x.db"),
+           "--model", "m", "--user", "x");
+    HAS(err, "nosuchprovider");
     /* Upstream unreachable: exit 4 (ECONN maps to provider). */
     int port = testsrv_free_port();
     char dead[64];
