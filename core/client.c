@@ -49,6 +49,7 @@ struct llmc_request {
 #define MEMO_STRIPES 16
 #define MEMO_MAX_KEY 256
 #define MEMO_MAX_MODEL 256
+#define MEMO_MAX_TEXT (64 * 1024) /* bigger requests are not memoised */
 
 typedef struct memo_slot {
     uint64_t h;
@@ -1525,7 +1526,8 @@ static void memo_put(llmc_client *c, llmc_call_type call, const char *text, size
                      const route *rt, const controls *ctl, const llmc_buf *key)
 {
     memo *m = c->memo;
-    if (!m || key->len >= MEMO_MAX_KEY || strlen(rt->model) >= MEMO_MAX_MODEL)
+    if (!m || len > MEMO_MAX_TEXT || key->len >= MEMO_MAX_KEY ||
+        strlen(rt->model) >= MEMO_MAX_MODEL)
         return;
     uint64_t h = memo_hash(text, len);
     size_t i = (size_t)(h % m->n);
@@ -2011,7 +2013,7 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
         len = strlen(json);
     /* The fast hit: a request text seen before needs neither parsing nor
      * key computation, only the lookup. */
-    if (json && c->memo && !c->key_fn && call != LLMC_CALL_EMBEDDING &&
+    if (json && c->memo && !c->key_fn && call != LLMC_CALL_EMBEDDING && len <= MEMO_MAX_TEXT &&
         (!cb || call == LLMC_CALL_CHAT)) {
         memo_hit mh;
         uint64_t h = memo_hash(json, len);
