@@ -36,7 +36,7 @@ static const char complete_help[] =
     "\n"
     "Request:\n"
     "  -m, --model M           model, e.g. gpt-4o-mini, anthropic/claude-3-5-haiku-latest\n"
-    "  -u, --user TEXT         the user message\n"
+    "  -u, --user TEXT|-       the user message (-: read it from standard input)\n"
     "  -s, --system TEXT       a system message before it\n"
     "  -r, --request FILE|-    an OpenAI-format request JSON (file or standard input);\n"
     "                          --model and the options below override its members;\n"
@@ -262,12 +262,32 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
     } else {
         if (!o->user)
             return cli_usage_error(o->cmd, "missing --user TEXT (or --request FILE)");
-        if (!(r = llmc_request_new(NULL)))
+        llmc_buf in = LLMC_BUF_INIT;
+        const char *user = o->user;
+        if (strcmp(user, "-") == 0) {
+            /* --user -: the message is standard input (a trailing newline
+             * dropped, so `echo q |` and `--user q` are the same call). */
+            int rc = cli_read_file(o->cmd, "-", &in);
+            if (rc) {
+                llmc_buf_free(&in);
+                return rc;
+            }
+            if (in.len && in.data[in.len - 1] == '\n')
+                in.data[--in.len] = '\0';
+            if (in.len && in.data[in.len - 1] == '\r')
+                in.data[--in.len] = '\0';
+            user = in.data ? in.data : "";
+        }
+        if (!(r = llmc_request_new(NULL))) {
+            llmc_buf_free(&in);
             return LLMC_CLI_EXIT_ERROR;
-        if (o->system && llmc_request_add_message(r, "system", o->system) != LLMC_OK)
+        }
+        if ((o->system && llmc_request_add_message(r, "system", o->system) != LLMC_OK) ||
+            llmc_request_add_message(r, "user", user) != LLMC_OK) {
+            llmc_buf_free(&in);
             goto oom;
-        if (llmc_request_add_message(r, "user", o->user) != LLMC_OK)
-            goto oom;
+        }
+        llmc_buf_free(&in);
     }
     if (o->model && llmc_request_set_string(r, "model", o->model) != LLMC_OK)
         goto oom;

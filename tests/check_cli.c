@@ -503,6 +503,15 @@ START_TEST(request_file_and_stdin)
     EXPECT_IN(2, treq, "complete", "--stream", "--cache", cache, "--request", "-");
     HAS(err, "--stream is for chat");
 
+    /* --user -: the message from standard input. */
+    EXPECT_IN(0, "piped question\n", "complete", "-v", "--cache", cache, "--model", "gpt-4o-mini",
+              "--user", "-", "--mock-response", "piped answer", "--text");
+    ck_assert_str_eq(out, "piped answer\n");
+    HAS(err, "MISS");
+    EXPECT(0, "complete", "-v", "--cache", cache, "--model", "gpt-4o-mini", "--user",
+           "piped question", "--mock-response", "piped answer", "--text");
+    HAS(err, "HIT");
+
     /* Invalid JSON names the problem; --request with --user is usage. */
     EXPECT_IN(2, "{\"model\": ", "complete", "--cache", cache, "--request", "-");
     HAS(err, "--request (stdin)");
