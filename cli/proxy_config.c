@@ -31,6 +31,7 @@ void proxy_config_init(proxy_config *c)
     c->coalesce = 1;
     c->coalesce_timeout_ms = 60000;
     c->allow_unlisted = 1;
+    c->quiet = 1; /* no access log unless asked for */
 }
 
 void proxy_config_free(proxy_config *c)

@@ -92,6 +92,22 @@ typedef struct flight {
 
 #define FLIGHT_BUCKETS 256
 
+/* The request -> key memo. Computing a key means parsing the JSON,
+ * routing, canonicalising and hashing; for a body seen before (byte for
+ * byte, same endpoint, tenant and namespace header) the key is the same,
+ * so the hit path can skip all of it. Only bodies without cache controls
+ * of their own are memoised: their key depends on nothing else. */
+#define MEMO_SLOTS 4096
+typedef struct memo_slot {
+    pthread_mutex_t mu;
+    uint64_t h;
+    char *blob;      /* endpoint, tenant, namespace header, body */
+    size_t blob_len;
+    char *key;
+    size_t key_len;
+    int stream;
+} memo_slot;
+
 struct proxy_server {
     const proxy_config *cfg;
     llmc_cache *cache;
@@ -119,6 +135,8 @@ struct proxy_server {
     pthread_t reaper;
     int reaper_on;
     pthread_cond_t rcv;
+
+    memo_slot *memo;
 
     /* Graceful stop. */
     pthread_mutex_t imu;
@@ -1237,6 +1255,72 @@ static int prepare(preq *r)
     return 0;
 }
 
+/* The memo's identity of a request: everything the key depends on
+ * besides the (static) configuration. */
+static void memo_blob(preq *r, const char *nsh, llmc_buf *out)
+{
+    llmc_buf_clear(out);
+    llmc_buf_printf(out, "%d\n%p\n%s\n", (int)r->ep, (const void *)r->tenant,
+                    nsh ? nsh : "\x01");
+    llmc_buf_append(out, r->body.data, r->body.len);
+}
+
+static uint64_t memo_hash(const char *p, size_t n)
+{
+    /* FNV-1a over 8-byte words: equality is checked byte for byte, the
+     * hash only picks the slot. */
+    uint64_t h = 1469598103934665603ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h ^ (h >> 32);
+}
+
+static int memo_find(proxy_server *s, preq *r, const llmc_buf *blob, uint64_t h)
+{
+    memo_slot *m = &s->memo[h % MEMO_SLOTS];
+    int found = 0;
+    pthread_mutex_lock(&m->mu);
+    if (m->blob && m->h == h && m->blob_len == blob->len &&
+        memcmp(m->blob, blob->data, blob->len) == 0) {
+        llmc_buf_set(&r->key, m->key, m->key_len);
+        r->stream = m->stream;
+        found = 1;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return found;
+}
+
+static void memo_store(proxy_server *s, preq *r, const llmc_buf *blob, uint64_t h)
+{
+    char *b = malloc(blob->len + 1), *k = malloc(r->key.len + 1);
+    if (!b || !k) {
+        free(b);
+        free(k);
+        return;
+    }
+    memcpy(b, blob->data, blob->len);
+    memcpy(k, r->key.data, r->key.len + 1);
+    memo_slot *m = &s->memo[h % MEMO_SLOTS];
+    pthread_mutex_lock(&m->mu);
+    char *ob = m->blob, *ok = m->key;
+    m->h = h;
+    m->blob = b;
+    m->blob_len = blob->len;
+    m->key = k;
+    m->key_len = r->key.len;
+    m->stream = r->stream;
+    pthread_mutex_unlock(&m->mu);
+    free(ob);
+    free(ok);
+}
+
 /* Park the connection and hand the request to a worker. */
 static enum MHD_Result dispatch(preq *r)
 {
@@ -1251,8 +1335,43 @@ static enum MHD_Result dispatch(preq *r)
 
 static enum MHD_Result handle_completion(preq *r)
 {
-    if (prepare(r) != 0)
+    proxy_server *s = r->srv;
+    const char *nsh = header(r, "x-llmcache-namespace");
+    int memoable = s->memo && r->ep != EP_EMBED && r->body.len > 0 &&
+                   !memmem(r->body.data, r->body.len, "\"cach", 5);
+    llmc_buf blob = LLMC_BUF_INIT;
+    uint64_t h = 0;
+    if (memoable) {
+        memo_blob(r, nsh, &blob);
+        h = memo_hash(blob.data, blob.len);
+        if (memo_find(s, r, &blob, h)) {
+            const char *cc = header(r, "Cache-Control"), *bad;
+            r->call = r->ep == EP_CHAT ? LLMC_CALL_CHAT : LLMC_CALL_TEXT;
+            r->caching = 1;
+            if (!r->stream && (!cc || parse_cache_control(cc, r, &bad) == 0) && !r->no_cache) {
+                char *body;
+                size_t blen;
+                int64_t age_s;
+                if (lookup(r, &body, &blen, &age_s)) {
+                    llmc_buf_free(&blob);
+                    return queue_owned(r, 200, "application/json", body, blen, "HIT", age_s,
+                                       NULL);
+                }
+            }
+            /* Not a plain hit: do it all properly. */
+            llmc_buf_clear(&r->key);
+            r->no_cache = 0;
+            r->max_age_ms = -1;
+            r->stream = 0;
+        }
+    }
+    if (prepare(r) != 0) {
+        llmc_buf_free(&blob);
         return MHD_YES;
+    }
+    if (memoable && r->caching && r->key.len)
+        memo_store(s, r, &blob, h);
+    llmc_buf_free(&blob);
     if (r->call != LLMC_CALL_EMBEDDING && !r->stream && r->caching && !r->no_cache) {
         char *body;
         size_t blen;
@@ -1807,6 +1926,9 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
     pthread_mutex_init(&s->imu, NULL);
     pthread_cond_init(&s->icv, NULL);
     build_models(s);
+    s->memo = calloc(MEMO_SLOTS, sizeof *s->memo);
+    for (size_t i = 0; s->memo && i < MEMO_SLOTS; i++)
+        pthread_mutex_init(&s->memo[i].mu, NULL);
     for (size_t i = 0; i < cfg->n_models; i++)
         add_secret(s, cfg->models[i].api_key);
     for (size_t i = 0; i < cfg->n_keys; i++)
@@ -1874,7 +1996,8 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
         flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         1024u, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 0),
         MHD_OPTION_END);
     if (!s->mhd) {
@@ -1947,6 +2070,12 @@ void proxy_server_stop(proxy_server *s)
         pthread_join(s->reaper, NULL);
     }
     free(s->workers);
+    for (size_t i = 0; s->memo && i < MEMO_SLOTS; i++) {
+        free(s->memo[i].blob);
+        free(s->memo[i].key);
+        pthread_mutex_destroy(&s->memo[i].mu);
+    }
+    free(s->memo);
     free(s->models_json);
     for (size_t i = 0; i < s->n_secrets; i++)
         free(s->secrets[i]);
