@@ -166,6 +166,7 @@ struct preq {
     int caching, no_cache, no_store;
     int64_t max_age_ms;
     llmc_buf key;  /* the cache key (chat/text), or the coalescing key */
+    llmc_buf resp_key; /* x-llmcache-key of an embedding call (first item) */
     enum pass pass;
     int leader;
     int coalesced;
@@ -204,6 +205,7 @@ static void preq_unref(preq *r)
     llmc_request_free(r->req);
     llmc_buf_free(&r->body);
     llmc_buf_free(&r->key);
+    llmc_buf_free(&r->resp_key);
     llmc_buf_free(&r->out);
     llmc_buf_free(&r->sbuf);
     pthread_mutex_destroy(&r->mu);
@@ -333,8 +335,9 @@ static void add_cache_headers(preq *r, struct MHD_Response *resp, const char *st
         return;
     char age[32];
     MHD_add_response_header(resp, "x-llmcache-status", status);
-    if (r->key.len && r->caching && r->ep != EP_EMBED)
-        MHD_add_response_header(resp, "x-llmcache-key", r->key.data);
+    if (r->ep == EP_EMBED ? r->resp_key.len > 0 : (r->key.len && r->caching))
+        MHD_add_response_header(resp, "x-llmcache-key",
+                                r->ep == EP_EMBED ? r->resp_key.data : r->key.data);
     snprintf(age, sizeof age, "%lld", (long long)(age_s > 0 ? age_s : 0));
     MHD_add_response_header(resp, "age", age);
     if (r->coalesced)
@@ -872,10 +875,10 @@ static void run_embedding(preq *r)
         atomic_fetch_add(&s->m.bypass[EP_EMBED], 1);
     else
         atomic_fetch_add(&s->m.misses[EP_EMBED], 1);
-    /* The first item's key identifies the call (each item has its own). */
-    llmc_buf_clear(&r->key);
+    /* The first item's key identifies the call (each item has its own);
+     * r->key stays the coalescing key (the flight is found by it). */
     if (llmc_response_cache_key(resp))
-        llmc_buf_puts(&r->key, llmc_response_cache_key(resp));
+        llmc_buf_puts(&r->resp_key, llmc_response_cache_key(resp));
     llmc_buf b = LLMC_BUF_INIT;
     llmc_buf_set(&b, text, len);
     int64_t age = llmc_response_cache_age_ms(resp);
@@ -991,7 +994,9 @@ static int authenticate(preq *r)
 static int effective_ns(preq *r, const char *asked, llmc_buf *out)
 {
     llmc_buf_clear(out);
-    if (asked && (!*asked || strpbrk(asked, " \t\r\n")))
+    /* '=' is kept out of namespaces: tenants' preset keys use it, so the
+     * two kinds of key never collide. */
+    if (asked && (!*asked || strpbrk(asked, " \t\r\n=")))
         return -1;
     if (r->tenant && r->tenant->ns) {
         llmc_buf_puts(out, r->tenant->ns);
@@ -1197,7 +1202,8 @@ static int prepare(preq *r)
     if (effective_ns(r, asked, &ns) != 0) {
         json_object_put(bc.root);
         llmc_buf_free(&ns);
-        queue_error(r, 400, NULL, "the cache namespace must be non-empty without white space");
+        queue_error(r, 400, NULL,
+                    "the cache namespace must be non-empty, without white space or '='");
         return -1;
     }
     if (ns.len)
@@ -1205,7 +1211,7 @@ static int prepare(preq *r)
     if (bc.key && r->tenant && r->tenant->ns) {
         /* A preset key stays inside the tenant's namespace. */
         llmc_buf k = LLMC_BUF_INIT;
-        llmc_buf_printf(&k, "%s:%s", r->tenant->ns, bc.key);
+        llmc_buf_printf(&k, "%s:key=%s", r->tenant->ns, bc.key);
         llmc_request_set_cache_key(r->req, k.data);
         llmc_buf_free(&k);
     }
@@ -1670,7 +1676,8 @@ static enum MHD_Result handle_flush(preq *r)
     llmc_buf ns = LLMC_BUF_INIT;
     if (effective_ns(r, asked, &ns) != 0) {
         json_object_put(o);
-        return queue_error(r, 400, NULL, "the namespace must be non-empty without white space");
+        return queue_error(r, 400, NULL,
+                           "the namespace must be non-empty, without white space or '='");
     }
     json_object_put(o);
     if (!ns.len && llmc_cache_namespace(r->srv->cache))
