@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -267,7 +268,7 @@ void llmc_request_free(llmc_request *r)
     free(r);
 }
 
-static int json_bool(json_object *v, int *out)
+static int json_boolv(json_object *v, int *out)
 {
     if (json_object_is_type(v, json_type_boolean)) {
         *out = json_object_get_boolean(v);
@@ -301,7 +302,7 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
     json_object *c;
     if (json_object_object_get_ex(obj, "caching", &c)) {
         int b;
-        if (json_bool(c, &b) != 0)
+        if (json_boolv(c, &b) != 0)
             return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"caching\" must be a boolean");
         ctl->use_cache = b;
         json_object_object_del(obj, "caching");
@@ -320,7 +321,7 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
         int b;
         if (strcmp(k, "no-cache") == 0 || strcmp(k, "no-store") == 0 ||
             strcmp(k, "use-cache") == 0) {
-            if (json_bool(v, &b) != 0)
+            if (json_boolv(v, &b) != 0)
                 return llmc_err_set(err, LLMC_EINVAL, 0,
                                     "cache control \"%s\" must be a boolean", k);
             if (k[3] == 'c')
@@ -1392,6 +1393,10 @@ static llmc_status call_upstream(llmc_client *c, llmc_call_type call, json_objec
 static llmc_status validate(llmc_call_type call, json_object *req, llmc_err *err)
 {
     json_object *v;
+    if (!json_object_object_get_ex(req, "model", &v))
+        return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"model\" is missing");
+    if (!json_object_is_type(v, json_type_string))
+        return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"model\" must be a string");
     switch (call) {
     case LLMC_CALL_CHAT:
         if (!json_object_object_get_ex(req, "messages", &v))
