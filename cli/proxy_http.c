@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1988,10 +1989,28 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
         a6->sin6_port = htons((uint16_t)cfg->port);
         flags |= MHD_USE_IPv6;
     } else {
-        snprintf(err, errsz, "listen address \"%s\" is not a numeric IPv4 or IPv6 address",
-                 cfg->host);
-        proxy_server_stop(s);
-        return NULL;
+        /* A host name ("localhost"): its first address. */
+        struct addrinfo hints, *ai = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_PASSIVE;
+        int gr = getaddrinfo(cfg->host, NULL, &hints, &ai);
+        if (gr != 0 || !ai || ai->ai_addrlen > sizeof ss) {
+            snprintf(err, errsz, "listen address \"%s\": %s", cfg->host,
+                     gr ? gai_strerror(gr) : "no address");
+            if (ai)
+                freeaddrinfo(ai);
+            proxy_server_stop(s);
+            return NULL;
+        }
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        if (ai->ai_family == AF_INET6) {
+            a6->sin6_port = htons((uint16_t)cfg->port);
+            flags |= MHD_USE_IPv6;
+        } else {
+            a4->sin_port = htons((uint16_t)cfg->port);
+        }
+        freeaddrinfo(ai);
     }
     int threads = cfg->threads;
     if (threads <= 0) {

@@ -1,4 +1,4 @@
-/* `llmcache serve` end to end: the real llmcache-serve binary on a free
+/* `llmcache serve` end to end: the real llmcache binary on a free
  * loopback port in front of the fake provider server, driven by real
  * HTTP clients: the curl command and the official `openai` npm package
  * (installed by this test into the build dir on first use).
@@ -26,7 +26,7 @@
 
 #include <json-c/json.h>
 
-#define SERVE LLMC_BUILD_ROOT "/cli/llmcache-serve"
+#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
 #define NPM_DIR LLMC_BUILD_ROOT "/tests/npm"
 #define ADMIN_KEY "sk-proxy-admin-0001"
 #define KEY_A "sk-proxy-team-a-0002"
@@ -355,9 +355,9 @@ static void proxy_start(proxy *p, const char *name, const char *extra)
     snprintf(p->url, sizeof p->url, "http://127.0.0.1:%d", p->port);
     snprintf(p->cfg, sizeof p->cfg, "%s/proxy.json", p->srv.dir);
     write_config(p, extra);
-    char *argv[] = {SERVE, "--config", p->cfg, NULL};
+    char *argv[] = {SERVE, "serve", "--config", p->cfg, NULL};
     ck_assert_int_eq(testsrv_spawn(&p->srv, argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&p->srv, p->port, 10000) == 0, "llmcache-serve did not start");
+    ck_assert_msg(testsrv_wait_tcp(&p->srv, p->port, 10000) == 0, "llmcache serve did not start");
 }
 
 static void setup(void)
@@ -1065,7 +1065,7 @@ static void bad_config(const char *json, const char *needle)
     snprintf(cfg, sizeof cfg, "%s/bad.json", tmpdir);
     snprintf(err, sizeof err, "%s/bad.err", tmpdir);
     spit(cfg, json);
-    char *argv[] = {SERVE, "--config", cfg, "--listen", "127.0.0.1:0", NULL};
+    char *argv[] = {SERVE, "serve", "--config", cfg, "--listen", "127.0.0.1:0", NULL};
     int rc = wait_exit(spawn(argv, NULL, err));
     char *e = slurp(err, NULL);
     ck_assert_msg(rc == 2, "exit %d for %s: %s", rc, json, e);
