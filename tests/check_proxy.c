@@ -1053,6 +1053,8 @@ START_TEST(test_sigterm_finishes_in_flight)
     char *text = slurp(log, NULL);
     ck_assert_ptr_nonnull(text);
     ck_assert_ptr_nonnull(strstr(text, "stopped"));
+    ck_assert_msg(!strstr(text, "runtime error") && !strstr(text, "Sanitizer"),
+                  "sanitizer report in the server log: %s", text);
     free(text);
     testsrv_stop(&p.srv);
     free(b);
@@ -1089,6 +1091,24 @@ START_TEST(test_bad_config)
 }
 END_TEST
 
+/* Last: the shared server stops cleanly, and its log (where sanitizer
+ * reports of the server process land) is clean. */
+START_TEST(test_main_server_clean_exit)
+{
+    ck_assert_int_eq(kill(main_px.srv.pid, SIGTERM), 0);
+    int rc = wait_exit(main_px.srv.pid);
+    main_px.srv.pid = 0;
+    char log[400];
+    snprintf(log, sizeof log, "%s/proxy-main.log", main_px.srv.dir);
+    char *text = slurp(log, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_msg(rc == 0, "llmcache serve exited %d: %s", rc, text);
+    ck_assert_msg(!strstr(text, "runtime error") && !strstr(text, "Sanitizer"),
+                  "sanitizer report in the server log: %s", text);
+    free(text);
+}
+END_TEST
+
 static Suite *proxy_suite(void)
 {
     Suite *s = suite_create("proxy");
@@ -1107,6 +1127,7 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_openai_npm);
     tcase_add_test(tc, test_sigterm_finishes_in_flight);
     tcase_add_test(tc, test_bad_config);
+    tcase_add_test(tc, test_main_server_clean_exit);
     suite_add_tcase(s, tc);
     return s;
 }
