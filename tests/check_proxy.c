@@ -909,6 +909,38 @@ START_TEST(test_coalescing_curl)
 }
 END_TEST
 
+/* Waiters that waited longer than the coalescing timeout go upstream
+ * themselves. */
+START_TEST(test_coalescing_timeout)
+{
+    enum { N = 3 };
+    proxy p;
+    proxy_start(&p, "proxy-ctimeout", ", \"coalescing\": {\"timeout_ms\": 100}");
+    char *b = chat_body("impatient", 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", p.url);
+    size_t before = fp_count(fp);
+    fp_set_delay_ms(fp, 1500);
+    call c[N];
+    for (int i = 0; i < N; i++)
+        call_start(&c[i], "POST", url, b, admin_h, NULL);
+    for (int i = 0; i < N; i++) {
+        resp r;
+        call_finish(&c[i], &r);
+        ck_assert_int_eq(r.status, 200);
+        resp_free(&r);
+    }
+    fp_set_delay_ms(fp, 0);
+    ck_assert_uint_eq(fp_count(fp) - before, N);
+    resp m;
+    http(&m, "GET", &p, "/metrics", NULL, admin_h);
+    ck_assert_ptr_nonnull(strstr(m.body, "\nllmcache_coalesce_timeouts_total 2\n"));
+    resp_free(&m);
+    testsrv_stop(&p.srv);
+    free(b);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The openai npm package as the client. */
 
@@ -1124,6 +1156,7 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_auth_and_tenants);
     tcase_add_test(tc, test_models_health_metrics_ping);
     tcase_add_test(tc, test_coalescing_curl);
+    tcase_add_test(tc, test_coalescing_timeout);
     tcase_add_test(tc, test_openai_npm);
     tcase_add_test(tc, test_sigterm_finishes_in_flight);
     tcase_add_test(tc, test_bad_config);
