@@ -79,7 +79,10 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
 int proxy_server_port(const proxy_server *s);
 
 /* Graceful stop: stop accepting, let in-flight requests finish (up to the
- * configured shutdown timeout), close everything and free the server. */
-void proxy_server_stop(proxy_server *s);
+ * configured shutdown timeout), close everything and free the server.
+ * Returns 0; -1 when requests were still in flight after the timeout: the
+ * server is then left running (its threads still use the cache and the
+ * client) and the caller should end the process with _exit. */
+int proxy_server_stop(proxy_server *s);
 
 #endif

@@ -2042,10 +2042,10 @@ int proxy_server_port(const proxy_server *s)
     return s->port;
 }
 
-void proxy_server_stop(proxy_server *s)
+int proxy_server_stop(proxy_server *s)
 {
     if (!s)
-        return;
+        return 0;
     atomic_store(&s->stopping, 1);
     int clean = 1;
     if (s->mhd) {
@@ -2081,7 +2081,7 @@ void proxy_server_stop(proxy_server *s)
         s->mhd = NULL;
     }
     if (!clean)
-        return; /* threads may still use s: leave it to the exit */
+        return -1; /* threads may still use s: leave it to the exit */
     pthread_mutex_lock(&s->qmu);
     s->qstop = 1;
     pthread_cond_broadcast(&s->qcv);
@@ -2113,4 +2113,5 @@ void proxy_server_stop(proxy_server *s)
     pthread_mutex_destroy(&s->imu);
     pthread_cond_destroy(&s->icv);
     free(s);
+    return 0;
 }

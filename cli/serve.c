@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -277,7 +278,13 @@ int llmc_cli_serve(int argc, char **argv)
     sigwait(&set, &sig);
     fprintf(stderr, "llmcache serve: %s received, finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    proxy_server_stop(srv);
+    if (proxy_server_stop(srv) != 0) {
+        /* Workers still run: freeing what they use, or running exit
+         * handlers under them, is not safe. */
+        fprintf(stderr, "llmcache serve: stopped with requests abandoned\n");
+        fflush(NULL);
+        _exit(1);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     fprintf(stderr, "llmcache serve: stopped\n");
     rc = 0;
