@@ -713,6 +713,21 @@ START_TEST(test_errors)
     ck_status(&r, "MISS");
     resp_free(&r);
     free(b);
+    /* A stream cut off upstream mid-way: what came is passed on, an
+     * error event ends it, nothing is stored. */
+    b = chat_body("cut me off", 1);
+    fp_cut_stream_next(fp, 2);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "chat.completion.chunk"));
+    ck_assert_ptr_nonnull(strstr(r.body, "data: {\"error\""));
+    ck_assert_ptr_null(strstr(r.body, "[DONE]"));
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_status(&r, "MISS");
+    ck_assert_ptr_nonnull(strstr(r.body, "[DONE]"));
+    resp_free(&r);
+    free(b);
     /* A stream whose upstream fails before the first chunk: the status
      * comes through as a plain error. */
     b = chat_body("upstream stream says no", 1);
@@ -1120,6 +1135,11 @@ START_TEST(test_bad_config)
     bad_config("{\"cache\": {\"url\": \"nosuch://x\"}}", "nosuch");
     bad_config("{\"cache\": \"local://\",\n \"models\": [,]}", "line 2");
     bad_config("{\"client\": {\"max_retries\": 99}}", "client");
+    /* Bad command lines are usage errors too. */
+    char *argv[] = {SERVE, "serve", "--threads", "many", NULL};
+    ck_assert_int_eq(wait_exit(spawn(argv, NULL, "/dev/null")), 2);
+    char *argv2[] = {SERVE, "serve", "--tenant", "no-equals-sign", NULL};
+    ck_assert_int_eq(wait_exit(spawn(argv2, NULL, "/dev/null")), 2);
 }
 END_TEST
 
