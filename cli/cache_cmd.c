@@ -268,7 +268,8 @@ static int do_flush(const cache_opts *o, llmc_cache *c)
     if (deleted == UINT64_MAX)
         printf("flushed namespace %s\n", ns);
     else
-        printf("flushed namespace %s: %llu keys\n", ns, (unsigned long long)deleted);
+        printf("flushed namespace %s: %llu key%s\n", ns, (unsigned long long)deleted,
+               deleted == 1 ? "" : "s");
     return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;
 }
 
@@ -576,7 +577,7 @@ static int do_copy(const cache_opts *o)
         }
         if (bar) {
             uint64_t now = llmc_mono_ns();
-            if (now - last_draw > 50000000ull || i + 1 == keys.n) {
+            if (now - last_draw > 50000000ull && i + 1 < keys.n) {
                 progress(i + 1, keys.n, 0);
                 last_draw = now;
             }

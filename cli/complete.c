@@ -266,16 +266,28 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
         json_object *probe = NULL;
         json_tokener *tok = json_tokener_new();
         if (tok) {
-            probe = json_tokener_parse_ex(tok, eq + 1, (int)strlen(eq + 1));
-            if (json_tokener_get_error(tok) != json_tokener_success) {
+            /* -1: up to and including the NUL, so "0" is a complete number;
+             * trailing text ("1 2", "0abc") makes it a string. */
+            probe = json_tokener_parse_ex(tok, eq + 1, -1);
+            if (json_tokener_get_error(tok) != json_tokener_success ||
+                json_tokener_get_parse_end(tok) < strlen(eq + 1)) {
                 json_object_put(probe);
                 probe = NULL;
             }
             json_tokener_free(tok);
         }
-        llmc_status st = probe ? llmc_request_set_json(r, name, eq + 1)
-                               : llmc_request_set_string(r, name, eq + 1);
-        json_object_put(probe);
+        llmc_status st;
+        if (!probe) {
+            st = llmc_request_set_string(r, name, eq + 1);
+        } else if (strcmp(name, "cache") == 0 || strcmp(name, "caching") == 0) {
+            /* Cache controls are validated by the request setter. */
+            st = llmc_request_set_json(r, name, eq + 1);
+            json_object_put(probe);
+        } else {
+            /* The parsed value itself: scalars ("0", "true") included. */
+            st = json_object_object_add(llmc_request_json(r), name, probe) == 0 ? LLMC_OK
+                                                                                : LLMC_ENOMEM;
+        }
         free(name);
         if (st != LLMC_OK) {
             llmc_request_free(r);
