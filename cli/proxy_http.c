@@ -2016,6 +2016,10 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
+        /* A hit on a network cache waits for a round trip on the HTTP
+         * thread: more threads keep the CPUs busy meanwhile. */
+        if (cache && (llmc_cache_caps(cache) & LLMC_CAP_REMOTE))
+            threads *= 4;
     }
     flags |= MHD_USE_EPOLL;
     s->mhd = MHD_start_daemon(
