@@ -492,6 +492,15 @@ START_TEST(test_controls)
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "bogus"));
     resp_free(&r);
+    /* Caching off for one request (LiteLLM's use-cache / caching). */
+    snprintf(b3, sizeof b3,
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"litellm "
+             "%u\"}],\"cache\":{\"use-cache\":false}}",
+             run_tag);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
+    ck_status(&r, "BYPASS");
+    ck_assert_ptr_null(hdr(&r, "x-llmcache-key"));
+    resp_free(&r);
     const char *ttl[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-ttl: 60", NULL};
     char *b4 = chat_body("ttl header", 0);
     http(&r, "POST", &main_px, "/v1/chat/completions", b4, ttl);
@@ -1143,6 +1152,50 @@ START_TEST(test_bad_config)
 }
 END_TEST
 
+/* Without a model list the library routes by model name and takes the
+ * provider key from the server's environment; a provider error quoting
+ * the key reaches the client without it. */
+START_TEST(test_env_provider_key)
+{
+    proxy p;
+    memset(&p, 0, sizeof p);
+    ck_assert_int_eq(testsrv_mkdir(&p.srv, "proxy-env"), 0);
+    p.port = testsrv_free_port();
+    snprintf(p.url, sizeof p.url, "http://127.0.0.1:%d", p.port);
+    char base[128];
+    snprintf(base, sizeof base, "%s/v1", fp_url(fp));
+    setenv("OPENAI_API_KEY", "sk-env-secret-98765", 1);
+    setenv("OPENAI_BASE_URL", base, 1);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", p.port);
+    char *argv[] = {SERVE, "serve", "--listen", listen, "--cache", "local://", NULL};
+    ck_assert_int_eq(testsrv_spawn(&p.srv, argv), 0);
+    unsetenv("OPENAI_API_KEY");
+    unsetenv("OPENAI_BASE_URL");
+    ck_assert_int_eq(testsrv_wait_tcp(&p.srv, p.port, 10000), 0);
+    char *b = chat_body("from the environment", 0);
+    resp r;
+    http(&r, "POST", &p, "/v1/chat/completions", b, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    ck_assert_str_eq(fp_header_get(fp_last(fp), "Authorization"), "Bearer sk-env-secret-98765");
+    resp_free(&r);
+    free(b);
+    b = chat_body("key quoted back", 0);
+    fp_push_reply(fp, 401, "application/json",
+                  "{\"error\":{\"message\":\"Incorrect API key provided: sk-env-secret-98765.\","
+                  "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}",
+                  NULL);
+    http(&r, "POST", &p, "/v1/chat/completions", b, NULL);
+    assert_openai_error(&r, 401, NULL);
+    ck_assert_ptr_null(strstr(r.body, "sk-env-secret-98765"));
+    ck_assert_ptr_null(strstr(r.headers, "sk-env-secret-98765"));
+    resp_free(&r);
+    free(b);
+    testsrv_stop(&p.srv);
+}
+END_TEST
+
 /* Last: the shared server stops cleanly, and its log (where sanitizer
  * reports of the server process land) is clean. */
 START_TEST(test_main_server_clean_exit)
@@ -1180,6 +1233,7 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_openai_npm);
     tcase_add_test(tc, test_sigterm_finishes_in_flight);
     tcase_add_test(tc, test_bad_config);
+    tcase_add_test(tc, test_env_provider_key);
     tcase_add_test(tc, test_main_server_clean_exit);
     suite_add_tcase(s, tc);
     return s;
