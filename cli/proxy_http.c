@@ -455,20 +455,46 @@ static void finish_plain(preq *r, int status, llmc_buf *body, const char *cstatu
     pthread_mutex_unlock(&r->mu);
 }
 
+static int upstream_status(llmc_status st)
+{
+    switch (st) {
+    case LLMC_EAUTH:
+    case LLMC_ERATELIMIT:
+    case LLMC_EUPSTREAM:
+    case LLMC_EPROVIDER:
+    case LLMC_ECONN:
+    case LLMC_ETIMEDOUT:
+    case LLMC_ESTREAM:
+    case LLMC_EBADREQUEST:
+    case LLMC_ECONTEXT:
+    case LLMC_EPROTO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A failed call: an OpenAI-style error with the provider's status, or,
+ * when stream headers are already out, an error event that ends the
+ * stream (as OpenAI does). */
 static void finish_error(preq *r, const llmc_err *e)
 {
     int status = status_for(e);
     char msg[LLMC_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", e->msg[0] ? e->msg : llmc_strerror(e->status));
     scrub(r->srv, msg);
+    if (e->status == LLMC_ECANCELED)
+        ; /* the client left: nobody to count it for */
+    else if (upstream_status(e->status))
+        atomic_fetch_add(&r->srv->m.errors_upstream, 1);
+    else if (status < 500)
+        atomic_fetch_add(&r->srv->m.errors_client, 1);
+    else
+        atomic_fetch_add(&r->srv->m.errors_internal, 1);
     llmc_buf b = LLMC_BUF_INIT;
+    error_json(&b, status, error_code(e, status), msg);
     pthread_mutex_lock(&r->mu);
-    int streaming = r->streaming;
-    pthread_mutex_unlock(&r->mu);
-    if (streaming) {
-        /* Headers are out: the error goes in the stream, as OpenAI does. */
-        error_json(&b, status, error_code(e, status), msg);
-        pthread_mutex_lock(&r->mu);
+    if (r->streaming) {
         llmc_buf_puts(&r->sbuf, "data: ");
         llmc_buf_append(&r->sbuf, b.data, b.len);
         llmc_buf_puts(&r->sbuf, "\n\n");
@@ -478,16 +504,7 @@ static void finish_error(preq *r, const llmc_err *e)
         llmc_buf_free(&b);
         return;
     }
-    error_json(&b, status, error_code(e, status), msg);
-    if (e->status == LLMC_EAUTH || e->status == LLMC_ERATELIMIT || e->status == LLMC_EUPSTREAM ||
-        e->status == LLMC_EPROVIDER || e->status == LLMC_ECONN || e->status == LLMC_ETIMEDOUT ||
-        e->status == LLMC_ESTREAM || e->status == LLMC_EBADREQUEST ||
-        e->status == LLMC_ECONTEXT)
-        atomic_fetch_add(&r->srv->m.errors_upstream, 1);
-    else if (status < 500)
-        atomic_fetch_add(&r->srv->m.errors_client, 1);
-    else
-        atomic_fetch_add(&r->srv->m.errors_internal, 1);
+    pthread_mutex_unlock(&r->mu);
     finish_plain(r, status, &b, r->caching ? "MISS" : "BYPASS", 0);
     llmc_buf_free(&b);
 }
@@ -802,9 +819,10 @@ static void run_completion(preq *r)
         atomic_fetch_add(&s->m.client_aborts, 1);
     }
     if (r->stream) {
-        pthread_mutex_lock(&r->mu);
-        int streaming = r->streaming;
-        if (st == LLMC_OK) {
+        if (st != LLMC_OK) {
+            finish_error(r, &err);
+        } else {
+            pthread_mutex_lock(&r->mu);
             if (!r->streaming) {
                 r->streaming = 1;
                 r->status = 200;
@@ -812,11 +830,7 @@ static void run_completion(preq *r)
             llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
             r->s_done = 1;
             wake(r);
-        }
-        pthread_mutex_unlock(&r->mu);
-        if (st != LLMC_OK) {
-            (void)streaming;
-            finish_error(r, &err);
+            pthread_mutex_unlock(&r->mu);
         }
         llmc_response_free(resp);
         return;
@@ -1447,20 +1461,9 @@ static enum MHD_Result on_resumed(preq *r)
         const char *cs = r->cache_status, *ct = r->ctype;
         int64_t age = r->age_s;
         pthread_mutex_unlock(&r->mu);
-        char *p = b.data ? b.data : strdup("");
-        size_t len = b.len;
-        /* llmc_buf memory comes from malloc too, but hand over a copy to
-         * keep the allocators apart. */
-        char *copy = malloc(len + 1);
-        if (copy)
-            memcpy(copy, p, len + 1);
-        if (b.data)
-            llmc_buf_free(&b);
-        else
-            free(p);
-        if (!copy)
-            return MHD_NO;
-        return queue_owned(r, status, ct ? ct : "application/json", copy, len, cs, age, NULL);
+        enum MHD_Result ret = queue_buf(r, status, ct ? ct : "application/json", &b, cs, age);
+        llmc_buf_free(&b);
+        return ret;
     }
     /* Woken early (should not happen): park again. */
     r->suspended = 1;
