@@ -422,6 +422,29 @@ START_TEST(test_miss_then_hit)
 }
 END_TEST
 
+/* HTTP/1.1 keep-alive: one curl, three requests, one connection. */
+START_TEST(test_keep_alive)
+{
+    char *b = chat_body("keep alive", 0);
+    char reqfile[300], out[300], url[256];
+    snprintf(reqfile, sizeof reqfile, "%s/ka.json", tmpdir);
+    snprintf(out, sizeof out, "%s/ka.out", tmpdir);
+    snprintf(url, sizeof url, "%s/v1/chat/completions", main_px.url);
+    spit(reqfile, b);
+    char data[320];
+    snprintf(data, sizeof data, "@%s", reqfile);
+    char *argv[] = {"curl", "-s", "-w", "%{http_code} %{num_connects}\\n", "-H",
+                    "Authorization: Bearer " ADMIN_KEY, "-H", "Content-Type: application/json",
+                    "--data-binary", data, "-o", "/dev/null", url, "-o", "/dev/null", url, "-o",
+                    "/dev/null", url, NULL};
+    ck_assert_int_eq(wait_exit(spawn(argv, out, NULL)), 0);
+    char *text = slurp(out, NULL);
+    ck_assert_msg(strcmp(text, "200 1\n200 0\n200 0\n") == 0, "curl saw: %s", text);
+    free(text);
+    free(b);
+}
+END_TEST
+
 START_TEST(test_controls)
 {
     char *b = chat_body("controls", 0);
@@ -1221,6 +1244,7 @@ static Suite *proxy_suite(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_miss_then_hit);
+    tcase_add_test(tc, test_keep_alive);
     tcase_add_test(tc, test_controls);
     tcase_add_test(tc, test_stream);
     tcase_add_test(tc, test_stream_client_disconnect);
