@@ -8,6 +8,8 @@
  * translated. */
 #include "adapters.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ */

@@ -11,6 +11,8 @@
 #include "internal.h"
 #include "../providers/adapters.h"
 
+#if LLMC_HAVE_CURL
+
 static fp_server *srv;
 static char base_v1[128];
 
@@ -855,3 +857,13 @@ int main(void)
     srunner_free(sr);
     return failed ? 1 : 0;
 }
+
+#else /* !LLMC_HAVE_CURL */
+
+int main(void)
+{
+    /* Built without libcurl: no HTTP providers to test (77 = skipped). */
+    return 77;
+}
+
+#endif
