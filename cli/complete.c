@@ -11,7 +11,7 @@
 typedef struct req_opts {
     const char *cmd;
     const char *model, *user, *system, *request_file, *mock;
-    const char *api_base, *api_key, *cache_url, *ns;
+    const char *api_base, *api_key, *cache_url, *ns, *provider, *timeout, *retries;
     int stream, text, no_cache, no_store, verbose, quiet, explain, help;
     int64_t ttl;             /* -1 = the cache's default */
     const char **params;     /* --param name=value */
@@ -24,7 +24,7 @@ typedef struct req_opts {
 enum {
     OPT_USER = 256, OPT_SYSTEM, OPT_REQUEST, OPT_STREAM, OPT_TEXT, OPT_CACHE, OPT_NO_CACHE,
     OPT_NO_STORE, OPT_TTL, OPT_NAMESPACE, OPT_API_BASE, OPT_API_KEY, OPT_MOCK, OPT_EXPLAIN,
-    OPT_INPUT, OPT_PARAM
+    OPT_INPUT, OPT_PARAM, OPT_PROVIDER, OPT_TIMEOUT, OPT_RETRIES
 };
 
 static const char complete_help[] =
@@ -39,7 +39,8 @@ static const char complete_help[] =
     "  -u, --user TEXT         the user message\n"
     "  -s, --system TEXT       a system message before it\n"
     "  -r, --request FILE|-    an OpenAI-format request JSON (file or standard input);\n"
-    "                          --model and the options below override its members\n"
+    "                          --model and the options below override its members;\n"
+    "                          \"prompt\" instead of \"messages\": a text completion\n"
     "  -p, --param NAME=VALUE  set a request member (VALUE is JSON if it parses,\n"
     "                          else a string): --param temperature=0 --param seed=7\n"
     "      --mock-response TEXT  answer with TEXT instead of calling the provider\n"
@@ -63,6 +64,10 @@ static const char complete_help[] =
     "                          $OPENAI_BASE_URL, $ANTHROPIC_BASE_URL, ...)\n"
     "      --api-key KEY       provider key (default: $OPENAI_API_KEY,\n"
     "                          $ANTHROPIC_API_KEY, ...); never stored or printed\n"
+    "      --provider NAME     use this provider whatever the model is called\n"
+    "                          (e.g. openai-compatible for a local server)\n"
+    "      --timeout SECONDS   limit on one HTTP attempt (default 600)\n"
+    "      --retries N         retries on 429, 5xx and connection errors (default 2)\n"
     "  -h, --help              this help\n"
     "\n"
     "Exit status: 0 ok, 1 error, 2 usage or invalid request, 4 provider error.\n"
@@ -84,7 +89,8 @@ static const char embed_help[] =
     "  -p, --param NAME=VALUE  set a request member (e.g. dimensions=256)\n"
     "      --mock-response X   answer with deterministic fake vectors, no network\n"
     "  -c, --cache URL, --no-cache, --no-store, --ttl SECONDS, -n, --namespace NS,\n"
-    "      --api-base URL, --api-key KEY, -v, -q   as for llmcache complete\n"
+    "      --api-base URL, --api-key KEY, --provider NAME, --timeout SECONDS,\n"
+    "      --retries N, -v, -q   as for llmcache complete\n"
     "  -h, --help              this help\n"
     "\n"
     "Exit status: 0 ok, 1 error, 2 usage or invalid request, 4 provider error.\n";
@@ -124,6 +130,9 @@ static const struct option req_longopts[] = {
     {"api-base", required_argument, NULL, OPT_API_BASE},
     {"api-key", required_argument, NULL, OPT_API_KEY},
     {"mock-response", required_argument, NULL, OPT_MOCK},
+    {"provider", required_argument, NULL, OPT_PROVIDER},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"retries", required_argument, NULL, OPT_RETRIES},
     {"explain", no_argument, NULL, 'e'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -184,6 +193,20 @@ static int parse_opts(int argc, char **argv, req_opts *o)
         case OPT_API_BASE: o->api_base = optarg; break;
         case OPT_API_KEY: o->api_key = optarg; break;
         case OPT_MOCK: o->mock = optarg; break;
+        case OPT_PROVIDER: o->provider = optarg; break;
+        case OPT_TIMEOUT:
+            if (cli_parse_seconds(optarg) <= 0)
+                return cli_usage_error(o->cmd, "--timeout '%s': expected a number of seconds > 0",
+                                       optarg);
+            o->timeout = optarg;
+            break;
+        case OPT_RETRIES: {
+            int64_t n = cli_parse_seconds(optarg);
+            if (n < 0 || n > 20)
+                return cli_usage_error(o->cmd, "--retries '%s': expected 0..20", optarg);
+            o->retries = optarg;
+            break;
+        }
         case 'e': o->explain = 1; break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;
@@ -349,6 +372,15 @@ static int make_client(const req_opts *o, int need_cache, llmc_cache **cache,
         llmc_options_set(opts, "api_base", o->api_base);
     if (o->api_key)
         llmc_options_set(opts, "api_key", o->api_key);
+    if (o->provider)
+        llmc_options_set(opts, "provider", o->provider);
+    if (o->retries)
+        llmc_options_set(opts, "max_retries", o->retries);
+    if (o->timeout) {
+        char ms[32];
+        snprintf(ms, sizeof ms, "%lld", (long long)cli_parse_seconds(o->timeout) * 1000);
+        llmc_options_set(opts, "timeout_ms", ms);
+    }
     llmc_err err;
     llmc_err_clear(&err);
     llmc_status st = llmc_client_new(*cache, opts, client, &err);
@@ -457,8 +489,15 @@ static int report_call_error(const req_opts *o, llmc_status st, const llmc_err *
     else if (err->native >= 100 && err->native < 600 && cli_exit_for(st) == LLMC_CLI_EXIT_PROVIDER)
         cli_error(o->cmd, "%s (HTTP %ld): %s", llmc_strerror(st), err->native,
                   err->msg[0] ? err->msg : "no details");
+    else if (st == LLMC_EAUTH && err->native == 0 && !o->api_key)
+        cli_error(o->cmd, "%s: %s (or give --api-key KEY)", llmc_strerror(st),
+                  err->msg[0] ? err->msg : "no details");
     else
         cli_error(o->cmd, "%s: %s", llmc_strerror(st), err->msg[0] ? err->msg : "no details");
+    /* In a call the cache fails open, so a connection failure or timeout
+     * can only be the provider's. */
+    if (st == LLMC_ECONN || st == LLMC_ETIMEDOUT)
+        return LLMC_CLI_EXIT_PROVIDER;
     return cli_exit_for(st);
 }
 
@@ -491,6 +530,29 @@ static int run_call(int argc, char **argv, llmc_call_type call)
     llmc_request *req = NULL;
     if ((rc = build_request(&o, call, &req)) != 0)
         goto out;
+    if (call == LLMC_CALL_CHAT) {
+        /* A body with "prompt" and no "messages" is a legacy text
+         * completion (/v1/completions). */
+        json_object *v;
+        json_object *rj = llmc_request_json(req);
+        if (!json_object_object_get_ex(rj, "messages", &v) &&
+            json_object_object_get_ex(rj, "prompt", &v)) {
+            call = LLMC_CALL_TEXT;
+            if (o.stream) {
+                llmc_request_free(req);
+                rc = cli_usage_error(o.cmd, "--stream is for chat requests (\"messages\"), "
+                                            "this one has \"prompt\"");
+                goto out;
+            }
+        }
+    }
+    if (call == LLMC_CALL_CHAT && !o.stream) {
+        /* A request file that asks for a stream gets one. */
+        json_object *sv;
+        if (json_object_object_get_ex(llmc_request_json(req), "stream", &sv) &&
+            json_object_is_type(sv, json_type_boolean) && json_object_get_boolean(sv))
+            o.stream = 1;
+    }
     int need_cache = !(o.no_cache && o.no_store);
     llmc_cache *cache = NULL;
     llmc_client *client = NULL;

@@ -477,6 +477,32 @@ START_TEST(request_file_and_stdin)
     HAS(err, "HIT");
     ck_assert_uint_eq(fp_count(fp), 1);
 
+    /* "stream": true in the request streams (and is still the same
+     * entry). */
+    EXPECT_IN(0,
+              "{\"model\":\"gpt-4o-mini\",\"temperature\":0.5,\"stream\":true,"
+              "\"messages\":[{\"role\":\"user\",\"content\":\"from a file\"}]}",
+              "complete", "-v", "--cache", cache, "--api-base", api_base, "--request", "-");
+    HAS(err, "HIT");
+    HAS(out, "chat.completion.chunk");
+    ck_assert_uint_eq(fp_count(fp), 1);
+
+    /* A legacy text completion ("prompt") goes to /v1/completions. */
+    const char *treq = "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"once upon\"}";
+    EXPECT_IN(0, treq, "complete", "-v", "--cache", cache, "--api-base", api_base, "--request",
+              "-", "--text");
+    ck_assert_str_eq(out, "echo: once upon\n");
+    ck_assert_str_eq(fp_last(fp)->path, "/v1/completions");
+    ck_assert_uint_eq(fp_count(fp), 2);
+    EXPECT_IN(0, treq, "complete", "-v", "--cache", cache, "--api-base", api_base, "--request",
+              "-", "--text");
+    HAS(err, "HIT");
+    ck_assert_uint_eq(fp_count(fp), 2);
+    EXPECT_IN(0, treq, "key", "--explain", "--cache", cache, "--request", "-");
+    HAS(out, "call:      text");
+    EXPECT_IN(2, treq, "complete", "--stream", "--cache", cache, "--request", "-");
+    HAS(err, "--stream is for chat");
+
     /* Invalid JSON names the problem; --request with --user is usage. */
     EXPECT_IN(2, "{\"model\": ", "complete", "--cache", cache, "--request", "-");
     HAS(err, "--request (stdin)");
@@ -486,7 +512,7 @@ START_TEST(request_file_and_stdin)
     /* --model overrides the file's */
     EXPECT(0, "complete", "--cache", cache, "--api-base", api_base, "--request",
            path_in_tmp("req.json"), "--model", "gpt-4.1-nano", "--text");
-    ck_assert_uint_eq(fp_count(fp), 2);
+    ck_assert_uint_eq(fp_count(fp), 3);
     HAS(fp_last(fp)->body, "gpt-4.1-nano");
 }
 END_TEST
@@ -714,14 +740,40 @@ START_TEST(errors_name_the_problem)
     HAS(err, "MISS");
     HAS(fp_header_get(fp_last(fp), "authorization"), "sk-other-key-0815");
     HASNT(out, "sk-other-key-0815");
+    /* No key anywhere: says where to put one. */
+    unsetenv("OPENAI_API_KEY");
+    EXPECT(4, "complete", "--cache", sqlite_url("x.db"), "--model", "gpt-4o-mini", "--user",
+           "keyless");
+    HAS(err, "OPENAI_API_KEY");
+    HAS(err, "--api-key");
+    setenv("OPENAI_API_KEY", SECRET, 1);
+    /* --retries 0: one attempt only; by default 429/5xx are retried. */
+    size_t before = fp_count(fp);
+    fp_fail_next(fp, 1, 500, -1);
+    EXPECT(4, "complete", "--retries", "0", "--cache", sqlite_url("x.db"), "--api-base", api_base,
+           "--model", "gpt-4o-mini", "--user", "retry me");
+    HAS(err, "500");
+    ck_assert_uint_eq(fp_count(fp), before + 1);
+    EXPECT(2, "complete", "--retries", "many", "--model", "gpt-4o-mini", "--user", "x");
+    HAS(err, "--retries 'many'");
+    EXPECT(2, "complete", "--timeout", "0", "--model", "gpt-4o-mini", "--user", "x");
+    /* --provider: any model name goes to the named provider. */
+    EXPECT(0, "complete", "-v", "--provider", "openai", "--cache", sqlite_url("x.db"),
+           "--api-base", api_base, "--model", "my-local-model", "--user", "routed", "--text");
+    ck_assert_str_eq(out, "echo: routed\n");
+    HAS(fp_last(fp)->body, "my-local-model");
+    EXPECT(2, "complete", "--provider", "nosuchprovider", "--cache", sqlite_url("x.db"),
+           "--model", "m", "--user", "x");
+    HAS(err, "nosuchprovider");
     /* Upstream unreachable: exit 4 (ECONN maps to provider). */
     int port = testsrv_free_port();
     char dead[64];
     snprintf(dead, sizeof dead, "http://127.0.0.1:%d/v1", port);
     int rc = run("complete", "--cache", sqlite_url("x.db"), "--api-base", dead, "--model",
                  "gpt-4o-mini", "--user", "nobody home", NULL);
-    ck_assert_msg(rc == 1 || rc == 4, "exit %d: %s", rc, err);
+    ck_assert_msg(rc == 4, "exit %d: %s", rc, err);
     HAS(err, "llmcache complete: ");
+    HAS(err, dead + 7); /* names the address it could not reach */
 
 #if LLMC_HAVE_MEMCACHED
     /* The completion path fails open: a cache that is down is a miss,
@@ -808,8 +860,10 @@ START_TEST(cache_subcommands)
            "--mock-response", "stored answer");
     char k[160];
     status_key(err, k, sizeof k);
-    EXPECT(0, "cache", "get", "--entry", k, "--cache", c);
+    EXPECT(0, "cache", "get", "--entry", "-v", k, "--cache", c);
     HAS(out, "stored answer");
+    HAS(err, "call=chat");
+    HAS(err, "expires=never");
     HASNT(out, "\"cache\":true");
     EXPECT(0, "cache", "set", "raw", "not an entry", "--cache", c);
     EXPECT(3, "cache", "get", "--entry", "raw", "--cache", c);
@@ -860,6 +914,14 @@ START_TEST(copy_sqlite_to_sqlite)
     HAS(out, "copied 2,");
     EXPECT(0, "cache", "keys", "--cache", c);
     ck_assert_str_eq(out, "x:1\nx:2\n");
+
+    /* Entries the destination refuses are counted and named; exit 1. */
+    char small[PATH_MAX + 64];
+    snprintf(small, sizeof small, "%s?max_item_bytes=4", sqlite_url("small.db"));
+    EXPECT(1, "cache", "copy", a, small);
+    HAS(out, "copied 2, skipped-expired 0, failed 2");
+    HAS(err, "write of 'y:3' failed: ");
+    HAS(err, "max_item_bytes");
 
     EXPECT(2, "cache", "copy", a, a);
     HAS(err, "same cache");
