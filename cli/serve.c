@@ -171,6 +171,8 @@ int llmc_cli_serve(int argc, char **argv)
     proxy_server *srv = NULL;
     llmc_err e;
     llmc_err_clear(&e);
+    sigset_t set, old;
+    int sigmask_set = 0;
     if (llmc_init() != LLMC_OK) {
         fprintf(stderr, "llmcache serve: library initialisation failed\n");
         rc = 1;
@@ -244,6 +246,15 @@ int llmc_cli_serve(int argc, char **argv)
     if (access_log)
         cfg.quiet = 0;
 
+    /* Signals: every thread started from here on (the cache's and the
+     * client's included) inherits this mask, so SIGTERM reaches only the
+     * sigwait below. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    sigmask_set = 1;
+    signal(SIGPIPE, SIG_IGN);
     if (llmc_cache_open(cfg.cache_url, cfg.cache_opts, &cache, &e) != LLMC_OK) {
         fprintf(stderr, "llmcache serve: cache%s%s: %s\n", cfg.cache_url ? " " : "",
                 cfg.cache_url ? cfg.cache_url : "", e.msg);
@@ -254,18 +265,9 @@ int llmc_cli_serve(int argc, char **argv)
         goto done;
     }
 
-    /* Signals: the server's threads inherit this mask; this thread waits
-     * for the stop signal synchronously. */
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
-    signal(SIGPIPE, SIG_IGN);
     srv = proxy_server_start(&cfg, cache, client, err, sizeof err);
     if (!srv) {
         fprintf(stderr, "llmcache serve: %s\n", err);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
         rc = 1;
         goto done;
     }
@@ -286,13 +288,14 @@ int llmc_cli_serve(int argc, char **argv)
         fflush(NULL);
         _exit(1);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     fprintf(stderr, "llmcache serve: stopped\n");
     rc = 0;
 done:
     llmc_client_free(client);
     llmc_cache_close(cache);
     proxy_config_free(&cfg);
+    if (sigmask_set)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
     return rc;
 }
