@@ -1191,14 +1191,25 @@ START_TEST(test_env_provider_key)
     setenv("OPENAI_BASE_URL", base, 1);
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", p.port);
-    char *argv[] = {SERVE, "serve", "--listen", listen, "--cache", "local://", NULL};
+    char *argv[] = {SERVE,      "serve", "--listen", listen, "--cache", "local://",
+                    "--api-key", "sk-cli-admin-1", "--tenant", "t1=sk-cli-tenant-2", NULL};
     ck_assert_int_eq(testsrv_spawn(&p.srv, argv), 0);
     unsetenv("OPENAI_API_KEY");
     unsetenv("OPENAI_BASE_URL");
     ck_assert_int_eq(testsrv_wait_tcp(&p.srv, p.port, 10000), 0);
     char *b = chat_body("from the environment", 0);
+    const char *cli_admin[] = {"Authorization: Bearer sk-cli-admin-1", NULL};
+    const char *cli_tenant[] = {"Authorization: Bearer sk-cli-tenant-2", NULL};
     resp r;
     http(&r, "POST", &p, "/v1/chat/completions", b, NULL);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    http(&r, "POST", &p, "/v1/chat/completions", b, cli_tenant);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "t1:", 3) == 0);
+    resp_free(&r);
+    http(&r, "POST", &p, "/v1/chat/completions", b, cli_admin);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
     ck_assert_str_eq(fp_header_get(fp_last(fp), "Authorization"), "Bearer sk-env-secret-98765");
@@ -1209,8 +1220,9 @@ START_TEST(test_env_provider_key)
                   "{\"error\":{\"message\":\"Incorrect API key provided: sk-env-secret-98765.\","
                   "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}",
                   NULL);
-    http(&r, "POST", &p, "/v1/chat/completions", b, NULL);
+    http(&r, "POST", &p, "/v1/chat/completions", b, cli_admin);
     assert_openai_error(&r, 401, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "Incorrect API key provided"));
     ck_assert_ptr_null(strstr(r.body, "sk-env-secret-98765"));
     ck_assert_ptr_null(strstr(r.headers, "sk-env-secret-98765"));
     resp_free(&r);
