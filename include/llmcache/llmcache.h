@@ -9,5 +9,7 @@
 #include "entry.h"
 #include "keys.h"
 #include "registry.h"
+#include "provider.h"
+#include "client.h"
 
 #endif
