@@ -11,6 +11,7 @@
 #include "net.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,7 +268,7 @@ void llmc_request_free(llmc_request *r)
     free(r);
 }
 
-static int json_bool(json_object *v, int *out)
+static int json_get_bool_(json_object *v, int *out)
 {
     if (json_object_is_type(v, json_type_boolean)) {
         *out = json_object_get_boolean(v);
@@ -301,7 +302,7 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
     json_object *c;
     if (json_object_object_get_ex(obj, "caching", &c)) {
         int b;
-        if (json_bool(c, &b) != 0)
+        if (json_get_bool_(c, &b) != 0)
             return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"caching\" must be a boolean");
         ctl->use_cache = b;
         json_object_object_del(obj, "caching");
@@ -320,7 +321,7 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
         int b;
         if (strcmp(k, "no-cache") == 0 || strcmp(k, "no-store") == 0 ||
             strcmp(k, "use-cache") == 0) {
-            if (json_bool(v, &b) != 0)
+            if (json_get_bool_(v, &b) != 0)
                 return llmc_err_set(err, LLMC_EINVAL, 0,
                                     "cache control \"%s\" must be a boolean", k);
             if (k[3] == 'c')
