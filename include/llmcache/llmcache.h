@@ -11,5 +11,6 @@
 #include "registry.h"
 #include "provider.h"
 #include "client.h"
+#include "plugin.h"
 
 #endif
