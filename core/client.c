@@ -8,11 +8,12 @@
  * stored body's opening brace. The body is parsed only if the caller asks
  * for a json_object (or a stream replay needs it). */
 #include "internal.h"
+#include "canon.h"
 #include "net.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -37,8 +38,40 @@ struct llmc_request {
     controls ctl;
 };
 
+/* The request memo: exact request text -> the key and routing it
+ * resolved to, so that a repeated request (the common hit) skips parsing
+ * and key computation, like a prepared-statement cache. It is exact: the
+ * whole text is compared byte for byte, and everything else the key
+ * depends on is either immutable for the client (options, cache, key
+ * strategy) or re-checked (the provider's api_base environment
+ * variables). A request that differs in any byte, even whitespace, takes
+ * the parse path and still hits the cache. */
+#define MEMO_STRIPES 16
+#define MEMO_MAX_KEY 256
+#define MEMO_MAX_MODEL 256
+
+typedef struct memo_slot {
+    uint64_t h;
+    char *text;
+    size_t len;
+    llmc_call_type call;
+    uint64_t env_stamp;
+    const llmc_provider_ops *ops;
+    int64_t max_age_ms;
+    char key[MEMO_MAX_KEY];
+    size_t klen;
+    char model[MEMO_MAX_MODEL];
+} memo_slot;
+
+typedef struct memo {
+    size_t n;
+    memo_slot *slots;
+    pthread_mutex_t locks[MEMO_STRIPES];
+} memo;
+
 struct llmc_client {
     llmc_cache *cache;
+    memo *memo;                /* NULL when disabled or no cache */
     llmc_options *opts;
     llmc__http *http;          /* NULL when libcurl is not built in */
     llmc_err http_err;         /* why http is NULL */
@@ -108,7 +141,8 @@ static int known_provider_prefix_option(const char *name)
 
 static const char *const client_options[] = {
     "provider", "api_key", "api_base", "api_version", "timeout_ms", "connect_timeout_ms",
-    "max_retries", "retry_base_ms", "retry_max_ms", "key_strategy", "scope_by_user", NULL,
+    "max_retries", "retry_base_ms", "retry_max_ms", "key_strategy", "scope_by_user",
+    "memo_entries", NULL,
 };
 
 /* ------------------------------------------------------------------ */
@@ -145,7 +179,8 @@ llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts, llmc_cl
             llmc_err_set(err, LLMC_EINVAL, 0,
                          "client option '%s' is unknown (known: provider, api_key, api_base, "
                          "api_version, timeout_ms, connect_timeout_ms, max_retries, "
-                         "retry_base_ms, retry_max_ms, key_strategy, scope_by_user, and "
+                         "retry_base_ms, retry_max_ms, key_strategy, scope_by_user, "
+                         "memo_entries, and "
                          "<provider>.<name> for providers %s)",
                          n, names ? names : "");
             llmc_free(names);
@@ -204,6 +239,21 @@ llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts, llmc_cl
             goto fail;
         c->scope_by_user = b;
     }
+    if ((st = llmc_options_get_i64(c->opts, "memo_entries", 0, 1 << 20, 1024, &v, err)) !=
+        LLMC_OK)
+        goto fail;
+    if (v > 0 && cache) {
+        c->memo = calloc(1, sizeof *c->memo);
+        if (c->memo)
+            c->memo->slots = calloc((size_t)v, sizeof *c->memo->slots);
+        if (!c->memo || !c->memo->slots) {
+            st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+            goto fail;
+        }
+        c->memo->n = (size_t)v;
+        for (int i = 0; i < MEMO_STRIPES; i++)
+            pthread_mutex_init(&c->memo->locks[i], NULL);
+    }
     /* Without libcurl only local providers (mock) work; the reason is
      * kept for the error of the first network call. */
     llmc_err_clear(&c->http_err);
@@ -221,6 +271,14 @@ void llmc_client_free(llmc_client *c)
     if (!c)
         return;
     llmc__http_free(c->http);
+    if (c->memo) {
+        for (size_t i = 0; c->memo->slots && i < c->memo->n; i++)
+            free(c->memo->slots[i].text);
+        free(c->memo->slots);
+        for (int i = 0; i < MEMO_STRIPES && c->memo->slots; i++)
+            pthread_mutex_destroy(&c->memo->locks[i]);
+        free(c->memo);
+    }
     llmc_options_free(c->opts);
     free(c->key_strategy);
     free(c);
@@ -268,7 +326,7 @@ void llmc_request_free(llmc_request *r)
     free(r);
 }
 
-static int json_get_bool_(json_object *v, int *out)
+static int json_boolv(json_object *v, int *out)
 {
     if (json_object_is_type(v, json_type_boolean)) {
         *out = json_object_get_boolean(v);
@@ -302,7 +360,7 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
     json_object *c;
     if (json_object_object_get_ex(obj, "caching", &c)) {
         int b;
-        if (json_get_bool_(c, &b) != 0)
+        if (json_boolv(c, &b) != 0)
             return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"caching\" must be a boolean");
         ctl->use_cache = b;
         json_object_object_del(obj, "caching");
@@ -321,7 +379,7 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
         int b;
         if (strcmp(k, "no-cache") == 0 || strcmp(k, "no-store") == 0 ||
             strcmp(k, "use-cache") == 0) {
-            if (json_get_bool_(v, &b) != 0)
+            if (json_boolv(v, &b) != 0)
                 return llmc_err_set(err, LLMC_EINVAL, 0,
                                     "cache control \"%s\" must be a boolean", k);
             if (k[3] == 'c')
@@ -1388,11 +1446,109 @@ static llmc_status call_upstream(llmc_client *c, llmc_call_type call, json_objec
 }
 
 /* ------------------------------------------------------------------ */
+/* Request memo (see the comment at struct memo). */
+
+/* Slot selection hash of the request text: four independent lanes so the
+ * multiplies pipeline (the text is compared in full anyway). */
+static uint64_t memo_hash(const char *p, size_t len)
+{
+    const uint64_t k1 = 0x9E3779B97F4A7C15ull, k2 = 0xC2B2AE3D27D4EB4Full;
+    uint64_t a = len * k1, b = ~len, c = 0x165667B19E3779F9ull, d = 0x27D4EB2F165667C5ull;
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32) {
+        uint64_t w[4];
+        memcpy(w, p + i, 32);
+        a = (a ^ (w[0] * k2)) * k1;
+        b = (b ^ (w[1] * k2)) * k1;
+        c = (c ^ (w[2] * k2)) * k1;
+        d = (d ^ (w[3] * k2)) * k1;
+        a ^= a >> 29;
+        b ^= b >> 29;
+        c ^= c >> 29;
+        d ^= d >> 29;
+    }
+    uint64_t h = a ^ (b << 1 | b >> 63) ^ (c << 7 | c >> 57) ^ (d << 13 | d >> 51);
+    return h ^ llmc__hash64(p + i, len - i);
+}
+
+static uint64_t env_stamp(const llmc_provider_ops *ops)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; ops->env_api_base && ops->env_api_base[i]; i++) {
+        const char *v = getenv(ops->env_api_base[i]);
+        h = (h ^ (v ? llmc__hash64(v, strlen(v)) : 0x5bd1e995u)) * 1099511628211ull;
+    }
+    return h;
+}
+
+typedef struct memo_hit {
+    const llmc_provider_ops *ops;
+    int64_t max_age_ms;
+    char key[MEMO_MAX_KEY];
+    size_t klen;
+    char model[MEMO_MAX_MODEL];
+} memo_hit;
+
+static int memo_get(llmc_client *c, llmc_call_type call, const char *text, size_t len,
+                    uint64_t h, memo_hit *out)
+{
+    memo *m = c->memo;
+    size_t i = (size_t)(h % m->n);
+    pthread_mutex_t *lk = &m->locks[i % MEMO_STRIPES];
+    int found = 0;
+    pthread_mutex_lock(lk);
+    memo_slot *sl = &m->slots[i];
+    if (sl->text && sl->h == h && sl->len == len && sl->call == call &&
+        memcmp(sl->text, text, len) == 0) {
+        out->ops = sl->ops;
+        out->max_age_ms = sl->max_age_ms;
+        memcpy(out->key, sl->key, sl->klen + 1);
+        out->klen = sl->klen;
+        memcpy(out->model, sl->model, sizeof out->model);
+        found = sl->env_stamp == env_stamp(sl->ops);
+    }
+    pthread_mutex_unlock(lk);
+    return found;
+}
+
+static void memo_put(llmc_client *c, llmc_call_type call, const char *text, size_t len,
+                     const route *rt, const controls *ctl, const llmc_buf *key)
+{
+    memo *m = c->memo;
+    if (!m || key->len >= MEMO_MAX_KEY || strlen(rt->model) >= MEMO_MAX_MODEL)
+        return;
+    uint64_t h = memo_hash(text, len);
+    size_t i = (size_t)(h % m->n);
+    pthread_mutex_t *lk = &m->locks[i % MEMO_STRIPES];
+    pthread_mutex_lock(lk);
+    memo_slot *sl = &m->slots[i];
+    char *t = sl->len >= len && sl->text ? sl->text : realloc(sl->text, len ? len : 1);
+    if (t) {
+        memcpy(t, text, len);
+        sl->text = t;
+        sl->len = len;
+        sl->h = h;
+        sl->call = call;
+        sl->ops = rt->ops;
+        sl->env_stamp = env_stamp(rt->ops);
+        sl->max_age_ms = ctl->max_age_ms;
+        memcpy(sl->key, key->data, key->len + 1);
+        sl->klen = key->len;
+        snprintf(sl->model, sizeof sl->model, "%s", rt->model);
+    }
+    pthread_mutex_unlock(lk);
+}
+
+/* ------------------------------------------------------------------ */
 /* Chat and text completions. */
 
 static llmc_status validate(llmc_call_type call, json_object *req, llmc_err *err)
 {
     json_object *v;
+    if (!json_object_object_get_ex(req, "model", &v))
+        return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"model\" is missing");
+    if (!json_object_is_type(v, json_type_string))
+        return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"model\" must be a string");
     switch (call) {
     case LLMC_CALL_CHAT:
         if (!json_object_object_get_ex(req, "messages", &v))
@@ -1429,8 +1585,9 @@ static llmc_status replay_sink(void *ud, struct json_object *chunk)
 }
 
 static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_object *req,
-                                 const controls *ctl, llmc_chunk_cb cb, void *ud,
-                                 llmc_response **out, llmc_err *err)
+                                 const controls *ctl, const char *text, size_t tlen,
+                                 llmc_chunk_cb cb, void *ud, llmc_response **out,
+                                 llmc_err *err)
 {
     route rt;
     llmc_status st = validate(call, req, err);
@@ -1447,6 +1604,8 @@ static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_objec
             return st;
         }
         if (!ctl->no_cache) {
+            if (text && !c->key_fn)
+                memo_put(c, call, text, tlen, &rt, ctl, &key);
             llmc_lookup lk = LLMC_LOOKUP_INIT;
             llmc_status gs = llmc_cache_get_entry(c->cache, key.data, key.len, ctl->max_age_ms,
                                                   LLMC_ENTRY_SOFT, &lk);
@@ -1798,8 +1957,8 @@ done:
 /* Entry points. */
 
 static llmc_status dispatch(llmc_client *c, llmc_call_type call, json_object *req,
-                            const controls *ctl, llmc_chunk_cb cb, void *ud,
-                            llmc_response **out, llmc_err *err)
+                            const controls *ctl, const char *text, size_t tlen,
+                            llmc_chunk_cb cb, void *ud, llmc_response **out, llmc_err *err)
 {
     if (err)
         llmc_err_clear(err);
@@ -1807,7 +1966,7 @@ static llmc_status dispatch(llmc_client *c, llmc_call_type call, json_object *re
         return llmc_err_set(err, LLMC_ENOTSUP, 0, "streaming is supported for chat calls only");
     if (call == LLMC_CALL_EMBEDDING)
         return do_embedding(c, req, ctl, out, err);
-    return do_completion(c, call, req, ctl, cb, ud, out, err);
+    return do_completion(c, call, req, ctl, text, tlen, cb, ud, out, err);
 }
 
 llmc_status llmc_client_call(llmc_client *c, llmc_call_type call, const llmc_request *req,
@@ -1820,7 +1979,7 @@ llmc_status llmc_client_call(llmc_client *c, llmc_call_type call, const llmc_req
         return llmc_err_set(err, LLMC_EINVAL, 0, "client or request is NULL");
     if (!out && !cb)
         return llmc_err_set(err, LLMC_EINVAL, 0, "no place for the response");
-    llmc_status st = dispatch(c, call, req->obj, &req->ctl, cb, ud, o, err);
+    llmc_status st = dispatch(c, call, req->obj, &req->ctl, NULL, 0, cb, ud, o, err);
     if (!out)
         llmc_response_free(dummy);
     return st;
@@ -1837,11 +1996,49 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
         return llmc_err_set(err, LLMC_EINVAL, 0, "client is NULL");
     if (!out && !cb)
         return llmc_err_set(err, LLMC_EINVAL, 0, "no place for the response");
+    if (json && len == LLMC_ZSTR)
+        len = strlen(json);
+    /* The fast hit: a request text seen before needs neither parsing nor
+     * key computation, only the lookup. */
+    if (json && c->memo && !c->key_fn && call != LLMC_CALL_EMBEDDING &&
+        (!cb || call == LLMC_CALL_CHAT)) {
+        memo_hit mh;
+        uint64_t h = memo_hash(json, len);
+        if (memo_get(c, call, json, len, h, &mh)) {
+            llmc_lookup lk = LLMC_LOOKUP_INIT;
+            if (llmc_cache_get_entry(c->cache, mh.key, mh.klen, mh.max_age_ms, LLMC_ENTRY_SOFT,
+                                     &lk) == LLMC_OK &&
+                lk.entry.call == call) {
+                llmc_response *r = response_hit(lk.entry.body, lk.entry.body_len, mh.key,
+                                                mh.klen, mh.model, mh.ops->hdr.name, lk.age_ms);
+                llmc_lookup_free(&lk);
+                if (r) {
+                    llmc_status st = LLMC_OK;
+                    if (err)
+                        llmc_err_clear(err);
+                    if (cb) {
+                        json_object *ro = llmc_response_json(r);
+                        replay_ctx rc = {cb, ud, err};
+                        st = ro ? llmc__replay(ro, replay_sink, &rc)
+                                : llmc_err_set(err, LLMC_ECORRUPT, 0,
+                                               "cached response unreadable");
+                    }
+                    if (st != LLMC_OK || !out)
+                        llmc_response_free(r);
+                    else
+                        *out = r;
+                    return st;
+                }
+            } else {
+                llmc_lookup_free(&lk);
+            }
+        }
+    }
     llmc_request r;
     llmc_status st = parse_request(json, len, &r, err);
     if (st != LLMC_OK)
         return st;
-    st = dispatch(c, call, r.obj, &r.ctl, cb, ud, o, err);
+    st = dispatch(c, call, r.obj, &r.ctl, json, len, cb, ud, o, err);
     json_object_put(r.obj);
     controls_free(&r.ctl);
     if (!out)

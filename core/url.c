@@ -327,7 +327,11 @@ llmc_status llmc__url_parse(const char *url, llmc_url *u, llmc_err *err)
     if (!u->location)
         return llmc_err_set(err, LLMC_EINVAL, 0, "malformed URL %s: bad %%-escape",
                             u->redacted);
-    llmc_status st = parse_hosts(u, loc, (size_t)(auth_end - loc), err);
+    /* A sqlite URL names a file ("sqlite://:memory:", "sqlite://rel/x.db"),
+     * not hosts: its location is the whole text, so no host list. */
+    llmc_status st = strcmp(u->scheme, "sqlite") == 0
+                         ? LLMC_OK
+                         : parse_hosts(u, loc, (size_t)(auth_end - loc), err);
     if (st != LLMC_OK)
         return st;
     u->path = slash ? llmc__pct_decode(slash, (size_t)(rest_end - slash), 0, NULL)

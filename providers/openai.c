@@ -8,7 +8,6 @@
  * translated. */
 #include "adapters.h"
 
-#include <stdio.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include "entry.h"
 #include "keys.h"
 #include "registry.h"
+#include "defaults.h"
 #include "provider.h"
 #include "client.h"
 #include "plugin.h"
