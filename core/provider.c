@@ -4,6 +4,7 @@
 #include "net.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,6 +8,7 @@
  * translated. */
 #include "adapters.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
