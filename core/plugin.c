@@ -595,6 +595,13 @@ int llmc__plugin_autoload(llmc_kind kind, const char *name)
         negative_sig = sig;
         sig = NULL;
     }
+    /* Another thread may have loaded it while this one waited for the
+     * lock: then the caller only needs to look again. */
+    for (plugin *p = plugins; p; p = p->next)
+        if (provides(p->desc, kind, name)) {
+            loaded = 1;
+            goto out;
+        }
     for (size_t i = 0; i < n_negative; i++)
         if (strcmp(negative[i], key) == 0)
             goto out;

@@ -47,8 +47,11 @@
 typedef struct fctx {
     char *root;
     int fsync_;
-    atomic_ulong seq; /* temporary file names */
 } fctx;
+
+/* Temporary file names: pid + a process-wide counter, unique among all
+ * handles of all processes on the machine. */
+static atomic_ulong tmp_seq;
 
 /* ------------------------------------------------------------------ */
 /* Paths. */
@@ -275,7 +278,6 @@ static llmc_status f_open(const llmc_backend_config *cfg, void **ctx, llmc_err *
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     }
     f->fsync_ = fs;
-    atomic_init(&f->seq, 0);
     st = mkdir_p(f->root, err);
     struct stat sb;
     if (st == LLMC_OK && (stat(f->root, &sb) != 0 || !S_ISDIR(sb.st_mode)))
@@ -362,7 +364,7 @@ static llmc_status f_set(void *ctx, const char *key, size_t klen, const void *va
     llmc_status st = key_paths(f, key, klen, &dir, &file);
     if (st == LLMC_OK)
         st = llmc_buf_printf(&tmp, "%s/.tmp-%ld-%lu", dir.data, (long)getpid(),
-                             (unsigned long)atomic_fetch_add(&f->seq, 1));
+                             (unsigned long)atomic_fetch_add(&tmp_seq, 1));
     if (st != LLMC_OK) {
         st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
         goto done;
