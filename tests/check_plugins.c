@@ -232,8 +232,30 @@ START_TEST(t_file_autoload_env)
     ck_assert_int_eq(llmc_cache_get(c, "other:x", 7, &v), LLMC_OK);
     llmc_buf_free(&v);
     llmc_cache_close(c);
-    /* by bare name through the path as well (already loaded: no-op) */
+    /* relative directories (and names that are not host names) */
+    char cwd[PATH_MAX];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    c = NULL;
     llmc_err err;
+    ck_assert_int_eq(llmc_cache_open("file://rel_dir/sub%20dir", NULL, &c, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, "r", 1, "1", 1, LLMC_TTL_NEVER), LLMC_OK);
+    llmc_cache_close(c);
+    struct stat sb;
+    ck_assert_int_eq(stat("rel_dir/sub dir/_", &sb), 0);
+    /* a file where the directory should be: a clear error */
+    FILE *fp = fopen("plain", "w");
+    fclose(fp);
+    ck_assert_int_eq(llmc_cache_open("file://plain", NULL, &c, &err), LLMC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not a directory"));
+    ck_assert_int_eq(llmc_cache_open("file://", NULL, &c, &err), LLMC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no directory"));
+    ck_assert_int_eq(llmc_cache_open("file:///tmp/x?max_entries=5", NULL, &c, &err),
+                     LLMC_ENOTSUP);
+    ck_assert_int_eq(llmc_cache_open("file:///tmp/x?fsync=maybe", NULL, &c, &err),
+                     LLMC_EINVAL);
+    ck_assert_int_eq(chdir(cwd), 0);
+    /* by bare name through the path as well (already loaded: no-op) */
     ck_assert_int_eq(llmc_plugin_load("file", &err), LLMC_OK);
     ck_assert_int_eq(llmc_plugin_load("no-such-plugin", &err), LLMC_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "llmc-no-such-plugin.so"));

@@ -656,7 +656,7 @@ static const llmc_backend_ops file_backend = {
     .schemes = file_schemes,
     .options = file_options,
     .caps = LLMC_CAP_TTL | LLMC_CAP_SCOPED_FLUSH | LLMC_CAP_THREAD_SAFE |
-            LLMC_CAP_PERSISTENT | LLMC_CAP_SCAN,
+            LLMC_CAP_PERSISTENT | LLMC_CAP_SCAN | LLMC_CAP_FILE_LOCATION,
     .open = f_open,
     .close = f_close,
     .get = f_get,
