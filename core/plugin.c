@@ -488,8 +488,8 @@ llmc_status llmc_plugin_unload(const char *path_or_name, llmc_err *err)
         st = llmc_err_set(err, LLMC_ENOTFOUND, 0, "plugin %.400s is not loaded", path_or_name);
     } else if (p->refs) {
         st = llmc_err_set(err, LLMC_EBUSY, 0,
-                          "plugin %s: %lu open cache(s) still use its components; close them "
-                          "first", p->path, p->refs);
+                          "plugin %s: open caches still use its components (%lu "
+                          "references); close them first", p->path, p->refs);
     } else {
         unload_one(p);
         st = LLMC_OK;

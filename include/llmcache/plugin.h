@@ -64,7 +64,10 @@
  * loader refuses (LLMC_EBUSY) while a cache opened with one of its
  * backends, key strategies or serializers is open, but it cannot know
  * about a client that forced one of its providers (client option
- * `provider`) or about completion calls in flight; unload those first. */
+ * `provider`), completion calls in flight, a cache being opened at that
+ * very moment, or an llmc_registry_foreach walk in another thread; the
+ * application must make sure those are over. The usual pattern is to
+ * load early and let the exit handler unload. */
 #ifndef LLMCACHE_PLUGIN_H
 #define LLMCACHE_PLUGIN_H
 
@@ -144,9 +147,10 @@ typedef const llmc_plugin_descriptor *(*llmc_plugin_entry_fn)(unsigned host_abi_
  * real path) is LLMC_OK and does nothing.
  * Errors, each with a message that names the file:
  *   LLMC_ENOTFOUND  no such file (or no llmc-<name>.so in the path)
- *   LLMC_EINVAL     not a loadable shared object (dlopen's reason is
- *                   quoted), or a descriptor that is malformed
- *   LLMC_ENOTSUP    a shared object without the llmc_plugin_entry symbol
+ *   LLMC_EINVAL     not a regular file, not a loadable shared object
+ *                   (dlopen's reason is quoted), a shared object without
+ *                   the llmc_plugin_entry symbol ("not an llmcache
+ *                   plugin"), or a malformed descriptor or table
  *   LLMC_EABI       built for another ABI major, or the entry returned NULL
  *   LLMC_EEXIST     a plugin of the same name is loaded, or one of its
  *                   component names / URL schemes / serializer ids is
