@@ -108,6 +108,33 @@ static llmc_cache *open_file_cache(const char *dir, const char *extra)
 
 /* ------------------------------------------------------------------ */
 
+typedef struct scan_keys {
+    char keys[16][64];
+    int n;
+    char joined[1100];
+} scan_keys;
+
+static int cmp_key(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Collect keys; `joined` is the sorted list (the backend's order is the
+ * directory's). */
+static int scan_collect(void *ud, const char *key, size_t klen)
+{
+    scan_keys *s = ud;
+    if (s->n < 16 && klen < 64) {
+        memcpy(s->keys[s->n], key, klen);
+        s->keys[s->n][klen] = '\0';
+        s->n++;
+    }
+    qsort(s->keys, (size_t)s->n, sizeof s->keys[0], cmp_key);
+    s->joined[0] = '\0';
+    for (int i = 0; i < s->n; i++) {
+        strcat(s->joined, s->keys[i]);
+        strcat(s->joined, ",");
+    }
+    return 0;
+}
+
 START_TEST(t_file_by_path)
 {
     mk_tmp();
@@ -180,6 +207,21 @@ START_TEST(t_file_by_path)
     llmc_buf v = LLMC_BUF_INIT;
     ck_assert_int_eq(llmc_cache_get(c, "ns1:abc", 7, &v), LLMC_OK);
     ck_assert_str_eq(v.data, "v2");
+    /* scan: every live key, or a namespace's by prefix */
+    ck_assert_int_eq(llmc_cache_set(c, "ns1:second", 10, "v3", 2, LLMC_TTL_NEVER), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, "ns2:abc", 7, "v4", 2, LLMC_TTL_NEVER), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, "gone", 4, "v5", 2, 1), LLMC_OK); /* expires */
+    usleep(20 * 1000);
+    scan_keys sk;
+    memset(&sk, 0, sizeof sk);
+    ck_assert_int_eq(llmc_cache_scan(c, NULL, 0, scan_collect, &sk), LLMC_OK);
+    ck_assert_str_eq(sk.joined, "k1,ns1:abc,ns1:second,ns2:abc,");
+    memset(&sk, 0, sizeof sk);
+    ck_assert_int_eq(llmc_cache_scan(c, "ns1:", 4, scan_collect, &sk), LLMC_OK);
+    ck_assert_str_eq(sk.joined, "ns1:abc,ns1:second,");
+    memset(&sk, 0, sizeof sk);
+    ck_assert_int_eq(llmc_cache_scan(c, "ns1:s", 5, scan_collect, &sk), LLMC_OK);
+    ck_assert_str_eq(sk.joined, "ns1:second,");
     int64_t ttl = 0;
     ck_assert_int_eq(llmc_cache_ttl(c, "ns1:abc", 7, &ttl), LLMC_OK);
     ck_assert(ttl > 50000 && ttl <= 60000);
