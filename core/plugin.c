@@ -44,6 +44,12 @@ static int atexit_done;
 static char **negative;
 static size_t n_negative;
 static char *negative_sig; /* search path + directory mtimes when filled */
+/* The signature is recomputed (a stat per directory) at most every
+ * SIG_RECHECK_NS while LLMCACHE_PLUGIN_PATH stays the same, so repeated
+ * lookups of an unknown name cost a lock and a string compare. */
+#define SIG_RECHECK_NS 1000000000ull
+static char *negative_env;
+static uint64_t negative_checked_ns;
 
 /* ------------------------------------------------------------------ */
 /* Small helpers. */
@@ -322,6 +328,8 @@ static void unload_at_exit(void)
     n_negative = 0;
     free(negative_sig);
     negative_sig = NULL;
+    free(negative_env);
+    negative_env = NULL;
     pthread_mutex_unlock(&plug_lock);
 }
 
@@ -540,16 +548,6 @@ static char *signature(char **dirs)
     return b.data;
 }
 
-static char *negative_key(llmc_kind kind, const char *name)
-{
-    llmc_buf b = LLMC_BUF_INIT;
-    llmc_buf_printf(&b, "%d:%s", (int)kind, name);
-    for (char *c = b.data; c && *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c - 'A' + 'a');
-    return b.data;
-}
-
 /* Try one file: load it if it provides kind/name. 1 if loaded. */
 static int try_file(const char *path, llmc_kind kind, const char *name, int conventional)
 {
@@ -583,17 +581,32 @@ int llmc__plugin_autoload(llmc_kind kind, const char *name)
     if (!name || !*name || strlen(name) > 64 || strchr(name, '/'))
         return 0;
     int loaded = 0;
+    char **dirs = NULL;
+    char *sig = NULL;
+    char key[80];
+    snprintf(key, sizeof key, "%d:%s", (int)kind, name);
+    for (char *c = key; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
     pthread_mutex_lock(&plug_lock);
-    char **dirs = search_dirs(NULL);
-    char *sig = signature(dirs);
-    char *key = negative_key(kind, name);
-    if (!dirs || !sig || !key)
-        goto out;
-    if (!negative_sig || strcmp(sig, negative_sig) != 0) {
-        negative_clear();
-        free(negative_sig);
-        negative_sig = sig;
-        sig = NULL;
+    const char *env = getenv("LLMCACHE_PLUGIN_PATH");
+    uint64_t now = llmc_mono_ns();
+    int fresh = negative_sig && negative_env && strcmp(negative_env, env ? env : "") == 0 &&
+                now - negative_checked_ns < SIG_RECHECK_NS;
+    if (!fresh) {
+        dirs = search_dirs(NULL);
+        sig = signature(dirs);
+        if (!dirs || !sig)
+            goto out;
+        if (!negative_sig || strcmp(sig, negative_sig) != 0) {
+            negative_clear();
+            free(negative_sig);
+            negative_sig = sig;
+            sig = NULL;
+        }
+        free(negative_env);
+        negative_env = llmc__strdup(env ? env : "");
+        negative_checked_ns = now;
     }
     /* Another thread may have loaded it while this one waited for the
      * lock: then the caller only needs to look again. */
@@ -605,6 +618,8 @@ int llmc__plugin_autoload(llmc_kind kind, const char *name)
     for (size_t i = 0; i < n_negative; i++)
         if (strcmp(negative[i], key) == 0)
             goto out;
+    if (!dirs && !(dirs = search_dirs(NULL)))
+        goto out;
     /* Conventional names first, in every directory. */
     for (size_t i = 0; dirs[i] && !loaded; i++) {
         llmc_buf p = LLMC_BUF_INIT;
@@ -629,13 +644,10 @@ int llmc__plugin_autoload(llmc_kind kind, const char *name)
             if (!negative)
                 negative = calloc(MAX_NEGATIVE, sizeof *negative);
         }
-        if (negative) {
-            negative[n_negative++] = key;
-            key = NULL;
-        }
+        if (negative && (negative[n_negative] = llmc__strdup(key)) != NULL)
+            n_negative++;
     }
 out:
-    free(key);
     free(sig);
     free_dirs(dirs);
     pthread_mutex_unlock(&plug_lock);

@@ -36,8 +36,9 @@
  * plugin found wins. Files that fail to load during autoloading are
  * skipped (logged with LLMCACHE_LOG) so one broken file cannot hide the
  * others. A name that no plugin provides is remembered until a plugin
- * directory changes (its mtime), LLMCACHE_PLUGIN_PATH changes, or a plugin
- * is loaded or unloaded explicitly, so unknown names stay cheap.
+ * directory changes (its mtime; checked at most once a second),
+ * LLMCACHE_PLUGIN_PATH changes, or a plugin is loaded or unloaded
+ * explicitly, so unknown names stay cheap.
  *
  * ABI and versions. The descriptor and every table start with abi_major,
  * abi_minor and struct_size.
