@@ -49,6 +49,7 @@ struct llmc_request {
 #define MEMO_STRIPES 16
 #define MEMO_MAX_KEY 256
 #define MEMO_MAX_MODEL 256
+#define MEMO_MAX_TEXT (64 * 1024) /* bigger requests are not memoised */
 
 typedef struct memo_slot {
     uint64_t h;
@@ -945,6 +946,16 @@ void llmc_response_free(llmc_response *r)
     free(r);
 }
 
+static int body_is_object(const char *b, size_t n)
+{
+    size_t i = 0, j = n;
+    while (i < n && isspace((unsigned char)b[i]))
+        i++;
+    while (j > i && isspace((unsigned char)b[j - 1]))
+        j--;
+    return j - i >= 2 && b[i] == '{' && b[j - 1] == '}';
+}
+
 /* A hit: one allocation for the struct and its strings. The body is
  * spliced, not parsed. */
 static llmc_response *response_hit(const char *body, size_t blen, const char *key, size_t klen,
@@ -1515,7 +1526,8 @@ static void memo_put(llmc_client *c, llmc_call_type call, const char *text, size
                      const route *rt, const controls *ctl, const llmc_buf *key)
 {
     memo *m = c->memo;
-    if (!m || key->len >= MEMO_MAX_KEY || strlen(rt->model) >= MEMO_MAX_MODEL)
+    if (!m || len > MEMO_MAX_TEXT || key->len >= MEMO_MAX_KEY ||
+        strlen(rt->model) >= MEMO_MAX_MODEL)
         return;
     uint64_t h = memo_hash(text, len);
     size_t i = (size_t)(h % m->n);
@@ -1609,15 +1621,16 @@ static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_objec
             llmc_lookup lk = LLMC_LOOKUP_INIT;
             llmc_status gs = llmc_cache_get_entry(c->cache, key.data, key.len, ctl->max_age_ms,
                                                   LLMC_ENTRY_SOFT, &lk);
-            if (gs == LLMC_OK && lk.entry.call == call) {
+            /* A stored body that is not a JSON object (another writer
+             * at the same key) is a miss: the cache never fails a call. */
+            if (gs == LLMC_OK && lk.entry.call == call &&
+                body_is_object(lk.entry.body, lk.entry.body_len)) {
                 llmc_response *r = response_hit(lk.entry.body, lk.entry.body_len, key.data,
                                                 key.len, rt.model, rt.ops->hdr.name, lk.age_ms);
                 llmc_lookup_free(&lk);
                 if (!r) {
                     llmc_buf_free(&key);
-                    return llmc_err_set(err, LLMC_ENOMEM, 0,
-                                        "out of memory (or a stored body that is not an "
-                                        "object)");
+                    return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
                 }
                 if (cb) {
                     json_object *o = llmc_response_json(r);
@@ -2000,7 +2013,7 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
         len = strlen(json);
     /* The fast hit: a request text seen before needs neither parsing nor
      * key computation, only the lookup. */
-    if (json && c->memo && !c->key_fn && call != LLMC_CALL_EMBEDDING &&
+    if (json && c->memo && !c->key_fn && call != LLMC_CALL_EMBEDDING && len <= MEMO_MAX_TEXT &&
         (!cb || call == LLMC_CALL_CHAT)) {
         memo_hit mh;
         uint64_t h = memo_hash(json, len);
@@ -2008,7 +2021,7 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
             llmc_lookup lk = LLMC_LOOKUP_INIT;
             if (llmc_cache_get_entry(c->cache, mh.key, mh.klen, mh.max_age_ms, LLMC_ENTRY_SOFT,
                                      &lk) == LLMC_OK &&
-                lk.entry.call == call) {
+                lk.entry.call == call && body_is_object(lk.entry.body, lk.entry.body_len)) {
                 llmc_response *r = response_hit(lk.entry.body, lk.entry.body_len, mh.key,
                                                 mh.klen, mh.model, mh.ops->hdr.name, lk.age_ms);
                 llmc_lookup_free(&lk);

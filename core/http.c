@@ -11,13 +11,14 @@
  * of a streamed body has been handed to the caller. */
 #include "net.h"
 
+#include <string.h>
+
 #if LLMC_HAVE_CURL
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #define POOL_MAX 16
@@ -318,9 +319,14 @@ llmc_status llmc__http_perform(llmc__http *h, const llmc__http_config *cfg,
             have_ct = 1;
     }
     llmc_buf_free(&line);
-    hl = curl_slist_append(hl, "Expect:");
-    if (!have_ct && req->body.len)
-        hl = curl_slist_append(hl, "Content-Type: application/json");
+    struct curl_slist *n2 = curl_slist_append(hl, "Expect:");
+    if (n2 && !have_ct && req->body.len)
+        n2 = curl_slist_append(n2, "Content-Type: application/json");
+    if (!n2) {
+        curl_slist_free_all(hl);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
+    hl = n2;
 
     CURL *e = pool_get(h);
     if (!e) {

@@ -5,6 +5,8 @@
  * even a CRLF pair, may be split across calls. */
 #include "net.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_MAX (64u * 1024u * 1024u)
@@ -176,8 +178,6 @@ llmc_status llmc__ndjson_feed(llmc__ndjson *p, const char *data, size_t len,
         if (p->line.len) {
             if (llmc_buf_append(&p->line, data + i, j - i) != LLMC_OK)
                 return LLMC_ENOMEM;
-            /* nd_line may be re-entered by the callback's data; copy-free
-             * is fine because the buffer is only cleared afterwards. */
             st = nd_line(p->line.data, p->line.len, cb, ud);
             llmc_buf_clear(&p->line);
         } else {

@@ -6,6 +6,7 @@
 #include "net.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>

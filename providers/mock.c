@@ -7,6 +7,8 @@
  * same text always gets the same vector. */
 #include "adapters.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MOCK_DIMS 8

@@ -16,6 +16,8 @@
 #include "net.h"
 #include "support/testsrv.h"
 
+#if LLMC_HAVE_CURL
+
 /* ------------------------------------------------------------------ */
 /* Backends under test. Each entry's setup starts what it needs (once per
  * run, in the parent process) and fills in the URL. */
@@ -595,6 +597,39 @@ START_TEST(t_not_stored_on_error_or_empty)
 }
 END_TEST
 
+START_TEST(t_foreign_entry_is_miss)
+{
+    /* Something else stored at the request's key (a valid envelope whose
+     * body is not a response): a miss, answered upstream, overwritten. */
+    begin(_i, NULL, NULL);
+    const char *req = CHAT("foreign", "");
+    llmc_request *q = NULL;
+    llmc_err e;
+    ck_assert_int_eq(llmc_request_from_json(req, LLMC_ZSTR, &q, &e), LLMC_OK);
+    llmc_buf k = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc_client_request_key(cl, LLMC_CALL_CHAT, q, 0, &k, NULL, &e), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_put_entry(cache, k.data, k.len, LLMC_CALL_CHAT, "not json", 8,
+                                          LLMC_TTL_NEVER, 0),
+                     LLMC_OK);
+    llmc_response *r = chat_ok(req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    ck_assert_str_eq(llmc_response_content(r), "echo: foreign");
+    llmc_response_free(r);
+    r = chat_ok(req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    llmc_response_free(r);
+    /* Raw garbage (no envelope) at the key: also a miss. */
+    ck_assert_int_eq(llmc_cache_set(cache, k.data, k.len, "garbage", 7, LLMC_TTL_NEVER), LLMC_OK);
+    r = chat_ok(req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    llmc_response_free(r);
+    ck_assert_int_eq(fp_count(srv), 2);
+    llmc_buf_free(&k);
+    llmc_request_free(q);
+    end();
+}
+END_TEST
+
 START_TEST(t_retries)
 {
     begin(_i, NULL, NULL);
@@ -1125,6 +1160,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, t_named_key_strategy, 0, N_BACKENDS);
     tcase_add_loop_test(tc, t_threads, 0, N_BACKENDS);
     tcase_add_loop_test(tc, t_memo_exact, 0, N_BACKENDS);
+    tcase_add_loop_test(tc, t_foreign_entry_is_miss, 0, N_BACKENDS);
     suite_add_tcase(s, tc);
     /* HTTP behaviour does not depend on the backend: local only. */
     TCase *th = tcase_create("http");
@@ -1152,3 +1188,13 @@ int main(void)
     srunner_free(sr);
     return failed ? 1 : 0;
 }
+
+#else /* !LLMC_HAVE_CURL */
+
+int main(void)
+{
+    /* Built without libcurl: no HTTP providers to test (77 = skipped). */
+    return 77;
+}
+
+#endif

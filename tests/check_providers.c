@@ -11,6 +11,8 @@
 #include "internal.h"
 #include "../providers/adapters.h"
 
+#if LLMC_HAVE_CURL
+
 static fp_server *srv;
 static char base_v1[128];
 
@@ -502,6 +504,38 @@ START_TEST(t_azure_http)
 }
 END_TEST
 
+START_TEST(t_azure_stream)
+{
+    const char *kv[] = {"azure.api_key", "az-secret", "azure.api_base", fp_url(srv), NULL};
+    llmc_client *c = tu_client(NULL, kv);
+    tu_chunks ch = {0};
+    llmc_response *r = NULL;
+    llmc_err e;
+    ck_assert_msg(llmc_completion_stream_json(c,
+                                              "{\"model\":\"azure/dep\",\"messages\":[{\"role\":"
+                                              "\"user\",\"content\":\"azure stream\"}],"
+                                              "\"stream_options\":{\"include_usage\":false}}",
+                                              LLMC_ZSTR, tu_chunk_cb, &ch, &r, &e) == LLMC_OK,
+                  "%s", e.msg);
+    const fp_request *q = fp_last(srv);
+    /* The default api-version when none is configured. */
+    ck_assert_str_eq(q->target, "/openai/deployments/dep/chat/completions?api-version=2024-10-21");
+    json_object *b = tu_body(q);
+    ck_assert(json_object_get_boolean(tu_get(b, "stream")));
+    /* The caller's own stream_options are kept. */
+    ck_assert(!json_object_get_boolean(tu_get(b, "stream_options.include_usage")));
+    json_object_put(b);
+    char joined[128];
+    tu_join(&ch, "content", joined, sizeof joined, NULL);
+    ck_assert_str_eq(joined, "echo: azure stream");
+    ck_assert_str_eq(llmc_response_content(r), "echo: azure stream");
+    ck_assert_ptr_null(tu_get(llmc_response_json(r), "usage"));
+    tu_chunks_free(&ch);
+    llmc_response_free(r);
+    llmc_client_free(c);
+}
+END_TEST
+
 START_TEST(t_azure_env)
 {
     char base[160];
@@ -837,6 +871,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_stream_errors);
     tcase_add_test(tc, t_verbatim_openai_response);
     tcase_add_test(tc, t_azure_http);
+    tcase_add_test(tc, t_azure_stream);
     tcase_add_test(tc, t_azure_env);
     tcase_add_test(tc, t_compatible_http);
     tcase_add_test(tc, t_mock);
@@ -855,3 +890,13 @@ int main(void)
     srunner_free(sr);
     return failed ? 1 : 0;
 }
+
+#else /* !LLMC_HAVE_CURL */
+
+int main(void)
+{
+    /* Built without libcurl: no HTTP providers to test (77 = skipped). */
+    return 77;
+}
+
+#endif

@@ -249,6 +249,7 @@ START_TEST(t_storable)
 }
 END_TEST
 
+#if LLMC_HAVE_CURL
 START_TEST(t_retry_helpers)
 {
     const char *h = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nX: y\r\n\r\n";
@@ -269,6 +270,7 @@ START_TEST(t_retry_helpers)
     }
 }
 END_TEST
+#endif
 
 START_TEST(t_http_helpers)
 {
@@ -314,7 +316,9 @@ static Suite *suite(void)
     tcase_add_test(tc, t_replay_roundtrip);
     tcase_add_test(tc, t_assembler_interleaved);
     tcase_add_test(tc, t_storable);
+#if LLMC_HAVE_CURL
     tcase_add_test(tc, t_retry_helpers);
+#endif
     tcase_add_test(tc, t_http_helpers);
     suite_add_tcase(s, tc);
     return s;

@@ -68,6 +68,11 @@ typedef struct llmc_response llmc_response;
  *                       (capped likewise)
  *   key_strategy        named key strategy (default: the cache's)
  *   scope_by_user       include `user` in keys (default: the cache's)
+ *   memo_entries        slots of the request memo (default 1024, 0 = off):
+ *                       an exact request text seen before is looked up
+ *                       without parsing it or computing its key again
+ *                       (only the provider's api_base environment
+ *                       variables are re-checked)
  * Unknown options are LLMC_EINVAL naming the option. Credentials not given
  * here come from the environment at call time (OPENAI_API_KEY,
  * OPENAI_BASE_URL, AZURE_API_KEY, AZURE_API_BASE, AZURE_API_VERSION,
@@ -223,7 +228,9 @@ LLMC_API const char *llmc_response_cache_key(const llmc_response *r);
 /* Age of the cached entry in ms on a hit (embeddings: the oldest item);
  * -1 on a miss. */
 LLMC_API int64_t llmc_response_cache_age_ms(const llmc_response *r);
-/* 1 if the fresh answer was written to the cache. */
+/* 1 if the fresh answer was handed to the cache for storing (a failing
+ * backend drops it silently: the cache's stats count that). 0 when it was
+ * not stored: no-store, caching off, empty or incomplete answer. */
 LLMC_API int llmc_response_cache_stored(const llmc_response *r);
 /* Embeddings: number of input items, and per item its key, whether it
  * was a hit. */

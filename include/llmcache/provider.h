@@ -192,8 +192,9 @@ typedef struct llmc_provider_ops {
 
     /* Build the HTTP request. `request` is the normalised OpenAI-format
      * request (a JSON object) with the cache controls, credentials,
-     * transport fields and mock_response already removed; `model` in it
-     * may still carry the prefix, use call->model. Do not modify it
+     * transport fields, mock_response and `stream` already removed (use
+     * call->stream); `model` in it may still carry the prefix, use
+     * call->model. Do not modify it
      * (deep-copy what you need to change). For embeddings, `input` is
      * always an array of the items to embed (only the cache misses).
      * Set out->url, out->body, headers, out->stream_format (SSE/NDJSON
