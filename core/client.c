@@ -418,33 +418,72 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
     return LLMC_OK;
 }
 
-/* Thread-local tokener: parsing is on the hit path, and a tokener is a
- * few allocations to create. */
-static pthread_key_t tok_key;
-static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+/* Per-thread scratch for the hit path: a json tokener (a few allocations
+ * to create) and a lookup whose buffers keep their capacity between calls.
+ * Freed when the thread ends. */
+typedef struct thread_scratch {
+    json_tokener *tok;
+    llmc_lookup lookup;
+} thread_scratch;
 
-static void tok_destroy(void *p)
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *p)
 {
-    json_tokener_free(p);
+    thread_scratch *t = p;
+    if (t->tok)
+        json_tokener_free(t->tok);
+    llmc_lookup_free(&t->lookup);
+    free(t);
 }
 
-static void tok_init(void)
+static void scratch_init(void)
 {
-    pthread_key_create(&tok_key, tok_destroy);
+    pthread_key_create(&scratch_key, scratch_destroy);
+}
+
+static thread_scratch *thread_scratch_get(void)
+{
+    pthread_once(&scratch_once, scratch_init);
+    thread_scratch *t = pthread_getspecific(scratch_key);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t)
+            return NULL;
+        llmc_lookup init = LLMC_LOOKUP_INIT;
+        t->lookup = init;
+        if (pthread_setspecific(scratch_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    return t;
 }
 
 static json_tokener *thread_tokener(void)
 {
-    pthread_once(&tok_once, tok_init);
-    json_tokener *t = pthread_getspecific(tok_key);
-    if (!t) {
-        t = json_tokener_new();
-        if (t)
-            pthread_setspecific(tok_key, t);
-    } else {
-        json_tokener_reset(t);
-    }
-    return t;
+    thread_scratch *t = thread_scratch_get();
+    if (!t)
+        return NULL;
+    if (!t->tok)
+        t->tok = json_tokener_new();
+    else
+        json_tokener_reset(t->tok);
+    return t->tok;
+}
+
+/* The thread's reusable lookup, emptied; NULL on allocation failure. */
+static llmc_lookup *thread_lookup(void)
+{
+    thread_scratch *t = thread_scratch_get();
+    if (!t)
+        return NULL;
+    llmc_buf_clear(&t->lookup.raw);
+    llmc_buf_clear(&t->lookup.scratch);
+    memset(&t->lookup.entry, 0, sizeof t->lookup.entry);
+    t->lookup.age_ms = 0;
+    return &t->lookup;
 }
 
 static llmc_status parse_request(const char *json, size_t len, llmc_request *r, llmc_err *err)
@@ -2017,14 +2056,13 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
         (!cb || call == LLMC_CALL_CHAT)) {
         memo_hit mh;
         uint64_t h = memo_hash(json, len);
-        if (memo_get(c, call, json, len, h, &mh)) {
-            llmc_lookup lk = LLMC_LOOKUP_INIT;
+        llmc_lookup *lk = NULL;
+        if (memo_get(c, call, json, len, h, &mh) && (lk = thread_lookup()) != NULL) {
             if (llmc_cache_get_entry(c->cache, mh.key, mh.klen, mh.max_age_ms, LLMC_ENTRY_SOFT,
-                                     &lk) == LLMC_OK &&
-                lk.entry.call == call && body_is_object(lk.entry.body, lk.entry.body_len)) {
-                llmc_response *r = response_hit(lk.entry.body, lk.entry.body_len, mh.key,
-                                                mh.klen, mh.model, mh.ops->hdr.name, lk.age_ms);
-                llmc_lookup_free(&lk);
+                                     lk) == LLMC_OK &&
+                lk->entry.call == call && body_is_object(lk->entry.body, lk->entry.body_len)) {
+                llmc_response *r = response_hit(lk->entry.body, lk->entry.body_len, mh.key,
+                                                mh.klen, mh.model, mh.ops->hdr.name, lk->age_ms);
                 if (r) {
                     llmc_status st = LLMC_OK;
                     if (err)
@@ -2042,8 +2080,6 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
                         *out = r;
                     return st;
                 }
-            } else {
-                llmc_lookup_free(&lk);
             }
         }
     }

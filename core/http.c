@@ -360,6 +360,8 @@ llmc_status llmc__http_perform(llmc__http *h, const llmc__http_config *cfg,
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+        /* An adapter's or caller's User-Agent header wins over this. */
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "llmcache/" LLMC_VERSION_STRING);
         if (cfg->timeout_ms > 0)
             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
         if (cfg->connect_timeout_ms > 0)

@@ -67,6 +67,7 @@ START_TEST(t_openai_chat_http)
     ck_assert_str_eq(fp_header_get(q, "Authorization"), "Bearer sk-test-123");
     ck_assert_str_eq(fp_header_get(q, "Content-Type"), "application/json");
     ck_assert_ptr_null(fp_header_get(q, "Expect"));
+    ck_assert_str_eq(fp_header_get(q, "User-Agent"), "llmcache/" LLMC_VERSION_STRING);
     json_object *b = tu_body(q);
     /* Exactly the answer-relevant members, model first. */
     ck_assert_str_eq(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN),
