@@ -111,4 +111,23 @@ grep -q "$work/broken/llmc-reverse.so: not a loadable shared object" "$work/out4
 LLMCACHE_PLUGIN_PATH=$work/broken:$work/plugins "$work/demo" "file://$work/store4" \
     >"$work/out5" 2>&1 || { cat "$work/out5" >&2; fail "a broken file hid a good plugin"; }
 grep -q "^miss: krow snigulp\$" "$work/out5" || fail "unexpected output with a broken file first"
+# 5. The installed command lists and checks them (when the CLI is built).
+llmcache_bin=$(find "$work/stage" -path '*/bin/llmcache' -type f | head -n 1)
+if [ -n "$llmcache_bin" ]; then
+    LLMCACHE_PLUGIN_PATH=$work/plugins "$llmcache_bin" plugins >"$work/list" 2>&1 ||
+        { cat "$work/list" >&2; fail "llmcache plugins failed"; }
+    grep -q "plugin reverse 0.1.0" "$work/list" ||
+        { cat "$work/list" >&2; fail "llmcache plugins does not list the reverse plugin"; }
+    LLMCACHE_PLUGIN_PATH=$work/plugins "$llmcache_bin" plugins check reverse >"$work/check" 2>&1 ||
+        { cat "$work/check" >&2; fail "llmcache plugins check reverse failed"; }
+    grep -q "provider reverse" "$work/check" || fail "plugins check does not show the provider"
+    if LLMCACHE_PLUGIN_PATH=$work/broken "$llmcache_bin" plugins check reverse >"$work/check2" 2>&1; then
+        fail "llmcache plugins check accepted a broken plugin"
+    fi
+    grep -q "$work/broken/llmc-reverse.so" "$work/check2" ||
+        fail "llmcache plugins check does not name the broken file"
+    echo "plugin_out_of_tree: installed llmcache command checked"
+else
+    echo "plugin_out_of_tree: no llmcache command installed (cli not built): skipped its checks"
+fi
 echo "plugin_out_of_tree: OK"
