@@ -18,9 +18,11 @@
 #include <json-c/json.h>
 
 #include "internal.h"
+#include "fake_provider.h"
 
 #define FILE_SO LLMC_TEST_PLUGIN_DIR "/llmc-file.so"
 #define ECHO_SO LLMC_TEST_PLUGIN_DIR "/llmc-echo.so"
+#define COHERE_SO LLMC_TEST_PLUGIN_DIR "/llmc-cohere.so"
 #define BAD_ABI_SO LLMC_TEST_FIXTURE_DIR "/fixture-bad-abi.so"
 #define NO_ENTRY_SO LLMC_TEST_FIXTURE_DIR "/fixture-no-entry.so"
 #define DUP_SO LLMC_TEST_FIXTURE_DIR "/fixture-dup-name.so"
@@ -425,6 +427,129 @@ START_TEST(t_echo_cached_in_file_plugin)
 }
 END_TEST
 
+#if LLMC_HAVE_CURL
+/* The Cohere adapter plugin over real HTTP to the fake provider server,
+ * answering with bodies in Cohere's v2 wire format. */
+START_TEST(t_cohere_http)
+{
+    setenv("LLMCACHE_PLUGIN_PATH", LLMC_TEST_PLUGIN_DIR, 1);
+    fp_server *srv = fp_start();
+    ck_assert_ptr_nonnull(srv);
+    llmc_err err;
+    llmc_cache *cache = NULL;
+    ck_assert_int_eq(llmc_cache_open("local://", NULL, &cache, &err), LLMC_OK);
+    llmc_options *o = llmc_options_new();
+    llmc_options_set(o, "cohere.api_key", "co-secret-123");
+    llmc_options_set(o, "cohere.api_base", fp_url(srv));
+    llmc_options_set(o, "max_retries", "0");
+    llmc_client *cl = NULL;
+    ck_assert_int_eq(llmc_client_new(cache, o, &cl, &err), LLMC_OK);
+
+    fp_push_reply(srv, 200, "application/json",
+                  "{\"id\":\"c14c80c3-18eb-4519-9460-6c92edd8cfb4\",\"finish_reason\":"
+                  "\"COMPLETE\",\"message\":{\"role\":\"assistant\",\"content\":[{\"type\":"
+                  "\"text\",\"text\":\"Bonjour!\"}]},\"usage\":{\"billed_units\":{"
+                  "\"input_tokens\":5,\"output_tokens\":3},\"tokens\":{\"input_tokens\":71,"
+                  "\"output_tokens\":3}}}",
+                  NULL);
+    const char *req = "{\"model\":\"cohere/command-r-plus\",\"messages\":[{\"role\":"
+                      "\"system\",\"content\":\"Answer in French.\"},{\"role\":\"user\","
+                      "\"content\":[{\"type\":\"text\",\"text\":\"Hello\"}]}],\"top_p\":0.5,"
+                      "\"stop\":\"END\",\"max_tokens\":20}";
+    llmc_response *r = NULL;
+    llmc_status st = llmc_completion_json(cl, req, LLMC_ZSTR, &r, &err);
+    ck_assert_msg(st == LLMC_OK, "cohere call: %s", err.msg);
+    ck_assert_str_eq(llmc_response_content(r), "Bonjour!");
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    json_object *j = llmc_response_json(r), *v;
+    ck_assert(json_object_object_get_ex(j, "usage", &v));
+    ck_assert(json_object_object_get_ex(v, "total_tokens", &v));
+    ck_assert_int_eq(json_object_get_int(v), 74);
+    llmc_response_free(r);
+    /* what went over the wire */
+    ck_assert_uint_eq(fp_count(srv), 1);
+    const fp_request *wr = fp_last(srv);
+    ck_assert_str_eq(wr->method, "POST");
+    ck_assert_str_eq(wr->path, "/v2/chat");
+    ck_assert_str_eq(fp_header_get(wr, "Authorization"), "Bearer co-secret-123");
+    json_object *body = json_tokener_parse(wr->body);
+    ck_assert_ptr_nonnull(body);
+    ck_assert(json_object_object_get_ex(body, "model", &v));
+    ck_assert_str_eq(json_object_get_string(v), "command-r-plus");
+    ck_assert(json_object_object_get_ex(body, "p", &v));
+    ck_assert(json_object_object_get_ex(body, "stop_sequences", &v));
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(v, 0)), "END");
+    ck_assert(json_object_object_get_ex(body, "messages", &v));
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(
+                         json_object_array_get_idx(v, 1), "content")), "Hello");
+    ck_assert(!json_object_object_get_ex(body, "top_p", NULL));
+    json_object_put(body);
+    /* second identical call: a hit, nothing sent */
+    st = llmc_completion_json(cl, req, LLMC_ZSTR, &r, &err);
+    ck_assert_int_eq(st, LLMC_OK);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    ck_assert_str_eq(llmc_response_content(r), "Bonjour!");
+    ck_assert_uint_eq(fp_count(srv), 1);
+    llmc_response_free(r);
+
+    /* streamed (SSE, Cohere's event types), then replayed from the cache */
+    fp_push_stream(srv, "text/event-stream",
+                   "event: message-start\ndata: {\"id\":\"s-1\",\"type\":\"message-start\","
+                   "\"delta\":{\"message\":{\"role\":\"assistant\",\"content\":[]}}}\n\n"
+                   "event: content-start\ndata: {\"type\":\"content-start\",\"index\":0,"
+                   "\"delta\":{\"message\":{\"content\":{\"type\":\"text\",\"text\":\"\"}}}}"
+                   "\n\n"
+                   "event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,"
+                   "\"delta\":{\"message\":{\"content\":{\"text\":\"Sa\"}}}}\n\n"
+                   "event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,"
+                   "\"delta\":{\"message\":{\"content\":{\"text\":\"lut\"}}}}\n\n"
+                   "event: content-end\ndata: {\"type\":\"content-end\",\"index\":0}\n\n"
+                   "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{"
+                   "\"finish_reason\":\"COMPLETE\",\"usage\":{\"tokens\":{\"input_tokens\":4,"
+                   "\"output_tokens\":2}}}}\n\n");
+    const char *sreq = "{\"model\":\"cohere/command-r\",\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"Hi\"}]}";
+    for (int i = 0; i < 2; i++) {
+        llmc_buf got = LLMC_BUF_INIT;
+        st = llmc_completion_stream_json(cl, sreq, LLMC_ZSTR, chunk_cb, &got, &r, &err);
+        ck_assert_msg(st == LLMC_OK, "stream %d: %s", i, err.msg);
+        ck_assert_str_eq(got.data, "Salut");
+        ck_assert_str_eq(llmc_response_content(r), "Salut");
+        ck_assert_int_eq(llmc_response_cache_hit(r), i);
+        llmc_response_free(r);
+        llmc_buf_free(&got);
+    }
+    ck_assert_uint_eq(fp_count(srv), 2);
+
+    /* errors: the provider's message, never the key */
+    fp_push_reply(srv, 401, "application/json", "{\"message\":\"invalid api token\"}", NULL);
+    st = llmc_completion_json(cl, "{\"model\":\"cohere/command-r\",\"messages\":[{\"role\":"
+                                  "\"user\",\"content\":\"other\"}]}",
+                              LLMC_ZSTR, &r, &err);
+    ck_assert_int_eq(st, LLMC_EAUTH);
+    ck_assert_ptr_nonnull(strstr(err.msg, "invalid api token"));
+    ck_assert_ptr_null(strstr(err.msg, "co-secret-123"));
+    /* an unsupported field is refused before anything is sent */
+    size_t before = fp_count(srv);
+    st = llmc_completion_json(cl, "{\"model\":\"cohere/command-r\",\"messages\":[{\"role\":"
+                                  "\"user\",\"content\":\"x\"}],\"tools\":[]}",
+                              LLMC_ZSTR, &r, &err);
+    ck_assert_int_eq(st, LLMC_ENOTSUP);
+    ck_assert_ptr_nonnull(strstr(err.msg, "\"tools\""));
+    ck_assert_uint_eq(fp_count(srv), before);
+
+    llmc_client_free(cl);
+    llmc_options_free(o);
+    llmc_cache_close(cache);
+    fp_stop(srv);
+    char rp[PATH_MAX];
+    real(COHERE_SO, rp);
+    origin_q q;
+    ck_assert_str_eq(origin_of(LLMC_KIND_PROVIDER, "cohere", &q), rp);
+}
+END_TEST
+#endif
+
 START_TEST(t_wrong_abi)
 {
     llmc_err err;
@@ -701,6 +826,9 @@ static Suite *plugins_suite(void)
     tcase_add_test(tc, t_echo_by_path);
     tcase_add_test(tc, t_echo_autoload_env);
     tcase_add_test(tc, t_echo_cached_in_file_plugin);
+#if LLMC_HAVE_CURL
+    tcase_add_test(tc, t_cohere_http);
+#endif
     tcase_add_test(tc, t_wrong_abi);
     tcase_add_test(tc, t_no_entry_point);
     tcase_add_test(tc, t_not_a_plugin);
