@@ -64,6 +64,9 @@ mkdir -p "$work/plugins"
 "$cc" $extra -Wall -Wextra -Werror -shared -fPIC -o "$work/plugins/llmc-file.so" \
     "$src/examples/plugins/file_backend.c" $flags || fail "building the file plugin"
 # shellcheck disable=SC2086
+"$cc" $extra -Wall -Wextra -Werror -shared -fPIC -o "$work/llmc-cohere.so" \
+    "$src/examples/plugins/cohere_provider.c" $flags || fail "building the cohere plugin"
+# shellcheck disable=SC2086
 "$cc" $extra -Wall -Wextra -Werror -shared -fPIC -o "$work/plugins/llmc-reverse.so" \
     "$work/reverse.c" $flags || fail "building reverse.c from docs/plugins.md"
 # shellcheck disable=SC2086
