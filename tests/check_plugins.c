@@ -684,6 +684,27 @@ START_TEST(t_autoload_by_descriptor)
     ck_assert_int_eq(llmc_plugin_unload("fixture-keys", &err), LLMC_EBUSY);
     llmc_cache_close(c);
     ck_assert_int_eq(llmc_plugin_unload("fixture-keys", &err), LLMC_OK);
+    /* the same plugin's serializer, autoloaded by the serializer option
+     * (the plugin is loaded again: it was unloaded above) */
+    st = llmc_cache_open("local://?serializer=fixture-bin", NULL, &c, &err);
+    ck_assert_msg(st == LLMC_OK, "open: %s", err.msg);
+    ck_assert_str_eq(llmc_cache_serializer_name(c), "fixture-bin");
+    const char body[] = "{\"choices\":[]}";
+    ck_assert_int_eq(llmc_cache_put_entry(c, "ent", 3, LLMC_CALL_CHAT, body, sizeof body - 1,
+                                          60000, 0),
+                     LLMC_OK);
+    llmc_buf raw = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc_cache_get(c, "ent", 3, &raw), LLMC_OK);
+    ck_assert_mem_eq(raw.data, "XS01", 4);
+    llmc_buf_free(&raw);
+    llmc_lookup l = LLMC_LOOKUP_INIT;
+    ck_assert_int_eq(llmc_cache_get_entry(c, "ent", 3, -1, 0, &l), LLMC_OK);
+    ck_assert_uint_eq(l.entry.serializer_id, 200);
+    ck_assert_mem_eq(l.entry.body, body, sizeof body - 1);
+    llmc_lookup_free(&l);
+    ck_assert_int_eq(llmc_plugin_unload("fixture-keys", &err), LLMC_EBUSY);
+    llmc_cache_close(c);
+    ck_assert_int_eq(llmc_plugin_unload("fixture-keys", &err), LLMC_OK);
     /* unknown names stay unknown, and nothing else got loaded */
     ck_assert_ptr_null(llmc_find_serializer("no-such-serializer"));
     ck_assert_ptr_null(llmc_find_provider("no-such-provider"));
