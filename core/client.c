@@ -6,7 +6,9 @@
  * is parsed once, the key computed from that parse, the entry fetched,
  * and the response text produced by splicing `"cache":true,` after the
  * stored body's opening brace. The body is parsed only if the caller asks
- * for a json_object (or a stream replay needs it). */
+ * for a json_object (or a stream replay needs it). A request text seen
+ * before skips even the parse and the key computation (the request memo,
+ * see struct memo). */
 #include "internal.h"
 #include "canon.h"
 #include "net.h"

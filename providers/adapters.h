@@ -11,7 +11,9 @@ extern const llmc_provider_ops llmc__provider_openai;
 extern const llmc_provider_ops llmc__provider_azure;
 extern const llmc_provider_ops llmc__provider_openai_compatible;
 extern const llmc_provider_ops llmc__provider_mock;
-/* anthropic, gemini, ollama: declared here by their author. */
+extern const llmc_provider_ops llmc__provider_anthropic;
+extern const llmc_provider_ops llmc__provider_gemini;
+extern const llmc_provider_ops llmc__provider_ollama;
 
 /* Shared by the OpenAI-format adapters (openai, azure, compatible):
  * the request body (everything but model/transport, `model` set to

@@ -8,7 +8,9 @@ static const llmc_provider_ops *const builtin[] = {
     &llmc__provider_openai,
     &llmc__provider_azure,
     &llmc__provider_openai_compatible,
-    /* anthropic, gemini, ollama: one line each here */
+    &llmc__provider_anthropic,
+    &llmc__provider_gemini,
+    &llmc__provider_ollama,
 #endif
     &llmc__provider_mock,
 };

@@ -37,7 +37,17 @@ static const fp_route fp_builtin_routes[] = {
     {"POST", "/openai/deployments/*/chat/completions", fp_openai_chat, NULL},
     {"POST", "/openai/deployments/*/completions", fp_openai_completions, NULL},
     {"POST", "/openai/deployments/*/embeddings", fp_openai_embeddings, NULL},
-    /* anthropic, gemini, ollama routes go here */
+    /* Anthropic Messages API */
+    {"POST", "/v1/messages", fp_anthropic_messages, NULL},
+    /* Gemini (the key in x-goog-api-key; streams with ?alt=sse) */
+    {"POST", "/v1beta/models/*:generateContent", fp_gemini_generate, NULL},
+    {"POST", "/v1beta/models/*:streamGenerateContent", fp_gemini_stream, NULL},
+    {"POST", "/v1beta/models/*:embedContent", fp_gemini_embed, NULL},
+    {"POST", "/v1beta/models/*:batchEmbedContents", fp_gemini_batch_embed, NULL},
+    /* Ollama native API */
+    {"POST", "/api/chat", fp_ollama_chat, NULL},
+    {"POST", "/api/generate", fp_ollama_generate, NULL},
+    {"POST", "/api/embed", fp_ollama_embed, NULL},
 };
 
 typedef struct canned {

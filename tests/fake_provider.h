@@ -119,7 +119,20 @@ void fp_stream_end(fp_conn *c);
 void fp_openai_chat(fp_conn *c, const fp_request *req, void *ud);
 void fp_openai_completions(fp_conn *c, const fp_request *req, void *ud);
 void fp_openai_embeddings(fp_conn *c, const fp_request *req, void *ud);
-/* anthropic, gemini, ollama: added by their adapters' author. */
+/* Anthropic: POST /v1/messages (JSON or SSE events; 401 without x-api-key). */
+void fp_anthropic_messages(fp_conn *c, const fp_request *req, void *ud);
+/* Gemini: POST /v1beta/models/STAR:generateContent, :streamGenerateContent
+ * (SSE), :embedContent, :batchEmbedContents (403 without x-goog-api-key,
+ * 400 "API key not valid" for the key "bad"). */
+void fp_gemini_generate(fp_conn *c, const fp_request *req, void *ud);
+void fp_gemini_stream(fp_conn *c, const fp_request *req, void *ud);
+void fp_gemini_embed(fp_conn *c, const fp_request *req, void *ud);
+void fp_gemini_batch_embed(fp_conn *c, const fp_request *req, void *ud);
+/* Ollama: POST /api/chat (JSON or NDJSON; streams unless "stream": false),
+ * /api/generate, /api/embed (404 for the model "missing"). */
+void fp_ollama_chat(fp_conn *c, const fp_request *req, void *ud);
+void fp_ollama_generate(fp_conn *c, const fp_request *req, void *ud);
+void fp_ollama_embed(fp_conn *c, const fp_request *req, void *ud);
 
 /* Deterministic fake embedding of a text: dims floats in [-1, 1]. */
 void fp_fake_vector(const char *text, size_t len, double *out, int dims);
