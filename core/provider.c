@@ -4,7 +4,6 @@
 #include "net.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
