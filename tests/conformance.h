@@ -43,6 +43,12 @@ void conf_sqlite_teardown(void);
 #define CONF_SQLITE
 #endif
 
-#define CONF_EXTRA_BACKENDS CONF_REDIS CONF_MEMCACHED CONF_SQLITE
+/* The file:// example plugin (examples/plugins/file_backend.c), loaded
+ * through LLMCACHE_PLUGIN_PATH like a user's plugin. */
+int conf_file_setup(char *url, size_t n);
+void conf_file_teardown(void);
+#define CONF_FILE_PLUGIN {"file-plugin", conf_file_setup, conf_file_teardown},
+
+#define CONF_EXTRA_BACKENDS CONF_REDIS CONF_MEMCACHED CONF_SQLITE CONF_FILE_PLUGIN
 
 #endif
