@@ -29,6 +29,8 @@ int llmc__plugin_autoload(llmc_kind kind, const char *name);
 extern const llmc_backend_ops llmc__backend_local;
 #if LLMC_HAVE_REDIS
 extern const llmc_backend_ops llmc__backend_redis; /* schemes redis, rediss, unix */
+extern const llmc_backend_ops llmc__backend_redis_cluster;  /* redis-cluster, rediss-cluster */
+extern const llmc_backend_ops llmc__backend_redis_sentinel; /* redis-sentinel, rediss-sentinel */
 #endif
 #if LLMC_HAVE_MEMCACHED
 extern const llmc_backend_ops llmc__backend_memcached;
