@@ -1,0 +1,221 @@
+/* Redis Cluster benchmark: the redis-cluster backend next to the
+ * single-node redis backend, same run, same machine.
+ *
+ * Starts a single redis-server and a Redis Cluster of 3 masters (no
+ * replicas: replication would only add load on the same cores) on free
+ * loopback ports, then measures get and set of 1.5 KB values at 1 thread
+ * and at N threads, and MGET of 100 keys (spread over all masters in the
+ * cluster), through llmc_cache_* for both. The two sides alternate in
+ * short blocks so they see the same machine load; the ratio is cluster /
+ * single-node throughput.
+ *
+ * On a machine with few cores the three cluster nodes compete with the
+ * client threads for the same CPUs, so the ratio measures the routing
+ * overhead (slot computation, more connections, per-node pipelines),
+ * not the scale-out a cluster gives on separate machines.
+ *
+ * Environment: LLMC_BENCH_THREADS (default 4), LLMC_BENCH_SECONDS (per
+ * case and side, default 1.0). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "../tests/support/rcluster.h"
+
+#define NKEYS 1000
+#define VLEN 1500
+
+static int g_threads = 4;
+static double g_seconds = 1.0;
+static char g_keys[NKEYS][48];
+static size_t g_klens[NKEYS];
+static char g_val[VLEN];
+
+typedef enum op { OP_GET, OP_SET, OP_MGET } op;
+
+typedef struct worker {
+    llmc_cache *c;
+    op which;
+    int id;
+    double until_us;
+    uint64_t ops;
+    int failed;
+} worker;
+
+static double now_us(void)
+{
+    return (double)llmc_mono_ns() / 1000.0;
+}
+
+static void *work(void *p)
+{
+    worker *w = p;
+    llmc_buf buf = LLMC_BUF_INIT;
+    enum { B = 100 };
+    const char *kp[B];
+    size_t kl[B];
+    llmc_buf bv[B];
+    llmc_status sts[B];
+    memset(bv, 0, sizeof bv);
+    unsigned k = (unsigned)w->id * 7919u;
+    while (now_us() < w->until_us) {
+        for (int i = 0; i < 50; i++) {
+            k = (k + 1) % NKEYS;
+            llmc_status st;
+            if (w->which == OP_GET) {
+                st = llmc_cache_get(w->c, g_keys[k], g_klens[k], &buf);
+                w->ops++;
+            } else if (w->which == OP_SET) {
+                st = llmc_cache_set(w->c, g_keys[k], g_klens[k], g_val, VLEN, 0);
+                w->ops++;
+            } else {
+                for (int j = 0; j < B; j++) {
+                    unsigned kk = (k + (unsigned)j * 13u) % NKEYS;
+                    kp[j] = g_keys[kk];
+                    kl[j] = g_klens[kk];
+                }
+                st = llmc_cache_mget(w->c, B, kp, kl, bv, sts);
+                w->ops++;
+                i += 9;
+            }
+            if (st != LLMC_OK)
+                w->failed = 1;
+        }
+    }
+    llmc_buf_free(&buf);
+    for (int j = 0; j < B; j++)
+        llmc_buf_free(&bv[j]);
+    return NULL;
+}
+
+/* Run `threads` workers on cache c for `secs`; returns ops/s. */
+static double run_block(llmc_cache *c, op which, int threads, double secs, int *failed)
+{
+    worker *w = calloc((size_t)threads, sizeof *w);
+    pthread_t *th = calloc((size_t)threads, sizeof *th);
+    double t0 = now_us();
+    for (int i = 0; i < threads; i++) {
+        w[i] = (worker){c, which, i, t0 + secs * 1e6, 0, 0};
+        pthread_create(&th[i], NULL, work, &w[i]);
+    }
+    uint64_t ops = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        ops += w[i].ops;
+        *failed |= w[i].failed;
+    }
+    double el = (now_us() - t0) / 1e6;
+    free(w);
+    free(th);
+    return el > 0 ? (double)ops / el : 0;
+}
+
+static llmc_cache *open_or_die(const char *url, int pool)
+{
+    char full[1200];
+    snprintf(full, sizeof full, "%s%spool_size=%d", url, strchr(url, '?') ? "&" : "?", pool);
+    llmc_cache *c = NULL;
+    llmc_err e;
+    if (llmc_cache_open(full, NULL, &c, &e) != LLMC_OK) {
+        fprintf(stderr, "bench: open %s failed: %s\n", url, e.msg);
+        exit(1);
+    }
+    return c;
+}
+
+static void bench_case(const char *name, const char *single_url, const char *cluster_url,
+                       op which, int threads)
+{
+    llmc_cache *s = open_or_die(single_url, threads);
+    llmc_cache *c = open_or_die(cluster_url, threads);
+    /* Alternate four blocks per side so both see the same load. */
+    double so = 0, co = 0;
+    int failed = 0;
+    for (int round = 0; round < 4; round++) {
+        if (round % 2 == 0) {
+            so += run_block(s, which, threads, g_seconds / 4, &failed);
+            co += run_block(c, which, threads, g_seconds / 4, &failed);
+        } else {
+            co += run_block(c, which, threads, g_seconds / 4, &failed);
+            so += run_block(s, which, threads, g_seconds / 4, &failed);
+        }
+    }
+    so /= 4;
+    co /= 4;
+    printf("%-28s %12.0f %12.0f   %5.2fx%s\n", name, so, co, so > 0 ? co / so : 0,
+           failed ? "  (errors seen!)" : "");
+    fflush(stdout);
+    llmc_cache_close(s);
+    llmc_cache_close(c);
+}
+
+int main(void)
+{
+    const char *e = getenv("LLMC_BENCH_THREADS");
+    if (e && atoi(e) > 0)
+        g_threads = atoi(e);
+    e = getenv("LLMC_BENCH_SECONDS");
+    if (e && atof(e) > 0)
+        g_seconds = atof(e);
+    llmc_init();
+
+    rcluster clu;
+    if (rcluster_start(&clu, 3, 0) != 0) {
+        fprintf(stderr, "bench: cannot start the cluster\n");
+        rcluster_stop(&clu);
+        return 1;
+    }
+    /* The single node: same settings as the cluster nodes, minus cluster. */
+    testsrv single;
+    if (testsrv_mkdir(&single, "bench-single") != 0)
+        return 1;
+    int port = testsrv_free_port();
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    char *argv[] = {"redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--requirepass", RCLUSTER_PASSWORD, NULL};
+    if (testsrv_spawn(&single, argv) != 0 || testsrv_wait_tcp(&single, port, 10000) != 0) {
+        fprintf(stderr, "bench: cannot start redis-server\n");
+        testsrv_stop(&single);
+        rcluster_stop(&clu);
+        return 1;
+    }
+    char single_url[256];
+    snprintf(single_url, sizeof single_url, "redis://:%s@127.0.0.1:%d", RCLUSTER_PASSWORD, port);
+
+    memset(g_val, 'v', sizeof g_val);
+    llmc_cache *s = open_or_die(single_url, 4), *c = open_or_die(clu.url, 4);
+    for (int i = 0; i < NKEYS; i++) {
+        g_klens[i] = (size_t)snprintf(g_keys[i], sizeof g_keys[i], "bench:%d", i);
+        if (llmc_cache_set(s, g_keys[i], g_klens[i], g_val, VLEN, 0) != LLMC_OK ||
+            llmc_cache_set(c, g_keys[i], g_klens[i], g_val, VLEN, 0) != LLMC_OK) {
+            fprintf(stderr, "bench: populate failed\n");
+            return 1;
+        }
+    }
+    llmc_cache_close(s);
+    llmc_cache_close(c);
+
+    printf("llmcache %s redis-cluster benchmark: 3-master cluster vs single node, %ld CPUs, "
+           "1.5 KB values, %.1f s per side and case\n",
+           llmc_version(), sysconf(_SC_NPROCESSORS_ONLN), g_seconds);
+    printf("%-28s %12s %12s   %6s\n", "case", "single op/s", "cluster op/s", "ratio");
+    char name[64];
+    bench_case("get, 1 thread", single_url, clu.url, OP_GET, 1);
+    snprintf(name, sizeof name, "get, %d threads", g_threads);
+    bench_case(name, single_url, clu.url, OP_GET, g_threads);
+    bench_case("set, 1 thread", single_url, clu.url, OP_SET, 1);
+    snprintf(name, sizeof name, "set, %d threads", g_threads);
+    bench_case(name, single_url, clu.url, OP_SET, g_threads);
+    bench_case("mget 100 keys, 1 thread", single_url, clu.url, OP_MGET, 1);
+    snprintf(name, sizeof name, "mget 100 keys, %d threads", g_threads);
+    bench_case(name, single_url, clu.url, OP_MGET, g_threads);
+
+    testsrv_stop(&single);
+    rcluster_stop(&clu);
+    return 0;
+}
