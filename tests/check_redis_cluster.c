@@ -21,6 +21,9 @@ unsigned llmc__redis_key_slot(const char *key, size_t klen);
 
 static rcluster clu;
 static int cluster_up;
+static rcluster tclu;
+static redissrv certsrv; /* its TLS certificates serve the TLS cluster */
+static int tls_up;
 static rsentinel sen;
 static int sentinel_up;
 
@@ -38,6 +41,17 @@ static void cluster_setup(void)
 static void cluster_teardown(void)
 {
     rcluster_stop(&clu);
+}
+static void tls_setup(void)
+{
+    tls_up = redissrv_start(&certsrv, REDISSRV_TLS) == 0 &&
+             rcluster_start_tls(&tclu, 3, 0, certsrv.ca, certsrv.cert, certsrv.key,
+                                certsrv.client_cert, certsrv.client_key) == 0;
+}
+static void tls_teardown(void)
+{
+    rcluster_stop(&tclu);
+    redissrv_stop(&certsrv);
 }
 static void sentinel_setup(void)
 {
@@ -526,6 +540,57 @@ START_TEST(t_failover_under_load)
 }
 END_TEST
 
+/* ---- TLS ---- */
+
+START_TEST(t_tls_cluster)
+{
+    ck_assert_msg(tls_up, "the TLS cluster did not start");
+    /* rediss-cluster:// and redis-cluster://...&tls=1 alike. */
+    char url[2200];
+    snprintf(url, sizeof url, "%s", tclu.url);
+    if (_i == 1) {
+        memmove(url + 5, url + 6, strlen(url + 6) + 1); /* rediss- -> redis- */
+        strcat(url, "&tls=1");
+    }
+    llmc_cache *c = open_url(url, NULL, NULL);
+    enum { N = 60 };
+    char keys[N][32], vals[N][128];
+    llmc_kv items[N];
+    const char *kp[N];
+    size_t kl[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "tls%d:%d", _i, i);
+        size_t vl = value_for(vals[i], sizeof vals[i], keys[i]);
+        items[i] = (llmc_kv){keys[i], strlen(keys[i]), vals[i], vl, 0};
+        kp[i] = keys[i];
+        kl[i] = strlen(keys[i]);
+    }
+    ck_assert_int_eq(llmc_cache_mset(c, N, items), LLMC_OK);
+    llmc_buf bv[N];
+    llmc_status sts[N];
+    memset(bv, 0, sizeof bv);
+    ck_assert_int_eq(llmc_cache_mget(c, N, kp, kl, bv, sts), LLMC_OK);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(sts[i], LLMC_OK);
+        ck_assert(bv[i].len == strlen(vals[i]) && memcmp(bv[i].data, vals[i], bv[i].len) == 0);
+        llmc_buf_free(&bv[i]);
+    }
+    ck_assert_int_eq(stat_of(c, "masters"), 3);
+    ck_assert_int_eq(llmc_cache_ping(c), LLMC_OK);
+    uint64_t deleted = 0;
+    char ns[8];
+    snprintf(ns, sizeof ns, "tls%d", _i);
+    ck_assert_int_eq(llmc_cache_flush(c, ns, &deleted), LLMC_OK);
+    ck_assert_uint_eq(deleted, N);
+    llmc_cache_close(c);
+    /* Without the client certificate the handshake is refused. */
+    llmc_err e;
+    snprintf(url, sizeof url, "rediss-cluster://:%s@127.0.0.1:%d?tls_ca=%s&connect_timeout_ms=2000",
+             RCLUSTER_PASSWORD, tclu.node[0].port, certsrv.ca);
+    ck_assert_int_ne(open_err(url, &e), LLMC_OK);
+}
+END_TEST
+
 /* ---- Sentinel ---- */
 
 START_TEST(t_sentinel_failover)
@@ -647,6 +712,11 @@ static Suite *suite(void)
     tcase_add_test(tc, t_reshard_under_load);
     tcase_add_test(tc, t_failover_under_load);
     suite_add_tcase(s, tc);
+    TCase *tt = tcase_create("tls");
+    tcase_add_unchecked_fixture(tt, tls_setup, tls_teardown);
+    tcase_set_timeout(tt, 120);
+    tcase_add_loop_test(tt, t_tls_cluster, 0, 2);
+    suite_add_tcase(s, tt);
     TCase *ts = tcase_create("sentinel");
     tcase_add_unchecked_fixture(ts, sentinel_setup, sentinel_teardown);
     tcase_set_timeout(ts, 150);

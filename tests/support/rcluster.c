@@ -82,7 +82,8 @@ static char *run_capture(const char *cmd)
     return out;
 }
 
-static char *cli(int port, const char *password, int cluster, const char *const *args)
+static char *cli(int port, const char *password, int cluster, const rcluster *tls,
+                 const char *const *args)
 {
     const char *exe = testsrv_which("redis-cli");
     if (!exe)
@@ -91,6 +92,9 @@ static char *cli(int port, const char *password, int cluster, const char *const 
     int n = snprintf(cmd, sizeof cmd, "'%s' -h 127.0.0.1 -p %d%s", exe, port, cluster ? " -c" : "");
     if (password)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " -a '%s' --no-auth-warning", password);
+    if (tls && tls->tls)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --tls --cacert '%s' --cert '%s' --key '%s'",
+                      tls->ca, tls->client_cert, tls->client_key);
     for (; *args && n > 0 && (size_t)n < sizeof cmd; args++)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " '%s'", *args);
     if ((size_t)n < sizeof cmd)
@@ -100,15 +104,16 @@ static char *cli(int port, const char *password, int cluster, const char *const 
 
 char *rcluster_cli_port(int port, int cluster, const char *const *args)
 {
-    return cli(port, RCLUSTER_PASSWORD, cluster, args);
+    return cli(port, RCLUSTER_PASSWORD, cluster, NULL, args);
 }
 
 char *rcluster_cli(rcluster *c, int i, const char *const *args)
 {
-    return cli(c->node[i].port, RCLUSTER_PASSWORD, 0, args);
+    return cli(c->node[i].port, RCLUSTER_PASSWORD, 0, c, args);
 }
 
-static int start_node(rcnode *nd, const char *name, int cluster, int replica_of)
+static int start_node(rcnode *nd, const char *name, int cluster, int replica_of,
+                      const rcluster *tls)
 {
     if (testsrv_mkdir(&nd->srv, name) != 0)
         return -1;
@@ -121,11 +126,27 @@ static int start_node(rcnode *nd, const char *name, int cluster, int replica_of)
         snprintf(port, sizeof port, "%d", nd->port);
         snprintf(bus, sizeof bus, "%d", nd->bus_port);
         snprintf(master, sizeof master, "%d", replica_of);
-        const char *argv[40];
+        const char *argv[60];
         int a = 0;
         argv[a++] = "redis-server";
         argv[a++] = "--port";
-        argv[a++] = port;
+        if (tls && tls->tls) {
+            argv[a++] = "0";
+            argv[a++] = "--tls-port";
+            argv[a++] = port;
+            argv[a++] = "--tls-cluster";
+            argv[a++] = "yes";
+            argv[a++] = "--tls-replication";
+            argv[a++] = "yes";
+            argv[a++] = "--tls-cert-file";
+            argv[a++] = tls->cert;
+            argv[a++] = "--tls-key-file";
+            argv[a++] = tls->key;
+            argv[a++] = "--tls-ca-cert-file";
+            argv[a++] = tls->ca;
+        } else {
+            argv[a++] = port;
+        }
         argv[a++] = "--bind";
         argv[a++] = "127.0.0.1";
         argv[a++] = "--save";
@@ -192,9 +213,29 @@ int rcluster_wait_ok(rcluster *c, int timeout_ms)
     return -1;
 }
 
+static int start_cluster(rcluster *c, int masters, int replicas);
+
 int rcluster_start(rcluster *c, int masters, int replicas)
 {
     memset(c, 0, sizeof *c);
+    return start_cluster(c, masters, replicas);
+}
+
+int rcluster_start_tls(rcluster *c, int masters, int replicas, const char *ca, const char *cert,
+                       const char *key, const char *client_cert, const char *client_key)
+{
+    memset(c, 0, sizeof *c);
+    c->tls = 1;
+    snprintf(c->ca, sizeof c->ca, "%s", ca);
+    snprintf(c->cert, sizeof c->cert, "%s", cert);
+    snprintf(c->key, sizeof c->key, "%s", key);
+    snprintf(c->client_cert, sizeof c->client_cert, "%s", client_cert);
+    snprintf(c->client_key, sizeof c->client_key, "%s", client_key);
+    return start_cluster(c, masters, replicas);
+}
+
+static int start_cluster(rcluster *c, int masters, int replicas)
+{
     for (int i = 0; i < RCLUSTER_MAX; i++)
         c->node[i].srv.pid = -1;
     c->n = masters * (1 + replicas);
@@ -203,17 +244,26 @@ int rcluster_start(rcluster *c, int masters, int replicas)
     for (int i = 0; i < c->n; i++) {
         char name[32];
         snprintf(name, sizeof name, "rcluster%d", i);
-        if (start_node(&c->node[i], name, 1, 0) != 0)
+        if (start_node(&c->node[i], name, 1, 0, c) != 0)
             return -1;
     }
     char addrs[RCLUSTER_MAX][32], reps[16];
     snprintf(reps, sizeof reps, "%d", replicas);
-    const char *argv[RCLUSTER_MAX + 12];
+    const char *argv[RCLUSTER_MAX + 20];
     int a = 0;
     argv[a++] = "redis-cli";
     argv[a++] = "-a";
     argv[a++] = RCLUSTER_PASSWORD;
     argv[a++] = "--no-auth-warning";
+    if (c->tls) {
+        argv[a++] = "--tls";
+        argv[a++] = "--cacert";
+        argv[a++] = c->ca;
+        argv[a++] = "--cert";
+        argv[a++] = c->client_cert;
+        argv[a++] = "--key";
+        argv[a++] = c->client_key;
+    }
     argv[a++] = "--cluster";
     argv[a++] = "create";
     for (int i = 0; i < c->n; i++) {
@@ -233,11 +283,15 @@ int rcluster_start(rcluster *c, int masters, int replicas)
         fprintf(stderr, "rcluster: cluster did not reach cluster_state:ok\n");
         return -1;
     }
-    int n = snprintf(c->url, sizeof c->url, "redis-cluster://:%s@", RCLUSTER_PASSWORD);
+    int n = snprintf(c->url, sizeof c->url, "%s://:%s@", c->tls ? "rediss-cluster" : "redis-cluster",
+                     RCLUSTER_PASSWORD);
     /* Seed with the first three nodes only: the rest is discovered. */
     for (int i = 0; i < 3; i++)
         n += snprintf(c->url + n, sizeof c->url - (size_t)n, "%s127.0.0.1:%d", i ? "," : "",
                       c->node[i].port);
+    if (c->tls)
+        snprintf(c->url + n, sizeof c->url - (size_t)n, "?tls_ca=%s&tls_cert=%s&tls_key=%s",
+                 c->ca, c->client_cert, c->client_key);
     return 0;
 }
 
@@ -309,7 +363,7 @@ long long rcluster_int(rcluster *c, int i, const char *const *args)
 
 char *rsentinel_cli(rsentinel *s, int i, const char *const *args)
 {
-    return cli(s->sentinel[i].port, NULL, 0, args);
+    return cli(s->sentinel[i].port, NULL, 0, NULL, args);
 }
 
 static int start_sentinel(rcnode *nd, const char *name, int master_port)
@@ -366,15 +420,15 @@ int rsentinel_start(rsentinel *s)
         s->node[i].srv.pid = -1;
     for (int i = 0; i < 3; i++)
         s->sentinel[i].srv.pid = -1;
-    if (start_node(&s->node[0], "rsent-master", 0, 0) != 0 ||
-        start_node(&s->node[1], "rsent-replica", 0, s->node[0].port) != 0)
+    if (start_node(&s->node[0], "rsent-master", 0, 0, NULL) != 0 ||
+        start_node(&s->node[1], "rsent-replica", 0, s->node[0].port, NULL) != 0)
         return -1;
     /* Wait until the replica is in sync, so a failover can pick it. */
     long long end = now_ms() + 30000;
     const char *info[] = {"INFO", "replication", NULL};
     int synced = 0;
     while (!synced && now_ms() < end) {
-        char *out = cli(s->node[1].port, RCLUSTER_PASSWORD, 0, info);
+        char *out = cli(s->node[1].port, RCLUSTER_PASSWORD, 0, NULL, info);
         synced = out && strstr(out, "master_link_status:up");
         free(out);
         if (!synced)

@@ -21,12 +21,20 @@ typedef struct rcnode {
 typedef struct rcluster {
     rcnode node[RCLUSTER_MAX];
     int n;
-    char url[1024];       /* redis-cluster://:pw@h:p,h:p,h:p */
+    char url[2048];       /* redis-cluster://:pw@h:p,h:p,h:p */
+    /* TLS (rcluster_start_tls): nodes listen on TLS only, the cluster bus
+     * and replication use TLS too. */
+    int tls;
+    char ca[300], cert[300], key[300], client_cert[300], client_key[300];
 } rcluster;
 
 /* Start masters * (1 + replicas) nodes, create the cluster and wait for
  * cluster_state:ok on every node. 0 on success. */
 int rcluster_start(rcluster *c, int masters, int replicas);
+/* The same over TLS with the given PEM files (server and client
+ * certificates signed by ca); url is a rediss-cluster:// URL. */
+int rcluster_start_tls(rcluster *c, int masters, int replicas, const char *ca, const char *cert,
+                       const char *key, const char *client_cert, const char *client_key);
 void rcluster_stop(rcluster *c);
 /* SIGKILL node i (keeps its directory). */
 void rcluster_kill(rcluster *c, int i);
