@@ -376,6 +376,17 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
         goto done;
     }
 
+    if (ops->caps & LLMC_CAP_FILE_LOCATION) {
+        for (size_t i = 0; i < u.n_hosts; i++)
+            free((char *)u.hosts[i].host);
+        free(u.hosts);
+        u.hosts = NULL;
+        u.n_hosts = 0;
+    } else if (u.host_status != LLMC_OK) {
+        st = llmc_err_set(err, u.host_status, 0, "%s", u.host_error ? u.host_error : "bad host");
+        goto done;
+    }
+
     merged = u.query ? llmc_options_dup(u.query) : llmc_options_new();
     if (!merged) {
         st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");

@@ -57,6 +57,8 @@ typedef struct llmc_url {
     llmc_host *hosts;
     size_t n_hosts;
     char *redacted;    /* whole URL with password -> *** */
+    llmc_status host_status; /* non-OK: the location is not a host list */
+    char *host_error;        /* ...and why (for backends that need hosts) */
     llmc_options *query; /* decoded query options */
 } llmc_url;
 

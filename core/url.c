@@ -65,6 +65,7 @@ void llmc__url_free(llmc_url *u)
         free((char *)u->hosts[i].host);
     free(u->hosts);
     free(u->redacted);
+    free(u->host_error);
     llmc_options_free(u->query);
     memset(u, 0, sizeof *u);
 }
@@ -327,13 +328,21 @@ llmc_status llmc__url_parse(const char *url, llmc_url *u, llmc_err *err)
     if (!u->location)
         return llmc_err_set(err, LLMC_EINVAL, 0, "malformed URL %s: bad %%-escape",
                             u->redacted);
-    /* A sqlite URL names a file ("sqlite://:memory:", "sqlite://rel/x.db"),
-     * not hosts: its location is the whole text, so no host list. */
-    llmc_status st = strcmp(u->scheme, "sqlite") == 0
-                         ? LLMC_OK
-                         : parse_hosts(u, loc, (size_t)(auth_end - loc), err);
-    if (st != LLMC_OK)
-        return st;
+    /* Whether the location is a host list depends on the backend (a sqlite
+     * or file URL names a path: "sqlite://:memory:", "file://rel/dir"), which
+     * is not known yet: keep a host-list error for the caller to raise. */
+    llmc_err herr;
+    llmc_err_clear(&herr);
+    llmc_status st = parse_hosts(u, loc, (size_t)(auth_end - loc), &herr);
+    if (st != LLMC_OK) {
+        for (size_t i = 0; i < u->n_hosts; i++)
+            free((char *)u->hosts[i].host);
+        free(u->hosts);
+        u->hosts = NULL;
+        u->n_hosts = 0;
+        u->host_status = st;
+        u->host_error = llmc__strdup(herr.msg);
+    }
     u->path = slash ? llmc__pct_decode(slash, (size_t)(rest_end - slash), 0, NULL)
                     : llmc__strdup("");
     if (!u->path)

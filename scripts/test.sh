@@ -18,15 +18,17 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 # One summary line over both builds.
 python3 - <<'PY' 2>/dev/null || true
 import json
-p = f = 0
+p = f = s = 0
 for d in ("build", "build-asan"):
     try:
         for line in open(d + "/meson-logs/testlog.json"):
             r = json.loads(line)
-            if r.get("result") == "OK": p += 1
+            res = r.get("result")
+            if res == "OK": p += 1
+            elif res == "SKIP": s += 1
             else: f += 1
     except OSError:
         pass
-print(f"{p} passed, {f} failed")
+print(f"{p} passed, {f} failed" + (f", {s} skipped" if s else ""))
 PY
 exit $fail

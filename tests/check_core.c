@@ -148,13 +148,21 @@ START_TEST(t_url_parse)
     ck_assert_str_eq(u.password, "a:b@c");
     llmc__url_free(&u);
 
-    /* errors name the problem and never leak the password */
-    ck_assert_int_eq(llmc__url_parse("redis://u:topsecret@h:99999", &u, &e), LLMC_EINVAL);
-    ck_assert_ptr_nonnull(strstr(e.msg, "port"));
-    ck_assert_ptr_null(strstr(e.msg, "topsecret"));
+    /* host-list errors are kept for backends that need hosts, name the
+     * problem and never leak the password */
+    ck_assert_int_eq(llmc__url_parse("redis://u:topsecret@h:99999", &u, &e), LLMC_OK);
+    ck_assert_int_eq(u.host_status, LLMC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(u.host_error, "port"));
+    ck_assert_ptr_null(strstr(u.host_error, "topsecret"));
+    ck_assert_uint_eq(u.n_hosts, 0);
     llmc__url_free(&u);
-    ck_assert_int_eq(llmc__url_parse("redis://u:topsecret@h:12x", &u, &e), LLMC_EINVAL);
-    ck_assert_ptr_null(strstr(e.msg, "topsecret"));
+    ck_assert_int_eq(llmc__url_parse("redis://u:topsecret@h:12x", &u, &e), LLMC_OK);
+    ck_assert_int_eq(u.host_status, LLMC_EINVAL);
+    ck_assert_ptr_null(strstr(u.host_error, "topsecret"));
+    llmc__url_free(&u);
+    /* a path-like location parses (sqlite decides what it means) */
+    ck_assert_int_eq(llmc__url_parse("sqlite://:memory:", &u, &e), LLMC_OK);
+    ck_assert_str_eq(u.location, ":memory:");
     llmc__url_free(&u);
     ck_assert_int_eq(llmc__url_parse("local://?max_entries", &u, &e), LLMC_EINVAL);
     ck_assert_ptr_nonnull(strstr(e.msg, "max_entries"));
@@ -172,9 +180,11 @@ START_TEST(t_url_parse)
     llmc__url_free(&u);
     ck_assert_int_eq(llmc__url_parse("redis://h\n", &u, &e), LLMC_EINVAL);
     llmc__url_free(&u);
-    ck_assert_int_eq(llmc__url_parse("redis://[::1", &u, &e), LLMC_EINVAL);
+    ck_assert_int_eq(llmc__url_parse("redis://[::1", &u, &e), LLMC_OK);
+    ck_assert_int_eq(u.host_status, LLMC_EINVAL);
     llmc__url_free(&u);
-    ck_assert_int_eq(llmc__url_parse("redis://a,,b", &u, &e), LLMC_EINVAL);
+    ck_assert_int_eq(llmc__url_parse("redis://a,,b", &u, &e), LLMC_OK);
+    ck_assert_ptr_nonnull(strstr(u.host_error, "empty host"));
     llmc__url_free(&u);
     /* secret-looking query options are redacted too */
     ck_assert_int_eq(llmc__url_parse("x://h?password=hunter2&db=1", &u, &e), LLMC_OK);
@@ -211,6 +221,10 @@ START_TEST(t_open_errors)
     expect_open_error("local://?timeout_ms=0", LLMC_EINVAL, "timeout_ms");
     expect_open_error("local://somehost", LLMC_EINVAL, "local");
     expect_open_error("not a url", LLMC_EINVAL, "scheme");
+#if LLMC_HAVE_REDIS
+    expect_open_error("redis://u:topsecret@h:99999", LLMC_EINVAL, "port");
+    expect_open_error("redis://u:topsecret@h:99999", LLMC_EINVAL, "***");
+#endif
 #if !LLMC_HAVE_REDIS
     expect_open_error("redis://localhost", LLMC_ENOTBUILT, "not built");
 #endif

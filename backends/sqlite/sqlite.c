@@ -960,7 +960,7 @@ const llmc_backend_ops llmc__backend_sqlite = {
                                "SQLite file (WAL, LRU limits, shared between processes)"),
     .schemes = sq_schemes,
     .options = sq_option_names,
-    .caps = LLMC_CAP_TTL | LLMC_CAP_SCOPED_FLUSH | LLMC_CAP_THREAD_SAFE | LLMC_CAP_PERSISTENT |
+    .caps = LLMC_CAP_TTL | LLMC_CAP_FILE_LOCATION | LLMC_CAP_SCOPED_FLUSH | LLMC_CAP_THREAD_SAFE | LLMC_CAP_PERSISTENT |
             LLMC_CAP_SCAN,
     .open = sq_open,
     .close = sq_close,

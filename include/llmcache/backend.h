@@ -50,7 +50,9 @@ enum {
     LLMC_CAP_PERSISTENT = 1u << 4,   /* survives the process */
     LLMC_CAP_DISTRIBUTED = 1u << 5,  /* shared between machines */
     LLMC_CAP_SCAN = 1u << 6,         /* can enumerate keys */
-    LLMC_CAP_REMOTE = 1u << 7        /* talks over the network: fail open */
+    LLMC_CAP_REMOTE = 1u << 7,       /* talks over the network: fail open */
+    LLMC_CAP_FILE_LOCATION = 1u << 8 /* the URL's location is a path, not a
+                                        host list: hosts are not parsed */
 };
 
 /* One host of a URL's authority (several for memcached/cluster URLs). */
@@ -72,7 +74,8 @@ typedef struct llmc_backend_config {
                                  "/abs/file.db", "rel/file.db", ":memory:",
                                  "h1:11211,h2:11212", "host:6379/2" */
     const llmc_host *hosts;   /* authority parsed as host[:port] list */
-    size_t n_hosts;           /* 0 when the authority is empty */
+    size_t n_hosts;           /* 0 when the authority is empty, and always
+                                 for LLMC_CAP_FILE_LOCATION backends */
     const char *path;         /* after the authority, from '/', decoded;
                                  "" when absent */
     /* Common options, validated by the core. */
