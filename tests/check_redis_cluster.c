@@ -308,6 +308,10 @@ START_TEST(t_errors)
     int dead = testsrv_free_port();
     snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d?connect_timeout_ms=500", dead);
     ck_assert_int_eq(open_err(url, &e), LLMC_ECONN);
+    /* A dead seed is skipped when another one answers. */
+    snprintf(url, sizeof url, "redis-cluster://:%s@127.0.0.1:%d,127.0.0.1:%d?connect_timeout_ms=500",
+             RCLUSTER_PASSWORD, dead, clu.node[1].port);
+    ck_assert_int_eq(open_err(url, &e), LLMC_OK);
     /* A cluster has only database 0. */
     snprintf(url, sizeof url, "redis-cluster://:%s@127.0.0.1:%d/3", RCLUSTER_PASSWORD,
              clu.node[0].port);
@@ -332,6 +336,98 @@ START_TEST(t_errors)
     /* Sentinel URL without a master name. */
     ck_assert_int_eq(open_err("redis-sentinel://127.0.0.1:26379", &e), LLMC_EINVAL);
     ck_assert_msg(strstr(e.msg, "master name") != NULL, "%s", e.msg);
+}
+END_TEST
+
+/* A slot migration by hand, stopped half way: the library must follow
+ * ASK (with ASKING) for the key already moved, read the others from the
+ * source, and split a batch that the source answers with TRYAGAIN. */
+START_TEST(t_ask_redirect)
+{
+    llmc_cache *c = open_cluster();
+    const char *ka = "{asktest}a", *kb = "{asktest}b", *kc = "{asktest}c";
+    char va[128], vb[128], vc[128];
+    size_t la = value_for(va, sizeof va, ka), lb = value_for(vb, sizeof vb, kb),
+           lc = value_for(vc, sizeof vc, kc);
+    ck_assert_int_eq(llmc_cache_set(c, ka, strlen(ka), va, la, LLMC_TTL_NEVER), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, kb, strlen(kb), vb, lb, LLMC_TTL_NEVER), LLMC_OK);
+    char slot[16];
+    snprintf(slot, sizeof slot, "%u", llmc__redis_key_slot("asktest", 7));
+    int src = -1, dst = -1;
+    const char *cnt[] = {"CLUSTER", "COUNTKEYSINSLOT", slot, NULL};
+    for (int i = 0; i < clu.n; i++) {
+        if (rcluster_is_master(&clu, i) != 1)
+            continue;
+        if (rcluster_int(&clu, i, cnt) == 2)
+            src = i;
+        else if (dst < 0)
+            dst = i;
+    }
+    ck_assert(src >= 0 && dst >= 0);
+    char src_id[64], dst_id[64], dport[16];
+    ck_assert_int_eq(rcluster_node_id(&clu, src, src_id, sizeof src_id), 0);
+    ck_assert_int_eq(rcluster_node_id(&clu, dst, dst_id, sizeof dst_id), 0);
+    snprintf(dport, sizeof dport, "%d", clu.node[dst].port);
+    const char *imp[] = {"CLUSTER", "SETSLOT", slot, "IMPORTING", src_id, NULL};
+    const char *mig[] = {"CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id, NULL};
+    const char *mv[] = {"MIGRATE", "127.0.0.1", dport, "", "0", "5000", "AUTH",
+                        RCLUSTER_PASSWORD, "KEYS", ka, NULL};
+    char *out = rcluster_cli(&clu, dst, imp);
+    ck_assert_msg(out && strncmp(out, "OK", 2) == 0, "IMPORTING: %s", out ? out : "?");
+    free(out);
+    out = rcluster_cli(&clu, src, mig);
+    ck_assert_msg(out && strncmp(out, "OK", 2) == 0, "MIGRATING: %s", out ? out : "?");
+    free(out);
+    out = rcluster_cli(&clu, src, mv);
+    ck_assert_msg(out && strncmp(out, "OK", 2) == 0, "MIGRATE: %s", out ? out : "?");
+    free(out);
+
+    llmc_buf b = LLMC_BUF_INIT;
+    int64_t ask0 = stat_of(c, "redirects_ask");
+    ck_assert_int_eq(llmc_cache_get(c, ka, strlen(ka), &b), LLMC_OK); /* ASK -> dst */
+    ck_assert(b.len == la && memcmp(b.data, va, la) == 0);
+    ck_assert_int_gt(stat_of(c, "redirects_ask"), ask0);
+    ck_assert_int_eq(llmc_cache_get(c, kb, strlen(kb), &b), LLMC_OK); /* still on src */
+    ck_assert(b.len == lb && memcmp(b.data, vb, lb) == 0);
+    /* A new key of a migrating slot is created on the target (ASK). */
+    ck_assert_int_eq(llmc_cache_set(c, kc, strlen(kc), vc, lc, LLMC_TTL_NEVER), LLMC_OK);
+    const char *dbs[] = {"DBSIZE", NULL};
+    long long before = rcluster_int(&clu, dst, dbs);
+    ck_assert_int_ge(before, 2);
+    /* A batch over the half-moved slot: MGET gets TRYAGAIN or ASK on the
+     * source; the library splits it. */
+    const char *keys[3] = {ka, kb, kc};
+    size_t kl[3] = {strlen(ka), strlen(kb), strlen(kc)};
+    llmc_buf bv[3];
+    llmc_status sts[3];
+    memset(bv, 0, sizeof bv);
+    ck_assert_int_eq(llmc_cache_mget(c, 3, keys, kl, bv, sts), LLMC_OK);
+    const char *want[3] = {va, vb, vc};
+    size_t wl[3] = {la, lb, lc};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sts[i], LLMC_OK);
+        ck_assert(bv[i].len == wl[i] && memcmp(bv[i].data, want[i], wl[i]) == 0);
+        llmc_buf_free(&bv[i]);
+    }
+    /* Finish the migration: the slot now belongs to dst (MOVED). */
+    const char *mv2[] = {"MIGRATE", "127.0.0.1", dport, "", "0", "5000", "AUTH",
+                         RCLUSTER_PASSWORD, "KEYS", kb, NULL};
+    free(rcluster_cli(&clu, src, mv2));
+    const char *own[] = {"CLUSTER", "SETSLOT", slot, "NODE", dst_id, NULL};
+    free(rcluster_cli(&clu, dst, own));
+    free(rcluster_cli(&clu, src, own));
+    for (int i = 0; i < clu.n; i++)
+        if (i != src && i != dst && rcluster_is_master(&clu, i) == 1)
+            free(rcluster_cli(&clu, i, own));
+    int64_t moved0 = stat_of(c, "redirects_moved");
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(llmc_cache_get(c, keys[i], kl[i], &b), LLMC_OK);
+        ck_assert(b.len == wl[i] && memcmp(b.data, want[i], wl[i]) == 0);
+    }
+    ck_assert_int_gt(stat_of(c, "redirects_moved"), moved0);
+    ck_assert_int_eq(rcluster_wait_ok(&clu, 30000), 0);
+    llmc_buf_free(&b);
+    llmc_cache_close(c);
 }
 END_TEST
 
@@ -709,6 +805,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_batches_flush_scan);
     tcase_add_test(tc, t_scan_all_masters);
     tcase_add_test(tc, t_errors);
+    tcase_add_test(tc, t_ask_redirect);
     tcase_add_test(tc, t_reshard_under_load);
     tcase_add_test(tc, t_failover_under_load);
     suite_add_tcase(s, tc);

@@ -1221,9 +1221,13 @@ static llmc_status match_pattern(llmc_buf *b, const char *s, size_t n, const cha
 
 static llmc_status no_masters(cctx *x, llmc_err *err)
 {
+    llmc_err last;
+    pthread_mutex_lock(&x->refresh_lock);
+    last = x->last_refresh_err;
+    pthread_mutex_unlock(&x->refresh_lock);
     return llmc_err_set(err, LLMC_ECONN, 0, "redis-%s: no master known (%s)",
                         x->mode == MODE_CLUSTER ? "cluster" : "sentinel",
-                        x->last_refresh_err.msg[0] ? x->last_refresh_err.msg : "not connected");
+                        last.msg[0] ? last.msg : "not connected");
 }
 
 /* Pipelined UNLINK, one key per command (keys of one SCAN page may be in
