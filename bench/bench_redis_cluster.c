@@ -6,8 +6,8 @@
  * loopback ports, then measures get and set of 1.5 KB values at 1 thread
  * and at N threads, and MGET of 100 keys (spread over all masters in the
  * cluster), through llmc_cache_* for both. The two sides alternate in
- * short blocks so they see the same machine load; the ratio is cluster /
- * single-node throughput.
+ * short blocks so they see the same machine load; the ratio (cluster /
+ * single node) is the median of the per-block ratios.
  *
  * On a machine with few cores the three cluster nodes compete with the
  * client threads for the same CPUs, so the ratio measures the routing
@@ -114,6 +114,12 @@ static double run_block(llmc_cache *c, op which, int threads, double secs, int *
     return el > 0 ? (double)ops / el : 0;
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static llmc_cache *open_or_die(const char *url, int pool)
 {
     char full[1200];
@@ -132,21 +138,30 @@ static void bench_case(const char *name, const char *single_url, const char *clu
 {
     llmc_cache *s = open_or_die(single_url, threads);
     llmc_cache *c = open_or_die(cluster_url, threads);
-    /* Alternate four blocks per side so both see the same load. */
-    double so = 0, co = 0;
+    /* Alternate ROUNDS short blocks per side so both see the same load;
+     * the ratio is the median of the per-round ratios, which a load
+     * spike in one block moves less than the ratio of the sums. */
+    enum { ROUNDS = 10 };
+    double so = 0, co = 0, r[ROUNDS];
     int failed = 0;
-    for (int round = 0; round < 4; round++) {
+    for (int round = 0; round < ROUNDS; round++) {
+        double a, b;
         if (round % 2 == 0) {
-            so += run_block(s, which, threads, g_seconds / 4, &failed);
-            co += run_block(c, which, threads, g_seconds / 4, &failed);
+            a = run_block(s, which, threads, g_seconds / ROUNDS, &failed);
+            b = run_block(c, which, threads, g_seconds / ROUNDS, &failed);
         } else {
-            co += run_block(c, which, threads, g_seconds / 4, &failed);
-            so += run_block(s, which, threads, g_seconds / 4, &failed);
+            b = run_block(c, which, threads, g_seconds / ROUNDS, &failed);
+            a = run_block(s, which, threads, g_seconds / ROUNDS, &failed);
         }
+        so += a;
+        co += b;
+        r[round] = a > 0 ? b / a : 0;
     }
-    so /= 4;
-    co /= 4;
-    printf("%-28s %12.0f %12.0f   %5.2fx%s\n", name, so, co, so > 0 ? co / so : 0,
+    so /= ROUNDS;
+    co /= ROUNDS;
+    qsort(r, ROUNDS, sizeof r[0], cmp_d);
+    double ratio = (r[ROUNDS / 2 - 1] + r[ROUNDS / 2]) / 2;
+    printf("%-28s %12.0f %12.0f   %5.2fx%s\n", name, so, co, ratio,
            failed ? "  (errors seen!)" : "");
     fflush(stdout);
     llmc_cache_close(s);
