@@ -7,7 +7,10 @@
  * and at N threads, and MGET of 100 keys (spread over all masters in the
  * cluster), through llmc_cache_* for both. The two sides alternate in
  * short blocks so they see the same machine load; the ratio (cluster /
- * single node) is the median of the per-block ratios.
+ * single node) is the median of the per-block ratios. The client's CPU
+ * time per operation (user + system, over all its threads) is printed
+ * too: unlike throughput it hardly depends on the machine's load, so it
+ * shows the cost of the cluster routing itself.
  *
  * On a machine with few cores the three cluster nodes compete with the
  * client threads for the same CPUs, so the ratio measures the routing
@@ -15,8 +18,10 @@
  * not the scale-out a cluster gives on separate machines.
  *
  * Environment: LLMC_BENCH_THREADS (default 4), LLMC_BENCH_SECONDS (per
- * case and side, default 1.0). */
+ * case and side, default 1.0), LLMC_BENCH_ONLY (run only the cases whose
+ * name contains this text). */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,9 +97,21 @@ static void *work(void *p)
     return NULL;
 }
 
-/* Run `threads` workers on cache c for `secs`; returns ops/s. */
-static double run_block(llmc_cache *c, op which, int threads, double secs, int *failed)
+static double cpu_us(void)
 {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* Run `threads` workers on cache c for `secs`; returns ops/s and adds
+ * the client's CPU time per operation (user + system, all threads) to
+ * *cpu_per_op. */
+static double run_block(llmc_cache *c, op which, int threads, double secs, int *failed,
+                        double *cpu_per_op)
+{
+    double c0 = cpu_us();
     worker *w = calloc((size_t)threads, sizeof *w);
     pthread_t *th = calloc((size_t)threads, sizeof *th);
     double t0 = now_us();
@@ -109,6 +126,8 @@ static double run_block(llmc_cache *c, op which, int threads, double secs, int *
         *failed |= w[i].failed;
     }
     double el = (now_us() - t0) / 1e6;
+    if (ops)
+        *cpu_per_op += (cpu_us() - c0) / (double)ops;
     free(w);
     free(th);
     return el > 0 ? (double)ops / el : 0;
@@ -133,25 +152,29 @@ static llmc_cache *open_or_die(const char *url, int pool)
     return c;
 }
 
+static const char *g_only; /* LLMC_BENCH_ONLY: cases whose name contains it */
+
 static void bench_case(const char *name, const char *single_url, const char *cluster_url,
                        op which, int threads)
 {
+    if (g_only && *g_only && !strstr(name, g_only))
+        return;
     llmc_cache *s = open_or_die(single_url, threads);
     llmc_cache *c = open_or_die(cluster_url, threads);
     /* Alternate ROUNDS short blocks per side so both see the same load;
      * the ratio is the median of the per-round ratios, which a load
      * spike in one block moves less than the ratio of the sums. */
     enum { ROUNDS = 10 };
-    double so = 0, co = 0, r[ROUNDS];
+    double so = 0, co = 0, r[ROUNDS], scpu = 0, ccpu = 0;
     int failed = 0;
     for (int round = 0; round < ROUNDS; round++) {
         double a, b;
         if (round % 2 == 0) {
-            a = run_block(s, which, threads, g_seconds / ROUNDS, &failed);
-            b = run_block(c, which, threads, g_seconds / ROUNDS, &failed);
+            a = run_block(s, which, threads, g_seconds / ROUNDS, &failed, &scpu);
+            b = run_block(c, which, threads, g_seconds / ROUNDS, &failed, &ccpu);
         } else {
-            b = run_block(c, which, threads, g_seconds / ROUNDS, &failed);
-            a = run_block(s, which, threads, g_seconds / ROUNDS, &failed);
+            b = run_block(c, which, threads, g_seconds / ROUNDS, &failed, &ccpu);
+            a = run_block(s, which, threads, g_seconds / ROUNDS, &failed, &scpu);
         }
         so += a;
         co += b;
@@ -161,7 +184,8 @@ static void bench_case(const char *name, const char *single_url, const char *clu
     co /= ROUNDS;
     qsort(r, ROUNDS, sizeof r[0], cmp_d);
     double ratio = (r[ROUNDS / 2 - 1] + r[ROUNDS / 2]) / 2;
-    printf("%-28s %12.0f %12.0f   %5.2fx%s\n", name, so, co, ratio,
+    printf("%-28s %12.0f %12.0f   %5.2fx   %7.1f %7.1f%s\n", name, so, co, ratio,
+           scpu / ROUNDS, ccpu / ROUNDS,
            failed ? "  (errors seen!)" : "");
     fflush(stdout);
     llmc_cache_close(s);
@@ -176,6 +200,7 @@ int main(void)
     e = getenv("LLMC_BENCH_SECONDS");
     if (e && atof(e) > 0)
         g_seconds = atof(e);
+    g_only = getenv("LLMC_BENCH_ONLY");
     llmc_init();
 
     rcluster clu;
@@ -218,7 +243,9 @@ int main(void)
     printf("llmcache %s redis-cluster benchmark: 3-master cluster vs single node, %ld CPUs, "
            "1.5 KB values, %.1f s per side and case\n",
            llmc_version(), sysconf(_SC_NPROCESSORS_ONLN), g_seconds);
-    printf("%-28s %12s %12s   %6s\n", "case", "single op/s", "cluster op/s", "ratio");
+    printf("%-28s %12s %12s   %6s   %15s\n", "case", "single op/s", "cluster op/s", "ratio",
+           "client CPU us/op");
+    printf("%-28s %12s %12s   %6s   %7s %7s\n", "", "", "", "", "single", "cluster");
     char name[64];
     bench_case("get, 1 thread", single_url, clu.url, OP_GET, 1);
     snprintf(name, sizeof name, "get, %d threads", g_threads);
