@@ -312,6 +312,13 @@ START_TEST(t_errors)
     snprintf(url, sizeof url, "redis-cluster://:%s@127.0.0.1:%d,127.0.0.1:%d?connect_timeout_ms=500",
              RCLUSTER_PASSWORD, dead, clu.node[1].port);
     ck_assert_int_eq(open_err(url, &e), LLMC_OK);
+    /* A host name as seed; the nodes are then learnt by address. */
+    snprintf(url, sizeof url, "redis-cluster://:%s@localhost:%d", RCLUSTER_PASSWORD,
+             clu.node[2].port);
+    llmc_cache *c = open_url(url, NULL, NULL);
+    ck_assert_int_eq(llmc_cache_set(c, "seed:k", 6, "v", 1, LLMC_TTL_NEVER), LLMC_OK);
+    ck_assert_int_eq(stat_of(c, "masters"), 3);
+    llmc_cache_close(c);
     /* A cluster has only database 0. */
     snprintf(url, sizeof url, "redis-cluster://:%s@127.0.0.1:%d/3", RCLUSTER_PASSWORD,
              clu.node[0].port);
@@ -515,7 +522,10 @@ static void wait_progress(loader *l, long more, int timeout_ms)
 
 START_TEST(t_reshard_under_load)
 {
-    llmc_cache *c = open_cluster();
+    /* A generous timeout: what is tested is that redirects never surface,
+     * not how fast a loaded machine answers. */
+    ck_assert_msg(cluster_up, "the cluster did not start");
+    llmc_cache *c = open_url(clu.url, "command_timeout_ms", "5000");
     loader l;
     memset(&l, 0, sizeof l);
     l.c = c;
