@@ -781,14 +781,30 @@ START_TEST(t_sentinel_errors)
     ck_assert_msg(sentinel_up, "the sentinel setup did not start");
     llmc_err e;
     char url[512];
-    snprintf(url, sizeof url, "redis-sentinel://:%s@127.0.0.1:%d/nosuchmaster",
-             RCLUSTER_PASSWORD, sen.sentinel[0].port);
+    snprintf(url, sizeof url, "redis-sentinel://:%s@127.0.0.1:%d/nosuchmaster?sentinel_password=%s",
+             RCLUSTER_PASSWORD, sen.sentinel[0].port, RSENTINEL_PASSWORD);
     ck_assert_int_eq(open_err(url, &e), LLMC_EINVAL);
     ck_assert_msg(strstr(e.msg, "nosuchmaster") != NULL, "%s", e.msg);
-    snprintf(url, sizeof url, "redis-sentinel://:badpass-77@127.0.0.1:%d/%s",
-             sen.sentinel[0].port, RSENTINEL_MASTER);
+    /* Wrong master password. */
+    snprintf(url, sizeof url, "redis-sentinel://:badpass-77@127.0.0.1:%d/%s?sentinel_password=%s",
+             sen.sentinel[0].port, RSENTINEL_MASTER, RSENTINEL_PASSWORD);
     ck_assert_int_eq(open_err(url, &e), LLMC_EAUTH);
     ck_assert_ptr_null(strstr(e.msg, "badpass-77"));
+    /* Sentinels that need a password, and none (or a wrong one) given. */
+    snprintf(url, sizeof url, "redis-sentinel://:%s@127.0.0.1:%d/%s", RCLUSTER_PASSWORD,
+             sen.sentinel[0].port, RSENTINEL_MASTER);
+    ck_assert_int_eq(open_err(url, &e), LLMC_EAUTH);
+    snprintf(url, sizeof url, "redis-sentinel://:%s@127.0.0.1:%d/%s?sentinel_password=nope-55",
+             RCLUSTER_PASSWORD, sen.sentinel[0].port, RSENTINEL_MASTER);
+    ck_assert_int_eq(open_err(url, &e), LLMC_EAUTH);
+    ck_assert_ptr_null(strstr(e.msg, "nope-55"));
+    /* A dead sentinel first in the list is skipped. */
+    snprintf(url, sizeof url,
+             "redis-sentinel://:%s@127.0.0.1:%d,127.0.0.1:%d/%s?sentinel_password=%s"
+             "&connect_timeout_ms=500",
+             RCLUSTER_PASSWORD, testsrv_free_port(), sen.sentinel[1].port, RSENTINEL_MASTER,
+             RSENTINEL_PASSWORD);
+    ck_assert_int_eq(open_err(url, &e), LLMC_OK);
     /* Batches, flush and scan through the sentinel-found master. */
     llmc_cache *c = open_url(sen.url, NULL, NULL);
     llmc_kv items[3] = {{"sb:1", 4, "a", 1, 0}, {"sb:2", 4, "b", 1, 0}, {"sb:3", 4, "c", 1, 0}};

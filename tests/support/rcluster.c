@@ -363,7 +363,7 @@ long long rcluster_int(rcluster *c, int i, const char *const *args)
 
 char *rsentinel_cli(rsentinel *s, int i, const char *const *args)
 {
-    return cli(s->sentinel[i].port, NULL, 0, NULL, args);
+    return cli(s->sentinel[i].port, RSENTINEL_PASSWORD, 0, NULL, args);
 }
 
 static int start_sentinel(rcnode *nd, const char *name, int master_port)
@@ -378,12 +378,12 @@ static int start_sentinel(rcnode *nd, const char *name, int master_port)
         if (!f)
             return -1;
         fprintf(f,
-                "port %d\nbind 127.0.0.1\ndir %s\n"
+                "port %d\nbind 127.0.0.1\ndir %s\nrequirepass %s\n"
                 "sentinel monitor %s 127.0.0.1 %d 2\n"
                 "sentinel auth-pass %s %s\n"
                 "sentinel down-after-milliseconds %s 2000\n"
                 "sentinel failover-timeout %s 10000\n",
-                nd->port, nd->srv.dir, RSENTINEL_MASTER, master_port, RSENTINEL_MASTER,
+                nd->port, nd->srv.dir, RSENTINEL_PASSWORD, RSENTINEL_MASTER, master_port, RSENTINEL_MASTER,
                 RCLUSTER_PASSWORD, RSENTINEL_MASTER, RSENTINEL_MASTER);
         fclose(f);
         const char *argv[] = {"redis-server", conf, "--sentinel", NULL};
@@ -445,8 +445,9 @@ int rsentinel_start(rsentinel *s)
             return -1;
     }
     snprintf(s->url, sizeof s->url,
-             "redis-sentinel://:%s@127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/%s", RCLUSTER_PASSWORD,
-             s->sentinel[0].port, s->sentinel[1].port, s->sentinel[2].port, RSENTINEL_MASTER);
+             "redis-sentinel://:%s@127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/%s?sentinel_password=%s",
+             RCLUSTER_PASSWORD, s->sentinel[0].port, s->sentinel[1].port, s->sentinel[2].port,
+             RSENTINEL_MASTER, RSENTINEL_PASSWORD);
     return 0;
 }
 

@@ -59,16 +59,17 @@ long long rcluster_int(rcluster *c, int i, const char *const *args);
 typedef struct rsentinel {
     rcnode node[2];
     rcnode sentinel[3];
-    char url[1024]; /* redis-sentinel://:pw@h:s1,h:s2,h:s3/mymaster */
+    char url[1024]; /* redis-sentinel://:pw@h:s1,h:s2,h:s3/mymaster?sentinel_password=.. */
 } rsentinel;
 
 #define RSENTINEL_MASTER "mymaster"
+#define RSENTINEL_PASSWORD "sentinel-pw-3" /* requirepass of the sentinels */
 
 int rsentinel_start(rsentinel *s);
 void rsentinel_stop(rsentinel *s);
 /* Port of the master according to sentinel 0, -1 on failure. */
 int rsentinel_master_port(rsentinel *s);
-/* redis-cli against sentinel i (no password). */
+/* redis-cli against sentinel i. */
 char *rsentinel_cli(rsentinel *s, int i, const char *const *args);
 
 /* Conformance glue: a 3-master cluster (1 replica each). */
