@@ -596,19 +596,22 @@ static llmc_status run_key(cctx *x, const char *key, size_t klen, const char *wh
         llmc_rconn *c = NULL;
         int fresh = 0;
         llmc_status st = llmc__rpool_acquire(&n->pool, deadline, &c, &fresh, err);
-        if (st == LLMC_OK && ask) {
-            const char *av[1] = {"ASKING"};
-            size_t al[1] = {6};
-            redisReply *r = NULL;
-            st = llmc__rconn_command(c, 1, av, al, deadline, &r, err);
-            if (st == LLMC_OK)
-                freeReplyObject(r);
-        }
         redisReply *er = NULL;
         int retry_stale = 0;
         if (st == LLMC_OK) {
             uint64_t rx0 = llmc__rconn_rx_bytes(c);
-            st = fn(x, c, deadline, ud, &er, err);
+            if (ask) {
+                /* One-shot: the next command on this connection may touch
+                 * the importing slot. */
+                const char *av[1] = {"ASKING"};
+                size_t al[1] = {6};
+                redisReply *r = NULL;
+                st = llmc__rconn_command(c, 1, av, al, deadline, &r, err);
+                if (st == LLMC_OK)
+                    freeReplyObject(r);
+            }
+            if (st == LLMC_OK)
+                st = fn(x, c, deadline, ud, &er, err);
             n->pool.commands++;
             retry_stale = st == LLMC_ECONN && !fresh && !stale_retry && llmc__rconn_broken(c) &&
                           llmc__rconn_rx_bytes(c) == rx0;
@@ -680,7 +683,8 @@ static llmc_status run_key(cctx *x, const char *key, size_t klen, const char *wh
         pause_ms(wait_ms);
     }
     return llmc_err_set(err, last == LLMC_OK ? LLMC_EBACKEND : last, 0,
-                        "redis-cluster: too many redirects for one request (%s)", what);
+                        "redis-%s: too many redirects for one request (%s)",
+                        x->mode == MODE_CLUSTER ? "cluster" : "sentinel", what);
 }
 
 /* ---- single-key operations ---- */
@@ -1239,15 +1243,21 @@ static llmc_status unlink_page(cctx *x, cnode *n, redisReply *keys, uint64_t *de
     llmc_rconn *c = NULL;
     int fresh;
     uint64_t deadline = llmc__deadline_after_ms(x->cmd_ms);
+    unsigned char *redo = calloc(keys->elements, 1);
+    if (!redo)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     llmc_status st = llmc__rpool_acquire(&n->pool, deadline, &c, &fresh, err);
-    if (st != LLMC_OK)
+    if (st != LLMC_OK) {
+        free(redo);
         return st;
+    }
     for (size_t i = 0; i < keys->elements; i++) {
         const char *av[2] = {"UNLINK", keys->element[i]->str ? keys->element[i]->str : ""};
         size_t al[2] = {6, keys->element[i]->len};
         if (llmc__rconn_append(c, 2, av, al) != LLMC_OK) {
             llmc__rconn_mark_broken(c);
             llmc__rpool_release(&n->pool, c);
+            free(redo);
             return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
         }
     }
@@ -1260,16 +1270,20 @@ static llmc_status unlink_page(cctx *x, cnode *n, redisReply *keys, uint64_t *de
         if (st != LLMC_OK)
             break;
         if (r) {
-            int is_err = r->type == REDIS_REPLY_ERROR;
+            redo[i] = r->type == REDIS_REPLY_ERROR;
             freeReplyObject(r);
-            if (is_err && c_del(x, keys->element[i]->str, keys->element[i]->len, NULL) == LLMC_OK)
-                (*deleted)++;
         } else if (type == REDIS_REPLY_INTEGER && v > 0) {
             *deleted += (uint64_t)v;
         }
     }
     n->pool.commands++;
     llmc__rpool_release(&n->pool, c);
+    /* Keys that moved meanwhile (MOVED/ASK): through the router, after
+     * giving the connection back (the router may need this pool). */
+    for (size_t i = 0; st == LLMC_OK && i < keys->elements; i++)
+        if (redo[i] && c_del(x, keys->element[i]->str, keys->element[i]->len, NULL) == LLMC_OK)
+            (*deleted)++;
+    free(redo);
     return st;
 }
 
