@@ -446,7 +446,7 @@ typedef struct loader {
     int nkeys;
     atomic_int stop;
     atomic_long ok, errors, wrong, misses, batches;
-    int last_error;
+    atomic_int last_error;
 } loader;
 
 static void *load_fn(void *p)
@@ -805,6 +805,18 @@ START_TEST(t_sentinel_errors)
              RCLUSTER_PASSWORD, testsrv_free_port(), sen.sentinel[1].port, RSENTINEL_MASTER,
              RSENTINEL_PASSWORD);
     ck_assert_int_eq(open_err(url, &e), LLMC_OK);
+    /* db=N selects a database on the master. */
+    llmc_cache *d = open_url(sen.url, "db", "3");
+    ck_assert_int_eq(llmc_cache_set(d, "sdb:k", 5, "in-db-3", 7, LLMC_TTL_NEVER), LLMC_OK);
+    llmc_cache_close(d);
+    const char *get3[] = {"-n", "3", "GET", "sdb:k", NULL};
+    char *out = rcluster_cli_port(sen.node[0].port, 0, get3);
+    ck_assert_msg(out && strncmp(out, "in-db-3", 7) == 0, "GET in db 3: %s", out ? out : "?");
+    free(out);
+    const char *get0[] = {"GET", "sdb:k", NULL};
+    out = rcluster_cli_port(sen.node[0].port, 0, get0);
+    ck_assert_msg(out && strncmp(out, "in-db-3", 7) != 0, "the key is in db 0 too");
+    free(out);
     /* Batches, flush and scan through the sentinel-found master. */
     llmc_cache *c = open_url(sen.url, NULL, NULL);
     llmc_kv items[3] = {{"sb:1", 4, "a", 1, 0}, {"sb:2", 4, "b", 1, 0}, {"sb:3", 4, "c", 1, 0}};
