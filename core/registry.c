@@ -184,8 +184,14 @@ static void free_registries(void)
     }
 }
 
+/* Set while do_init runs on this thread: built-in providers register
+ * through the public llmc_register_provider, which must not wait on the
+ * init it is part of. */
+static __thread int in_init;
+
 static void do_init(void)
 {
+    in_init = 1;
     llmc_err e;
     llmc_err_clear(&e);
     llmc_status st = LLMC_OK;
@@ -213,6 +219,7 @@ static void do_init(void)
     if (st != LLMC_OK)
         llmc__log("error", "registering built-in components failed: %s", e.msg);
     init_status = st;
+    in_init = 0;
     /* Free the registry lists at exit so leak checkers stay quiet. */
     atexit(free_registries);
 }
@@ -226,7 +233,8 @@ llmc_status llmc_init(void)
 llmc_status llmc_register(llmc_kind kind, const llmc_component *table, const char *origin,
                           llmc_err *err)
 {
-    llmc_init();
+    if (!in_init)
+        llmc_init();
     return add(kind, table, origin, err);
 }
 

@@ -1,10 +1,26 @@
-/* Registration of the built-in provider adapters. The adapters arrive
- * with the provider work (issue 5); until then no provider is built in
- * and completion calls fail with LLMC_ENOTFOUND naming that fact. */
-#include "internal.h"
+/* Registration of the built-in provider adapters, called by llmc_init.
+ * Order matters: bare model names are inferred by the first adapter whose
+ * match_model accepts them. */
+#include "adapters.h"
+
+static const llmc_provider_ops *const builtin[] = {
+#if LLMC_HAVE_CURL
+    &llmc__provider_openai,
+    &llmc__provider_azure,
+    &llmc__provider_openai_compatible,
+    &llmc__provider_anthropic,
+    &llmc__provider_gemini,
+    &llmc__provider_ollama,
+#endif
+    &llmc__provider_mock,
+};
 
 llmc_status llmc__providers_register(llmc_err *err)
 {
-    LLMC_UNUSED(err);
+    for (size_t i = 0; i < LLMC_ARRAY_LEN(builtin); i++) {
+        llmc_status st = llmc_register_provider(builtin[i], err);
+        if (st != LLMC_OK && st != LLMC_EEXIST)
+            return st;
+    }
     return LLMC_OK;
 }

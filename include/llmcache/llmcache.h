@@ -10,5 +10,7 @@
 #include "keys.h"
 #include "registry.h"
 #include "defaults.h"
+#include "provider.h"
+#include "client.h"
 
 #endif

@@ -1,0 +1,252 @@
+/* llmcache: the caching completion client.
+ *
+ * The client routes OpenAI-format requests to a provider adapter
+ * (provider.h), sends them over HTTP (libcurl, connections reused,
+ * retries with backoff) and caches the normalised responses in an
+ * attached llmc_cache, LiteLLM style: a second identical call is answered
+ * from the cache and marked `"cache": true`.
+ *
+ * Routing: "provider/model" ("anthropic/claude-3-5-sonnet-latest",
+ * "azure/my-deployment", "ollama/llama3") names the provider explicitly;
+ * a bare name is inferred (gpt-*, o1*, o3*, text-embedding-*, ... ->
+ * openai; claude-* -> anthropic; gemini-* -> gemini); the client option
+ * `provider` (or the request field "custom_llm_provider") forces one.
+ * Anything else is LLMC_ENOTFOUND with a message listing the known
+ * providers.
+ *
+ * Cache controls, per request, with LiteLLM's meanings: no-cache (skip
+ * the read), no-store (skip the write), ttl (seconds), s-maxage (maximum
+ * accepted age, seconds), namespace, use-cache (opt in when the cache's
+ * mode is default_off). Given either through llmc_request_set_cache_* or
+ * as the request JSON's `"cache": {...}` member; the member is removed
+ * before the request goes upstream and never enters the key.
+ *
+ * Thread safety: one llmc_client may be used by any number of threads at
+ * once (the attached cache is shared likewise). llmc_client_free must not
+ * race other calls. Requests and responses belong to one thread at a
+ * time. */
+#ifndef LLMCACHE_CLIENT_H
+#define LLMCACHE_CLIENT_H
+
+#include "common.h"
+#include "options.h"
+#include "cache.h"
+#include "entry.h"
+#include "keys.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_object;
+
+typedef struct llmc_client llmc_client;
+typedef struct llmc_request llmc_request;
+typedef struct llmc_response llmc_response;
+
+/* Length argument meaning "NUL-terminated, use strlen". */
+#define LLMC_ZSTR ((size_t)-1)
+
+/* ------------------------------------------------------------------ */
+/* Client. */
+
+/* Create a client. `cache` (may be NULL: no caching) is borrowed: it must
+ * outlive the client. Options (may be NULL), all optional:
+ *   provider            force this provider for every model
+ *   api_key, api_base, api_version
+ *                       apply to every provider (request fields win)
+ *   <provider>.api_key, <provider>.api_base, <provider>.api_version
+ *                       for one provider ("anthropic.api_key"); win over
+ *                       the generic ones
+ *   timeout_ms          total time of one HTTP attempt (default 600000)
+ *   connect_timeout_ms  (default 10000)
+ *   max_retries         retries after the first attempt on 429, 5xx and
+ *                       connection errors (default 2, 0..20)
+ *   retry_base_ms       first backoff (default 500); doubles per retry,
+ *                       with jitter, capped by retry_max_ms (default
+ *                       30000); a Retry-After from the provider wins
+ *                       (capped likewise)
+ *   key_strategy        named key strategy (default: the cache's)
+ *   scope_by_user       include `user` in keys (default: the cache's)
+ *   memo_entries        slots of the request memo (default 1024, 0 = off):
+ *                       an exact request text seen before is looked up
+ *                       without parsing it or computing its key again
+ *                       (only the provider's api_base environment
+ *                       variables are re-checked)
+ * Unknown options are LLMC_EINVAL naming the option. Credentials not given
+ * here come from the environment at call time (OPENAI_API_KEY,
+ * OPENAI_BASE_URL, AZURE_API_KEY, AZURE_API_BASE, AZURE_API_VERSION,
+ * ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, GEMINI_API_KEY, OLLAMA_HOST). */
+LLMC_API llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts,
+                                     llmc_client **out, llmc_err *err);
+
+/* Free a client and its connections. NULL is accepted. */
+LLMC_API void llmc_client_free(llmc_client *c);
+
+/* The attached cache (borrowed), or NULL. */
+LLMC_API llmc_cache *llmc_client_cache(const llmc_client *c);
+
+/* Replace key computation with a callback (LiteLLM's get_cache_key
+ * override). fn NULL restores the key strategy. The namespace prefix is
+ * not added for the callback's keys. Call before sharing the client
+ * between threads. */
+LLMC_API void llmc_client_set_key_fn(llmc_client *c, llmc_key_fn fn, void *ud);
+
+/* ------------------------------------------------------------------ */
+/* Requests. A request is an OpenAI-format JSON object plus cache
+ * controls. Build one with the setters, or parse raw JSON. */
+
+/* A new empty request for model (copied; may be NULL and set later with
+ * llmc_request_set_string(r, "model", ...)). NULL on allocation failure.
+ * Free with llmc_request_free. */
+LLMC_API llmc_request *llmc_request_new(const char *model);
+
+/* Parse OpenAI-format JSON text json[0..len) (len LLMC_ZSTR = strlen). The
+ * `cache` member, if any, is validated and turned into cache controls
+ * (unknown control names or wrong types: LLMC_EINVAL naming them).
+ * Invalid JSON or a non-object: LLMC_EINVAL with the parser's message. */
+LLMC_API llmc_status llmc_request_from_json(const char *json, size_t len,
+                                            llmc_request **out, llmc_err *err);
+
+/* Free a request. NULL is accepted. */
+LLMC_API void llmc_request_free(llmc_request *r);
+
+/* Append {"role":role,"content":content} to "messages". */
+LLMC_API llmc_status llmc_request_add_message(llmc_request *r, const char *role,
+                                              const char *content);
+/* Set a member to a string / integer / number / boolean / JSON text
+ * (parsed; invalid text is LLMC_EINVAL). Replaces an earlier value. */
+LLMC_API llmc_status llmc_request_set_string(llmc_request *r, const char *name,
+                                             const char *value);
+LLMC_API llmc_status llmc_request_set_int(llmc_request *r, const char *name, int64_t v);
+LLMC_API llmc_status llmc_request_set_double(llmc_request *r, const char *name, double v);
+LLMC_API llmc_status llmc_request_set_bool(llmc_request *r, const char *name, int v);
+LLMC_API llmc_status llmc_request_set_json(llmc_request *r, const char *name,
+                                           const char *json);
+/* Append one string to "input" (embeddings; creates the array). */
+LLMC_API llmc_status llmc_request_add_input(llmc_request *r, const char *text);
+
+/* The request object (borrowed; valid until the request is freed). It
+ * may be modified (json-c calls) to set anything the setters lack. */
+LLMC_API struct json_object *llmc_request_json(llmc_request *r);
+
+/* Cache controls (override what the JSON `cache` member said). */
+LLMC_API void llmc_request_set_no_cache(llmc_request *r, int on);   /* skip read */
+LLMC_API void llmc_request_set_no_store(llmc_request *r, int on);   /* skip write */
+/* TTL of the stored entry in seconds (0 = never expires, -1 = the cache's
+ * default). */
+LLMC_API void llmc_request_set_ttl(llmc_request *r, int64_t seconds);
+/* Maximum accepted age of a cached answer in seconds (-1 = any). */
+LLMC_API void llmc_request_set_s_maxage(llmc_request *r, int64_t seconds);
+/* Namespace for this request's key (copied; NULL = the cache's). */
+LLMC_API llmc_status llmc_request_set_namespace(llmc_request *r, const char *ns);
+/* Opt in (1) or out (0) of caching; -1 = the cache's mode decides. */
+LLMC_API void llmc_request_set_use_cache(llmc_request *r, int on);
+/* Use this exact cache key (copied; NULL = compute it). */
+LLMC_API llmc_status llmc_request_set_cache_key(llmc_request *r, const char *key);
+
+/* ------------------------------------------------------------------ */
+/* Calls. Each takes a request (not modified; may be reused) or raw JSON
+ * text (len LLMC_ZSTR = strlen), and on LLMC_OK returns a new response in *out
+ * (free with llmc_response_free). On failure *out is NULL and err (may be
+ * NULL) says why: LLMC_EINVAL (bad request, the message names the
+ * field), LLMC_ENOTFOUND (unknown provider / model), LLMC_EAUTH,
+ * LLMC_ERATELIMIT, LLMC_ECONTEXT, LLMC_EBADREQUEST, LLMC_EUPSTREAM (the
+ * provider's answer, err->native = HTTP status), LLMC_ETIMEDOUT,
+ * LLMC_ECONN, LLMC_ESTREAM (stream cut off), LLMC_ECANCELED. The cache
+ * never fails a call: a backend that is down is a miss. */
+
+LLMC_API llmc_status llmc_completion(llmc_client *c, const llmc_request *req,
+                                     llmc_response **out, llmc_err *err);
+LLMC_API llmc_status llmc_completion_json(llmc_client *c, const char *json, size_t len,
+                                          llmc_response **out, llmc_err *err);
+
+/* Legacy text completion ("prompt" instead of "messages"). */
+LLMC_API llmc_status llmc_text_completion(llmc_client *c, const llmc_request *req,
+                                          llmc_response **out, llmc_err *err);
+LLMC_API llmc_status llmc_text_completion_json(llmc_client *c, const char *json,
+                                               size_t len, llmc_response **out,
+                                               llmc_err *err);
+
+/* Embeddings: "input" is a string or an array (of strings or token
+ * arrays). Each item has its own cache entry; only the missing items go
+ * upstream, in one request, and the result is merged in input order. */
+LLMC_API llmc_status llmc_embedding(llmc_client *c, const llmc_request *req,
+                                    llmc_response **out, llmc_err *err);
+LLMC_API llmc_status llmc_embedding_json(llmc_client *c, const char *json, size_t len,
+                                         llmc_response **out, llmc_err *err);
+
+/* Streaming chat completion. cb receives each normalised
+ * chat.completion.chunk (borrowed: valid during the call; take a
+ * reference with json_object_get to keep it) and returns 0 to go on or
+ * non-zero to stop (the call then ends with LLMC_ECANCELED and nothing is
+ * stored). On a miss chunks are passed on as they arrive and the
+ * assembled response is stored only if the stream completed; on a hit the
+ * stored response is replayed as a chunk sequence. *out (may be NULL if
+ * not wanted) receives the assembled (or cached) full response. The
+ * request's "stream" member is ignored here. */
+typedef int (*llmc_chunk_cb)(void *ud, struct json_object *chunk);
+LLMC_API llmc_status llmc_completion_stream(llmc_client *c, const llmc_request *req,
+                                            llmc_chunk_cb cb, void *ud,
+                                            llmc_response **out, llmc_err *err);
+LLMC_API llmc_status llmc_completion_stream_json(llmc_client *c, const char *json,
+                                                 size_t len, llmc_chunk_cb cb, void *ud,
+                                                 llmc_response **out, llmc_err *err);
+
+/* The generic form of all of the above: call type, and stream when cb is
+ * non-NULL (chat only). */
+LLMC_API llmc_status llmc_client_call(llmc_client *c, llmc_call_type call,
+                                      const llmc_request *req, llmc_chunk_cb cb,
+                                      void *ud, llmc_response **out, llmc_err *err);
+
+/* Compute the cache key a request would use (for `llmcache key`), and
+ * with material != NULL the canonical key material. For embeddings, the
+ * key of input item `item` (0 for a single string). */
+LLMC_API llmc_status llmc_client_request_key(llmc_client *c, llmc_call_type call,
+                                             const llmc_request *req, size_t item,
+                                             llmc_buf *key, llmc_buf *material,
+                                             llmc_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Responses. */
+
+/* The response as JSON text (OpenAI format; with "cache": true at the top
+ * level on a hit). Borrowed: lives as long as the response. */
+LLMC_API const char *llmc_response_text(const llmc_response *r, size_t *len);
+/* The response as a json-c object, parsed on first use (borrowed; NULL
+ * only on allocation failure). */
+LLMC_API struct json_object *llmc_response_json(llmc_response *r);
+/* choices[0].message.content (chat) or choices[0].text (text), or NULL.
+ * Borrowed. */
+LLMC_API const char *llmc_response_content(llmc_response *r);
+
+/* 1 if the answer came from the cache (for embeddings: every item did). */
+LLMC_API int llmc_response_cache_hit(const llmc_response *r);
+/* The cache key used (for embeddings, the first item's), or NULL when
+ * caching was off for the call. Borrowed. */
+LLMC_API const char *llmc_response_cache_key(const llmc_response *r);
+/* Age of the cached entry in ms on a hit (embeddings: the oldest item);
+ * -1 on a miss. */
+LLMC_API int64_t llmc_response_cache_age_ms(const llmc_response *r);
+/* 1 if the fresh answer was handed to the cache for storing (a failing
+ * backend drops it silently: the cache's stats count that). 0 when it was
+ * not stored: no-store, caching off, empty or incomplete answer. */
+LLMC_API int llmc_response_cache_stored(const llmc_response *r);
+/* Embeddings: number of input items, and per item its key, whether it
+ * was a hit. */
+LLMC_API size_t llmc_response_item_count(const llmc_response *r);
+LLMC_API const char *llmc_response_item_key(const llmc_response *r, size_t i);
+LLMC_API int llmc_response_item_hit(const llmc_response *r, size_t i);
+/* The resolved provider name and model (without prefix). Borrowed. */
+LLMC_API const char *llmc_response_provider(const llmc_response *r);
+LLMC_API const char *llmc_response_model(const llmc_response *r);
+/* Number of HTTP attempts made for this call (0 on a full hit). */
+LLMC_API int llmc_response_attempts(const llmc_response *r);
+
+/* Free a response. NULL is accepted. */
+LLMC_API void llmc_response_free(llmc_response *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,31 @@
+/* The built-in provider adapter tables and helpers shared by adapters.
+ * Internal: not installed. */
+#ifndef LLMC_PROVIDERS_ADAPTERS_H
+#define LLMC_PROVIDERS_ADAPTERS_H
+
+#include "internal.h"
+
+#include <json-c/json.h>
+
+extern const llmc_provider_ops llmc__provider_openai;
+extern const llmc_provider_ops llmc__provider_azure;
+extern const llmc_provider_ops llmc__provider_openai_compatible;
+extern const llmc_provider_ops llmc__provider_mock;
+extern const llmc_provider_ops llmc__provider_anthropic;
+extern const llmc_provider_ops llmc__provider_gemini;
+extern const llmc_provider_ops llmc__provider_ollama;
+
+/* Shared by the OpenAI-format adapters (openai, azure, compatible):
+ * the request body (everything but model/transport, `model` set to
+ * `model` unless NULL), response parsing and stream-event parsing. */
+llmc_status llmc__openai_body(const llmc_provider_call *call, struct json_object *request,
+                              const char *model, llmc_http_request *out, llmc_err *err);
+llmc_status llmc__openai_parse_response(const llmc_provider_call *call,
+                                        const llmc_http_response *resp,
+                                        struct json_object **out, llmc_err *err);
+llmc_status llmc__openai_parse_stream_event(void *state, const llmc_provider_call *call,
+                                            const char *event, const char *data,
+                                            size_t data_len, llmc_chunk_sink sink,
+                                            void *sink_ud, int *done, llmc_err *err);
+
+#endif
