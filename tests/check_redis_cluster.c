@@ -433,6 +433,8 @@ START_TEST(t_ask_redirect)
     }
     ck_assert_int_gt(stat_of(c, "redirects_moved"), moved0);
     ck_assert_int_eq(rcluster_wait_ok(&clu, 30000), 0);
+    /* Leave a cluster every node agrees on, for the reshard test. */
+    ck_assert_int_eq(rcluster_wait_agree(&clu, 30000), 0);
     llmc_buf_free(&b);
     llmc_cache_close(c);
 }
@@ -535,6 +537,7 @@ START_TEST(t_reshard_under_load)
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, load_fn, &l);
     wait_progress(&l, 500, 30000);
+    ck_assert_msg(rcluster_wait_agree(&clu, 30000) == 0, "the nodes do not agree on the slots");
     /* Move 1000 slots from one master to another while the load runs. */
     int from = -1, to = -1;
     for (int i = 0; i < clu.n; i++)

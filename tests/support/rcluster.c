@@ -334,6 +334,33 @@ int rcluster_replica_of(rcluster *c, int i)
     return found;
 }
 
+int rcluster_wait_agree(rcluster *c, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    while (now_ms() < end) {
+        int live = -1;
+        for (int i = 0; i < c->n && live < 0; i++)
+            if (rcluster_alive(c, i))
+                live = i;
+        if (live < 0)
+            return -1;
+        char addr[32];
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", c->node[live].port);
+        const char *args[] = {"--cluster", "check", addr, NULL};
+        /* --cluster takes the address itself: no -h/-p needed, but they
+         * do no harm. */
+        char *out = rcluster_cli(c, live, args);
+        int ok = out && strstr(out, "[OK] All nodes agree about slots configuration") &&
+                 strstr(out, "[OK] All 16384 slots covered") && !strstr(out, "[WARNING]") &&
+                 !strstr(out, "[ERR]");
+        free(out);
+        if (ok)
+            return 0;
+        usleep(300000);
+    }
+    return -1;
+}
+
 int rcluster_node_id(rcluster *c, int i, char *buf, size_t n)
 {
     const char *args[] = {"CLUSTER", "MYID", NULL};

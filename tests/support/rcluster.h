@@ -50,6 +50,9 @@ int rcluster_is_master(rcluster *c, int i);
 int rcluster_replica_of(rcluster *c, int i);
 /* Wait until every live node reports cluster_state:ok and all slots ok. */
 int rcluster_wait_ok(rcluster *c, int timeout_ms);
+/* Wait until `redis-cli --cluster check` is clean: all nodes agree about
+ * the slots, all slots covered, no open (migrating/importing) slot. */
+int rcluster_wait_agree(rcluster *c, int timeout_ms);
 /* Node id (CLUSTER MYID) into buf. 0 on success. */
 int rcluster_node_id(rcluster *c, int i, char *buf, size_t n);
 /* Integer result of a command (e.g. DBSIZE) on node i, -1 on failure. */
