@@ -24,6 +24,8 @@ static int cluster_up;
 static rcluster tclu;
 static redissrv certsrv; /* its TLS certificates serve the TLS cluster */
 static int tls_up;
+static rsentinel tsen;
+static int tls_sentinel_up;
 static rsentinel sen;
 static int sentinel_up;
 
@@ -47,9 +49,13 @@ static void tls_setup(void)
     tls_up = redissrv_start(&certsrv, REDISSRV_TLS) == 0 &&
              rcluster_start_tls(&tclu, 3, 0, certsrv.ca, certsrv.cert, certsrv.key,
                                 certsrv.client_cert, certsrv.client_key) == 0;
+    tls_sentinel_up = tls_up && rsentinel_start_tls(&tsen, certsrv.ca, certsrv.cert, certsrv.key,
+                                                    certsrv.client_cert,
+                                                    certsrv.client_key) == 0;
 }
 static void tls_teardown(void)
 {
+    rsentinel_stop(&tsen);
     rcluster_stop(&tclu);
     redissrv_stop(&certsrv);
 }
@@ -700,6 +706,28 @@ START_TEST(t_tls_cluster)
 }
 END_TEST
 
+START_TEST(t_tls_sentinel)
+{
+    ck_assert_msg(tls_sentinel_up, "the TLS sentinel setup did not start");
+    llmc_cache *c = open_url(tsen.url, NULL, NULL);
+    ck_assert_str_eq(llmc_cache_backend_name(c), "redis-sentinel");
+    ck_assert_int_eq(stat_of(c, "master_port"), tsen.node[0].port);
+    llmc_buf b = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc_cache_set(c, "tsent:k", 7, "over-tls", 8, 60000), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_get(c, "tsent:k", 7, &b), LLMC_OK);
+    ck_assert(b.len == 8 && memcmp(b.data, "over-tls", 8) == 0);
+    ck_assert_int_eq(llmc_cache_ping(c), LLMC_OK);
+    llmc_buf_free(&b);
+    llmc_cache_close(c);
+    /* Plain TCP to the TLS sentinel port fails to open. */
+    char url[512];
+    llmc_err e;
+    snprintf(url, sizeof url, "redis-sentinel://:%s@127.0.0.1:%d/%s?connect_timeout_ms=1000",
+             RCLUSTER_PASSWORD, tsen.sentinel[0].port, RSENTINEL_MASTER);
+    ck_assert_int_ne(open_err(url, &e), LLMC_OK);
+}
+END_TEST
+
 /* ---- Sentinel ---- */
 
 START_TEST(t_sentinel_failover)
@@ -854,6 +882,7 @@ static Suite *suite(void)
     tcase_add_unchecked_fixture(tt, tls_setup, tls_teardown);
     tcase_set_timeout(tt, 120);
     tcase_add_loop_test(tt, t_tls_cluster, 0, 2);
+    tcase_add_test(tt, t_tls_sentinel);
     suite_add_tcase(s, tt);
     TCase *ts = tcase_create("sentinel");
     tcase_add_unchecked_fixture(ts, sentinel_setup, sentinel_teardown);

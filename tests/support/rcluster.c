@@ -82,7 +82,8 @@ static char *run_capture(const char *cmd)
     return out;
 }
 
-static char *cli(int port, const char *password, int cluster, const rcluster *tls,
+/* tls: NULL, or {ca, client cert, client key}. */
+static char *cli(int port, const char *password, int cluster, const char *const *tls,
                  const char *const *args)
 {
     const char *exe = testsrv_which("redis-cli");
@@ -92,9 +93,9 @@ static char *cli(int port, const char *password, int cluster, const rcluster *tl
     int n = snprintf(cmd, sizeof cmd, "'%s' -h 127.0.0.1 -p %d%s", exe, port, cluster ? " -c" : "");
     if (password)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " -a '%s' --no-auth-warning", password);
-    if (tls && tls->tls)
+    if (tls)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --tls --cacert '%s' --cert '%s' --key '%s'",
-                      tls->ca, tls->client_cert, tls->client_key);
+                      tls[0], tls[1], tls[2]);
     for (; *args && n > 0 && (size_t)n < sizeof cmd; args++)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " '%s'", *args);
     if ((size_t)n < sizeof cmd)
@@ -109,11 +110,13 @@ char *rcluster_cli_port(int port, int cluster, const char *const *args)
 
 char *rcluster_cli(rcluster *c, int i, const char *const *args)
 {
-    return cli(c->node[i].port, RCLUSTER_PASSWORD, 0, c, args);
+    const char *tls[3] = {c->ca, c->client_cert, c->client_key};
+    return cli(c->node[i].port, RCLUSTER_PASSWORD, 0, c->tls ? tls : NULL, args);
 }
 
+/* tls: NULL, or {ca, server cert, server key}. */
 static int start_node(rcnode *nd, const char *name, int cluster, int replica_of,
-                      const rcluster *tls)
+                      const char *const *tls)
 {
     if (testsrv_mkdir(&nd->srv, name) != 0)
         return -1;
@@ -130,7 +133,7 @@ static int start_node(rcnode *nd, const char *name, int cluster, int replica_of,
         int a = 0;
         argv[a++] = "redis-server";
         argv[a++] = "--port";
-        if (tls && tls->tls) {
+        if (tls) {
             argv[a++] = "0";
             argv[a++] = "--tls-port";
             argv[a++] = port;
@@ -139,11 +142,11 @@ static int start_node(rcnode *nd, const char *name, int cluster, int replica_of,
             argv[a++] = "--tls-replication";
             argv[a++] = "yes";
             argv[a++] = "--tls-cert-file";
-            argv[a++] = tls->cert;
+            argv[a++] = tls[1];
             argv[a++] = "--tls-key-file";
-            argv[a++] = tls->key;
+            argv[a++] = tls[2];
             argv[a++] = "--tls-ca-cert-file";
-            argv[a++] = tls->ca;
+            argv[a++] = tls[0];
         } else {
             argv[a++] = port;
         }
@@ -241,10 +244,11 @@ static int start_cluster(rcluster *c, int masters, int replicas)
     c->n = masters * (1 + replicas);
     if (c->n > RCLUSTER_MAX || masters < 3)
         return -1;
+    const char *tls[3] = {c->ca, c->cert, c->key};
     for (int i = 0; i < c->n; i++) {
         char name[32];
         snprintf(name, sizeof name, "rcluster%d", i);
-        if (start_node(&c->node[i], name, 1, 0, c) != 0)
+        if (start_node(&c->node[i], name, 1, 0, c->tls ? tls : NULL) != 0)
             return -1;
     }
     char addrs[RCLUSTER_MAX][32], reps[16];
@@ -390,10 +394,12 @@ long long rcluster_int(rcluster *c, int i, const char *const *args)
 
 char *rsentinel_cli(rsentinel *s, int i, const char *const *args)
 {
-    return cli(s->sentinel[i].port, RSENTINEL_PASSWORD, 0, NULL, args);
+    const char *tls[3] = {s->ca, s->client_cert, s->client_key};
+    return cli(s->sentinel[i].port, RSENTINEL_PASSWORD, 0, s->tls ? tls : NULL, args);
 }
 
-static int start_sentinel(rcnode *nd, const char *name, int master_port)
+static int start_sentinel(rcnode *nd, const char *name, int master_port, int quorum,
+                          const char *const *tls)
 {
     if (testsrv_mkdir(&nd->srv, name) != 0)
         return -1;
@@ -404,13 +410,21 @@ static int start_sentinel(rcnode *nd, const char *name, int master_port)
         FILE *f = fopen(conf, "w");
         if (!f)
             return -1;
+        if (tls)
+            fprintf(f,
+                    "port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\n"
+                    "tls-ca-cert-file %s\ntls-replication yes\n",
+                    nd->port, tls[1], tls[2], tls[0]);
+        else
+            fprintf(f, "port %d\n", nd->port);
         fprintf(f,
-                "port %d\nbind 127.0.0.1\ndir %s\nrequirepass %s\n"
-                "sentinel monitor %s 127.0.0.1 %d 2\n"
+                "bind 127.0.0.1\ndir %s\nrequirepass %s\n"
+                "sentinel monitor %s 127.0.0.1 %d %d\n"
                 "sentinel auth-pass %s %s\n"
                 "sentinel down-after-milliseconds %s 2000\n"
                 "sentinel failover-timeout %s 10000\n",
-                nd->port, nd->srv.dir, RSENTINEL_PASSWORD, RSENTINEL_MASTER, master_port, RSENTINEL_MASTER,
+                nd->srv.dir, RSENTINEL_PASSWORD, RSENTINEL_MASTER, master_port, quorum,
+                RSENTINEL_MASTER,
                 RCLUSTER_PASSWORD, RSENTINEL_MASTER, RSENTINEL_MASTER);
         fclose(f);
         const char *argv[] = {"redis-server", conf, "--sentinel", NULL};
@@ -468,13 +482,37 @@ int rsentinel_start(rsentinel *s)
     for (int i = 0; i < 3; i++) {
         char name[32];
         snprintf(name, sizeof name, "rsent-sentinel%d", i);
-        if (start_sentinel(&s->sentinel[i], name, s->node[0].port) != 0)
+        if (start_sentinel(&s->sentinel[i], name, s->node[0].port, 2, NULL) != 0)
             return -1;
     }
     snprintf(s->url, sizeof s->url,
              "redis-sentinel://:%s@127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/%s?sentinel_password=%s",
              RCLUSTER_PASSWORD, s->sentinel[0].port, s->sentinel[1].port, s->sentinel[2].port,
              RSENTINEL_MASTER, RSENTINEL_PASSWORD);
+    return 0;
+}
+
+int rsentinel_start_tls(rsentinel *s, const char *ca, const char *cert, const char *key,
+                        const char *client_cert, const char *client_key)
+{
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < 2; i++)
+        s->node[i].srv.pid = -1;
+    for (int i = 0; i < 3; i++)
+        s->sentinel[i].srv.pid = -1;
+    s->tls = 1;
+    snprintf(s->ca, sizeof s->ca, "%s", ca);
+    snprintf(s->client_cert, sizeof s->client_cert, "%s", client_cert);
+    snprintf(s->client_key, sizeof s->client_key, "%s", client_key);
+    const char *srv[3] = {ca, cert, key};
+    if (start_node(&s->node[0], "rsent-tls-master", 0, 0, srv) != 0 ||
+        start_sentinel(&s->sentinel[0], "rsent-tls-sentinel", s->node[0].port, 1, srv) != 0)
+        return -1;
+    snprintf(s->url, sizeof s->url,
+             "rediss-sentinel://:%s@127.0.0.1:%d/%s?sentinel_password=%s&tls_ca=%s&tls_cert=%s"
+             "&tls_key=%s",
+             RCLUSTER_PASSWORD, s->sentinel[0].port, RSENTINEL_MASTER, RSENTINEL_PASSWORD, ca,
+             client_cert, client_key);
     return 0;
 }
 

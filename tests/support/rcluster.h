@@ -62,13 +62,19 @@ long long rcluster_int(rcluster *c, int i, const char *const *args);
 typedef struct rsentinel {
     rcnode node[2];
     rcnode sentinel[3];
-    char url[1024]; /* redis-sentinel://:pw@h:s1,h:s2,h:s3/mymaster?sentinel_password=.. */
+    char url[2048]; /* redis-sentinel://:pw@h:s1,h:s2,h:s3/mymaster?sentinel_password=.. */
+    int tls;
+    char ca[300], client_cert[300], client_key[300];
 } rsentinel;
 
 #define RSENTINEL_MASTER "mymaster"
 #define RSENTINEL_PASSWORD "sentinel-pw-3" /* requirepass of the sentinels */
 
 int rsentinel_start(rsentinel *s);
+/* TLS only: a master and one sentinel (quorum 1), both on TLS ports;
+ * url is a rediss-sentinel:// URL. */
+int rsentinel_start_tls(rsentinel *s, const char *ca, const char *cert, const char *key,
+                        const char *client_cert, const char *client_key);
 void rsentinel_stop(rsentinel *s);
 /* Port of the master according to sentinel 0, -1 on failure. */
 int rsentinel_master_port(rsentinel *s);
