@@ -346,6 +346,10 @@ START_TEST(t_errors)
     ck_assert_int_eq(st, LLMC_EINVAL);
     ck_assert_msg(strstr(e.msg, "not a cluster") != NULL, "%s", e.msg);
     ck_assert_ptr_null(strstr(e.msg, REDISSRV_PASSWORD));
+    snprintf(url, sizeof url, "rediss-cluster://127.0.0.1:%d?tls=0", clu.node[0].port);
+    ck_assert_int_eq(open_err(url, &e), LLMC_EINVAL);
+    ck_assert_int_eq(open_err("redis-sentinel://127.0.0.1:26379/a?master_name=b", &e), LLMC_EINVAL);
+    ck_assert_msg(strstr(e.msg, "twice") != NULL, "%s", e.msg);
     /* Sentinel URL without a master name. */
     ck_assert_int_eq(open_err("redis-sentinel://127.0.0.1:26379", &e), LLMC_EINVAL);
     ck_assert_msg(strstr(e.msg, "master name") != NULL, "%s", e.msg);

@@ -1546,7 +1546,12 @@ static llmc_status open_common(const llmc_backend_config *cfg, int mode, void **
     int tls_opt = 0;
     if ((st = llmc_options_get_bool(o, "tls", tls, &tls_opt, err)) != LLMC_OK)
         goto fail;
-    tls = tls || tls_opt;
+    if (tls && !tls_opt) {
+        st = llmc_err_set(err, LLMC_EINVAL, 0, "%s: tls=0 contradicts the %s:// scheme", what,
+                          cfg->scheme);
+        goto fail;
+    }
+    tls = tls_opt;
     static const char *const tls_opts[] = {"tls_ca", "tls_cert", "tls_key", "tls_server_name",
                                            "tls_verify", NULL};
     if (!tls) {
@@ -1611,7 +1616,15 @@ static llmc_status open_common(const llmc_backend_config *cfg, int mode, void **
             }
         }
     } else {
-        const char *mn = *path ? path : llmc_options_get(o, "master_name");
+        const char *mo = llmc_options_get(o, "master_name");
+        if (*path && mo && strcmp(path, mo) != 0) {
+            st = llmc_err_set(err, LLMC_EINVAL, 0,
+                              "redis-sentinel: master name given twice ('%s' in the URL path, "
+                              "master_name=%s)",
+                              path, mo);
+            goto fail;
+        }
+        const char *mn = *path ? path : mo;
         if (!mn || !*mn) {
             st = llmc_err_set(err, LLMC_EINVAL, 0,
                               "redis-sentinel: no master name "
