@@ -663,20 +663,30 @@ static llmc_status run_key(cctx *x, const char *key, size_t klen, const char *wh
             ask = to;
             continue;
         }
-        int wait_ms = 0;
+        int wait_ms = 0, down = 0;
         if (reply_is(er, "TRYAGAIN")) {
+            /* A multi-key request during a slot migration: it resolves in
+             * moments. */
             x->tryagain++;
             wait_ms = 10;
         } else if (reply_is(er, "CLUSTERDOWN") || reply_is(er, "READONLY") ||
                    reply_is(er, "MASTERDOWN") || reply_is(er, "LOADING")) {
-            /* A failover is under way (or we talk to a demoted master):
-             * look again, then retry while the deadline allows. */
-            refresh(x, 0, NULL);
-            wait_ms = 25;
+            down = 1;
         }
         last = llmc__redis_error_reply(er, what, n->pool.cfg.label, x->tmpl.password, err);
         freeReplyObject(er);
         ask = NULL;
+        if (down) {
+            /* A failover is under way, or this is a demoted master: look
+             * again and retry at once if the slot moved to another node;
+             * otherwise fail fast (a cache must not make callers wait for
+             * a failover to finish). */
+            refresh(x, 0, NULL);
+            cnode *now = atomic_load(&x->slots[slot]);
+            if (now && now != n && llmc_mono_ns() < deadline)
+                continue;
+            return last;
+        }
         if (!wait_ms || llmc_mono_ns() + (uint64_t)wait_ms * 1000000ull >= deadline)
             return last;
         x->retry_waits++;
