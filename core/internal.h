@@ -38,6 +38,8 @@ llmc_status llmc__provider_check(const llmc_provider_ops *ops, llmc_err *err);
 extern const llmc_backend_ops llmc__backend_local;
 #if LLMC_HAVE_REDIS
 extern const llmc_backend_ops llmc__backend_redis; /* schemes redis, rediss, unix */
+extern const llmc_backend_ops llmc__backend_redis_cluster;  /* redis-cluster, rediss-cluster */
+extern const llmc_backend_ops llmc__backend_redis_sentinel; /* redis-sentinel, rediss-sentinel */
 #endif
 #if LLMC_HAVE_MEMCACHED
 extern const llmc_backend_ops llmc__backend_memcached;

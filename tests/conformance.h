@@ -22,9 +22,12 @@ int conf_redis_tls_setup(char *url, size_t n);
 void conf_redis_tls_teardown(void);
 int conf_redis_unix_setup(char *url, size_t n);
 void conf_redis_unix_teardown(void);
+int conf_redis_cluster_setup(char *url, size_t n);
+void conf_redis_cluster_teardown(void);
 #define CONF_REDIS {"redis", conf_redis_setup, conf_redis_teardown},                   \
     {"redis-tls", conf_redis_tls_setup, conf_redis_tls_teardown},                    \
-    {"redis-unix", conf_redis_unix_setup, conf_redis_unix_teardown},
+    {"redis-unix", conf_redis_unix_setup, conf_redis_unix_teardown},                 \
+    {"redis-cluster", conf_redis_cluster_setup, conf_redis_cluster_teardown},
 #else
 #define CONF_REDIS
 #endif
