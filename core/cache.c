@@ -429,6 +429,7 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     pthread_mutex_init(&c->serial_lock, NULL);
     pthread_mutex_init(&c->err_lock, NULL);
     c->ops = ops;
+    llmc__plugin_acquire(&ops->hdr); /* a plugin backend stays loaded */
     c->caps = ops->caps;
     c->serialize = !(ops->caps & LLMC_CAP_THREAD_SAFE);
     c->name = llmc__strdup(ops->hdr.name);
@@ -477,6 +478,7 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     }
     const char *sname = llmc_options_get(c->opts, "serializer");
     c->ser = llmc_find_serializer(sname ? sname : "json");
+    llmc__plugin_acquire(c->ser ? &c->ser->hdr : NULL);
     if (!c->ser) {
         char *names = llmc_registry_names(LLMC_KIND_SERIALIZER);
         st = llmc_err_set(err, LLMC_ENOTFOUND, 0, "option serializer: unknown serializer "
@@ -486,6 +488,7 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     }
     const char *kname = llmc_options_get(c->opts, "key_strategy");
     c->keys = llmc_find_key_strategy(kname ? kname : "v1");
+    llmc__plugin_acquire(c->keys ? &c->keys->hdr : NULL);
     if (!c->keys) {
         char *names = llmc_registry_names(LLMC_KIND_KEY_STRATEGY);
         st = llmc_err_set(err, LLMC_ENOTFOUND, 0, "option key_strategy: unknown key strategy "
@@ -549,6 +552,10 @@ void llmc_cache_close(llmc_cache *c)
         return;
     if (c->ctx)
         c->ops->close(c->ctx);
+    /* After close: the backend's code may live in a plugin. */
+    llmc__plugin_release(c->ops ? &c->ops->hdr : NULL);
+    llmc__plugin_release(c->ser ? &c->ser->hdr : NULL);
+    llmc__plugin_release(c->keys ? &c->keys->hdr : NULL);
     pthread_mutex_destroy(&c->serial_lock);
     pthread_mutex_destroy(&c->err_lock);
     free(c->name);

@@ -25,10 +25,21 @@ llmc_buf *llmc__tls_buf(int which);
 /* Called by the registry when a name is unknown; implemented by the plugin
  * loader. Returns 1 if something was loaded (the caller looks again). */
 int llmc__plugin_autoload(llmc_kind kind, const char *name);
+/* Caches take a reference on the plugin that provides a table they use
+ * (backend, serializer, key strategy) so it cannot be unloaded under
+ * them. No-ops for tables that do not come from a plugin; NULL ok. */
+void llmc__plugin_acquire(const llmc_component *t);
+void llmc__plugin_release(const llmc_component *t);
+/* Remove every table registered with this origin (plugin unload). */
+size_t llmc__registry_remove_origin(const char *origin);
+/* Provider-specific table checks (core/provider.c). */
+llmc_status llmc__provider_check(const llmc_provider_ops *ops, llmc_err *err);
 /* Built-in tables. */
 extern const llmc_backend_ops llmc__backend_local;
 #if LLMC_HAVE_REDIS
 extern const llmc_backend_ops llmc__backend_redis; /* schemes redis, rediss, unix */
+extern const llmc_backend_ops llmc__backend_redis_cluster;  /* redis-cluster, rediss-cluster */
+extern const llmc_backend_ops llmc__backend_redis_sentinel; /* redis-sentinel, rediss-sentinel */
 #endif
 #if LLMC_HAVE_MEMCACHED
 extern const llmc_backend_ops llmc__backend_memcached;

@@ -15,7 +15,9 @@
 /* ------------------------------------------------------------------ */
 /* Registry. */
 
-llmc_status llmc_register_provider(const llmc_provider_ops *ops, llmc_err *err)
+/* The provider-specific checks of a table, shared with the plugin loader
+ * (which registers with its own origin). */
+llmc_status llmc__provider_check(const llmc_provider_ops *ops, llmc_err *err)
 {
     if (!ops)
         return llmc_err_set(err, LLMC_EINVAL, 0, "provider table is NULL");
@@ -46,6 +48,14 @@ llmc_status llmc_register_provider(const llmc_provider_ops *ops, llmc_err *err)
         return llmc_err_set(err, LLMC_EINVAL, 0,
                             "provider '%s': STREAM flag without parse_stream_event",
                             ops->hdr.name);
+    return LLMC_OK;
+}
+
+llmc_status llmc_register_provider(const llmc_provider_ops *ops, llmc_err *err)
+{
+    llmc_status st = llmc__provider_check(ops, err);
+    if (st != LLMC_OK)
+        return st;
     return llmc_register(LLMC_KIND_PROVIDER, &ops->hdr, NULL, err);
 }
 

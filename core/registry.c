@@ -204,6 +204,8 @@ static void do_init(void)
     ADD(LLMC_KIND_BACKEND, llmc__backend_local);
 #if LLMC_HAVE_REDIS
     ADD(LLMC_KIND_BACKEND, llmc__backend_redis);
+    ADD(LLMC_KIND_BACKEND, llmc__backend_redis_cluster);
+    ADD(LLMC_KIND_BACKEND, llmc__backend_redis_sentinel);
 #endif
 #if LLMC_HAVE_MEMCACHED
     ADD(LLMC_KIND_BACKEND, llmc__backend_memcached);
@@ -322,6 +324,10 @@ const char *llmc__backend_not_built(const char *scheme)
         {"redis", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
         {"rediss", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
         {"unix", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
+        {"redis-cluster", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
+        {"rediss-cluster", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
+        {"redis-sentinel", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
+        {"rediss-sentinel", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
         {"memcached", "memcached (libmemcached)", LLMC_HAVE_MEMCACHED},
         {"sqlite", "sqlite (sqlite3)", LLMC_HAVE_SQLITE},
     };

@@ -18,7 +18,11 @@ static const llmc_provider_ops *const builtin[] = {
 llmc_status llmc__providers_register(llmc_err *err)
 {
     for (size_t i = 0; i < LLMC_ARRAY_LEN(builtin); i++) {
-        llmc_status st = llmc_register_provider(builtin[i], err);
+        /* Checked like llmc_register_provider, registered with origin
+         * "built-in" (what `llmcache plugins --all` shows). */
+        llmc_status st = llmc__provider_check(builtin[i], err);
+        if (st == LLMC_OK)
+            st = llmc_register(LLMC_KIND_PROVIDER, &builtin[i]->hdr, "built-in", err);
         if (st != LLMC_OK && st != LLMC_EEXIST)
             return st;
     }

@@ -9,7 +9,12 @@ PKGS="gcc clang meson ninja-build pkg-config libjson-c-dev libssl-dev check \
       libhiredis-dev libmemcached-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev"
 if [ "${1:-}" = "--test" ]; then
   PKGS="$PKGS redis-server redis-tools memcached libmemcached-tools sqlite3 openssl nginx wrk \
-        nodejs npm curl procps"
+        curl procps"
+  # Node.js runs the official openai npm client in the proxy tests. A
+  # machine that already has node and npm (from Debian or elsewhere) keeps
+  # them: Debian's npm package conflicts with other node builds.
+  command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+  command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 fi
 # Skip apt entirely when everything is already there (fast CI re-runs).
 missing=""

@@ -22,9 +22,12 @@ int conf_redis_tls_setup(char *url, size_t n);
 void conf_redis_tls_teardown(void);
 int conf_redis_unix_setup(char *url, size_t n);
 void conf_redis_unix_teardown(void);
+int conf_redis_cluster_setup(char *url, size_t n);
+void conf_redis_cluster_teardown(void);
 #define CONF_REDIS {"redis", conf_redis_setup, conf_redis_teardown},                   \
     {"redis-tls", conf_redis_tls_setup, conf_redis_tls_teardown},                    \
-    {"redis-unix", conf_redis_unix_setup, conf_redis_unix_teardown},
+    {"redis-unix", conf_redis_unix_setup, conf_redis_unix_teardown},                 \
+    {"redis-cluster", conf_redis_cluster_setup, conf_redis_cluster_teardown},
 #else
 #define CONF_REDIS
 #endif
@@ -43,6 +46,12 @@ void conf_sqlite_teardown(void);
 #define CONF_SQLITE
 #endif
 
-#define CONF_EXTRA_BACKENDS CONF_REDIS CONF_MEMCACHED CONF_SQLITE
+/* The file:// example plugin (examples/plugins/file_backend.c), loaded
+ * through LLMCACHE_PLUGIN_PATH like a user's plugin. */
+int conf_file_setup(char *url, size_t n);
+void conf_file_teardown(void);
+#define CONF_FILE_PLUGIN {"file-plugin", conf_file_setup, conf_file_teardown},
+
+#define CONF_EXTRA_BACKENDS CONF_REDIS CONF_MEMCACHED CONF_SQLITE CONF_FILE_PLUGIN
 
 #endif

@@ -12,5 +12,6 @@
 #include "defaults.h"
 #include "provider.h"
 #include "client.h"
+#include "plugin.h"
 
 #endif

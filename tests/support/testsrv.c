@@ -24,24 +24,36 @@ static long long now_ms(void)
 
 int testsrv_free_port(void)
 {
-    /* Bind port 0 and read back the port; spread over the range by
-     * asking several times so parallel suites rarely collide. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
+    /* Pick a random port in a wide range and check that it binds. Asking
+     * the kernel for port 0 tends to hand neighbouring suites the same
+     * recently freed port; a private PRNG seeded per process spreads
+     * parallel test processes over 30000 ports. */
+    static __thread unsigned long long x;
+    if (!x) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x = ((unsigned long long)getpid() << 32) ^ (unsigned long long)ts.tv_nsec ^ 0x9E3779B97F4A7C15ull;
     }
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
+    for (int attempt = 0; attempt < 200; attempt++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int port = 20000 + (int)(x % 30000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return -1;
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((unsigned short)port);
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        /* the cluster bus uses port + 10000: keep that free too */
+        if (ok && port + 10000 < 65536)
+            return port;
+    }
+    return -1;
 }
 
 int testsrv_mkdir(testsrv *s, const char *name)
@@ -142,8 +154,15 @@ int testsrv_wait_tcp(testsrv *s, int port, int timeout_ms)
         int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
         close(fd);
         if (ok) {
-            if (s)
+            /* Something answers; make sure it is our server and not another
+             * suite's that already held the port (ours would then have
+             * failed to bind and be exiting). */
+            if (s) {
+                usleep(100000);
+                if (!alive(s))
+                    return -1;
                 s->port = port;
+            }
             return 0;
         }
         usleep(20000);

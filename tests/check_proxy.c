@@ -1,0 +1,1287 @@
+/* `llmcache serve` end to end: the real llmcache binary on a free
+ * loopback port in front of the fake provider server, driven by real
+ * HTTP clients: the curl command and the official `openai` npm package
+ * (installed by this test into the build dir on first use).
+ *
+ * The suite runs without fork (the fake provider's threads live in this
+ * process and its request counters must be read here). Each test uses
+ * its own message text, so tests sharing the server do not share cache
+ * entries. No timing assertions: slow upstreams only make overlaps
+ * certain, results are judged by counts and contents. */
+#include "fake_provider.h"
+#include "support/testsrv.h"
+#include "llmc_config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
+#define NPM_DIR LLMC_BUILD_ROOT "/tests/npm"
+#define ADMIN_KEY "sk-proxy-admin-0001"
+#define KEY_A "sk-proxy-team-a-0002"
+#define KEY_B "sk-proxy-team-b-0003"
+#define PROVIDER_KEY "sk-provider-secret-0004"
+
+static fp_server *fp;
+static char tmpdir[256];
+static unsigned run_tag;
+
+typedef struct proxy {
+    testsrv srv;
+    int port;
+    char url[64];
+    char cfg[512];
+} proxy;
+
+static proxy main_px;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ------------------------------------------------------------------ */
+/* Running programs. */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    size_t r;
+    while ((r = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n < 2) {
+            cap *= 2;
+            b = realloc(b, cap);
+        }
+    }
+    fclose(f);
+    b[n] = '\0';
+    if (len)
+        *len = n;
+    return b;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Start argv with stdout to out_path (may be NULL), stderr to err_path. */
+static pid_t spawn(char *const argv[], const char *out_path, const char *err_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (out_path) {
+            int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 1);
+            close(fd);
+        }
+        if (err_path) {
+            int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP through the curl command. */
+
+typedef struct resp {
+    int status;      /* HTTP status, 0 if none */
+    int curl_exit;
+    char *headers;
+    char *body;
+    size_t body_len;
+} resp;
+
+static void resp_free(resp *r)
+{
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+/* Header value (case-insensitive name), copied into a static buffer;
+ * NULL if absent. The last header block counts. */
+static const char *hdr(const resp *r, const char *name)
+{
+    static char val[512];
+    if (!r->headers)
+        return NULL;
+    const char *block = r->headers, *p;
+    while ((p = strstr(block, "\r\n\r\n")) && p[4])
+        block = p + 4;
+    size_t nl = strlen(name);
+    for (p = block; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t n = strcspn(v, "\r\n");
+            if (n >= sizeof val)
+                n = sizeof val - 1;
+            memcpy(val, v, n);
+            val[n] = '\0';
+            return val;
+        }
+    }
+    return NULL;
+}
+
+typedef struct call {
+    pid_t pid;
+    char hfile[300], bfile[300], cfile[300];
+} call;
+
+static int call_seq;
+
+/* Start one curl. headers: NULL-terminated "Name: value" list. */
+static void call_start(call *c, const char *method, const char *url, const char *body,
+                       const char *const *headers, const char *max_time)
+{
+    int n = ++call_seq;
+    snprintf(c->hfile, sizeof c->hfile, "%s/h%d", tmpdir, n);
+    snprintf(c->bfile, sizeof c->bfile, "%s/b%d", tmpdir, n);
+    snprintf(c->cfile, sizeof c->cfile, "%s/c%d", tmpdir, n);
+    char reqfile[300];
+    snprintf(reqfile, sizeof reqfile, "%s/r%d", tmpdir, n);
+    char *argv[64];
+    int a = 0;
+    argv[a++] = "curl";
+    argv[a++] = "-s";
+    argv[a++] = "-N";
+    argv[a++] = "-X";
+    argv[a++] = (char *)method;
+    argv[a++] = "-D";
+    argv[a++] = c->hfile;
+    argv[a++] = "-o";
+    argv[a++] = c->bfile;
+    argv[a++] = "-w";
+    argv[a++] = "%{http_code}";
+    argv[a++] = "--max-time";
+    argv[a++] = (char *)(max_time ? max_time : "30");
+    char dataarg[320];
+    if (body) {
+        spit(reqfile, body);
+        snprintf(dataarg, sizeof dataarg, "@%s", reqfile);
+        argv[a++] = "--data-binary";
+        argv[a++] = dataarg;
+        argv[a++] = "-H";
+        argv[a++] = "Content-Type: application/json";
+    }
+    for (int i = 0; headers && headers[i] && a < 60; i++) {
+        argv[a++] = "-H";
+        argv[a++] = (char *)headers[i];
+    }
+    argv[a++] = (char *)url;
+    argv[a] = NULL;
+    c->pid = spawn(argv, c->cfile, NULL);
+    ck_assert_int_gt(c->pid, 0);
+}
+
+static void call_finish(call *c, resp *r)
+{
+    memset(r, 0, sizeof *r);
+    r->curl_exit = wait_exit(c->pid);
+    char *code = slurp(c->cfile, NULL);
+    r->status = code ? atoi(code) : 0;
+    free(code);
+    r->headers = slurp(c->hfile, NULL);
+    r->body = slurp(c->bfile, &r->body_len);
+    if (!r->body)
+        r->body = strdup("");
+    unlink(c->hfile);
+    unlink(c->bfile);
+    unlink(c->cfile);
+}
+
+static void http(resp *r, const char *method, const proxy *p, const char *path,
+                 const char *body, const char *const *headers)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", p->url, path);
+    call c;
+    call_start(&c, method, url, body, headers, NULL);
+    call_finish(&c, r);
+}
+
+/* The x-llmcache-status of a response, with the body in the failure
+ * message. */
+#define ck_status(r, want)                                                           \
+    do {                                                                             \
+        const char *got_ = hdr((r), "x-llmcache-status");                            \
+        ck_assert_msg(got_ && strcmp(got_, (want)) == 0,                             \
+                      "x-llmcache-status %s, wanted %s (HTTP %d): %.400s",           \
+                      got_ ? got_ : "(none)", (want), (r)->status, (r)->body);       \
+    } while (0)
+
+static const char *const admin_h[] = {"Authorization: Bearer " ADMIN_KEY, NULL};
+
+static json_object *body_json(const resp *r)
+{
+    json_object *o = json_tokener_parse(r->body);
+    ck_assert_msg(o != NULL, "response body is not JSON: %.300s", r->body);
+    return o;
+}
+
+static const char *jpath_str(json_object *o, const char *a, int idx, const char *b,
+                             const char *c)
+{
+    json_object *v = o;
+    if (a && !json_object_object_get_ex(v, a, &v))
+        return NULL;
+    if (idx >= 0)
+        v = json_object_array_get_idx(v, (size_t)idx);
+    if (b && (!v || !json_object_object_get_ex(v, b, &v)))
+        return NULL;
+    if (c && (!v || !json_object_object_get_ex(v, c, &v)))
+        return NULL;
+    return v ? json_object_get_string(v) : NULL;
+}
+
+static char *chat_body(const char *text, int stream)
+{
+    static char b[2048];
+    snprintf(b, sizeof b,
+             "{\"model\":\"gpt-4o-mini\",%s\"messages\":[{\"role\":\"user\",\"content\":\"%s "
+             "%u\"}]}",
+             stream ? "\"stream\":true," : "", text, run_tag);
+    return strdup(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Servers. */
+
+/* A slow streamed answer, one event every 150 ms (client disconnects). */
+static void slow_stream(fp_conn *c, const fp_request *req, void *ud)
+{
+    (void)ud;
+    if (!strstr(req->body, "\"stream\":true")) {
+        fp_reply_json(c, 200,
+                      "{\"id\":\"chatcmpl-slow\",\"object\":\"chat.completion\",\"created\":1,"
+                      "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":{"
+                      "\"role\":\"assistant\",\"content\":\"slow answer\"},\"finish_reason\":"
+                      "\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,"
+                      "\"total_tokens\":5}}");
+        return;
+    }
+    fp_stream_begin(c, "text/event-stream");
+    for (int i = 0; i < 8; i++) {
+        char ev[512];
+        snprintf(ev, sizeof ev,
+                 "{\"id\":\"chatcmpl-slow\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                 "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{%s\"content\":"
+                 "\"part%d \"},\"finish_reason\":null}]}",
+                 i == 0 ? "\"role\":\"assistant\"," : "", i);
+        if (fp_sse_event(c, NULL, ev) < 0)
+            return;
+        sleep_ms(150);
+    }
+    fp_sse_event(c, NULL,
+                 "{\"id\":\"chatcmpl-slow\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                 "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},"
+                 "\"finish_reason\":\"stop\"}]}");
+    fp_sse_event(c, NULL, "[DONE]");
+    fp_stream_end(c);
+}
+
+static void write_config(proxy *p, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"listen\": \"127.0.0.1:%d\",\n"
+             "  \"cache\": {\"url\": \"local://\", \"options\": {\"ttl\": 3600}},\n"
+             "  \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
+             "  \"models\": [\n"
+             "    {\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", \"model\": "
+             "\"gpt-4o-mini\", \"api_base\": \"%s/v1\", \"api_key\": \"" PROVIDER_KEY "\"},\n"
+             "    {\"name\": \"text-embedding-3-small\", \"provider\": \"openai\", "
+             "\"api_base\": \"%s/v1\", \"api_key\": \"" PROVIDER_KEY "\"},\n"
+             "    {\"name\": \"gpt-3.5-turbo-instruct\", \"provider\": \"openai\", "
+             "\"api_base\": \"%s/v1\", \"api_key\": \"" PROVIDER_KEY "\"},\n"
+             "    {\"name\": \"slow-stream\", \"provider\": \"openai\", \"model\": "
+             "\"gpt-4o-mini\", \"api_base\": \"%s/slow/v1\", \"api_key\": \"" PROVIDER_KEY
+             "\"}\n"
+             "  ],\n"
+             "  \"keys\": [\n"
+             "    {\"key\": \"" ADMIN_KEY "\"},\n"
+             "    {\"key\": \"" KEY_A "\", \"namespace\": \"team-a\"},\n"
+             "    {\"key_env\": \"LLMC_TEST_KEY_B\", \"namespace\": \"team-b\"}\n"
+             "  ],\n"
+             "  \"limits\": {\"max_body_bytes\": 65536, \"threads\": 2, \"workers\": 16}%s\n"
+             "}\n",
+             p->port, fp_url(fp), fp_url(fp), fp_url(fp), fp_url(fp), extra ? extra : "");
+    spit(p->cfg, text);
+}
+
+static void proxy_start(proxy *p, const char *name, const char *extra)
+{
+    memset(p, 0, sizeof *p);
+    ck_assert_int_eq(testsrv_mkdir(&p->srv, name), 0);
+    p->port = testsrv_free_port();
+    snprintf(p->url, sizeof p->url, "http://127.0.0.1:%d", p->port);
+    snprintf(p->cfg, sizeof p->cfg, "%s/proxy.json", p->srv.dir);
+    write_config(p, extra);
+    char *argv[] = {SERVE, "serve", "--config", p->cfg, NULL};
+    ck_assert_int_eq(testsrv_spawn(&p->srv, argv), 0);
+    ck_assert_msg(testsrv_wait_tcp(&p->srv, p->port, 10000) == 0, "llmcache serve did not start");
+}
+
+static void setup(void)
+{
+    run_tag = (unsigned)time(NULL) ^ (unsigned)getpid();
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/llmc-check-proxy.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    setenv("LLMC_TEST_KEY_B", KEY_B, 1);
+    fp = fp_start();
+    ck_assert_ptr_nonnull(fp);
+    fp_add_route(fp, "POST", "/slow/v1/chat/completions", slow_stream, NULL);
+    proxy_start(&main_px, "proxy-main", NULL);
+}
+
+static void teardown(void)
+{
+    testsrv_stop(&main_px.srv);
+    fp_stop(fp);
+    char *argv[] = {"rm", "-rf", tmpdir, NULL};
+    testsrv_run(NULL, argv);
+}
+
+/* ------------------------------------------------------------------ */
+/* curl tests. */
+
+START_TEST(test_miss_then_hit)
+{
+    char *b = chat_body("miss then hit", 0);
+    size_t before = fp_count(fp);
+    resp r1, r2;
+    http(&r1, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_assert_int_eq(r1.status, 200);
+    ck_status(&r1, "MISS");
+    ck_assert_ptr_nonnull(hdr(&r1, "x-llmcache-key"));
+    char key[256];
+    snprintf(key, sizeof key, "%s", hdr(&r1, "x-llmcache-key"));
+    ck_assert_str_eq(hdr(&r1, "age"), "0");
+    http(&r2, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_assert_int_eq(r2.status, 200);
+    ck_status(&r2, "HIT");
+    ck_assert_str_eq(hdr(&r2, "x-llmcache-key"), key);
+    ck_assert_ptr_nonnull(hdr(&r2, "age"));
+    ck_assert_uint_eq(fp_count(fp) - before, 1);
+    json_object *o1 = body_json(&r1), *o2 = body_json(&r2), *c;
+    ck_assert_str_eq(jpath_str(o1, "choices", 0, "message", "content"),
+                     jpath_str(o2, "choices", 0, "message", "content"));
+    ck_assert_ptr_nonnull(strstr(jpath_str(o2, "choices", 0, "message", "content"),
+                                 "echo: miss then hit"));
+    ck_assert(json_object_object_get_ex(o2, "cache", &c) && json_object_get_boolean(c));
+    ck_assert(!json_object_object_get_ex(o1, "cache", &c));
+    /* The provider key went upstream, and never came back. */
+    ck_assert_str_eq(fp_header_get(fp_last(fp), "Authorization"), "Bearer " PROVIDER_KEY);
+    ck_assert_ptr_null(strstr(r1.headers, PROVIDER_KEY));
+    ck_assert_ptr_null(strstr(r1.body, PROVIDER_KEY));
+    /* The proxy key did not go upstream. */
+    ck_assert_ptr_null(strstr(fp_last(fp)->body, ADMIN_KEY));
+    json_object_put(o1);
+    json_object_put(o2);
+    resp_free(&r1);
+    resp_free(&r2);
+    free(b);
+}
+END_TEST
+
+/* HTTP/1.1 keep-alive: one curl, three requests, one connection. */
+START_TEST(test_keep_alive)
+{
+    char *b = chat_body("keep alive", 0);
+    char reqfile[300], out[300], url[256];
+    snprintf(reqfile, sizeof reqfile, "%s/ka.json", tmpdir);
+    snprintf(out, sizeof out, "%s/ka.out", tmpdir);
+    snprintf(url, sizeof url, "%s/v1/chat/completions", main_px.url);
+    spit(reqfile, b);
+    char data[320];
+    snprintf(data, sizeof data, "@%s", reqfile);
+    char *argv[] = {"curl", "-s", "-w", "%{http_code} %{num_connects}\\n", "-H",
+                    "Authorization: Bearer " ADMIN_KEY, "-H", "Content-Type: application/json",
+                    "--data-binary", data, "-o", "/dev/null", url, "-o", "/dev/null", url, "-o",
+                    "/dev/null", url, NULL};
+    ck_assert_int_eq(wait_exit(spawn(argv, out, NULL)), 0);
+    char *text = slurp(out, NULL);
+    ck_assert_msg(strcmp(text, "200 1\n200 0\n200 0\n") == 0, "curl saw: %s", text);
+    free(text);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_controls)
+{
+    char *b = chat_body("controls", 0);
+    size_t before = fp_count(fp);
+    resp r;
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_status(&r, "MISS");
+    resp_free(&r);
+    /* no-cache: skip the read, store the fresh answer. */
+    const char *nc[] = {"Authorization: Bearer " ADMIN_KEY, "Cache-Control: no-cache", NULL};
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, nc);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "REFRESH");
+    resp_free(&r);
+    ck_assert_uint_eq(fp_count(fp) - before, 2);
+    /* max-age: an entry this young is accepted. */
+    const char *ma[] = {"Authorization: Bearer " ADMIN_KEY, "Cache-Control: max-age=3600", NULL};
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, ma);
+    ck_status(&r, "HIT");
+    resp_free(&r);
+    const char *bad[] = {"Authorization: Bearer " ADMIN_KEY, "Cache-Control: max-age=soon",
+                         NULL};
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, bad);
+    ck_assert_int_eq(r.status, 400);
+    resp_free(&r);
+    /* A namespace header gives another entry. */
+    const char *ns[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-namespace: exp1", NULL};
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, ns);
+    ck_status(&r, "MISS");
+    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "exp1:", 5) == 0);
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, ns);
+    ck_status(&r, "HIT");
+    resp_free(&r);
+    ck_assert_uint_eq(fp_count(fp) - before, 3);
+    /* no-store: answered, not kept. */
+    char *b2 = chat_body("no store", 0);
+    const char *ns2[] = {"Authorization: Bearer " ADMIN_KEY, "Cache-Control: no-store", NULL};
+    http(&r, "POST", &main_px, "/v1/chat/completions", b2, ns2);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS-NOSTORE");
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b2, admin_h);
+    ck_status(&r, "MISS");
+    resp_free(&r);
+    /* LiteLLM's body controls, and x-llmcache-ttl. */
+    char b3[1024];
+    snprintf(b3, sizeof b3,
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"litellm "
+             "%u\"}],\"cache\":{\"no-store\":true}}",
+             run_tag);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS-NOSTORE");
+    resp_free(&r);
+    snprintf(b3, sizeof b3,
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"litellm "
+             "%u\"}],\"cache\":{\"no-cache\":true}}",
+             run_tag);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
+    ck_status(&r, "REFRESH");
+    resp_free(&r);
+    snprintf(b3, sizeof b3,
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"litellm "
+             "%u\"}],\"cache\":{\"bogus\":1}}",
+             run_tag);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "bogus"));
+    resp_free(&r);
+    /* Caching off for one request (LiteLLM's use-cache / caching). */
+    snprintf(b3, sizeof b3,
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"litellm "
+             "%u\"}],\"cache\":{\"use-cache\":false}}",
+             run_tag);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
+    ck_status(&r, "BYPASS");
+    ck_assert_ptr_null(hdr(&r, "x-llmcache-key"));
+    resp_free(&r);
+    const char *ttl[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-ttl: 60", NULL};
+    char *b4 = chat_body("ttl header", 0);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b4, ttl);
+    ck_status(&r, "MISS");
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b4, admin_h);
+    ck_status(&r, "HIT");
+    resp_free(&r);
+    free(b);
+    free(b2);
+    free(b4);
+}
+END_TEST
+
+/* data: lines of an SSE body -> the concatenated delta contents. */
+static void sse_text(const char *body, char *out, size_t outsz, int *done)
+{
+    out[0] = '\0';
+    *done = 0;
+    const char *p = body;
+    while ((p = strstr(p, "data: ")) != NULL) {
+        p += 6;
+        const char *e = strstr(p, "\n\n");
+        if (!e)
+            break;
+        if (strncmp(p, "[DONE]", 6) == 0) {
+            *done = 1;
+            break;
+        }
+        char *ev = strndup(p, (size_t)(e - p));
+        json_object *o = json_tokener_parse(ev);
+        ck_assert_msg(o != NULL, "bad SSE event: %s", ev);
+        const char *t = jpath_str(o, "choices", 0, "delta", "content");
+        if (t)
+            strncat(out, t, outsz - strlen(out) - 1);
+        json_object_put(o);
+        free(ev);
+        p = e;
+    }
+}
+
+START_TEST(test_stream)
+{
+    char *b = chat_body("stream me", 1);
+    size_t before = fp_count(fp);
+    resp r1, r2, r3;
+    http(&r1, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_assert_int_eq(r1.status, 200);
+    ck_status(&r1, "MISS");
+    ck_assert_ptr_nonnull(strstr(hdr(&r1, "content-type"), "text/event-stream"));
+    char t1[1024], t2[1024];
+    int d1, d2;
+    sse_text(r1.body, t1, sizeof t1, &d1);
+    ck_assert_int_eq(d1, 1);
+    ck_assert_ptr_nonnull(strstr(t1, "echo: stream me"));
+    http(&r2, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_status(&r2, "HIT");
+    sse_text(r2.body, t2, sizeof t2, &d2);
+    ck_assert_int_eq(d2, 1);
+    ck_assert_str_eq(t1, t2);
+    ck_assert_uint_eq(fp_count(fp) - before, 1);
+    /* Streamed and plain calls share the entry. */
+    char *plain = chat_body("stream me", 0);
+    http(&r3, "POST", &main_px, "/v1/chat/completions", plain, admin_h);
+    ck_status(&r3, "HIT");
+    json_object *o = body_json(&r3);
+    ck_assert_str_eq(jpath_str(o, "choices", 0, "message", "content"), t1);
+    json_object_put(o);
+    resp_free(&r1);
+    resp_free(&r2);
+    resp_free(&r3);
+    free(b);
+    free(plain);
+}
+END_TEST
+
+START_TEST(test_stream_client_disconnect)
+{
+    char b[512];
+    snprintf(b, sizeof b,
+             "{\"model\":\"slow-stream\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+             "\"content\":\"hang up %u\"}]}",
+             run_tag);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", main_px.url);
+    /* Leave after about two events of eight. */
+    call c;
+    resp r;
+    call_start(&c, "POST", url, b, admin_h, "0.4");
+    call_finish(&c, &r);
+    ck_assert_int_eq(r.curl_exit, 28); /* curl: timed out, i.e. we hung up */
+    ck_assert_ptr_nonnull(strstr(r.body, "part0"));
+    ck_assert_ptr_null(strstr(r.body, "[DONE]"));
+    resp_free(&r);
+    /* Let the upstream stream run out. */
+    sleep_ms(1500);
+    http(&r, "GET", &main_px, "/health", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    /* Nothing partial was stored: the same request misses. */
+    char plain[512];
+    snprintf(plain, sizeof plain,
+             "{\"model\":\"slow-stream\",\"messages\":[{\"role\":\"user\","
+             "\"content\":\"hang up %u\"}]}",
+             run_tag);
+    http(&r, "POST", &main_px, "/v1/chat/completions", plain, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    resp_free(&r);
+    http(&r, "GET", &main_px, "/metrics", NULL, admin_h);
+    ck_assert_ptr_nonnull(strstr(r.body, "llmcache_client_aborts_total 1"));
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_embeddings_and_text)
+{
+    char b[512];
+    snprintf(b, sizeof b,
+             "{\"model\":\"text-embedding-3-small\",\"input\":[\"alpha %u\",\"beta %u\"]}", run_tag,
+             run_tag);
+    size_t before = fp_count(fp);
+    resp r;
+    http(&r, "POST", &main_px, "/v1/embeddings", b, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    json_object *o = body_json(&r), *data;
+    ck_assert(json_object_object_get_ex(o, "data", &data));
+    ck_assert_int_eq((int)json_object_array_length(data), 2);
+    json_object_put(o);
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/embeddings", b, admin_h);
+    ck_status(&r, "HIT");
+    resp_free(&r);
+    snprintf(b, sizeof b,
+             "{\"model\":\"text-embedding-3-small\",\"input\":[\"alpha %u\",\"gamma %u\"]}",
+             run_tag, run_tag);
+    http(&r, "POST", &main_px, "/v1/embeddings", b, admin_h);
+    ck_status(&r, "PARTIAL");
+    resp_free(&r);
+    ck_assert_uint_eq(fp_count(fp) - before, 2);
+    snprintf(b, sizeof b,
+             "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"legacy %u\",\"max_tokens\":5}",
+             run_tag);
+    http(&r, "POST", &main_px, "/v1/completions", b, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/completions", b, admin_h);
+    ck_status(&r, "HIT");
+    o = body_json(&r);
+    ck_assert_ptr_nonnull(jpath_str(o, "choices", 0, "text", NULL));
+    json_object_put(o);
+    resp_free(&r);
+}
+END_TEST
+
+static void assert_openai_error(const resp *r, int status, const char *needle)
+{
+    ck_assert_int_eq(r->status, status);
+    json_object *o = body_json(r), *e, *m, *t;
+    ck_assert_msg(json_object_object_get_ex(o, "error", &e), "no error object: %s", r->body);
+    ck_assert(json_object_object_get_ex(e, "message", &m));
+    ck_assert(json_object_object_get_ex(e, "type", &t));
+    if (needle)
+        ck_assert_msg(strstr(json_object_get_string(m), needle) != NULL,
+                      "error message \"%s\" does not mention \"%s\"", json_object_get_string(m),
+                      needle);
+    json_object_put(o);
+}
+
+START_TEST(test_errors)
+{
+    resp r;
+    http(&r, "POST", &main_px, "/v1/chat/completions", "{\"model\": \"gpt-4o-mini\", ", admin_h);
+    assert_openai_error(&r, 400, "request JSON");
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", "[1,2]", admin_h);
+    assert_openai_error(&r, 400, "object");
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", "{\"model\":\"gpt-4o-mini\"}", admin_h);
+    assert_openai_error(&r, 400, "messages");
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions",
+         "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         admin_h);
+    assert_openai_error(&r, 404, "no-such-model");
+    resp_free(&r);
+    /* Over the body limit (64 KiB in this config). */
+    size_t big = 100 * 1024;
+    char *bb = malloc(big + 1);
+    memset(bb, 'x', big);
+    bb[big] = '\0';
+    memcpy(bb, "{\"a\":\"", 6);
+    http(&r, "POST", &main_px, "/v1/chat/completions", bb, admin_h);
+    assert_openai_error(&r, 413, "limit");
+    resp_free(&r);
+    free(bb);
+    http(&r, "GET", &main_px, "/v1/chat/completions", NULL, admin_h);
+    assert_openai_error(&r, 405, "POST");
+    resp_free(&r);
+    http(&r, "GET", &main_px, "/nope", NULL, admin_h);
+    assert_openai_error(&r, 404, NULL);
+    resp_free(&r);
+    /* Upstream errors keep their status. */
+    char *b = chat_body("upstream says no", 0);
+    fp_fail_next(fp, 1, 429, 1);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    assert_openai_error(&r, 429, NULL);
+    resp_free(&r);
+    fp_fail_next(fp, 1, 503, -1);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    assert_openai_error(&r, 503, NULL);
+    ck_assert_ptr_null(strstr(r.body, PROVIDER_KEY));
+    resp_free(&r);
+    /* Errors were not cached. */
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    resp_free(&r);
+    free(b);
+    /* A stream cut off upstream mid-way: what came is passed on, an
+     * error event ends it, nothing is stored. */
+    b = chat_body("cut me off", 1);
+    fp_cut_stream_next(fp, 2);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "chat.completion.chunk"));
+    ck_assert_ptr_nonnull(strstr(r.body, "data: {\"error\""));
+    ck_assert_ptr_null(strstr(r.body, "[DONE]"));
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    ck_status(&r, "MISS");
+    ck_assert_ptr_nonnull(strstr(r.body, "[DONE]"));
+    resp_free(&r);
+    free(b);
+    /* A stream whose upstream fails before the first chunk: the status
+     * comes through as a plain error. */
+    b = chat_body("upstream stream says no", 1);
+    fp_fail_next(fp, 1, 500, -1);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    assert_openai_error(&r, 500, NULL);
+    resp_free(&r);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_auth_and_tenants)
+{
+    char *b = chat_body("tenant", 0);
+    resp r;
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, NULL);
+    assert_openai_error(&r, 401, "API key");
+    resp_free(&r);
+    const char *wrong[] = {"Authorization: Bearer sk-wrong", NULL};
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, wrong);
+    assert_openai_error(&r, 401, NULL);
+    ck_assert_ptr_null(strstr(r.body, "sk-wrong"));
+    resp_free(&r);
+    http(&r, "GET", &main_px, "/v1/models", NULL, NULL);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    http(&r, "GET", &main_px, "/health", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+
+    const char *ha[] = {"Authorization: Bearer " KEY_A, NULL};
+    const char *hb[] = {"x-api-key: " KEY_B, NULL};
+    size_t before = fp_count(fp);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, ha);
+    ck_status(&r, "MISS");
+    char key_a[256];
+    snprintf(key_a, sizeof key_a, "%s", hdr(&r, "x-llmcache-key"));
+    ck_assert(strncmp(key_a, "team-a:", 7) == 0);
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, ha);
+    ck_status(&r, "HIT");
+    resp_free(&r);
+    /* Team B does not see team A's entry, nor can it reach it through a
+     * namespace header or a preset key. */
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, hb);
+    ck_status(&r, "MISS");
+    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-b:", 7) == 0);
+    resp_free(&r);
+    char bk[1024];
+    snprintf(bk, sizeof bk,
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"tenant "
+             "%u\"}],\"cache\":{\"key\":\"%s\"}}",
+             run_tag, key_a);
+    http(&r, "POST", &main_px, "/v1/chat/completions", bk, hb);
+    ck_status(&r, "MISS");
+    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-b:", 7) == 0);
+    resp_free(&r);
+    const char *hb_ns[] = {"x-api-key: " KEY_B, "x-llmcache-namespace: team-a", NULL};
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, hb_ns);
+    ck_status(&r, "MISS");
+    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-b:team-a:", 14) == 0);
+    resp_free(&r);
+    ck_assert_uint_eq(fp_count(fp) - before, 4);
+    /* Deleting: only inside one's namespace. */
+    char del[512];
+    snprintf(del, sizeof del, "{\"keys\":[\"%s\"]}", key_a);
+    http(&r, "POST", &main_px, "/cache/delete", del, hb);
+    assert_openai_error(&r, 403, "namespace");
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/cache/delete", del, ha);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"deleted\":1"));
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, ha);
+    ck_status(&r, "MISS");
+    resp_free(&r);
+    /* Flushing team A leaves team B's entries alone. */
+    http(&r, "POST", &main_px, "/cache/flush", NULL, ha);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"namespace\":\"team-a\""));
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, ha);
+    ck_status(&r, "MISS");
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, hb);
+    ck_status(&r, "HIT");
+    resp_free(&r);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_models_health_metrics_ping)
+{
+    resp r;
+    http(&r, "GET", &main_px, "/v1/models", NULL, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    json_object *o = body_json(&r), *data;
+    ck_assert(json_object_object_get_ex(o, "data", &data));
+    ck_assert_int_eq((int)json_object_array_length(data), 4);
+    ck_assert_str_eq(jpath_str(o, "data", 0, "id", NULL), "gpt-4o-mini");
+    ck_assert_str_eq(jpath_str(o, "data", 0, "owned_by", NULL), "openai");
+    ck_assert_ptr_null(strstr(r.body, PROVIDER_KEY));
+    json_object_put(o);
+    resp_free(&r);
+    http(&r, "GET", &main_px, "/cache/ping", NULL, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"backend\":\"local\""));
+    resp_free(&r);
+    char *b = chat_body("metrics", 0);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    resp_free(&r);
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
+    resp_free(&r);
+    free(b);
+    http(&r, "GET", &main_px, "/metrics", NULL, NULL);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    http(&r, "GET", &main_px, "/metrics", NULL, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(hdr(&r, "content-type"), "text/plain"));
+    const char *want[] = {"llmcache_cache_hits_total{endpoint=\"chat\"} ",
+                          "llmcache_cache_misses_total{endpoint=\"chat\"} ",
+                          "llmcache_errors_total{kind=\"upstream\"} ",
+                          "llmcache_upstream_latency_seconds_bucket{le=\"+Inf\"} ",
+                          "\nllmcache_cache_bytes_served_total ",
+                          "\nllmcache_cache_tokens_served_total ",
+                          NULL};
+    for (int i = 0; want[i]; i++) {
+        const char *p = strstr(r.body, want[i]);
+        ck_assert_msg(p != NULL, "metric %s missing", want[i]);
+        ck_assert_msg(atoll(p + strlen(want[i])) > 0, "metric %s is 0", want[i]);
+    }
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_coalescing_curl)
+{
+    enum { N = 8 };
+    char *b = chat_body("coalesce me", 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", main_px.url);
+    size_t before = fp_count(fp);
+    fp_set_delay_ms(fp, 1000);
+    call c[N];
+    for (int i = 0; i < N; i++)
+        call_start(&c[i], "POST", url, b, admin_h, NULL);
+    int hits = 0, misses = 0;
+    const char *content = NULL;
+    json_object *objs[N];
+    for (int i = 0; i < N; i++) {
+        resp r;
+        call_finish(&c[i], &r);
+        ck_assert_int_eq(r.status, 200);
+        if (strcmp(hdr(&r, "x-llmcache-status"), "HIT") == 0)
+            hits++;
+        else if (strcmp(hdr(&r, "x-llmcache-status"), "MISS") == 0)
+            misses++;
+        objs[i] = body_json(&r);
+        const char *t = jpath_str(objs[i], "choices", 0, "message", "content");
+        if (!content)
+            content = t;
+        ck_assert_str_eq(t, content);
+        resp_free(&r);
+    }
+    fp_set_delay_ms(fp, 0);
+    ck_assert_uint_eq(fp_count(fp) - before, 1);
+    ck_assert_int_eq(misses, 1);
+    ck_assert_int_eq(hits, N - 1);
+    for (int i = 0; i < N; i++)
+        json_object_put(objs[i]);
+    free(b);
+
+    /* Streaming requests wait for the leader too. */
+    b = chat_body("coalesce my stream", 1);
+    before = fp_count(fp);
+    fp_set_delay_ms(fp, 1000);
+    for (int i = 0; i < N / 2; i++)
+        call_start(&c[i], "POST", url, b, admin_h, NULL);
+    for (int i = 0; i < N / 2; i++) {
+        resp r;
+        call_finish(&c[i], &r);
+        ck_assert_int_eq(r.status, 200);
+        char t[1024];
+        int done;
+        sse_text(r.body, t, sizeof t, &done);
+        ck_assert_int_eq(done, 1);
+        ck_assert_ptr_nonnull(strstr(t, "echo: coalesce my stream"));
+        resp_free(&r);
+    }
+    fp_set_delay_ms(fp, 0);
+    ck_assert_uint_eq(fp_count(fp) - before, 1);
+    free(b);
+}
+END_TEST
+
+/* Waiters that waited longer than the coalescing timeout go upstream
+ * themselves. */
+START_TEST(test_coalescing_timeout)
+{
+    enum { N = 3 };
+    proxy p;
+    proxy_start(&p, "proxy-ctimeout", ", \"coalescing\": {\"timeout_ms\": 100}");
+    char *b = chat_body("impatient", 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", p.url);
+    size_t before = fp_count(fp);
+    fp_set_delay_ms(fp, 1500);
+    call c[N];
+    for (int i = 0; i < N; i++)
+        call_start(&c[i], "POST", url, b, admin_h, NULL);
+    for (int i = 0; i < N; i++) {
+        resp r;
+        call_finish(&c[i], &r);
+        ck_assert_int_eq(r.status, 200);
+        resp_free(&r);
+    }
+    fp_set_delay_ms(fp, 0);
+    ck_assert_uint_eq(fp_count(fp) - before, N);
+    resp m;
+    http(&m, "GET", &p, "/metrics", NULL, admin_h);
+    ck_assert_ptr_nonnull(strstr(m.body, "\nllmcache_coalesce_timeouts_total 2\n"));
+    resp_free(&m);
+    testsrv_stop(&p.srv);
+    free(b);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The openai npm package as the client. */
+
+static int npm_ready(void)
+{
+    struct stat st;
+    if (stat(NPM_DIR "/node_modules/openai/package.json", &st) == 0)
+        return 1;
+    if (!testsrv_which("node") || !testsrv_which("npm"))
+        return 0;
+    mkdir(NPM_DIR, 0755);
+    /* Kept in the build dir: later runs need no network. */
+    char *argv[] = {"npm", "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
+                    "--no-save", "--loglevel=error", "openai@4", NULL};
+    int rc = testsrv_run(tmpdir, argv);
+    return rc == 0 && stat(NPM_DIR "/node_modules/openai/package.json", &st) == 0;
+}
+
+static json_object *run_node(const char *mode)
+{
+    char script[300], out[300], err[300];
+    snprintf(script, sizeof script, "%s/openai_client.mjs", NPM_DIR);
+    /* The script must sit next to node_modules for `import "openai"`. */
+    char *src = slurp(LLMC_SOURCE_ROOT "/tests/proxy/openai_client.mjs", NULL);
+    ck_assert_ptr_nonnull(src);
+    spit(script, src);
+    free(src);
+    snprintf(out, sizeof out, "%s/node-%s.out", tmpdir, mode);
+    snprintf(err, sizeof err, "%s/node-%s.err", tmpdir, mode);
+    char tag[32];
+    snprintf(tag, sizeof tag, "%u", run_tag);
+    setenv("PROXY_URL", main_px.url, 1);
+    setenv("ADMIN_KEY", ADMIN_KEY, 1);
+    setenv("KEY_A", KEY_A, 1);
+    setenv("KEY_B", KEY_B, 1);
+    setenv("TAG", tag, 1);
+    char *argv[] = {"node", script, (char *)mode, NULL};
+    int rc = wait_exit(spawn(argv, out, err));
+    char *o = slurp(out, NULL), *e = slurp(err, NULL);
+    ck_assert_msg(rc == 0, "node %s failed (%d): %s %s", mode, rc, o ? o : "", e ? e : "");
+    json_object *j = json_tokener_parse(o);
+    ck_assert_msg(j != NULL, "node printed no JSON: %s", o);
+    free(o);
+    free(e);
+    return j;
+}
+
+static const char *js(json_object *o, const char *a, const char *b)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, a, &v))
+        return NULL;
+    if (b && !json_object_object_get_ex(v, b, &v))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+START_TEST(test_openai_npm)
+{
+    ck_assert_msg(npm_ready(), "could not install the openai npm package into " NPM_DIR);
+    size_t before = fp_count(fp);
+    json_object *j = run_node("basic");
+    ck_assert_str_eq(js(j, "first", "status"), "MISS");
+    ck_assert_str_eq(js(j, "second", "status"), "HIT");
+    ck_assert_str_eq(js(j, "first", "content"), js(j, "second", "content"));
+    ck_assert_ptr_nonnull(strstr(js(j, "first", "content"), "echo: npm hello"));
+    ck_assert_str_eq(js(j, "second", "cache"), "true");
+    ck_assert_str_eq(js(j, "stream1", "status"), "MISS");
+    ck_assert_str_eq(js(j, "stream2", "status"), "HIT");
+    ck_assert_str_eq(js(j, "stream1", "text"), js(j, "stream2", "text"));
+    ck_assert_ptr_nonnull(strstr(js(j, "stream1", "text"), "echo: npm stream"));
+    ck_assert_int_gt(atoi(js(j, "stream1", "chunks")), 1);
+    ck_assert_str_eq(js(j, "embed1", "status"), "MISS");
+    ck_assert_str_eq(js(j, "embed2", "status"), "HIT");
+    ck_assert_str_eq(js(j, "embed1", "count"), "2");
+    ck_assert_int_gt(atoi(js(j, "embed1", "dims")), 0);
+    ck_assert_str_eq(js(j, "embed1", "first"), js(j, "embed2", "first"));
+    ck_assert_str_eq(js(j, "auth", "status"), "401");
+    ck_assert_str_eq(js(j, "auth", "name"), "AuthenticationError");
+    ck_assert_str_eq(js(j, "tenantA1", "status"), "MISS");
+    ck_assert_str_eq(js(j, "tenantA2", "status"), "HIT");
+    ck_assert_str_eq(js(j, "tenantB1", "status"), "MISS");
+    ck_assert(strncmp(js(j, "tenantA1", "key"), "team-a:", 7) == 0);
+    ck_assert(strncmp(js(j, "tenantB1", "key"), "team-b:", 7) == 0);
+    ck_assert_str_eq(js(j, "badjson", "status"), "400");
+    /* chat miss, stream miss, 2 embedding items in one call, tenant A, B */
+    ck_assert_uint_eq(fp_count(fp) - before, 5);
+    json_object_put(j);
+
+    before = fp_count(fp);
+    fp_set_delay_ms(fp, 1000);
+    j = run_node("coalesce");
+    fp_set_delay_ms(fp, 0);
+    ck_assert_str_eq(js(j, "coalesce", "n"), "10");
+    ck_assert_str_eq(js(j, "coalesce", "distinct"), "1");
+    ck_assert_str_eq(js(j, "coalesce", "misses"), "1");
+    ck_assert_str_eq(js(j, "streams", "distinct"), "1");
+    ck_assert_uint_eq(fp_count(fp) - before, 2);
+    json_object_put(j);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Process-level behaviour: own server instances. */
+
+START_TEST(test_sigterm_finishes_in_flight)
+{
+    proxy p;
+    proxy_start(&p, "proxy-term", NULL);
+    char *b = chat_body("finish me", 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", p.url);
+    fp_set_delay_ms(fp, 1000);
+    call c;
+    call_start(&c, "POST", url, b, admin_h, NULL);
+    /* The request is upstream when the signal comes: the fake provider
+     * has recorded nothing yet until it answers, so wait for the proxy's
+     * in-flight gauge instead of guessing. */
+    for (int i = 0; i < 100; i++) {
+        resp m;
+        http(&m, "GET", &p, "/metrics", NULL, admin_h);
+        int busy = m.body && strstr(m.body, "llmcache_inflight_requests 2") != NULL;
+        resp_free(&m);
+        if (busy)
+            break;
+        sleep_ms(20);
+    }
+    ck_assert_int_eq(kill(p.srv.pid, SIGTERM), 0);
+    resp r;
+    call_finish(&c, &r);
+    fp_set_delay_ms(fp, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    json_object *o = body_json(&r);
+    ck_assert_ptr_nonnull(strstr(jpath_str(o, "choices", 0, "message", "content"), "finish me"));
+    json_object_put(o);
+    resp_free(&r);
+    ck_assert_int_eq(wait_exit(p.srv.pid), 0);
+    p.srv.pid = 0;
+    char log[400];
+    snprintf(log, sizeof log, "%s/proxy-term.log", p.srv.dir);
+    char *text = slurp(log, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_nonnull(strstr(text, "stopped"));
+    ck_assert_msg(!strstr(text, "runtime error") && !strstr(text, "Sanitizer"),
+                  "sanitizer report in the server log: %s", text);
+    free(text);
+    testsrv_stop(&p.srv);
+    free(b);
+}
+END_TEST
+
+static void bad_config(const char *json, const char *needle)
+{
+    char cfg[300], err[300];
+    snprintf(cfg, sizeof cfg, "%s/bad.json", tmpdir);
+    snprintf(err, sizeof err, "%s/bad.err", tmpdir);
+    spit(cfg, json);
+    char *argv[] = {SERVE, "serve", "--config", cfg, "--listen", "127.0.0.1:0", NULL};
+    int rc = wait_exit(spawn(argv, NULL, err));
+    char *e = slurp(err, NULL);
+    ck_assert_msg(rc == 2, "exit %d for %s: %s", rc, json, e);
+    ck_assert_msg(strstr(e, needle) != NULL, "\"%s\" not in: %s", needle, e);
+    free(e);
+}
+
+START_TEST(test_bad_config)
+{
+    bad_config("{\"models\": [{\"name\": \"x\", \"provider\": \"nope\"}]}", "models[0].provider");
+    bad_config("{\"models\": [{\"name\": \"x\", \"provider\": \"openai\", \"api_key_env\": "
+               "\"LLMC_TEST_UNSET_VAR\"}]}",
+               "models[0].api_key_env");
+    bad_config("{\"keys\": [{\"namespace\": \"a\"}]}", "keys[0].key");
+    bad_config("{\"limits\": {\"max_body_bytes\": \"big\"}}", "limits.max_body_bytes");
+    bad_config("{\"listen\": \"localhost\"}", "listen");
+    bad_config("{\"lisen\": \"127.0.0.1:1\"}", "\"lisen\"");
+    bad_config("{\"cache\": {\"url\": \"nosuch://x\"}}", "nosuch");
+    bad_config("{\"cache\": \"local://\",\n \"models\": [,]}", "line 2");
+    bad_config("{\"client\": {\"max_retries\": 99}}", "client");
+    /* Bad command lines are usage errors too. */
+    char *argv[] = {SERVE, "serve", "--threads", "many", NULL};
+    ck_assert_int_eq(wait_exit(spawn(argv, NULL, "/dev/null")), 2);
+    char *argv2[] = {SERVE, "serve", "--tenant", "no-equals-sign", NULL};
+    ck_assert_int_eq(wait_exit(spawn(argv2, NULL, "/dev/null")), 2);
+}
+END_TEST
+
+/* Without a model list the library routes by model name and takes the
+ * provider key from the server's environment; a provider error quoting
+ * the key reaches the client without it. */
+START_TEST(test_env_provider_key)
+{
+    proxy p;
+    memset(&p, 0, sizeof p);
+    ck_assert_int_eq(testsrv_mkdir(&p.srv, "proxy-env"), 0);
+    p.port = testsrv_free_port();
+    snprintf(p.url, sizeof p.url, "http://127.0.0.1:%d", p.port);
+    char base[128];
+    snprintf(base, sizeof base, "%s/v1", fp_url(fp));
+    setenv("OPENAI_API_KEY", "sk-env-secret-98765", 1);
+    setenv("OPENAI_BASE_URL", base, 1);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", p.port);
+    char *argv[] = {SERVE,      "serve", "--listen", listen, "--cache", "local://",
+                    "--api-key", "sk-cli-admin-1", "--tenant", "t1=sk-cli-tenant-2", NULL};
+    ck_assert_int_eq(testsrv_spawn(&p.srv, argv), 0);
+    unsetenv("OPENAI_API_KEY");
+    unsetenv("OPENAI_BASE_URL");
+    ck_assert_int_eq(testsrv_wait_tcp(&p.srv, p.port, 10000), 0);
+    char *b = chat_body("from the environment", 0);
+    const char *cli_admin[] = {"Authorization: Bearer sk-cli-admin-1", NULL};
+    const char *cli_tenant[] = {"Authorization: Bearer sk-cli-tenant-2", NULL};
+    resp r;
+    http(&r, "POST", &p, "/v1/chat/completions", b, NULL);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    http(&r, "POST", &p, "/v1/chat/completions", b, cli_tenant);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "t1:", 3) == 0);
+    resp_free(&r);
+    http(&r, "POST", &p, "/v1/chat/completions", b, cli_admin);
+    ck_assert_int_eq(r.status, 200);
+    ck_status(&r, "MISS");
+    ck_assert_str_eq(fp_header_get(fp_last(fp), "Authorization"), "Bearer sk-env-secret-98765");
+    resp_free(&r);
+    free(b);
+    b = chat_body("key quoted back", 0);
+    fp_push_reply(fp, 401, "application/json",
+                  "{\"error\":{\"message\":\"Incorrect API key provided: sk-env-secret-98765.\","
+                  "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}",
+                  NULL);
+    http(&r, "POST", &p, "/v1/chat/completions", b, cli_admin);
+    assert_openai_error(&r, 401, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "Incorrect API key provided"));
+    ck_assert_ptr_null(strstr(r.body, "sk-env-secret-98765"));
+    ck_assert_ptr_null(strstr(r.headers, "sk-env-secret-98765"));
+    resp_free(&r);
+    free(b);
+    testsrv_stop(&p.srv);
+}
+END_TEST
+
+/* Last: the shared server stops cleanly, and its log (where sanitizer
+ * reports of the server process land) is clean. */
+START_TEST(test_main_server_clean_exit)
+{
+    ck_assert_int_eq(kill(main_px.srv.pid, SIGTERM), 0);
+    int rc = wait_exit(main_px.srv.pid);
+    main_px.srv.pid = 0;
+    char log[400];
+    snprintf(log, sizeof log, "%s/proxy-main.log", main_px.srv.dir);
+    char *text = slurp(log, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_msg(rc == 0, "llmcache serve exited %d: %s", rc, text);
+    ck_assert_msg(!strstr(text, "runtime error") && !strstr(text, "Sanitizer"),
+                  "sanitizer report in the server log: %s", text);
+    free(text);
+}
+END_TEST
+
+static Suite *proxy_suite(void)
+{
+    Suite *s = suite_create("proxy");
+    TCase *tc = tcase_create("serve");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_miss_then_hit);
+    tcase_add_test(tc, test_keep_alive);
+    tcase_add_test(tc, test_controls);
+    tcase_add_test(tc, test_stream);
+    tcase_add_test(tc, test_stream_client_disconnect);
+    tcase_add_test(tc, test_embeddings_and_text);
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_auth_and_tenants);
+    tcase_add_test(tc, test_models_health_metrics_ping);
+    tcase_add_test(tc, test_coalescing_curl);
+    tcase_add_test(tc, test_coalescing_timeout);
+    tcase_add_test(tc, test_openai_npm);
+    tcase_add_test(tc, test_sigterm_finishes_in_flight);
+    tcase_add_test(tc, test_bad_config);
+    tcase_add_test(tc, test_env_provider_key);
+    tcase_add_test(tc, test_main_server_clean_exit);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    SRunner *sr = srunner_create(proxy_suite());
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
