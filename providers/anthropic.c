@@ -120,36 +120,6 @@ static llmc_status anth_content_blocks(const json_object *content, json_object *
     return LLMC_OK;
 }
 
-/* Append a message with `role` and `blocks` (taken), merging into the
- * previous one when the role repeats: tool results must sit in the user
- * turn right after the assistant's tool_use turn, and consecutive turns
- * of one role are one turn to Anthropic. */
-static void anth_push(json_object *msgs, const char *role, json_object *blocks)
-{
-    size_t n = json_object_array_length(msgs), i;
-    if (json_object_array_length(blocks) == 0) {
-        json_object_put(blocks);
-        return;
-    }
-    if (n > 0) {
-        json_object *last = json_object_array_get_idx(msgs, n - 1);
-        const char *lr = llmc__xj_str(last, "role");
-        if (lr && strcmp(lr, role) == 0) {
-            json_object *lb = llmc__xj_get(last, "content");
-            for (i = 0; i < json_object_array_length(blocks); i++)
-                json_object_array_add(lb, json_object_get(json_object_array_get_idx(blocks, i)));
-            json_object_put(blocks);
-            return;
-        }
-    }
-    {
-        json_object *m = json_object_new_object();
-        llmc__xj_put_str(m, "role", role);
-        json_object_object_add(m, "content", blocks);
-        json_object_array_add(msgs, m);
-    }
-}
-
 static llmc_status anth_messages(const json_object *req, json_object *body, llmc_err *err)
 {
     json_object *in = llmc__xj_get(req, "messages");
@@ -182,7 +152,7 @@ static llmc_status anth_messages(const json_object *req, json_object *body, llmc
             if (st == LLMC_OK && json_object_array_length(blocks) == 0)
                 st = llmc_err_set(err, LLMC_EINVAL, 0, "messages[%d]: empty user message", mi);
             if (st == LLMC_OK)
-                anth_push(msgs, "user", blocks);
+                llmc__xj_push_turn(msgs, "user", "content", blocks);
             else
                 json_object_put(blocks);
         } else if (strcmp(role, "assistant") == 0) {
@@ -223,7 +193,7 @@ static llmc_status anth_messages(const json_object *req, json_object *body, llmc
                 }
             }
             if (st == LLMC_OK)
-                anth_push(msgs, "assistant", blocks);
+                llmc__xj_push_turn(msgs, "assistant", "content", blocks);
             else
                 json_object_put(blocks);
         } else if (strcmp(role, "tool") == 0) {
@@ -248,7 +218,7 @@ static llmc_status anth_messages(const json_object *req, json_object *body, llmc
             llmc_buf_free(&text);
             blocks = json_object_new_array();
             json_object_array_add(blocks, blk);
-            anth_push(msgs, "user", blocks);
+            llmc__xj_push_turn(msgs, "user", "content", blocks);
         } else {
             st = llmc_err_set(err, LLMC_EINVAL, 0,
                               "messages[%d]: role \"%s\" is not supported by the anthropic adapter",

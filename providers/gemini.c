@@ -145,34 +145,6 @@ static llmc_status gem_content_parts(const json_object *content, json_object *pa
     return LLMC_OK;
 }
 
-/* Append a turn, merging with the previous one of the same role (Gemini
- * wants alternating turns; a function response must follow the call). */
-static void gem_push(json_object *contents, const char *role, json_object *parts)
-{
-    size_t n = json_object_array_length(contents), i;
-    if (json_object_array_length(parts) == 0) {
-        json_object_put(parts);
-        return;
-    }
-    if (n > 0) {
-        json_object *last = json_object_array_get_idx(contents, n - 1);
-        const char *lr = llmc__xj_str(last, "role");
-        if (lr && strcmp(lr, role) == 0) {
-            json_object *lp = llmc__xj_get(last, "parts");
-            for (i = 0; i < json_object_array_length(parts); i++)
-                json_object_array_add(lp, json_object_get(json_object_array_get_idx(parts, i)));
-            json_object_put(parts);
-            return;
-        }
-    }
-    {
-        json_object *c = json_object_new_object();
-        llmc__xj_put_str(c, "role", role);
-        json_object_object_add(c, "parts", parts);
-        json_object_array_add(contents, c);
-    }
-}
-
 /* The function name of an earlier assistant tool call with this id:
  * Gemini's functionResponse is matched by name, OpenAI's tool message by
  * id. */
@@ -224,7 +196,7 @@ static llmc_status gem_contents(const json_object *req, json_object *body, llmc_
         if (strcmp(role, "user") == 0) {
             st = gem_content_parts(content, parts, mi, err);
             if (st == LLMC_OK)
-                gem_push(contents, "user", json_object_get(parts));
+                llmc__xj_push_turn(contents, "user", "parts", json_object_get(parts));
         } else if (strcmp(role, "assistant") == 0) {
             json_object *tcs = llmc__xj_get(m, "tool_calls");
             size_t k;
@@ -252,7 +224,7 @@ static llmc_status gem_contents(const json_object *req, json_object *body, llmc_
                 json_object_array_add(parts, p);
             }
             if (st == LLMC_OK)
-                gem_push(contents, "model", json_object_get(parts));
+                llmc__xj_push_turn(contents, "model", "parts", json_object_get(parts));
         } else if (strcmp(role, "tool") == 0) {
             const char *id = llmc__xj_str(m, "tool_call_id");
             const char *name = id ? gem_tool_name(in, i, id) : NULL;
@@ -284,7 +256,7 @@ static llmc_status gem_contents(const json_object *req, json_object *body, llmc_
                 p = json_object_new_object();
                 json_object_object_add(p, "functionResponse", fr);
                 json_object_array_add(parts, p);
-                gem_push(contents, "user", json_object_get(parts));
+                llmc__xj_push_turn(contents, "user", "parts", json_object_get(parts));
             }
             llmc_buf_free(&text);
         } else {

@@ -181,3 +181,28 @@ const char *llmc__xj_image_url(const json_object *part)
         return json_object_get_string(iu);
     return llmc__xj_str(iu, "url");
 }
+
+void llmc__xj_push_turn(json_object *turns, const char *role, const char *field,
+                        json_object *items)
+{
+    size_t n = json_object_array_length(turns), i;
+    if (json_object_array_length(items) == 0) {
+        json_object_put(items);
+        return;
+    }
+    if (n > 0) {
+        json_object *last = json_object_array_get_idx(turns, n - 1);
+        const char *lr = llmc__xj_str(last, "role");
+        if (lr && strcmp(lr, role) == 0) {
+            json_object *li = llmc__xj_get(last, field);
+            for (i = 0; i < json_object_array_length(items); i++)
+                json_object_array_add(li, json_object_get(json_object_array_get_idx(items, i)));
+            json_object_put(items);
+            return;
+        }
+    }
+    json_object *t = json_object_new_object();
+    llmc__xj_put_str(t, "role", role);
+    json_object_object_add(t, field, items);
+    json_object_array_add(turns, t);
+}

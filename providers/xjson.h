@@ -29,6 +29,13 @@ void llmc__xj_put_str(json_object *o, const char *k, const char *s);
 void llmc__xj_put_int(json_object *o, const char *k, int64_t v);
 /* Deep copy (NULL in, NULL out). */
 json_object *llmc__xj_copy(const json_object *o);
+/* Append a conversation turn {"role": role, field: items} to `turns`
+ * (items is taken), merging it into the previous turn when that has the
+ * same role: Anthropic and Gemini both want alternating roles, and a tool
+ * result must join the turn right after the call. Empty items are
+ * dropped. */
+void llmc__xj_push_turn(json_object *turns, const char *role, const char *field,
+                        json_object *items);
 /* Parse a whole buffer; NULL when it is not one JSON value. */
 json_object *llmc__xj_parse(const char *s, size_t len);
 /* Compact serialisation, owned by `o`. */

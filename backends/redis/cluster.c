@@ -805,31 +805,13 @@ static llmc_status run_simple(cctx *x, const char *key, size_t klen, int argc,
     return LLMC_OK;
 }
 
-static int set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap, const char *key,
-                    size_t klen, const void *val, size_t vlen, int64_t ttl_ms)
-{
-    av[0] = "SET";
-    al[0] = 3;
-    av[1] = key;
-    al[1] = klen;
-    av[2] = val ? (const char *)val : "";
-    al[2] = vlen;
-    if (ttl_ms <= 0)
-        return 3;
-    av[3] = "PX";
-    al[3] = 2;
-    av[4] = pxbuf;
-    al[4] = (size_t)snprintf(pxbuf, pxcap, "%lld", (long long)ttl_ms);
-    return 5;
-}
-
 static llmc_status c_set(void *ctx, const char *key, size_t klen, const void *val, size_t vlen,
                          int64_t ttl_ms, llmc_err *err)
 {
     const char *av[5];
     size_t al[5];
     char px[24];
-    int n = set_args(av, al, px, sizeof px, key, klen, val, vlen, ttl_ms);
+    int n = llmc__redis_set_args(av, al, px, sizeof px, key, klen, val, vlen, ttl_ms);
     return run_simple(ctx, key, klen, n, av, al, REDIS_REPLY_STATUS, NULL, err);
 }
 
@@ -1103,7 +1085,7 @@ static int mset_add(cctx *x, llmc_rconn *c, bgroup *b, void *ud)
         const char *av[5];
         size_t al[5];
         char px[24];
-        int argc = set_args(av, al, px, sizeof px, it->key, it->klen, it->val, it->vlen,
+        int argc = llmc__redis_set_args(av, al, px, sizeof px, it->key, it->klen, it->val, it->vlen,
                             it->ttl_ms);
         if (llmc__rconn_append(c, argc, av, al) != LLMC_OK)
             return -1;

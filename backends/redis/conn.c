@@ -1363,3 +1363,22 @@ void llmc__rpool_release(llmc_rpool *p, llmc_rconn *c)
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
+
+int llmc__redis_set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
+                         const char *key, size_t klen, const void *val, size_t vlen,
+                         int64_t ttl_ms)
+{
+    av[0] = "SET";
+    al[0] = 3;
+    av[1] = key;
+    al[1] = klen;
+    av[2] = val ? (const char *)val : "";
+    al[2] = vlen;
+    if (ttl_ms <= 0)
+        return 3;
+    av[3] = "PX";
+    al[3] = 2;
+    av[4] = pxbuf;
+    al[4] = (size_t)snprintf(pxbuf, pxcap, "%lld", (long long)ttl_ms);
+    return 5;
+}

@@ -145,4 +145,10 @@ void llmc__rpool_release(llmc_rpool *p, llmc_rconn *c);
 /* Deadline helper: now + ms. */
 uint64_t llmc__deadline_after_ms(int64_t ms);
 
+/* Fill argv/arglen for SET key val [PX ttl_ms] (no PX when ttl_ms <= 0);
+ * pxbuf holds the TTL digits. Returns argc (3 or 5). */
+int llmc__redis_set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
+                         const char *key, size_t klen, const void *val, size_t vlen,
+                         int64_t ttl_ms);
+
 #endif

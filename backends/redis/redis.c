@@ -424,32 +424,13 @@ static llmc_status ok_reply(rctx *x, llmc_rconn *c, redisReply *r, void *ud, llm
     return LLMC_OK;
 }
 
-/* Fill argv for SET key val [PX ms]; returns argc. */
-static int set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap, const char *key,
-                    size_t klen, const void *val, size_t vlen, int64_t ttl_ms)
-{
-    av[0] = "SET";
-    al[0] = 3;
-    av[1] = key;
-    al[1] = klen;
-    av[2] = val ? (const char *)val : "";
-    al[2] = vlen;
-    if (ttl_ms <= 0)
-        return 3;
-    av[3] = "PX";
-    al[3] = 2;
-    av[4] = pxbuf;
-    al[4] = (size_t)snprintf(pxbuf, pxcap, "%lld", (long long)ttl_ms);
-    return 5;
-}
-
 static llmc_status r_set(void *ctx, const char *key, size_t klen, const void *val, size_t vlen,
                          int64_t ttl_ms, llmc_err *err)
 {
     const char *av[5];
     size_t al[5];
     char px[24];
-    int n = set_args(av, al, px, sizeof px, key, klen, val, vlen, ttl_ms);
+    int n = llmc__redis_set_args(av, al, px, sizeof px, key, klen, val, vlen, ttl_ms);
     return run_cmd(ctx, n, av, al, ok_reply, "SET", err);
 }
 
@@ -599,7 +580,7 @@ static llmc_status mset_fn(rctx *x, llmc_rconn *c, uint64_t deadline, void *ud, 
             const char *av[5];
             size_t al[5];
             char px[24];
-            int argc = set_args(av, al, px, sizeof px, it->key, it->klen, it->val, it->vlen,
+            int argc = llmc__redis_set_args(av, al, px, sizeof px, it->key, it->klen, it->val, it->vlen,
                                 it->ttl_ms);
             if (llmc__rconn_append(c, argc, av, al) != LLMC_OK)
                 return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
