@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build and run every test twice: a normal build and an ASan+UBSan build.
+# Build and run every test twice: a normal build and an ASan+UBSan build;
+# then check that clang builds it warning-free too.
 # Tests start their own servers on free loopback ports.
 set -u
 cd "$(dirname "$0")/.."
@@ -15,6 +16,12 @@ run build || fail=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run build-asan -Db_sanitize=address,undefined -Db_lundef=false || fail=1
+# The build must also be warning-free with clang (-Werror): compile only.
+if command -v clang >/dev/null 2>&1; then
+  if [ -d build-clang ]; then meson setup --reconfigure build-clang >/dev/null || fail=1
+  else CC=clang meson setup build-clang >/dev/null || fail=1; fi
+  ninja -C build-clang >/dev/null || { echo "clang build failed"; fail=1; }
+fi
 # One summary line over both builds.
 python3 - <<'PY' 2>/dev/null || true
 import json
