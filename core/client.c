@@ -1693,6 +1693,44 @@ static llmc_status replay_sink(void *ud, struct json_object *chunk)
     return LLMC_OK;
 }
 
+/* Look `key` up (fail-open) and, on a usable hit, answer from it: the
+ * response with "cache": true spliced in, replayed to `cb` as chunks when
+ * streaming. Every hit path (memo, text fast path, parsed request) goes
+ * through here. Returns 1 when answered (*st is the call's status; *out
+ * receives the response when st is OK and out is not NULL), 0 on a miss
+ * (absent, another call type, or a body that is not a JSON object: another
+ * writer at the key), -1 when the response could not be allocated. */
+static int answer_from_cache(llmc_client *c, llmc_call_type call, const char *key, size_t klen,
+                             int64_t max_age_ms, const char *model, const char *provider,
+                             llmc_chunk_cb cb, void *ud, llmc_response **out, llmc_status *st,
+                             llmc_err *err)
+{
+    llmc_lookup *lk = thread_lookup();
+    if (!lk)
+        return -1;
+    if (llmc_cache_get_entry(c->cache, key, klen, max_age_ms, LLMC_ENTRY_SOFT, lk) != LLMC_OK ||
+        lk->entry.call != call || !body_is_object(lk->entry.body, lk->entry.body_len))
+        return 0;
+    llmc_response *r =
+        response_hit(lk->entry.body, lk->entry.body_len, key, klen, model, provider, lk->age_ms);
+    if (!r)
+        return -1;
+    *st = LLMC_OK;
+    if (err)
+        llmc_err_clear(err);
+    if (cb) {
+        json_object *ro = llmc_response_json(r);
+        replay_ctx rc = {cb, ud, err};
+        *st = ro ? llmc__replay(ro, replay_sink, &rc)
+                 : llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable");
+    }
+    if (*st != LLMC_OK || !out)
+        llmc_response_free(r);
+    else
+        *out = r;
+    return 1;
+}
+
 static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_object *req,
                                  const controls *ctl, const char *text, size_t tlen,
                                  const char *missed, llmc_chunk_cb cb, void *ud,
@@ -1716,36 +1754,12 @@ static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_objec
         if (!ctl->no_cache && !(missed && strcmp(missed, key.data) == 0)) {
             if (text && !c->key_fn)
                 memo_put(c, call, text, tlen, &rt, ctl, &key);
-            llmc_lookup lk = LLMC_LOOKUP_INIT;
-            llmc_status gs = llmc_cache_get_entry(c->cache, key.data, key.len, ctl->max_age_ms,
-                                                  LLMC_ENTRY_SOFT, &lk);
-            /* A stored body that is not a JSON object (another writer
-             * at the same key) is a miss: the cache never fails a call. */
-            if (gs == LLMC_OK && lk.entry.call == call &&
-                body_is_object(lk.entry.body, lk.entry.body_len)) {
-                llmc_response *r = response_hit(lk.entry.body, lk.entry.body_len, key.data,
-                                                key.len, rt.model, rt.ops->hdr.name, lk.age_ms);
-                llmc_lookup_free(&lk);
-                if (!r) {
-                    llmc_buf_free(&key);
-                    return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-                }
-                if (cb) {
-                    json_object *o = llmc_response_json(r);
-                    replay_ctx rc = {cb, ud, err};
-                    st = o ? llmc__replay(o, replay_sink, &rc)
-                           : llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable");
-                    if (st != LLMC_OK) {
-                        llmc_response_free(r);
-                        llmc_buf_free(&key);
-                        return st;
-                    }
-                }
+            int a = answer_from_cache(c, call, key.data, key.len, ctl->max_age_ms, rt.model,
+                                      rt.ops->hdr.name, cb, ud, out, &st, err);
+            if (a != 0) {
                 llmc_buf_free(&key);
-                *out = r;
-                return LLMC_OK;
+                return a > 0 ? st : llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
             }
-            llmc_lookup_free(&lk);
         }
     }
 
@@ -2255,35 +2269,13 @@ static int fast_hit(llmc_client *c, llmc_call_type call, const char *json, size_
     }
     if (c->memo)
         memo_put(c, call, json, len, &rt, &ctl, key);
-    llmc_lookup *lk = thread_lookup();
-    if (!lk) {
-        llmc_buf_clear(key); /* not looked up after all */
-        return 0;
-    }
-    if (llmc_cache_get_entry(c->cache, key->data, key->len, ctl.max_age_ms,
-                                    LLMC_ENTRY_SOFT, lk) != LLMC_OK ||
-        lk->entry.call != call || !body_is_object(lk->entry.body, lk->entry.body_len))
+    int a = answer_from_cache(c, call, key->data, key->len, ctl.max_age_ms, rt.model,
+                              rt.ops->hdr.name, cb, ud, out, st, err);
+    if (a < 0)
+        llmc_buf_clear(key); /* not looked up after all: the json-c path will */
+    if (a <= 0)
         return 0; /* a miss: `missed` keeps the key */
-    llmc_response *r = response_hit(lk->entry.body, lk->entry.body_len, key->data, key->len,
-                                    rt.model, rt.ops->hdr.name, lk->age_ms);
-    if (!r) {
-        llmc_buf_clear(key);
-        return 0;
-    }
     __atomic_fetch_add(&fast_hits, 1, __ATOMIC_RELAXED);
-    *st = LLMC_OK;
-    if (err)
-        llmc_err_clear(err);
-    if (cb) {
-        json_object *ro = llmc_response_json(r);
-        replay_ctx rc = {cb, ud, err};
-        *st = ro ? llmc__replay(ro, replay_sink, &rc)
-                 : llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable");
-    }
-    if (*st != LLMC_OK || !out)
-        llmc_response_free(r);
-    else
-        *out = r;
     return 1;
 }
 
@@ -2307,31 +2299,11 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
         (!cb || call == LLMC_CALL_CHAT)) {
         memo_hit mh;
         uint64_t h = memo_hash(json, len);
-        llmc_lookup *lk = NULL;
-        if (memo_get(c, call, json, len, h, &mh) && (lk = thread_lookup()) != NULL) {
-            if (llmc_cache_get_entry(c->cache, mh.key, mh.klen, mh.max_age_ms, LLMC_ENTRY_SOFT,
-                                     lk) == LLMC_OK &&
-                lk->entry.call == call && body_is_object(lk->entry.body, lk->entry.body_len)) {
-                llmc_response *r = response_hit(lk->entry.body, lk->entry.body_len, mh.key,
-                                                mh.klen, mh.model, mh.ops->hdr.name, lk->age_ms);
-                if (r) {
-                    llmc_status st = LLMC_OK;
-                    if (err)
-                        llmc_err_clear(err);
-                    if (cb) {
-                        json_object *ro = llmc_response_json(r);
-                        replay_ctx rc = {cb, ud, err};
-                        st = ro ? llmc__replay(ro, replay_sink, &rc)
-                                : llmc_err_set(err, LLMC_ECORRUPT, 0,
-                                               "cached response unreadable");
-                    }
-                    if (st != LLMC_OK || !out)
-                        llmc_response_free(r);
-                    else
-                        *out = r;
-                    return st;
-                }
-            }
+        if (memo_get(c, call, json, len, h, &mh)) {
+            llmc_status st = LLMC_OK;
+            if (answer_from_cache(c, call, mh.key, mh.klen, mh.max_age_ms, mh.model,
+                                  mh.ops->hdr.name, cb, ud, out, &st, err) > 0)
+                return st;
             /* Known key, not in the cache: no second lookup below. */
             llmc_buf_set(&missed, mh.key, mh.klen);
         }
