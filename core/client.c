@@ -1556,29 +1556,6 @@ static llmc_status call_upstream(llmc_client *c, llmc_call_type call, json_objec
 /* ------------------------------------------------------------------ */
 /* Request memo (see the comment at struct memo). */
 
-/* Slot selection hash of the request text: four independent lanes so the
- * multiplies pipeline (the text is compared in full anyway). */
-static uint64_t memo_hash(const char *p, size_t len)
-{
-    const uint64_t k1 = 0x9E3779B97F4A7C15ull, k2 = 0xC2B2AE3D27D4EB4Full;
-    uint64_t a = len * k1, b = ~len, c = 0x165667B19E3779F9ull, d = 0x27D4EB2F165667C5ull;
-    size_t i = 0;
-    for (; i + 32 <= len; i += 32) {
-        uint64_t w[4];
-        memcpy(w, p + i, 32);
-        a = (a ^ (w[0] * k2)) * k1;
-        b = (b ^ (w[1] * k2)) * k1;
-        c = (c ^ (w[2] * k2)) * k1;
-        d = (d ^ (w[3] * k2)) * k1;
-        a ^= a >> 29;
-        b ^= b >> 29;
-        c ^= c >> 29;
-        d ^= d >> 29;
-    }
-    uint64_t h = a ^ (b << 1 | b >> 63) ^ (c << 7 | c >> 57) ^ (d << 13 | d >> 51);
-    return h ^ llmc__hash64(p + i, len - i);
-}
-
 static uint64_t env_stamp(const llmc_provider_ops *ops)
 {
     uint64_t h = 1469598103934665603ull;
@@ -1626,7 +1603,7 @@ static void memo_put(llmc_client *c, llmc_call_type call, const char *text, size
     if (!m || len > MEMO_MAX_TEXT || key->len >= MEMO_MAX_KEY ||
         strlen(rt->model) >= MEMO_MAX_MODEL)
         return;
-    uint64_t h = memo_hash(text, len);
+    uint64_t h = llmc__hash64(text, len);
     size_t i = (size_t)(h % m->n);
     pthread_mutex_t *lk = &m->locks[i % MEMO_STRIPES];
     pthread_mutex_lock(lk);
@@ -2298,7 +2275,7 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
     if (json && c->memo && !c->key_fn && call != LLMC_CALL_EMBEDDING && len <= MEMO_MAX_TEXT &&
         (!cb || call == LLMC_CALL_CHAT)) {
         memo_hit mh;
-        uint64_t h = memo_hash(json, len);
+        uint64_t h = llmc__hash64(json, len);
         if (memo_get(c, call, json, len, h, &mh)) {
             llmc_status st = LLMC_OK;
             if (answer_from_cache(c, call, mh.key, mh.klen, mh.max_age_ms, mh.model,
