@@ -1200,21 +1200,6 @@ static llmc_status c_mset(void *ctx, size_t n, const llmc_kv *items, llmc_err *e
 /* ------------------------------------------------------------------ */
 /* every master: flush(namespace), scan, ping */
 
-static llmc_status match_pattern(llmc_buf *b, const char *s, size_t n, const char *suffix)
-{
-    llmc_buf_clear(b);
-    if (llmc_buf_reserve(b, 2 * n + 4) != LLMC_OK)
-        return LLMC_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
-            b->data[b->len++] = '\\';
-        b->data[b->len++] = ch;
-    }
-    b->data[b->len] = 0;
-    return llmc_buf_puts(b, suffix);
-}
-
 static llmc_status no_masters(cctx *x, llmc_err *err)
 {
     llmc_err last;
@@ -1359,7 +1344,7 @@ static llmc_status c_flush(void *ctx, const char *ns, size_t nslen, uint64_t *de
                            llmc_err *err)
 {
     llmc_buf pat = LLMC_BUF_INIT;
-    if (match_pattern(&pat, ns, nslen, ":*") != LLMC_OK)
+    if (llmc__redis_match_pattern(&pat, ns, nslen, ":*") != LLMC_OK)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     uint64_t d = 0;
     llmc_status st = over_masters(ctx, pat.data, pat.len, 1, &d, NULL, NULL, err);
@@ -1373,7 +1358,7 @@ static llmc_status c_scan(void *ctx, const char *prefix, size_t plen, llmc_scan_
                           llmc_err *err)
 {
     llmc_buf pat = LLMC_BUF_INIT;
-    if (match_pattern(&pat, prefix ? prefix : "", prefix ? plen : 0, "*") != LLMC_OK)
+    if (llmc__redis_match_pattern(&pat, prefix ? prefix : "", prefix ? plen : 0, "*") != LLMC_OK)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     llmc_status st = over_masters(ctx, pat.data, pat.len, 0, NULL, cb, ud, err);
     llmc_buf_free(&pat);

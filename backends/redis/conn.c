@@ -1382,3 +1382,18 @@ int llmc__redis_set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
     al[4] = (size_t)snprintf(pxbuf, pxcap, "%lld", (long long)ttl_ms);
     return 5;
 }
+
+llmc_status llmc__redis_match_pattern(llmc_buf *b, const char *s, size_t n, const char *suffix)
+{
+    llmc_buf_clear(b);
+    if (llmc_buf_reserve(b, 2 * n + 4) != LLMC_OK)
+        return LLMC_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
+            b->data[b->len++] = '\\';
+        b->data[b->len++] = ch;
+    }
+    b->data[b->len] = 0;
+    return llmc_buf_puts(b, suffix);
+}

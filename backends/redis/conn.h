@@ -151,4 +151,7 @@ int llmc__redis_set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
                          const char *key, size_t klen, const void *val, size_t vlen,
                          int64_t ttl_ms);
 
+/* Glob-escape s[0..n) for SCAN MATCH into b, then append `suffix` ("*"). */
+llmc_status llmc__redis_match_pattern(llmc_buf *b, const char *s, size_t n, const char *suffix);
+
 #endif

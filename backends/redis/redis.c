@@ -627,22 +627,6 @@ static llmc_status r_mset(void *ctx, size_t n, const llmc_kv *items, llmc_err *e
 
 /* ---- SCAN based: flush(namespace) and scan(prefix) ---- */
 
-/* Glob-escape s for SCAN MATCH and append a trailing "*". */
-static llmc_status match_pattern(llmc_buf *b, const char *s, size_t n, const char *suffix)
-{
-    llmc_buf_clear(b);
-    if (llmc_buf_reserve(b, 2 * n + 4) != LLMC_OK)
-        return LLMC_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
-            b->data[b->len++] = '\\';
-        b->data[b->len++] = ch;
-    }
-    b->data[b->len] = 0;
-    return llmc_buf_puts(b, suffix);
-}
-
 typedef struct scan_req {
     const char *pat;
     size_t patlen;
@@ -736,7 +720,7 @@ static llmc_status r_flush(void *ctx, const char *ns, size_t nslen, uint64_t *de
                            llmc_err *err)
 {
     llmc_buf pat = LLMC_BUF_INIT;
-    if (match_pattern(&pat, ns, nslen, ":*") != LLMC_OK)
+    if (llmc__redis_match_pattern(&pat, ns, nslen, ":*") != LLMC_OK)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     scan_req q = {pat.data, pat.len, 1, 0, NULL, NULL};
     llmc_status st = run(ctx, scan_fn, &q, err);
@@ -750,7 +734,7 @@ static llmc_status r_scan(void *ctx, const char *prefix, size_t plen, llmc_scan_
                           llmc_err *err)
 {
     llmc_buf pat = LLMC_BUF_INIT;
-    if (match_pattern(&pat, prefix ? prefix : "", prefix ? plen : 0, "*") != LLMC_OK)
+    if (llmc__redis_match_pattern(&pat, prefix ? prefix : "", prefix ? plen : 0, "*") != LLMC_OK)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     scan_req q = {pat.data, pat.len, 0, 0, cb, ud};
     llmc_status st = run(ctx, scan_fn, &q, err);
