@@ -368,11 +368,19 @@ llmc_status llmc_json_parse(const char *data, size_t len, const char *what,
     json_object *o = json_tokener_parse_ex(tok, data, (int)len);
     enum json_tokener_error je = json_tokener_get_error(tok);
     size_t used = json_tokener_get_parse_end(tok);
+    if (!o && je == json_tokener_continue) {
+        /* A bare number or literal ("0", "true") only ends at the end of
+         * input: tell the tokener the input is over. */
+        o = json_tokener_parse_ex(tok, "", 1);
+        je = json_tokener_get_error(tok);
+        used = len;
+    }
     json_tokener_free(tok);
-    if (!o || je != json_tokener_success) {
+    /* json-c represents a JSON null as NULL with success. */
+    if (je != json_tokener_success) {
         if (o)
             json_object_put(o);
-        if (je == json_tokener_continue || je == json_tokener_success)
+        if (je == json_tokener_continue)
             return llmc_err_set(err, LLMC_EPROTO, 0, "%s: incomplete JSON (%zu bytes)", what,
                                 len);
         return llmc_err_set(err, LLMC_EPROTO, 0, "%s: invalid JSON at byte %zu: %s", what,

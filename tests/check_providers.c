@@ -49,6 +49,29 @@ static llmc_client *openai_client(void)
 /* ------------------------------------------------------------------ */
 /* openai */
 
+/* llmc_json_parse takes any JSON value, bare scalars included, and
+ * refuses truncated or trailing input by name. */
+START_TEST(t_json_parse_scalars)
+{
+    const char *ok[] = {"0", "true", "12.5", " 7 ", "\"s\"", "null", "[1]"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        json_object *o = NULL;
+        llmc_err e;
+        ck_assert_msg(llmc_json_parse(ok[i], strlen(ok[i]), "value", &o, &e) == LLMC_OK,
+                      "%s: %s", ok[i], e.msg);
+        json_object_put(o);
+    }
+    json_object *o = NULL;
+    llmc_err e;
+    ck_assert_int_eq(llmc_json_parse("tru", 3, "value", &o, &e), LLMC_EPROTO);
+    ck_assert_ptr_null(o);
+    ck_assert_int_eq(llmc_json_parse("1 2", 3, "value", &o, &e), LLMC_EPROTO);
+    ck_assert_ptr_nonnull(strstr(e.msg, "after the JSON value"));
+    ck_assert_int_eq(llmc_json_parse("{\"a\":", 5, "value", &o, &e), LLMC_EPROTO);
+    ck_assert_ptr_nonnull(strstr(e.msg, "value"));
+}
+END_TEST
+
 START_TEST(t_openai_chat_http)
 {
     llmc_client *c = openai_client();
@@ -859,6 +882,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("adapters");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, t_json_parse_scalars);
     tcase_add_test(tc, t_openai_chat_http);
     tcase_add_test(tc, t_openai_prefix_and_inference);
     tcase_add_test(tc, t_unknown_provider);

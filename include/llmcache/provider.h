@@ -284,8 +284,10 @@ LLMC_API llmc_status llmc_provider_map_error_default(const llmc_provider_call *c
  * the usual wordings (OpenAI, Anthropic, Gemini, Ollama, vLLM)? */
 LLMC_API int llmc_provider_is_context_error(const char *msg);
 
-/* Parse JSON text data[0..len) into *out (a new reference). LLMC_EPROTO
- * with a message naming `what` and the parser's complaint on failure. */
+/* Parse JSON text data[0..len), any JSON value (bare scalars too), into
+ * *out (a new reference; NULL for a JSON null, as json-c represents it).
+ * LLMC_EPROTO with a message naming `what` and the parser's complaint for
+ * invalid or truncated text or data after the value. */
 LLMC_API llmc_status llmc_json_parse(const char *data, size_t len, const char *what,
                                      struct json_object **out, llmc_err *err);
 
