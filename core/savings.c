@@ -736,3 +736,48 @@ void llmc_savings_reset(llmc_savings *s)
     }
     pthread_mutex_unlock(&s->mu);
 }
+
+/* ------------------------------------------------------------------ */
+/* A client's table. */
+
+static llmc_status slot_load_locked(llmc__prices_slot *s)
+{
+    llmc_err e;
+    llmc_err_clear(&e);
+    s->tried = 1;
+    s->st = llmc_prices_load(s->override, &s->p, &e);
+    snprintf(s->msg, sizeof s->msg, "%s", s->st == LLMC_OK ? "" : e.msg);
+    return s->st;
+}
+
+llmc_status llmc__prices_slot_init(llmc__prices_slot *s, const char *override, int now,
+                                   llmc_err *err)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    if (override && *override && !(s->override = llmc__strdup(override)))
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    if (now && slot_load_locked(s) != LLMC_OK)
+        return llmc_err_set(err, s->st, 0, "client option prices: %s", s->msg);
+    return LLMC_OK;
+}
+
+const llmc_prices *llmc__prices_slot_get(llmc__prices_slot *s, llmc_err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->tried)
+        slot_load_locked(s);
+    const llmc_prices *p = s->p;
+    if (!p)
+        llmc_err_set(err, s->st, 0, "%s", s->msg);
+    pthread_mutex_unlock(&s->mu);
+    return p;
+}
+
+void llmc__prices_slot_free(llmc__prices_slot *s)
+{
+    llmc_prices_free(s->p);
+    free(s->override);
+    pthread_mutex_destroy(&s->mu);
+    memset(s, 0, sizeof *s);
+}

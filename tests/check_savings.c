@@ -362,6 +362,67 @@ START_TEST(t_counters)
 }
 END_TEST
 
+/* The C response says what a hit saved; a miss saved nothing. */
+START_TEST(t_client_response)
+{
+    ck_assert_int_eq(setenv(LLMC_PRICES_ENV, SHIPPED, 1), 0);
+    llmc_cache *cache = NULL;
+    llmc_client *cl = NULL;
+    llmc_err err;
+    ck_assert_int_eq(llmc_cache_open("local://", NULL, &cache, &err), LLMC_OK);
+    llmc_options *o = llmc_options_new();
+    llmc_options_set(o, "prices", "{\"gpt-4o-mini\": {\"input\": 1000000, \"output\": 0}}");
+    ck_assert_msg(llmc_client_new(cache, o, &cl, &err) == LLMC_OK, "%s", err.msg);
+    ck_assert_ptr_nonnull(llmc_client_prices(cl, &err));
+    const char *req = "{\"model\":\"gpt-4o-mini\",\"mock_response\":\"two words\","
+                      "\"messages\":[{\"role\":\"user\",\"content\":\"savings test\"}]}";
+    llmc_response *r = NULL;
+    llmc_saving sv;
+    ck_assert_int_eq(llmc_completion_json(cl, req, strlen(req), &r, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    ck_assert_int_eq(llmc_response_saved(r, &sv, &err), LLMC_MISS);
+    ck_assert_uint_eq(sv.tokens, 0);
+    llmc_response_free(r);
+    ck_assert_int_eq(llmc_completion_json(cl, req, strlen(req), &r, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    ck_assert_int_eq(llmc_response_saved(r, &sv, &err), LLMC_OK);
+    ck_assert_int_eq(sv.priced, 1);
+    ck_assert_uint_gt(sv.input_tokens, 0);
+    ck_assert_uint_eq(sv.output_tokens, 2);
+    ck_assert_uint_eq(sv.tokens, sv.input_tokens + 2);
+    /* The override priced input at $1 a token. */
+    ck_assert(close_to(sv.usd, (double)sv.input_tokens));
+    llmc_response_free(r);
+    llmc_client_free(cl);
+
+    /* A bad override is refused when the client is made. */
+    llmc_options_set(o, "prices", "{\"gpt-4o-mini\": {\"inptu\": 1}}");
+    llmc_err_clear(&err);
+    ck_assert_int_eq(llmc_client_new(cache, o, &cl, &err), LLMC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "inptu"));
+    llmc_options_set(o, "prices", "/nonexistent/prices.json");
+    ck_assert_int_eq(llmc_client_new(cache, o, &cl, &err), LLMC_EIO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/prices.json"));
+    llmc_options_free(o);
+
+    /* No table to be found: tokens still counted, dollars not, and the
+     * status says why. */
+    ck_assert_int_eq(setenv(LLMC_PRICES_ENV, "/nonexistent/default.json", 1), 0);
+    ck_assert_int_eq(llmc_client_new(cache, NULL, &cl, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_completion_json(cl, req, strlen(req), &r, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    llmc_err_clear(&err);
+    ck_assert_int_eq(llmc_response_saved(r, &sv, &err), LLMC_EIO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/default.json"));
+    ck_assert_int_eq(sv.priced, 0);
+    ck_assert_uint_gt(sv.tokens, 0);
+    llmc_response_free(r);
+    llmc_client_free(cl);
+    llmc_cache_close(cache);
+    unsetenv(LLMC_PRICES_ENV);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("savings");
@@ -373,6 +434,7 @@ int main(void)
     tcase_add_test(tc, t_saving_embeddings);
     tcase_add_test(tc, t_saving_hostile);
     tcase_add_test(tc, t_counters);
+    tcase_add_test(tc, t_client_response);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
