@@ -13,7 +13,7 @@
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define UI_TOP 10
-#define UI_BACKEND_EVERY 3 /* samples between backend checks */
+#define UI_BACKEND_EVERY 1 /* samples between backend checks */
 
 typedef struct ui_sample {
     int64_t t_ms; /* unix ms */
