@@ -1048,6 +1048,42 @@ START_TEST(test_savings)
     ck_assert(json_object_object_get_ex(x, "loaded", &v) && json_object_get_boolean(v));
     json_object_put(o);
     resp_free(&r);
+
+    /* The same figures in the terminal: llmcache top, cache stats --proxy. */
+    char outp[300], errp[300];
+    snprintf(outp, sizeof outp, "%s/top.out", tmpdir);
+    snprintf(errp, sizeof errp, "%s/top.err", tmpdir);
+    char *top[] = {SERVE, "top", "--url", px.url, "--key", ADMIN_KEY, "--once", NULL};
+    ck_assert_int_eq(wait_exit(spawn(top, outp, errp)), 0);
+    char *text = slurp(outp, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "hit ratio:"));
+    ck_assert_ptr_nonnull(strstr(text, "gpt-4o-mini"));
+    ck_assert_ptr_nonnull(strstr(text, "team-a"));
+    ck_assert_ptr_nonnull(strstr(text, "no price"));
+    /* The hostile model name reaches the terminal without its newline. */
+    ck_assert_ptr_nonnull(strstr(text, "ev\"il?x} 1"));
+    ck_assert_ptr_null(strstr(text, "\033"));
+    free(text);
+    char *bad[] = {SERVE, "top", "--url", px.url, "--key", KEY_A, "--once", NULL};
+    ck_assert_int_eq(wait_exit(spawn(bad, outp, errp)), 1);
+    text = slurp(errp, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "admin key"));
+    ck_assert_ptr_null(strstr(text, KEY_A));
+    free(text);
+    setenv("LLMCACHE_PROXY_KEY", ADMIN_KEY, 1);
+    char *stats[] = {SERVE, "cache", "stats", "--cache", "local://", "--proxy", px.url,
+                     "--json", NULL};
+    ck_assert_int_eq(wait_exit(spawn(stats, outp, errp)), 0);
+    unsetenv("LLMCACHE_PROXY_KEY");
+    text = slurp(outp, NULL);
+    o = json_tokener_parse(text);
+    ck_assert_msg(o != NULL, "%s", text);
+    ck_assert(json_object_object_get_ex(o, "proxy", &x));
+    ck_assert(json_object_object_get_ex(x, "totals", &t));
+    ck_assert(json_object_object_get_ex(t, "saved_tokens", &v));
+    ck_assert_int_gt(json_object_get_int64(v), 3 * tt);
+    json_object_put(o);
+    free(text);
     testsrv_stop(&px.srv);
 }
 END_TEST
