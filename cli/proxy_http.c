@@ -601,7 +601,7 @@ static void count_entry_hit(preq *r, const llmc_lookup *lk)
 {
     llmc_saving sv;
     llmc_saving_compute(r->srv->prices, lk->entry.body, lk->entry.body_len, NULL,
-                        0 /* UPSTREAM_MS_PENDING */, &sv);
+                        lk->entry.upstream_ms, &sv);
     count_hit(r, lk->entry.body_len, &sv);
 }
 
@@ -1742,6 +1742,10 @@ static enum MHD_Result handle_metrics(preq *r)
                "Stored entries that failed verification (deleted, counted as misses).");
         llmc_buf_printf(&b, "llmcache_backend_corrupt_total %llu\n",
                         (unsigned long long)st.corrupt);
+        metric(&b, "llmcache_entry_mac_failures_total", "counter",
+               "Entries whose MAC was missing or wrong under entry_secret (misses).");
+        llmc_buf_printf(&b, "llmcache_entry_mac_failures_total %llu\n",
+                        (unsigned long long)st.mac_failures);
         metric(&b, "llmcache_backend_breaker_open", "gauge",
                "1 while the circuit breaker skips the backend.");
         llmc_buf_printf(&b, "llmcache_backend_breaker_open %u\n", st.breaker_open);

@@ -924,7 +924,10 @@ START_TEST(test_savings)
     proxy_start(&px, "proxy-savings", NULL);
     char *b = chat_body("savings", 0);
     resp r;
+    /* A slow provider: the time a hit saves is at least this. */
+    fp_set_delay_ms(fp, 300);
     http(&r, "POST", &px, "/v1/chat/completions", b, admin_h);
+    fp_set_delay_ms(fp, 0);
     ck_status(&r, "MISS");
     ck_assert_ptr_null(hdr(&r, "x-llmcache-saved-tokens"));
     resp_free(&r);
@@ -995,6 +998,11 @@ START_TEST(test_savings)
     ck_assert_ptr_nonnull(strstr(r.body, "llmcache_saved_unpriced_hits_total{model=\"ev\\\"il\\nx} "
                                          "1\",tenant=\"(admin)\",endpoint=\"chat\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "# TYPE llmcache_saved_seconds_total counter"));
+    /* Two hits (plain and streamed) of an answer that took >= 0.3 s. */
+    snprintf(line, sizeof line,
+             "llmcache_saved_seconds_total{model=\"gpt-4o-mini\",tenant=\"(admin)\","
+             "endpoint=\"chat\"} ");
+    ck_assert_msg(metric_double(r.body, line) >= 0.6, "%s", r.body);
     resp_free(&r);
 
     /* The dashboard: a browser is asked for the key; admin keys only. */
@@ -1130,6 +1138,8 @@ START_TEST(test_dashboard_browser)
     const char *const a_h[] = {"Authorization: Bearer " KEY_A, NULL};
     const char *const *who[] = {admin_h, a_h};
     resp r;
+    /* Upstream calls that take a while, as real ones do. */
+    fp_set_delay_ms(fp, 120);
     /* In waves a sample interval apart, so the charts have a history. */
     for (int k = 0; k < 2; k++) {
         if (k)
@@ -1172,6 +1182,7 @@ START_TEST(test_dashboard_browser)
          admin_h);
     ck_assert_int_eq(r.status, 404);
     resp_free(&r);
+    fp_set_delay_ms(fp, 0);
 
     char script[300], out[300], err[300], profile[300], shot[300], phone[300];
     snprintf(script, sizeof script, "%s/dashboard.mjs", NPM_BROWSER_DIR);
@@ -1224,6 +1235,8 @@ START_TEST(test_dashboard_browser)
     ck_assert_msg(strcmp(js(j, "saved_usd_text", NULL), want) == 0, "saved shown %s, want %s",
                   js(j, "saved_usd_text", NULL), want);
     ck_assert_msg(jnum(j, "saved_tokens", NULL) == jnum(j, "metrics", "saved_tokens"), "%s", o);
+    double secs = jnum(j, "metrics", "saved_seconds");
+    ck_assert_msg(secs >= 0.12 && fabs(jnum(j, "saved_seconds", NULL) - secs) < 1e-5, "%s", o);
     /* Tables, backend and errors rendered; charts drawn; fits a phone. */
     ck_assert_ptr_nonnull(strstr(o, "gpt-4o-mini"));
     ck_assert_ptr_nonnull(strstr(o, "house-llm"));

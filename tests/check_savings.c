@@ -390,6 +390,8 @@ START_TEST(t_client_response)
     ck_assert_uint_gt(sv.input_tokens, 0);
     ck_assert_uint_eq(sv.output_tokens, 2);
     ck_assert_uint_eq(sv.tokens, sv.input_tokens + 2);
+    /* The miss's time was kept with the entry (at least 1 ms). */
+    ck_assert_int_ge(sv.upstream_ms, 1);
     /* The override priced input at $1 a token. */
     ck_assert(close_to(sv.usd, (double)sv.input_tokens));
     llmc_response_free(r);

@@ -45,6 +45,7 @@ try {
       saved_usd_text: g('saved-usd').textContent,
       saved_usd: Number(g('saved-usd').dataset.value),
       saved_tokens: Number(g('saved-tokens').dataset.value),
+      saved_seconds: Number(g('saved-time').dataset.value),
       models: [...document.querySelectorAll('#models tr')].map((tr) => tr.textContent),
       tenants: [...document.querySelectorAll('#tenants tr')].map((tr) => tr.textContent),
       backend: g('backend').textContent,
@@ -60,7 +61,8 @@ try {
     .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
   const hits = sum('llmcache_cache_hits_total'), misses = sum('llmcache_cache_misses_total');
   out.metrics = { hits, misses, hit_ratio: hits + misses ? hits / (hits + misses) : 0,
-    saved_usd: sum('llmcache_saved_usd_total'), saved_tokens: sum('llmcache_saved_tokens_total') };
+    saved_usd: sum('llmcache_saved_usd_total'), saved_tokens: sum('llmcache_saved_tokens_total'),
+    saved_seconds: sum('llmcache_saved_seconds_total') };
   await page.screenshot({ path: process.env.SHOT, fullPage: true });
   await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2, isMobile: true });
   await new Promise((r) => setTimeout(r, 1200));
