@@ -1530,6 +1530,10 @@ START_TEST(test_bad_config)
     bad_config("{\"cache\": {\"url\": \"nosuch://x\"}}", "nosuch");
     bad_config("{\"cache\": \"local://\",\n \"models\": [,]}", "line 2");
     bad_config("{\"client\": {\"max_retries\": 99}}", "client");
+    bad_config("{\"prices\": {\"house\": {\"inptu\": 1}}}", "field \"prices\": price of model "
+               "\"house\": unknown field \"inptu\"");
+    bad_config("{\"prices\": 5}", "field \"prices\": must be a price file path");
+    bad_config("{\"prices\": \"/nonexistent/prices.json\"}", "/nonexistent/prices.json");
     /* Bad command lines are usage errors too. */
     char *argv[] = {SERVE, "serve", "--threads", "many", NULL};
     ck_assert_int_eq(wait_exit(spawn(argv, NULL, "/dev/null")), 2);
