@@ -362,6 +362,13 @@ START_TEST(t_counters)
 }
 END_TEST
 
+static int count_chunk(void *ud, struct json_object *chunk)
+{
+    (void)chunk;
+    (*(int *)ud)++;
+    return 0;
+}
+
 /* The C response says what a hit saved; a miss saved nothing. */
 START_TEST(t_client_response)
 {
@@ -394,6 +401,32 @@ START_TEST(t_client_response)
     ck_assert_int_ge(sv.upstream_ms, 1);
     /* The override priced input at $1 a token. */
     ck_assert(close_to(sv.usd, (double)sv.input_tokens));
+    llmc_response_free(r);
+    /* A streamed hit (replayed as chunks) saved the same. */
+    int chunks = 0;
+    llmc_saving ss;
+    ck_assert_int_eq(llmc_completion_stream_json(cl, req, strlen(req), count_chunk, &chunks, &r,
+                                                 &err),
+                     LLMC_OK);
+    ck_assert_int_gt(chunks, 0);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    ck_assert_int_eq(llmc_response_saved(r, &ss, &err), LLMC_OK);
+    ck_assert_uint_eq(ss.tokens, sv.tokens);
+    ck_assert_int_eq(ss.upstream_ms, sv.upstream_ms);
+    llmc_response_free(r);
+    /* Embeddings: the items that hit. */
+    const char *emb = "{\"model\":\"text-embedding-3-small\",\"mock_response\":[0.5,0.25],"
+                      "\"input\":[\"savings one\",\"savings two\"]}";
+    ck_assert_int_eq(llmc_embedding_json(cl, emb, strlen(emb), &r, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_response_saved(r, &ss, &err), LLMC_MISS);
+    llmc_response_free(r);
+    ck_assert_int_eq(llmc_embedding_json(cl, emb, strlen(emb), &r, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    ck_assert_int_eq(llmc_response_saved(r, &ss, &err), LLMC_OK);
+    ck_assert_uint_gt(ss.tokens, 0);
+    ck_assert_uint_eq(ss.output_tokens, 0);
+    ck_assert_int_ge(ss.upstream_ms, 2); /* two items, each its share (>= 1 ms) */
+    ck_assert_int_eq(ss.priced, 1);
     llmc_response_free(r);
     llmc_client_free(cl);
 
