@@ -32,29 +32,16 @@ void llmc__plugin_acquire(const llmc_component *t);
 void llmc__plugin_release(const llmc_component *t);
 /* Remove every table registered with this origin (plugin unload). */
 size_t llmc__registry_remove_origin(const char *origin);
-/* Provider-specific table checks (core/provider.c). */
-llmc_status llmc__provider_check(const llmc_provider_ops *ops, llmc_err *err);
-/* Built-in tables. */
-extern const llmc_backend_ops llmc__backend_local;
-#if LLMC_HAVE_REDIS
-extern const llmc_backend_ops llmc__backend_redis; /* schemes redis, rediss, unix */
-extern const llmc_backend_ops llmc__backend_redis_cluster;  /* redis-cluster, rediss-cluster */
-extern const llmc_backend_ops llmc__backend_redis_sentinel; /* redis-sentinel, rediss-sentinel */
-#endif
-#if LLMC_HAVE_MEMCACHED
-extern const llmc_backend_ops llmc__backend_memcached;
-#endif
-#if LLMC_HAVE_SQLITE
-extern const llmc_backend_ops llmc__backend_sqlite;
-#endif
-extern const llmc_serializer_ops llmc__serializer_json;
-extern const llmc_serializer_ops llmc__serializer_binary;
-extern const llmc_key_strategy_ops llmc__key_strategy_v1;
-/* Providers register themselves (providers/providers.c). */
-llmc_status llmc__providers_register(llmc_err *err);
-/* Backend names/schemes that exist in the project but were not compiled
- * in: returns the feature name for the error message, or NULL. */
-const char *llmc__backend_not_built(const char *scheme);
+/* The built-in tables and the backends left out of the build:
+ * builtins.h. */
+
+/* Entry calls (entry.c) reach the backend through these: get and set
+ * with the dispatcher's checks, timing and breaker, but without hit/miss
+ * accounting, which the entry layer does itself. */
+llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                llmc_err *e);
+llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
+                                size_t vlen, int64_t ttl_ms, llmc_err *e);
 
 /* ---- URL parsing ---- */
 typedef struct llmc_url {

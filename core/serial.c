@@ -11,7 +11,9 @@
  *         parsing it.
  * binary: "LLMC" v:u8 ser:u8 call:u8 flags:u8 created:i64le expires:i64le
  *         key_sha256[32] body_len:u64le body_hash:u64le body */
-#include "canon.h"
+#include "builtins.h"
+#include "hash.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

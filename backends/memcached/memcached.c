@@ -26,6 +26,7 @@
  *    entries do not match it either.
  *  - TTLs: memcached reads an expiration over 30 days as an absolute Unix
  *    time, so longer TTLs are sent as now + ttl. */
+#include "builtins.h"
 #include "internal.h"
 
 #include <libmemcached/memcached.h>

@@ -18,6 +18,7 @@
  * Lifetime: nodes are only ever added while a context lives (a cluster
  * has few distinct addresses), so a node pointer read from the slot table
  * stays valid without a lock; the slots themselves are atomic pointers. */
+#include "builtins.h"
 #include "conn.h"
 
 #include <errno.h>

@@ -8,6 +8,7 @@
  *   unix:///path/to/redis.sock?db=N
  * Opened by type ("redis") without a host, $REDIS_URL is used, else
  * 127.0.0.1:6379. */
+#include "builtins.h"
 #include "conn.h"
 
 #include <errno.h>
