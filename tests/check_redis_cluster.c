@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/redis/conn.h"
 #include "internal.h"
 #include "support/rcluster.h"
 #include "support/redissrv.h"
 
-unsigned llmc__redis_key_slot(const char *key, size_t klen);
 
 static rcluster clu;
 static int cluster_up;

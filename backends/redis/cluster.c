@@ -20,6 +20,7 @@
  * stays valid without a lock; the slots themselves are atomic pointers. */
 #include "builtins.h"
 #include "conn.h"
+#include "connopts.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -32,9 +33,6 @@
 #define NSLOTS 16384
 #define DEFAULT_CLUSTER_PORT 6379
 #define DEFAULT_SENTINEL_PORT 26379
-#define DEFAULT_POOL 8
-#define DEFAULT_CONNECT_MS 2000
-#define DEFAULT_COMMAND_MS 1000
 #define DEFAULT_REFRESH_MS 10000
 /* An error-triggered topology refresh runs at most this often: during a
  * failover every request fails, and one refresh per request would turn
@@ -84,15 +82,11 @@ typedef struct cctx {
 
 static const char *const cluster_schemes[] = {"redis-cluster", "rediss-cluster", NULL};
 static const char *const sentinel_schemes[] = {"redis-sentinel", "rediss-sentinel", NULL};
-static const char *const cluster_options[] = {
-    "connect_timeout_ms", "command_timeout_ms", "pool_size", "tls",     "tls_ca",
-    "tls_cert",           "tls_key",            "tls_server_name", "tls_verify", "user",
-    "password",           "refresh_interval_ms", NULL};
+static const char *const cluster_options[] = {LLMC_REDIS_CONN_OPTION_NAMES, "tls",
+                                              "refresh_interval_ms", NULL};
 static const char *const sentinel_options[] = {
-    "connect_timeout_ms", "command_timeout_ms", "pool_size",   "tls",
-    "tls_ca",             "tls_cert",           "tls_key",     "tls_server_name",
-    "tls_verify",         "user",               "password",    "refresh_interval_ms",
-    "db",                 "sentinel_user",      "sentinel_password", "master_name", NULL};
+    LLMC_REDIS_CONN_OPTION_NAMES, "tls", "refresh_interval_ms", "db", "sentinel_user",
+    "sentinel_password", "master_name", NULL};
 
 /* ------------------------------------------------------------------ */
 /* hash slots: CRC16 (XMODEM: poly 0x1021, init 0) of the key, or of its
@@ -120,8 +114,6 @@ static uint16_t crc16(const char *s, size_t n)
     return c;
 }
 
-/* Exposed for the tests (known values from the Redis Cluster spec). */
-unsigned llmc__redis_key_slot(const char *key, size_t klen);
 unsigned llmc__redis_key_slot(const char *key, size_t klen)
 {
     pthread_once(&crc_once, crc_init);
@@ -1530,49 +1522,21 @@ static llmc_status open_common(const llmc_backend_config *cfg, int mode, void **
         goto fail;
     }
     tls = tls_opt;
-    static const char *const tls_opts[] = {"tls_ca", "tls_cert", "tls_key", "tls_server_name",
-                                           "tls_verify", NULL};
-    if (!tls) {
-        for (const char *const *t = tls_opts; *t; t++)
-            if (llmc_options_get(o, *t)) {
-                st = llmc_err_set(err, LLMC_EINVAL, 0,
-                                  "%s: option '%s' needs TLS: use %s or tls=1", what, *t,
-                                  mode == MODE_CLUSTER ? "rediss-cluster://" : "rediss-sentinel://");
-                goto fail;
-            }
-    } else {
-        if ((st = llmc_options_get_bool(o, "tls_verify", 1, &x->tmpl.tls_verify, err)) !=
-                LLMC_OK ||
-            (st = llmc__redis_tls_ctx_new(llmc_options_get(o, "tls_ca"),
-                                          llmc_options_get(o, "tls_cert"),
-                                          llmc_options_get(o, "tls_key"), &x->tmpl.ssl_ctx,
-                                          err)) != LLMC_OK)
-            goto fail;
-        const char *sn = llmc_options_get(o, "tls_server_name");
-        if (sn && *sn)
-            x->tls_server_name = llmc__strdup(sn);
-    }
-    int64_t def_cmd = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_COMMAND_MS;
-    int64_t def_conn = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_CONNECT_MS;
-    int64_t ps, db = 0;
-    if ((st = llmc_options_get_i64(o, "connect_timeout_ms", 1, 3600000, def_conn,
-                                   &x->tmpl.connect_timeout_ms, err)) != LLMC_OK ||
-        (st = llmc_options_get_i64(o, "command_timeout_ms", 1, 3600000, def_cmd,
-                                   &x->tmpl.command_timeout_ms, err)) != LLMC_OK ||
-        (st = llmc_options_get_i64(o, "pool_size", 1, 1024, DEFAULT_POOL, &ps, err)) !=
-            LLMC_OK ||
-        (st = llmc_options_get_i64(o, "refresh_interval_ms", 0, 86400000, DEFAULT_REFRESH_MS,
+    llmc_ropts ro = {o, NULL};
+    if ((st = llmc__redis_conn_options(what, &ro, tls,
+                                       mode == MODE_CLUSTER ? "rediss-cluster:// or tls=1"
+                                                            : "rediss-sentinel:// or tls=1",
+                                       cfg->timeout_ms, cfg->user, cfg->password, &x->tmpl,
+                                       &x->pool_size, err)) != LLMC_OK)
+        goto fail;
+    /* Nodes are learnt later: each gets its own copy of the SNI name. */
+    x->tls_server_name = x->tmpl.tls_server_name;
+    x->tmpl.tls_server_name = NULL;
+    x->cmd_ms = x->tmpl.command_timeout_ms;
+    int64_t db = 0;
+    if ((st = llmc_options_get_i64(o, "refresh_interval_ms", 0, 86400000, DEFAULT_REFRESH_MS,
                                    &x->refresh_ms, err)) != LLMC_OK)
         goto fail;
-    x->pool_size = (int)ps;
-    x->cmd_ms = x->tmpl.command_timeout_ms;
-
-    const char *user = cfg->user ? cfg->user : llmc_options_get(o, "user");
-    const char *password = cfg->password ? cfg->password : llmc_options_get(o, "password");
-    if (user && *user)
-        x->tmpl.user = llmc__strdup(user);
-    if (password)
-        x->tmpl.password = llmc__strdup(password);
 
     const char *path = cfg->path ? cfg->path : "";
     while (*path == '/')

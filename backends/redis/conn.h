@@ -151,6 +151,11 @@ int llmc__redis_set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
                          const char *key, size_t klen, const void *val, size_t vlen,
                          int64_t ttl_ms);
 
+/* The Redis Cluster hash slot of a key (CRC16 of the key or of its
+ * {hash tag}, mod 16384); cluster.c routes by it, the tests check it
+ * against the spec's values. */
+unsigned llmc__redis_key_slot(const char *key, size_t klen);
+
 /* Glob-escape s[0..n) for SCAN MATCH into b, then append `suffix` ("*"). */
 llmc_status llmc__redis_match_pattern(llmc_buf *b, const char *s, size_t n, const char *suffix);
 
