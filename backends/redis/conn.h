@@ -9,7 +9,7 @@
  * A pool (llmc_rpool) holds up to `size` connections to one node and is
  * safe to share between threads: its mutex is only held to hand
  * connections out and back, never across a network round trip. Redis
- * Cluster / Sentinel (issue 8) reuse this by keeping one pool per node.
+ * Cluster / Sentinel reuse this by keeping one pool per node.
  *
  * For Redis Cluster / Sentinel: fill one llmc_rnode_cfg per node (the
  * same SSL_CTX can be shared, see llmc__redis_tls_ctx_new), keep one
