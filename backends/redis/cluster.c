@@ -253,7 +253,8 @@ static llmc_status unlink_page(cctx *x, cnode *n, redisReply *keys, uint64_t *de
     /* Keys that moved meanwhile (MOVED/ASK): through the router, after
      * giving the connection back (the router may need this pool). */
     for (size_t i = 0; st == LLMC_OK && i < keys->elements; i++)
-        if (redo[i] && llmc__rc_del(x, keys->element[i]->str, keys->element[i]->len, NULL) == LLMC_OK)
+        if (redo[i] &&
+            llmc__rc_del(x, keys->element[i]->str, keys->element[i]->len, NULL) == LLMC_OK)
             (*deleted)++;
     free(redo);
     return st;
@@ -268,7 +269,8 @@ static llmc_status scan_node(cctx *x, cnode *n, const char *pat, size_t patlen, 
         const char *av[6] = {"SCAN", cursor, "MATCH", pat, "COUNT", SCAN_COUNT};
         size_t al[6] = {4, strlen(cursor), 5, patlen, 5, strlen(SCAN_COUNT)};
         redisReply *r = NULL;
-        llmc_status st = llmc__rc_node_cmd(n, 6, av, al, llmc__deadline_after_ms(x->cmd_ms), &r, err);
+        llmc_status st =
+            llmc__rc_node_cmd(n, 6, av, al, llmc__deadline_after_ms(x->cmd_ms), &r, err);
         if (st != LLMC_OK)
             return st;
         if (r->type == REDIS_REPLY_ERROR) {

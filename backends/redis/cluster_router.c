@@ -157,7 +157,7 @@ static int backing_off(cnode *n)
 /* One command on a node's pool (retried once on a fresh connection when
  * a reused one had gone stale). */
 llmc_status llmc__rc_node_cmd(cnode *n, int argc, const char *const *argv, const size_t *lens,
-                            uint64_t deadline, redisReply **reply, llmc_err *err)
+                              uint64_t deadline, redisReply **reply, llmc_err *err)
 {
     for (int attempt = 0;; attempt++) {
         llmc_rconn *c = NULL;
@@ -201,7 +201,8 @@ static llmc_status cluster_slots_from(cctx *x, cnode *from, cnode **map, llmc_er
     const char *av[2] = {"CLUSTER", "SLOTS"};
     size_t al[2] = {7, 5};
     redisReply *r = NULL;
-    llmc_status st = llmc__rc_node_cmd(from, 2, av, al, llmc__deadline_after_ms(x->cmd_ms), &r, err);
+    llmc_status st =
+        llmc__rc_node_cmd(from, 2, av, al, llmc__deadline_after_ms(x->cmd_ms), &r, err);
     if (st != LLMC_OK)
         return st;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -259,7 +260,7 @@ static llmc_status cluster_slots_from(cctx *x, cnode *from, cnode **map, llmc_er
                 !slot_int(rp->element[1], &rport) && rport > 0 && rport < 65536 &&
                 strcmp(rp->element[0]->str, "?") != 0)
                 llmc__rc_get_node(x, *rp->element[0]->str ? rp->element[0]->str : from->host,
-                         (int)rport, NULL);
+                                  (int)rport, NULL);
         }
         covered += (size_t)(hi - lo + 1);
     }
@@ -479,7 +480,7 @@ static cnode *redirect_target(cctx *x, const redisReply *r, cnode *from, unsigne
 }
 
 llmc_status llmc__rc_run_key(cctx *x, const char *key, size_t klen, const char *what, kfn fn,
-                           void *ud, llmc_err *err)
+                             void *ud, llmc_err *err)
 {
     llmc__rc_maybe_periodic(x);
     unsigned slot = llmc__redis_key_slot(key, klen);

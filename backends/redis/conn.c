@@ -184,8 +184,9 @@ llmc_status llmc__rconn_open(const llmc_rnode_cfg *cfg, uint64_t deadline_ns,
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     }
     c->reader->maxbuf = RCONN_READER_KEEP;
-    llmc_status st = cfg->unix_path ? llmc__rsock_connect_unix(c, cfg->unix_path, deadline_ns, err)
-                                    : llmc__rsock_connect_tcp(c, cfg->host, cfg->port, deadline_ns, err);
+    llmc_status st =
+        cfg->unix_path ? llmc__rsock_connect_unix(c, cfg->unix_path, deadline_ns, err)
+                       : llmc__rsock_connect_tcp(c, cfg->host, cfg->port, deadline_ns, err);
     if (st == LLMC_OK && cfg->ssl_ctx)
         st = llmc__rtls_handshake(c, cfg, deadline_ns, err);
     if (st == LLMC_OK)

@@ -143,7 +143,8 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
         int64_t port = n_hosts && hosts[0].port > 0 ? hosts[0].port : -1;
         if (!host || !*host)
             host = "127.0.0.1";
-        if (port < 0 && (st = llmc__ropt_i64(&o, "port", 1, 65535, DEFAULT_PORT, &port, err)) != LLMC_OK)
+        if (port < 0 &&
+            (st = llmc__ropt_i64(&o, "port", 1, 65535, DEFAULT_PORT, &port, err)) != LLMC_OK)
             goto out;
         if (port < 1 || port > 65535) {
             st = llmc_err_set(err, LLMC_EINVAL, 0, "redis: port %lld out of range 1..65535",

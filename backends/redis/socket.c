@@ -131,7 +131,7 @@ llmc_status llmc__rsock_recv(llmc_rconn *c, char *buf, size_t cap, size_t *got,
 /* connect */
 
 llmc_status llmc__rsock_connect_unix(llmc_rconn *c, const char *path, uint64_t deadline_ns,
-                                llmc_err *err)
+                                     llmc_err *err)
 {
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
@@ -276,7 +276,7 @@ static llmc_status resolve(llmc_rconn *c, const char *host, int port, uint64_t d
 }
 
 llmc_status llmc__rsock_connect_tcp(llmc_rconn *c, const char *host, int port,
-                               uint64_t deadline_ns, llmc_err *err)
+                                    uint64_t deadline_ns, llmc_err *err)
 {
     struct addrinfo *res = NULL;
     llmc_status rst = resolve(c, host, port, deadline_ns, &res, err);
