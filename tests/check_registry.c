@@ -405,6 +405,41 @@ START_TEST(t_bad_other_tables)
 }
 END_TEST
 
+/* The backends the build left out come from the build: each optional
+ * backend's schemes are "not built" exactly when it was not compiled in,
+ * and registered exactly when it was. */
+START_TEST(t_not_built_from_the_build)
+{
+    static const struct {
+        const char *scheme;
+        int built;
+    } known[] = {
+        {"redis", LLMC_HAVE_REDIS},          {"rediss", LLMC_HAVE_REDIS},
+        {"unix", LLMC_HAVE_REDIS},           {"redis-cluster", LLMC_HAVE_REDIS},
+        {"rediss-cluster", LLMC_HAVE_REDIS}, {"redis-sentinel", LLMC_HAVE_REDIS},
+        {"rediss-sentinel", LLMC_HAVE_REDIS}, {"memcached", LLMC_HAVE_MEMCACHED},
+        {"sqlite", LLMC_HAVE_SQLITE},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        const char *feat = llmc__backend_not_built(known[i].scheme);
+        if (known[i].built) {
+            ck_assert_msg(feat == NULL, "%s is built but listed as not built", known[i].scheme);
+            ck_assert_ptr_nonnull(llmc_find_backend(known[i].scheme));
+        } else {
+            ck_assert_msg(feat != NULL, "%s is not built but not listed", known[i].scheme);
+            llmc_cache *c = NULL;
+            llmc_err e;
+            char url[64];
+            snprintf(url, sizeof url, "%s://x", known[i].scheme);
+            ck_assert_int_eq(llmc_cache_open(url, NULL, &c, &e), LLMC_ENOTBUILT);
+            ck_assert_ptr_nonnull(strstr(e.msg, feat));
+        }
+    }
+    ck_assert_ptr_null(llmc__backend_not_built("local"));
+    ck_assert_ptr_null(llmc__backend_not_built("no-such-scheme"));
+}
+END_TEST
+
 typedef struct listing {
     int n;
     int saw_local, saw_v1;
@@ -451,6 +486,7 @@ int main(void)
     tcase_add_test(tc, t_short_table_optional_members);
     tcase_add_test(tc, t_bad_provider_tables);
     tcase_add_test(tc, t_bad_other_tables);
+    tcase_add_test(tc, t_not_built_from_the_build);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
