@@ -1989,7 +1989,7 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
         json_object_object_add(d, "embedding", json_object_get(vecs[i]));
         json_object_array_add(data, d);
         if (r->item_hits[i])
-            prompt += tokens[i];
+            prompt = llmc__sat_add(prompt, tokens[i]);
     }
     int all_hit = n_hits == n;
     if (all_hit)
@@ -1998,10 +1998,11 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
     json_object_object_add(merged, "data", data);
     json_object_object_add(merged, "model", json_object_new_string(model ? model : rt.model));
     json_object *u = json_object_new_object();
-    json_object_object_add(u, "prompt_tokens", json_object_new_int64(prompt + fresh_prompt));
-    json_object_object_add(u, "total_tokens",
-                           json_object_new_int64(prompt + (fresh_total ? fresh_total
-                                                                       : fresh_prompt)));
+    json_object_object_add(u, "prompt_tokens",
+                           json_object_new_int64(llmc__sat_add(prompt, fresh_prompt)));
+    json_object_object_add(
+        u, "total_tokens",
+        json_object_new_int64(llmc__sat_add(prompt, fresh_total ? fresh_total : fresh_prompt)));
     json_object_object_add(merged, "usage", u);
     LLMC_UNUSED(single);
 
