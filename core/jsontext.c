@@ -85,27 +85,54 @@ size_t llmc__utf8_put(uint32_t u, unsigned char *o)
     return 4;
 }
 
-/* Could text hold a surrogate escape? A cheap over-approximation
- * ("\u" then d/D then 8-f), so the common text goes to json-c as is. */
-static int maybe_surrogate(const char *t, size_t n)
+/* Could text hold a surrogate escape ("\u" then d/D then 8-f) or an
+ * integer beyond 64 bits (19 digits in a row)? A cheap over-approximation,
+ * so the common text goes to json-c as is. */
+static int needs_rewrite(const char *t, size_t n)
 {
-    const char *p = t, *end = t + n;
-    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-        if (end - p >= 4 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D')) {
-            int h = hexval((unsigned char)p[3]);
-            if (h >= 8)
+    const unsigned char *s = (const unsigned char *)t;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (++run >= 19)
                 return 1;
+            continue;
         }
-        p++;
+        run = 0;
+        if (c == '\\' && n - i >= 4 && s[i + 1] == 'u' && (s[i + 2] == 'd' || s[i + 2] == 'D') &&
+            hexval(s[i + 3]) >= 8)
+            return 1;
     }
     return 0;
 }
 
-/* Rewrite the surrogate escapes inside strings of t[0..n) into UTF-8.
- * Strings are found the way json-c's lenient grammar finds them: "..." or
- * '...' with backslash escapes, outside comments. Where json-c would see
- * no string, it fails on the backslash anyway. 0 = done, else the byte
- * offset + 1 of a lone surrogate when `lone` is REJECT. */
+/* Is the number token t[0..n) an integer json-c cannot hold? json-c reads
+ * integer syntax as int64 (uint64 when positive) and saturates beyond,
+ * so distinct numbers would become one. */
+static int int_beyond_64(const char *t, size_t n)
+{
+    int neg = n && t[0] == '-';
+    size_t i = (size_t)neg;
+    if (i == n)
+        return 0;
+    for (size_t j = i; j < n; j++)
+        if (t[j] < '0' || t[j] > '9')
+            return 0; /* a fraction or exponent: json-c reads a double */
+    while (i + 1 < n && t[i] == '0')
+        i++;
+    const char *lim = neg ? "9223372036854775808" : "18446744073709551615";
+    size_t ll = strlen(lim), dl = n - i;
+    return dl > ll || (dl == ll && memcmp(t + i, lim, ll) > 0);
+}
+
+/* Rewrite the surrogate escapes inside strings of t[0..n) into UTF-8,
+ * and integers beyond 64 bits outside strings into the same number with
+ * ".0" (json-c then reads the double RFC 8785 means). Strings are found
+ * the way json-c's lenient grammar finds them: "..." or '...' with
+ * backslash escapes, outside comments. Where json-c would see no string,
+ * it fails on the backslash anyway. 0 = done, else the byte offset + 1 of
+ * a lone surrogate when `lone` is REJECT. */
 static size_t rewrite(const char *t, size_t n, int lone, llmc_buf *out)
 {
     static const unsigned char fffd[3] = {0xEF, 0xBF, 0xBD};
@@ -124,6 +151,17 @@ static size_t rewrite(const char *t, size_t n, int lone, llmc_buf *out)
             } else if (c == '/' && i + 1 < n && s[i + 1] == '/') {
                 const char *e = memchr(t + i + 2, '\n', n - i - 2);
                 i = e ? (size_t)(e - t) + 1 : n;
+            } else if (c == '-' || (c >= '0' && c <= '9')) {
+                /* a number token, as json-c delimits it */
+                size_t j = i + 1;
+                while (j < n && s[j] && strchr("0123456789.+-eE", s[j]))
+                    j++;
+                if (int_beyond_64(t + i, j - i)) {
+                    llmc_buf_append(out, t + flushed, j - flushed);
+                    llmc_buf_append(out, ".0", 2);
+                    flushed = j;
+                }
+                i = j;
             } else {
                 i++;
             }
@@ -201,7 +239,7 @@ llmc_status llmc__json_parse(const char *text, size_t len, int lone, llmc_status
     llmc_buf fixed = LLMC_BUF_INIT;
     const char *t = text;
     size_t n = len;
-    if (maybe_surrogate(text, len)) {
+    if (needs_rewrite(text, len)) {
         size_t bad = rewrite(text, len, lone, &fixed);
         if (bad) {
             llmc_buf_free(&fixed);
@@ -243,7 +281,7 @@ llmc_status llmc__json_parse(const char *text, size_t len, int lone, llmc_status
                 o = NULL;
                 /* every rewrite lies inside the value, before i */
                 st = llmc_err_set(err, fail, 0, "%s has data after the %s at byte %zu", what,
-                                  kind, i + (len - n));
+                                  kind, i + len - n);
                 break;
             }
     }
