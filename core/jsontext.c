@@ -131,8 +131,14 @@ static int int_beyond_64(const char *t, size_t n)
  * ".0" (json-c then reads the double RFC 8785 means). Strings are found
  * the way json-c's lenient grammar finds them: "..." or '...' with
  * backslash escapes, outside comments. Where json-c would see no string,
- * it fails on the backslash anyway. 0 = done, else the byte offset + 1 of
- * a lone surrogate when `lone` is REJECT. */
+ * it fails on the backslash anyway. 0 = done, SIZE_MAX = out of memory,
+ * else the byte offset + 1 of a lone surrogate when `lone` is REJECT. */
+#define APPEND(p, len)                                                                     \
+    do {                                                                                   \
+        if (llmc_buf_append(out, (p), (len)) != LLMC_OK)                                   \
+            return SIZE_MAX;                                                               \
+    } while (0)
+
 static size_t rewrite(const char *t, size_t n, int lone, llmc_buf *out)
 {
     static const unsigned char fffd[3] = {0xEF, 0xBF, 0xBD};
@@ -157,8 +163,8 @@ static size_t rewrite(const char *t, size_t n, int lone, llmc_buf *out)
                 while (j < n && s[j] && strchr("0123456789.+-eE", s[j]))
                     j++;
                 if (int_beyond_64(t + i, j - i)) {
-                    llmc_buf_append(out, t + flushed, j - flushed);
-                    llmc_buf_append(out, ".0", 2);
+                    APPEND(t + flushed, j - flushed);
+                    APPEND(".0", 2);
                     flushed = j;
                 }
                 i = j;
@@ -189,19 +195,20 @@ static size_t rewrite(const char *t, size_t n, int lone, llmc_buf *out)
         }
         if (r == LLMC__U_LONE && lone == LLMC__LONE_REJECT)
             return i + 1;
-        llmc_buf_append(out, t + flushed, i - flushed);
+        APPEND(t + flushed, i - flushed);
         if (r == LLMC__U_LONE) {
-            llmc_buf_append(out, fffd, 3);
+            APPEND(fffd, 3);
         } else {
             unsigned char u8[4];
-            llmc_buf_append(out, u8, llmc__utf8_put(cp, u8));
+            APPEND(u8, llmc__utf8_put(cp, u8));
         }
         i += used;
         flushed = i;
     }
-    llmc_buf_append(out, t + flushed, n - flushed);
+    APPEND(t + flushed, n - flushed);
     return 0;
 }
+#undef APPEND
 
 /* One json-c parse in a fresh tokener; *je = -1 when out of memory. */
 static struct json_object *jc_parse(const char *t, size_t n, int *je, size_t *end)
@@ -241,6 +248,10 @@ llmc_status llmc__json_parse(const char *text, size_t len, int lone, llmc_status
     size_t n = len;
     if (needs_rewrite(text, len)) {
         size_t bad = rewrite(text, len, lone, &fixed);
+        if (bad == SIZE_MAX) {
+            llmc_buf_free(&fixed);
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        }
         if (bad) {
             llmc_buf_free(&fixed);
             return llmc_err_set(err, fail, 0,
@@ -248,12 +259,17 @@ llmc_status llmc__json_parse(const char *text, size_t len, int lone, llmc_status
                                 "is not a character (send the text as UTF-8 or as a complete "
                                 "surrogate pair)", what, text + bad + 1, bad - 1);
         }
-        if (!fixed.data && n) {
-            llmc_buf_free(&fixed);
-            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        if (!fixed.data) { /* len 0: nothing was appended */
+            t = "";
+            n = 0;
+        } else {
+            t = fixed.data;
+            n = fixed.len;
         }
-        t = fixed.data ? fixed.data : "";
-        n = fixed.len;
+        if (n > INT32_MAX) {
+            llmc_buf_free(&fixed);
+            return llmc_err_set(err, LLMC_ETOOBIG, 0, "%s is too large", what);
+        }
     }
     int je;
     size_t end;

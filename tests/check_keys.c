@@ -439,6 +439,7 @@ int main(void)
 {
     Suite *s = suite_create("keys");
     TCase *tc = tcase_create("keys");
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, t_canon);
     tcase_add_test(tc, t_collisions);
     tcase_add_test(tc, t_key_context);
