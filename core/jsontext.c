@@ -85,25 +85,49 @@ size_t llmc__utf8_put(uint32_t u, unsigned char *o)
     return 4;
 }
 
-/* Could text hold a surrogate escape ("\u" then d/D then 8-f) or an
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static int surrogate_escape_at(const unsigned char *s, size_t i, size_t n)
+{
+    return s[i] == '\\' && n - i >= 4 && s[i + 1] == 'u' && (s[i + 2] == 'd' || s[i + 2] == 'D') &&
+           hexval(s[i + 3]) >= 8;
+}
+
+/* Could text hold a surrogate escape (backslash, u, d/D, 8-f) or an
  * integer beyond 64 bits (19 digits in a row)? A cheap over-approximation,
- * so the common text goes to json-c as is. */
+ * so the common text goes to json-c as is. It runs on every parse (stored
+ * responses on the hit path too), so it looks at eight bytes at a time:
+ * a run of 19 digits always covers one whole 8-byte block, and only
+ * blocks holding a backslash or nothing but digits are looked into. */
 static int needs_rewrite(const char *t, size_t n)
 {
     const unsigned char *s = (const unsigned char *)t;
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (c >= '0' && c <= '9') {
-            if (++run >= 19)
-                return 1;
-            continue;
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    const uint64_t hi_nib = 0xF0F0F0F0F0F0F0F0ull, lo_nib = 0x0F0F0F0F0F0F0F0Full;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t bs = w ^ (ones * '\\');
+        if (((bs - ones) & ~bs & high) != 0) {
+            for (size_t j = i; j < i + 8; j++)
+                if (surrogate_escape_at(s, j, n))
+                    return 1;
         }
-        run = 0;
-        if (c == '\\' && n - i >= 4 && s[i + 1] == 'u' && (s[i + 2] == 'd' || s[i + 2] == 'D') &&
-            hexval(s[i + 3]) >= 8)
-            return 1;
+        /* all eight bytes '0'..'9': high nibble 3, low nibble + 6 < 16 */
+        if ((w & hi_nib) == (ones * 0x30) && (((w & lo_nib) + ones * 6) & hi_nib) == 0) {
+            size_t a = i, b = i + 8;
+            while (a > 0 && is_digit(s[a - 1]))
+                a--;
+            while (b < n && is_digit(s[b]))
+                b++;
+            if (b - a >= 19)
+                return 1;
+        }
     }
+    for (; i < n; i++)
+        if (surrogate_escape_at(s, i, n))
+            return 1;
     return 0;
 }
 

@@ -401,6 +401,21 @@ START_TEST(t_numbers_big_integers)
         free(got);
         free(again);
     }
+    /* at every offset from the start of the text (the scan that decides
+     * whether to look closer goes eight bytes at a time) */
+    for (int pad = 0; pad < 20; pad++) {
+        char in[128];
+        snprintf(in, sizeof in, "[%*s-19999999999999999999,\"\\ud876\\udc00\",%*s1]", pad, "",
+                 20 - pad, "");
+        char *got = reparse(in);
+        ck_assert_msg(strcmp(got, "[-20000000000000000000,\"\xf0\xad\xa0\x80\",1]") == 0,
+                      "%s: %s", in, got);
+        free(got);
+        snprintf(in, sizeof in, "[%*s-999999999999999999,\"\\u00e9\"]", pad, "");
+        got = reparse(in);
+        ck_assert_msg(strcmp(got, "[-1000000000000000000,\"\xc3\xa9\"]") == 0, "%s: %s", in, got);
+        free(got);
+    }
 }
 END_TEST
 
