@@ -296,6 +296,18 @@ static PyObject *cache_flush(PyObject *o, PyObject *args, PyObject *kwargs)
     return PyLong_FromUnsignedLongLong(deleted);
 }
 
+static PyObject *cache_flush_all(PyObject *o, PyObject *Py_UNUSED(arg))
+{
+    PyLlmc_Cache *self = (PyLlmc_Cache *)o;
+    llmc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = llmc_cache_flush_all(self->cache);
+    Py_END_ALLOW_THREADS
+    if (st != LLMC_OK)
+        return raise_cache(self, st);
+    Py_RETURN_NONE;
+}
+
 static PyObject *cache_ping(PyObject *o, PyObject *Py_UNUSED(arg))
 {
     PyLlmc_Cache *self = (PyLlmc_Cache *)o;
@@ -434,6 +446,9 @@ static PyMethodDef cache_methods[] = {
      "Delete every key of namespace (default: the cache's namespace option;\n"
      "InvalidArgumentError when neither is set). Returns the number of keys removed\n"
      "where the backend can count them. Other namespaces are untouched."},
+    {"flush_all", cache_flush_all, METH_NOARGS,
+     "flush_all() -> None\n\nDelete everything the backend holds (Redis: the selected database;\n"
+     "memcached: every server). Explicitly named because it is drastic."},
     {"ping", cache_ping, METH_NOARGS,
      "ping() -> True\n\nCheck that the backend answers; raises CacheError if not."},
     {"stats", cache_stats, METH_NOARGS,
