@@ -28,6 +28,7 @@ llmc_client *pyllmc_uncached_client(void)
     return uncached;
 }
 
+/* name: NUL-terminated (it names the argument in error messages). */
 static int put_member(llmc_buf *b, int *first, const char *name, size_t nlen, PyObject *v)
 {
     if (!*first && llmc_buf_append(b, ",", 1) != LLMC_OK) {
@@ -40,9 +41,7 @@ static int put_member(llmc_buf *b, int *first, const char *name, size_t nlen, Py
             PyErr_NoMemory();
         return -1;
     }
-    char what[96];
-    snprintf(what, sizeof what, "argument %.60s", name);
-    return pyllmc_json_append(b, v, what);
+    return pyllmc_json_append(b, v, name);
 }
 
 /* The key from LiteLLM's get_cache_key(*args, **kwargs) override, called
@@ -103,7 +102,7 @@ static PyObject *do_call(PyObject *module, int kind, PyObject *const *args, Py_s
     llmc_buf b = LLMC_BUF_INIT;
     PyObject *result = NULL, *ctl = NULL, *key = NULL;
     int first = 1, stream = 0;
-    if (llmc_buf_reserve(&b, 512) != LLMC_OK || llmc_buf_append(&b, "{", 1) != LLMC_OK) {
+    if (llmc_buf_reserve(&b, 4096) != LLMC_OK || llmc_buf_append(&b, "{", 1) != LLMC_OK) {
         PyErr_NoMemory();
         goto out;
     }

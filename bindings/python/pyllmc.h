@@ -24,8 +24,9 @@ PyObject *pyllmc_raise_err(const llmc_err *err, int from_cache);
 /* ---- Python values to JSON text (tojson.c) ---- */
 
 /* Append the JSON form of `o` (None, bool, int, float, str, dict with str
- * keys, list, tuple) to `out`. `what` names the value in error messages
- * (the values themselves never appear: they may hold secrets). -1 with a
+ * keys, list, tuple) to `out`. `what` is the name of the argument the
+ * value came from, for error messages (values themselves never appear in
+ * them: they may hold secrets). -1 with a
  * Python exception set on failure. */
 int pyllmc_json_append(llmc_buf *out, PyObject *o, const char *what);
 /* Append `s[0..n)` as a JSON string literal. -1 (MemoryError) on

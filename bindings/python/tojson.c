@@ -3,14 +3,24 @@
  * module) keeps a cached completion's cost in C, and the client's request
  * memo then recognises a repeated call by its exact text. */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "pyllmc.h"
 
 /* Deeper than any real request; the C parser refuses deeper nesting too. */
 #define MAX_DEPTH 64
 
-static int put(llmc_buf *out, const char *s, size_t n)
+static inline int put(llmc_buf *out, const char *s, size_t n)
 {
+    /* Most appends are a few bytes into a buffer with room: no call into
+     * the library for those (cap counts the terminating NUL). */
+    if (out->cap - out->len > n) {
+        memcpy(out->data + out->len, s, n);
+        out->len += n;
+        out->data[out->len] = '\0';
+        return 0;
+    }
     if (llmc_buf_append(out, s, n) != LLMC_OK) {
         PyErr_NoMemory();
         return -1;
@@ -18,50 +28,66 @@ static int put(llmc_buf *out, const char *s, size_t n)
     return 0;
 }
 
-int pyllmc_json_append_str(llmc_buf *out, const char *s, size_t n)
+/* Length of the prefix of s[0..n) that JSON can hold as it is: no '"',
+ * no '\\', no control character. Eight bytes at a time (a word has such a
+ * byte when one of the three bit tricks below finds it); request text is
+ * mostly plain prose, so this is where a request's bytes are spent. */
+static size_t plain_prefix(const unsigned char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+        uint64_t hit = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b);
+        if (hit & highs)
+            break;
+    }
+    while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
+int pyllmc_json_append_str(llmc_buf *out, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
     if (llmc_buf_reserve(out, n + 2) != LLMC_OK) {
         PyErr_NoMemory();
         return -1;
     }
     if (put(out, "\"", 1) < 0)
         return -1;
-    size_t run = 0; /* bytes copied as they are, flushed in one append */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[6];
-        size_t elen = 0;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            elen = 2;
-        } else if (c < 0x20) {
-            esc[0] = '\\';
-            switch (c) {
-            case '\n': esc[1] = 'n'; elen = 2; break;
-            case '\r': esc[1] = 'r'; elen = 2; break;
-            case '\t': esc[1] = 't'; elen = 2; break;
-            case '\b': esc[1] = 'b'; elen = 2; break;
-            case '\f': esc[1] = 'f'; elen = 2; break;
-            default:
-                esc[1] = 'u';
-                esc[2] = '0';
-                esc[3] = '0';
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                elen = 6;
-            }
-        } else {
-            run++;
-            continue;
-        }
-        if ((run && put(out, s + i - run, run) < 0) || put(out, esc, elen) < 0)
+    size_t i = 0;
+    while (i < n) {
+        size_t run = plain_prefix(s + i, n - i);
+        if (run && put(out, str + i, run) < 0)
             return -1;
-        run = 0;
+        i += run;
+        if (i == n)
+            break;
+        unsigned char c = s[i++];
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"': case '\\': break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if (put(out, esc, elen) < 0)
+            return -1;
     }
-    if (run && put(out, s + n - run, run) < 0)
-        return -1;
     return put(out, "\"", 1);
 }
 
@@ -84,7 +110,7 @@ static int append_dict(llmc_buf *out, PyObject *o, const char *what, int depth)
     int first = 1;
     while (PyDict_Next(o, &pos, &k, &v)) {
         if (!PyUnicode_Check(k)) {
-            PyErr_Format(PyExc_TypeError, "%s: dictionary keys must be str, not %.80s",
+            PyErr_Format(PyExc_TypeError, "argument %.60s: dictionary keys must be str, not %.80s",
                          what, Py_TYPE(k)->tp_name);
             return -1;
         }
@@ -124,7 +150,7 @@ static int append_seq(llmc_buf *out, PyObject *o, const char *what, int depth)
 static int append_value(llmc_buf *out, PyObject *o, const char *what, int depth)
 {
     if (depth > MAX_DEPTH) {
-        PyErr_Format(PyExc_ValueError, "%s: nested deeper than %d levels", what, MAX_DEPTH);
+        PyErr_Format(PyExc_ValueError, "argument %.60s: nested deeper than %d levels", what, MAX_DEPTH);
         return -1;
     }
     if (o == Py_None)
@@ -141,9 +167,16 @@ static int append_value(llmc_buf *out, PyObject *o, const char *what, int depth)
         if (v == -1 && PyErr_Occurred())
             return -1;
         if (!overflow) {
-            char num[32];
-            int n = snprintf(num, sizeof num, "%lld", v);
-            return put(out, num, (size_t)n);
+            char num[24];
+            char *p = num + sizeof num;
+            unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+            do {
+                *--p = (char)('0' + u % 10);
+                u /= 10;
+            } while (u);
+            if (v < 0)
+                *--p = '-';
+            return put(out, p, (size_t)(num + sizeof num - p));
         }
         /* Big integers keep all their digits; the C side decides. */
         PyObject *s = PyObject_Str(o);
@@ -158,7 +191,7 @@ static int append_value(llmc_buf *out, PyObject *o, const char *what, int depth)
     if (PyFloat_Check(o)) {
         double d = PyFloat_AS_DOUBLE(o);
         if (!isfinite(d)) {
-            PyErr_Format(PyExc_ValueError, "%s: %s is not a JSON number", what,
+            PyErr_Format(PyExc_ValueError, "argument %.60s: %s is not a JSON number", what,
                          isnan(d) ? "nan" : "infinity");
             return -1;
         }
@@ -185,7 +218,7 @@ static int append_value(llmc_buf *out, PyObject *o, const char *what, int depth)
         return rc;
     }
     PyErr_Format(PyExc_TypeError,
-                 "%s: a value of type %.80s cannot be sent as JSON (use str, int, float, "
+                 "argument %.60s: a value of type %.80s cannot be sent as JSON (use str, int, float, "
                  "bool, None, dict, list or tuple)",
                  what, Py_TYPE(o)->tp_name);
     return -1;
