@@ -58,6 +58,69 @@ static int set_option(llmc_options *opts, const char *name, PyObject *v)
     return rc;
 }
 
+/* Backends other than these take their servers or their path in a URL
+ * only (memcached, redis-cluster, plugins such as file): for them
+ * host/port (or startup_nodes, LiteLLM's cluster form) and path are
+ * turned into `<type>://...`. Returns 1 when a URL was made, 0 when there
+ * was nothing to put in one, -1 with an exception set. */
+static int type_url(const char *type, llmc_options *opts, PyObject *nodes, llmc_buf *url)
+{
+    if (strcmp(type, "local") == 0 || strcmp(type, "redis") == 0 || strcmp(type, "sqlite") == 0)
+        return 0;
+    const char *host = llmc_options_get(opts, "host"), *port = llmc_options_get(opts, "port");
+    const char *path = llmc_options_get(opts, "path");
+    if (!nodes && !host && !path)
+        return 0;
+    if (llmc_buf_printf(url, "%s://", type) != LLMC_OK)
+        goto oom;
+    if (nodes) {
+        PyObject *fast = PySequence_Fast(nodes, "startup_nodes must be a list of "
+                                                "{\"host\": ..., \"port\": ...} dicts");
+        if (!fast)
+            return -1;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); i++) {
+            PyObject *d = PySequence_Fast_GET_ITEM(fast, i);
+            PyObject *h = PyDict_Check(d) ? PyDict_GetItemString(d, "host") : NULL;
+            PyObject *p = PyDict_Check(d) ? PyDict_GetItemString(d, "port") : NULL;
+            if (!h || !PyUnicode_Check(h) || !p || !(PyLong_Check(p) || PyUnicode_Check(p))) {
+                Py_DECREF(fast);
+                PyErr_SetString(PyExc_TypeError, "startup_nodes must be a list of "
+                                                 "{\"host\": str, \"port\": int} dicts");
+                return -1;
+            }
+            PyObject *ps = PyObject_Str(p);
+            const char *hs = PyUnicode_AsUTF8(h), *pss = ps ? PyUnicode_AsUTF8(ps) : NULL;
+            int bad = !hs || !pss || llmc_buf_printf(url, "%s%s:%s", i ? "," : "", hs, pss) != LLMC_OK;
+            Py_XDECREF(ps);
+            if (bad) {
+                Py_DECREF(fast);
+                if (!PyErr_Occurred())
+                    PyErr_NoMemory();
+                return -1;
+            }
+        }
+        Py_DECREF(fast);
+    } else if (host) {
+        if (llmc_buf_printf(url, "%s%s%s", host, port ? ":" : "", port ? port : "") != LLMC_OK)
+            goto oom;
+    } else {
+        /* Characters a URL would misread are percent-encoded. */
+        for (const char *c = path; *c; c++) {
+            llmc_status st = strchr("%?# ", *c) ? llmc_buf_printf(url, "%%%02X", (unsigned char)*c)
+                                                : llmc_buf_append(url, c, 1);
+            if (st != LLMC_OK)
+                goto oom;
+        }
+    }
+    llmc_options_unset(opts, "host");
+    llmc_options_unset(opts, "port");
+    llmc_options_unset(opts, "path");
+    return 1;
+oom:
+    PyErr_NoMemory();
+    return -1;
+}
+
 /* Cache(type=None, host=None, port=None, password=None, namespace=None,
  *       ttl=None, url=None, **options) */
 static PyObject *cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -65,6 +128,8 @@ static PyObject *cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static const char *const named[] = {"type", "host", "port", "password", "namespace",
                                         "ttl", "url", NULL};
     PyObject *val[7] = {NULL};
+    PyObject *nodes = NULL;
+    llmc_buf made_url = LLMC_BUF_INIT;
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     if (nargs > 1) {
         PyErr_SetString(PyExc_TypeError,
@@ -92,6 +157,8 @@ static PyObject *cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                 goto fail;
             }
             val[i] = v;
+        } else if (strcmp(name, "startup_nodes") == 0) {
+            nodes = v == Py_None ? NULL : v;
         } else if (v != Py_None && set_option(opts, name, v) < 0) {
             goto fail;
         }
@@ -131,6 +198,16 @@ static PyObject *cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             }
         }
     }
+    if (!url) {
+        int made = type_url(ctype, opts, nodes, &made_url);
+        if (made < 0)
+            goto fail;
+        if (made)
+            url = made_url.data;
+    } else if (nodes) {
+        PyErr_SetString(PyExc_ValueError, "Cache(): give url= or startup_nodes=, not both");
+        goto fail;
+    }
 
     PyLlmc_Cache *self = (PyLlmc_Cache *)type->tp_alloc(type, 0);
     if (!self)
@@ -143,6 +220,7 @@ static PyObject *cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     char *type_copy = url ? NULL : strdup(ctype);
     char *url_copy = url ? strdup(url) : NULL;
     if (!type_copy && !url_copy) {
+        free(type_copy);
         Py_DECREF(self);
         PyErr_NoMemory();
         goto fail;
@@ -158,6 +236,7 @@ static PyObject *cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     free(type_copy);
     free(url_copy);
     llmc_options_free(opts);
+    llmc_buf_free(&made_url);
     if (st != LLMC_OK) {
         Py_DECREF(self);
         return pyllmc_raise_err(&err, 1);
@@ -167,6 +246,7 @@ static PyObject *cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 fail:
     llmc_options_free(opts);
+    llmc_buf_free(&made_url);
     return NULL;
 }
 

@@ -123,6 +123,75 @@ def redis_server():
     r.stop()
 
 
+class Server:
+    """A server process on a free loopback port, ready when it accepts TCP."""
+
+    def __init__(self, name, argv_for_port, ready=None):
+        self.dir = tempfile.mkdtemp(prefix="llmc-py-%s-" % name)
+        exe = find_program(name)
+        for _ in range(5):
+            self.port = free_port()
+            self.proc = subprocess.Popen(
+                [exe] + argv_for_port(self.port, self.dir),
+                stdout=open(os.path.join(self.dir, name + ".log"), "w"),
+                stderr=subprocess.STDOUT)
+            if self._wait() and (ready is None or ready(self)):
+                return
+            self.proc.kill()
+            self.proc.wait()
+        pytest.fail("%s did not start (see %s)" % (name, self.dir))
+
+    def _wait(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def memcached_server():
+    m = Server("memcached", lambda port, d: ["-l", "127.0.0.1", "-p", str(port), "-U", "0"] + (["-u", "root"] if os.getuid() == 0 else []))
+    yield m
+    m.stop()
+
+
+def _one_node_cluster(srv):
+    """Give the single node every slot and wait for cluster_state:ok."""
+    cli = find_program("redis-cli")
+    base = [cli, "-h", "127.0.0.1", "-p", str(srv.port), "-a", REDIS_PASSWORD, "--no-auth-warning"]
+    subprocess.run(base + ["CLUSTER", "ADDSLOTSRANGE", "0", "16383"], check=True,
+                   capture_output=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        out = subprocess.run(base + ["CLUSTER", "INFO"], capture_output=True, text=True).stdout
+        if "cluster_state:ok" in out:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="session")
+def cluster_server():
+    c = Server("redis-server", lambda port, d: [
+        "--port", str(port), "--bind", "127.0.0.1", "--requirepass", REDIS_PASSWORD,
+        "--masterauth", REDIS_PASSWORD, "--cluster-enabled", "yes", "--cluster-config-file",
+        os.path.join(d, "nodes.conf"), "--save", "", "--appendonly", "no", "--dir", d],
+        ready=_one_node_cluster)
+    yield c
+    c.stop()
+
+
 @pytest.fixture
 def doomed_redis():
     """A redis-server of its own, for tests that stop it."""

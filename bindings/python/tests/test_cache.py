@@ -5,10 +5,12 @@ import os
 import pytest
 
 import llmcache
+from conftest import REDIS_PASSWORD
 
 
-@pytest.fixture(params=["local", "sqlite", "redis", "file-plugin"])
-def any_cache(request, tmp_path, redis_server):
+@pytest.fixture(params=["local", "sqlite", "redis", "memcached", "redis-cluster",
+                        "redis-cluster-nodes", "file-plugin", "file-plugin-url"])
+def any_cache(request, tmp_path, redis_server, memcached_server, cluster_server):
     if request.param == "local":
         return llmcache.Cache()
     if request.param == "sqlite":
@@ -18,7 +20,24 @@ def any_cache(request, tmp_path, redis_server):
                                                         redis_server.port))
         c.flush_all()
         return c
+    if request.param == "memcached":
+        c = llmcache.Cache(type="memcached", host="127.0.0.1", port=memcached_server.port)
+        c.flush_all()
+        return c
+    if request.param == "redis-cluster":
+        c = llmcache.Cache(type="redis-cluster", host="127.0.0.1", port=cluster_server.port,
+                           password=REDIS_PASSWORD)
+        c.flush_all()
+        return c
+    if request.param == "redis-cluster-nodes":
+        # LiteLLM's form for a cluster.
+        c = llmcache.Cache(type="redis-cluster", password=REDIS_PASSWORD,
+                           startup_nodes=[{"host": "127.0.0.1", "port": cluster_server.port}])
+        c.flush_all()
+        return c
     (tmp_path / "files").mkdir()
+    if request.param == "file-plugin":
+        return llmcache.Cache(type="file", path=str(tmp_path / "files"))
     return llmcache.Cache(url="file://" + str(tmp_path / "files"))
 
 
@@ -42,6 +61,12 @@ def test_raw_methods(any_cache):
     c.flush(namespace="ns1")
     assert c.get("ns1:a") is None and c.get("ns1:b") is None
     assert c.get("ns2:a") == "3"
+    # Completions through it: miss, then hit.
+    llmcache.cache = c
+    msg = [{"role": "user", "content": "backend " + c.backend}]
+    r1 = llmcache.completion(model="gpt-4o-mini", messages=msg, mock_response="m")
+    r2 = llmcache.completion(model="gpt-4o-mini", messages=msg, mock_response="m")
+    assert (r1.cache, r2.cache) == (False, True)
     st = c.stats()
     assert st["sets"] >= 5 and st["hits"] >= 3 and st["misses"] >= 3
     assert isinstance(st["backend"], dict)
@@ -94,7 +119,7 @@ def test_bad_arguments():
 def test_plugin_type(tmp_path):
     """A backend from a plugin (the file backend example) by its type name."""
     assert os.environ.get("LLMCACHE_PLUGIN_PATH"), "meson test sets LLMCACHE_PLUGIN_PATH"
-    c = llmcache.Cache(url="file://" + str(tmp_path))
+    c = llmcache.Cache(type="file", path=str(tmp_path / "a dir?#%"))
     assert c.backend == "file"
     c.set("a", "b")
     assert c.get("a") == "b"
