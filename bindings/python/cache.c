@@ -485,6 +485,114 @@ out:
     return d;
 }
 
+/* LiteLLM's add_cache(result, cache_key=..., **kwargs) and
+ * get_cache(cache_key=..., **kwargs). With cache_key the value is a raw
+ * one at that key; without, the key is the one completion() computes for
+ * the keyword arguments (model, messages, ...) and the value is a stored
+ * response entry that completion() answers from. */
+static PyObject *pop_kw(PyObject *kwargs, const char *name)
+{
+    PyObject *v = kwargs ? PyDict_GetItemString(kwargs, name) : NULL;
+    if (!v)
+        return NULL;
+    Py_INCREF(v);
+    PyDict_DelItemString(kwargs, name);
+    return v;
+}
+
+static PyObject *cache_add_cache(PyObject *o, PyObject *args, PyObject *kwargs_in)
+{
+    PyLlmc_Cache *self = (PyLlmc_Cache *)o;
+    PyObject *kwargs = kwargs_in ? PyDict_Copy(kwargs_in) : PyDict_New();
+    if (!kwargs)
+        return NULL;
+    PyObject *result = PyTuple_GET_SIZE(args) > 0 ? Py_NewRef(PyTuple_GET_ITEM(args, 0))
+                                                 : pop_kw(kwargs, "result");
+    PyObject *key = pop_kw(kwargs, "cache_key"), *ttl = pop_kw(kwargs, "ttl");
+    PyObject *ret = NULL;
+    llmc_buf k = LLMC_BUF_INIT, body = LLMC_BUF_INIT;
+    int64_t ms = LLMC_TTL_DEFAULT;
+    if (!result) {
+        PyErr_SetString(PyExc_TypeError, "add_cache() needs the result to store");
+        goto out;
+    }
+    if (ttl && ttl_arg(ttl, &ms) < 0)
+        goto out;
+    llmc_status st;
+    if (key && key != Py_None) {
+        const char *kp, *vp;
+        Py_ssize_t kl, vl;
+        if (bytes_arg(key, "cache_key", &kp, &kl) < 0 || bytes_arg(result, "result", &vp, &vl) < 0)
+            goto out;
+        Py_BEGIN_ALLOW_THREADS
+        st = llmc_cache_set(self->cache, kp, (size_t)kl, vp, (size_t)vl, ms);
+        Py_END_ALLOW_THREADS
+    } else {
+        if (!PyDict_Check(result) && !PyObject_TypeCheck(result, &PyLlmc_ResponseType)) {
+            PyErr_SetString(PyExc_TypeError, "add_cache() of a completion's arguments stores a "
+                                             "response: give a dict or a Response");
+            goto out;
+        }
+        if (pyllmc_request_key(self, kwargs, &k) < 0 || pyllmc_json_append(&body, result, "result") < 0)
+            goto out;
+        Py_BEGIN_ALLOW_THREADS
+        st = llmc_cache_put_entry(self->cache, k.data, k.len, LLMC_CALL_CHAT, body.data, body.len,
+                                  ms, 0);
+        Py_END_ALLOW_THREADS
+    }
+    if (st != LLMC_OK)
+        raise_cache(self, st);
+    else
+        ret = Py_NewRef(Py_None);
+out:
+    llmc_buf_free(&k);
+    llmc_buf_free(&body);
+    Py_XDECREF(result);
+    Py_XDECREF(key);
+    Py_XDECREF(ttl);
+    Py_DECREF(kwargs);
+    return ret;
+}
+
+static PyObject *cache_get_cache(PyObject *o, PyObject *args, PyObject *kwargs_in)
+{
+    PyLlmc_Cache *self = (PyLlmc_Cache *)o;
+    if (PyTuple_GET_SIZE(args) > 0) {
+        PyErr_SetString(PyExc_TypeError, "get_cache() takes keyword arguments only");
+        return NULL;
+    }
+    PyObject *kwargs = kwargs_in ? PyDict_Copy(kwargs_in) : PyDict_New();
+    if (!kwargs)
+        return NULL;
+    PyObject *key = pop_kw(kwargs, "cache_key"), *ret = NULL;
+    llmc_buf k = LLMC_BUF_INIT;
+    if (key && key != Py_None) {
+        PyObject *a = PyTuple_Pack(1, key);
+        ret = a ? cache_get(o, a, NULL) : NULL;
+        Py_XDECREF(a);
+        goto out;
+    }
+    if (pyllmc_request_key(self, kwargs, &k) < 0)
+        goto out;
+    llmc_lookup l = LLMC_LOOKUP_INIT;
+    llmc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = llmc_cache_get_entry(self->cache, k.data, k.len, -1, 0, &l);
+    Py_END_ALLOW_THREADS
+    if (st == LLMC_MISS)
+        ret = Py_NewRef(Py_None);
+    else if (st != LLMC_OK)
+        raise_cache(self, st);
+    else
+        ret = pyllmc_parse_json(l.entry.body, l.entry.body_len);
+    llmc_lookup_free(&l);
+out:
+    llmc_buf_free(&k);
+    Py_XDECREF(key);
+    Py_DECREF(kwargs);
+    return ret;
+}
+
 static PyObject *cache_get_backend(PyObject *o, void *Py_UNUSED(c))
 {
     return PyUnicode_FromString(llmc_cache_backend_name(((PyLlmc_Cache *)o)->cache));
@@ -529,6 +637,16 @@ static PyMethodDef cache_methods[] = {
     {"flush_all", cache_flush_all, METH_NOARGS,
      "flush_all() -> None\n\nDelete everything the backend holds (Redis: the selected database;\n"
      "memcached: every server). Explicitly named because it is drastic."},
+    {"add_cache", (PyCFunction)(void (*)(void))cache_add_cache, METH_VARARGS | METH_KEYWORDS,
+     "add_cache(result, *, cache_key=None, ttl=None, **kwargs) -> None\n\n"
+     "LiteLLM's add_cache. With cache_key: store result (str or bytes) at that key.\n"
+     "Without: kwargs are a completion's arguments (model, messages, ...) and result\n"
+     "(a dict or Response) is stored as the response completion() will answer them\n"
+     "with (its key from get_cache_key when set)."},
+    {"get_cache", (PyCFunction)(void (*)(void))cache_get_cache, METH_VARARGS | METH_KEYWORDS,
+     "get_cache(*, cache_key=None, **kwargs) -> Any\n\n"
+     "LiteLLM's get_cache: the raw str at cache_key, or for a completion's arguments\n"
+     "the stored response as an Object; None when absent."},
     {"ping", cache_ping, METH_NOARGS,
      "ping() -> True\n\nCheck that the backend answers; raises CacheError if not."},
     {"stats", cache_stats, METH_NOARGS,

@@ -197,6 +197,64 @@ out:
     return result;
 }
 
+int pyllmc_request_key(PyLlmc_Cache *co, PyObject *kwargs, llmc_buf *key)
+{
+    if (co->get_cache_key != Py_None) {
+        PyObject *empty = PyTuple_New(0);
+        PyObject *k = empty ? PyObject_Call(co->get_cache_key, empty, kwargs) : NULL;
+        Py_XDECREF(empty);
+        if (!k)
+            return -1;
+        Py_ssize_t n;
+        const char *t = PyUnicode_Check(k) ? PyUnicode_AsUTF8AndSize(k, &n) : NULL;
+        if (!t && !PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "get_cache_key must return a str, not %.80s",
+                         Py_TYPE(k)->tp_name);
+        int rc = !t ? -1 : llmc_buf_set(key, t, (size_t)n) == LLMC_OK ? 0 : (PyErr_NoMemory(), -1);
+        Py_DECREF(k);
+        return rc;
+    }
+    /* The key completion() would use for a chat request of these fields. */
+    llmc_buf b = LLMC_BUF_INIT;
+    int first = 1, rc = -1;
+    if (llmc_buf_append(&b, "{", 1) != LLMC_OK) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *name, *v;
+    Py_ssize_t pos = 0;
+    while (kwargs && PyDict_Next(kwargs, &pos, &name, &v)) {
+        Py_ssize_t nlen;
+        const char *n = PyUnicode_AsUTF8AndSize(name, &nlen);
+        if (!n)
+            goto out;
+        if (v == Py_None || strcmp(n, "stream") == 0)
+            continue;
+        if (put_member(&b, &first, n, (size_t)nlen, v) < 0)
+            goto out;
+    }
+    if (llmc_buf_append(&b, "}", 1) != LLMC_OK) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    llmc_request *req = NULL;
+    llmc_err err;
+    llmc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = llmc_request_from_json(b.data, b.len, &req, &err);
+    if (st == LLMC_OK)
+        st = llmc_client_request_key(co->client, LLMC_CALL_CHAT, req, 0, key, NULL, &err);
+    llmc_request_free(req);
+    Py_END_ALLOW_THREADS
+    if (st != LLMC_OK)
+        pyllmc_raise_err(&err, 0);
+    else
+        rc = 0;
+out:
+    llmc_buf_free(&b);
+    return rc;
+}
+
 static PyObject *py_completion(PyObject *m, PyObject *const *a, Py_ssize_t n, PyObject *kw)
 {
     return do_call(m, K_CHAT, a, n, kw);

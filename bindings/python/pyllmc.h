@@ -61,6 +61,10 @@ int pyllmc_cache_init(PyObject *module);
 /* ---- completion calls (calls.c) ---- */
 
 extern PyMethodDef pyllmc_call_methods[];
+/* The cache key a completion with these keyword arguments would use on
+ * cache `co` (its get_cache_key function when set), into `key`. -1 with
+ * an exception set on failure. */
+int pyllmc_request_key(PyLlmc_Cache *co, PyObject *kwargs, llmc_buf *key);
 /* The client used when llmcache.cache is None (no caching); created on
  * first use, lives as long as the process. NULL with an exception set on
  * failure. Call with the GIL held. */

@@ -123,3 +123,39 @@ def test_plugin_type(tmp_path):
     assert c.backend == "file"
     c.set("a", "b")
     assert c.get("a") == "b"
+
+
+def test_add_cache_and_get_cache(fake):
+    """LiteLLM's custom key-value pairs, and responses stored by hand."""
+    cache = llmcache.Cache()
+    cache.add_cache(cache_key="test-key", result="1234")
+    assert cache.get_cache(cache_key="test-key") == "1234"
+    assert cache.get_cache(cache_key="absent") is None
+    # Keyed by a completion's arguments: completion() answers from it.
+    llmcache.cache = cache
+    msg = [{"role": "user", "content": "stored by hand"}]
+    stored = {"id": "chatcmpl-hand", "object": "chat.completion", "created": 1,
+              "model": "gpt-4o-mini",
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": "from add_cache"}}]}
+    assert cache.get_cache(model="gpt-4o-mini", messages=msg) is None
+    cache.add_cache(stored, model="gpt-4o-mini", messages=msg)
+    assert cache.get_cache(model="gpt-4o-mini", messages=msg).choices[0].message.content == \
+        "from add_cache"
+    n = fake.count()
+    r = llmcache.completion(model="gpt-4o-mini", messages=msg)
+    assert r.cache is True and r.choices[0].message.content == "from add_cache"
+    assert fake.count() == n
+    # And the other way round: what completion() stored, get_cache() reads.
+    msg2 = [{"role": "user", "content": "stored by completion"}]
+    llmcache.completion(model="gpt-4o-mini", messages=msg2)
+    assert cache.get_cache(model="gpt-4o-mini", messages=msg2).choices[0].message.content == \
+        "echo: stored by completion"
+    # With get_cache_key set, that function names the key.
+    cache.get_cache_key = lambda **kw: "custom:" + kw["messages"][0]["content"]
+    cache.add_cache(stored, model="gpt-4o-mini", messages=[{"role": "user", "content": "z"}])
+    assert cache.get("custom:z", decode=False)
+    with pytest.raises(TypeError):
+        cache.add_cache("not a response", model="gpt-4o-mini", messages=msg)
+    with pytest.raises(TypeError):
+        cache.add_cache(cache_key="k")
