@@ -47,19 +47,22 @@ def request():
                 stop=["\n\n\n"], response_format={"type": "text"}, mock_response=answer)
 
 
-def per_call_us(fn, n):
-    t0 = time.perf_counter_ns()
+def per_call_us(fn, n, clock):
+    t0 = clock()
     fn(n)
-    return (time.perf_counter_ns() - t0) / n / 1000.0
+    return (clock() - t0) / n / 1000.0
 
 
-def alternate(a, b, n):
-    """Median per-call time of a and b over alternating rounds."""
+def alternate(a, b, n, clock=time.perf_counter_ns):
+    """Median per-call time of a and b over alternating rounds. The local
+    cases are also timed in this thread's CPU time (time.thread_time_ns):
+    on a shared machine the wall clock there mostly measures how long the
+    thread waited for a CPU, which neither side controls."""
     ta, tb = [], []
     a(n // 10), b(n // 10)  # warm up
     for _ in range(ROUNDS):
-        ta.append(per_call_us(a, n))
-        tb.append(per_call_us(b, n))
+        ta.append(per_call_us(a, n, clock))
+        tb.append(per_call_us(b, n, clock))
     return statistics.median(ta), statistics.median(tb)
 
 
@@ -113,14 +116,15 @@ def main():
         for _ in range(k):
             loads(store[key])
 
-    t_hit, t_dict = alternate(ours, baseline, n)
-    t_read, t_dict2 = alternate(ours_read, baseline, n)
-    print("local  completion() hit            %7.2f us   dict + json.loads %7.2f us   "
-          "ratio %.2fx   (target hit <= 5 us: %s)" % (t_hit, t_dict, t_hit / t_dict,
-                                                     "met" if t_hit <= 5 else "NOT met"))
-    print("local  hit + .choices[0].message   %7.2f us   dict + json.loads %7.2f us   "
-          "ratio %.2fx   (the response parsed on first read)" % (t_read, t_dict2,
-                                                                  t_read / t_dict2))
+    for clock, name in ((time.thread_time_ns, "cpu "), (time.perf_counter_ns, "wall")):
+        t_hit, t_dict = alternate(ours, baseline, n, clock)
+        t_read, t_dict2 = alternate(ours_read, baseline, n, clock)
+        print("local  completion() hit          %s %7.2f us   dict + json.loads %7.2f us   "
+              "ratio %.2fx   (target hit <= 5 us: %s)" % (name, t_hit, t_dict, t_hit / t_dict,
+                                                         "met" if t_hit <= 5 else "NOT met"))
+        print("local  hit + .choices[0].message %s %7.2f us   dict + json.loads %7.2f us   "
+              "ratio %.2fx   (the response is parsed on first read)" % (
+                  name, t_read, t_dict2, t_read / t_dict2))
 
     # ---- redis ----
     try:
@@ -156,11 +160,11 @@ def main():
         m = max(n // 4, 1000)
         t_hit, t_get = alternate(ours, redis_get, m)
         t_hit2, t_get_loads = alternate(ours, redis_get_loads, m)
-        print("redis  completion() hit            %7.2f us   redis-py GET      %7.2f us   "
+        print("redis  completion() hit          wall %7.2f us   redis-py GET      %7.2f us   "
               "ratio %.2fx   (target <= 1.2x: %s)" % (t_hit, t_get, t_hit / t_get,
                                                       "met" if t_hit <= 1.2 * t_get
                                                       else "NOT met"))
-        print("redis  completion() hit            %7.2f us   GET + json.loads  %7.2f us   "
+        print("redis  completion() hit          wall %7.2f us   GET + json.loads  %7.2f us   "
               "ratio %.2fx" % (t_hit2, t_get_loads, t_hit2 / t_get_loads))
         print("       (stored entry %d bytes; redis-py %s, hiredis parser: %s)" % (
             len(stored), redis.__version__, getattr(redis.utils, "HIREDIS_AVAILABLE", False)))
