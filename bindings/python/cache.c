@@ -250,9 +250,24 @@ fail:
     return NULL;
 }
 
+/* get_cache_key may be a closure that refers back to its Cache: the
+ * collector must be able to break that cycle. */
+static int cache_traverse(PyObject *o, visitproc visit, void *arg)
+{
+    Py_VISIT(((PyLlmc_Cache *)o)->get_cache_key);
+    return 0;
+}
+
+static int cache_clear(PyObject *o)
+{
+    Py_CLEAR(((PyLlmc_Cache *)o)->get_cache_key);
+    return 0;
+}
+
 static void cache_dealloc(PyObject *o)
 {
     PyLlmc_Cache *self = (PyLlmc_Cache *)o;
+    PyObject_GC_UnTrack(o);
     Py_CLEAR(self->get_cache_key);
     llmc_client *cl = self->client;
     llmc_cache *c = self->cache;
@@ -676,7 +691,9 @@ PyTypeObject PyLlmc_CacheType = {
     .tp_basicsize = sizeof(PyLlmc_Cache),
     .tp_dealloc = cache_dealloc,
     .tp_repr = cache_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = cache_traverse,
+    .tp_clear = cache_clear,
     .tp_doc =
         "Cache(type='local', host=None, port=None, password=None, namespace=None,\n"
         "      ttl=None, url=None, **options)\n\n"

@@ -29,6 +29,12 @@ llmc_client *pyllmc_uncached_client(void)
 }
 
 /* name: NUL-terminated (it names the argument in error messages). */
+/* Exact comparison of an argument name (which may hold a NUL) with `lit`. */
+static int name_is(const char *name, Py_ssize_t nlen, const char *lit)
+{
+    return (size_t)nlen == strlen(lit) && memcmp(name, lit, (size_t)nlen) == 0;
+}
+
 static int put_member(llmc_buf *b, int *first, const char *name, size_t nlen, PyObject *v)
 {
     if (!*first && llmc_buf_append(b, ",", 1) != LLMC_OK) {
@@ -119,11 +125,11 @@ static PyObject *do_call(PyObject *module, int kind, PyObject *const *args, Py_s
         if (!name)
             goto out;
         for (Py_ssize_t j = 0; j < nargs; j++)
-            if (strcmp(name, pos_names[kind][j]) == 0) {
+            if (name_is(name, nlen, pos_names[kind][j])) {
                 PyErr_Format(PyExc_TypeError, "%s() got %s twice", func_names[kind], name);
                 goto out;
             }
-        if (strcmp(name, "stream") == 0) {
+        if (name_is(name, nlen, "stream")) {
             if ((stream = v == Py_None ? 0 : PyObject_IsTrue(v)) < 0)
                 goto out;
             if (stream && kind != K_CHAT) {
@@ -135,7 +141,7 @@ static PyObject *do_call(PyObject *module, int kind, PyObject *const *args, Py_s
         }
         if (v == Py_None)
             continue; /* LiteLLM drops parameters left at None */
-        if (strcmp(name, "cache") == 0) {
+        if (name_is(name, nlen, "cache")) {
             if (!PyDict_Check(v)) {
                 PyErr_Format(PyExc_TypeError,
                              "cache= takes the per-call controls as a dict ({\"no-cache\": True, "
@@ -228,7 +234,7 @@ int pyllmc_request_key(PyLlmc_Cache *co, PyObject *kwargs, llmc_buf *key)
         const char *n = PyUnicode_AsUTF8AndSize(name, &nlen);
         if (!n)
             goto out;
-        if (v == Py_None || strcmp(n, "stream") == 0)
+        if (v == Py_None || name_is(n, nlen, "stream"))
             continue;
         if (put_member(&b, &first, n, (size_t)nlen, v) < 0)
             goto out;

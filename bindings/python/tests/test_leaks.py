@@ -72,3 +72,20 @@ def test_no_leaks_over_10000_calls(fake):
     if not os.environ.get("LLMC_TEST_SANITIZED"):
         # (ASan's quarantine holds freed memory back: RSS means nothing there.)
         assert rss < 3 * 1024, "resident memory grew by %d KiB" % rss
+
+
+def test_key_function_cycle_is_collected():
+    """A get_cache_key closure that refers to its own Cache is a cycle the
+    collector must be able to break."""
+    freed = []
+
+    class Marker:
+        def __del__(self):
+            freed.append(True)
+
+    c = llmcache.Cache()
+    m = Marker()
+    c.get_cache_key = lambda **kw: "k" if (c, m) else "k"
+    del c, m
+    gc.collect()
+    assert freed == [True]
