@@ -304,10 +304,13 @@ static PyObject *cache_get(PyObject *o, PyObject *args, PyObject *kwargs)
     Py_BEGIN_ALLOW_THREADS
     st = llmc_cache_get(self->cache, k, (size_t)klen, &v);
     Py_END_ALLOW_THREADS
-    if (st == LLMC_MISS)
-        return Py_NewRef(def);
-    if (st != LLMC_OK)
-        return raise_cache(self, st);
+    if (st != LLMC_OK) {
+        /* The buffer is ours whatever the status: a backend may have read
+         * into it before deciding the value does not count (a memcached
+         * value of a flushed namespace generation is a miss). */
+        llmc_buf_free(&v);
+        return st == LLMC_MISS ? Py_NewRef(def) : raise_cache(self, st);
+    }
     PyObject *r = decode ? PyUnicode_DecodeUTF8(v.data ? v.data : "", (Py_ssize_t)v.len, "strict")
                          : PyBytes_FromStringAndSize(v.data, (Py_ssize_t)v.len);
     llmc_buf_free(&v);
