@@ -698,8 +698,8 @@ PyTypeObject PyLlmc_CacheType = {
     .tp_traverse = cache_traverse,
     .tp_clear = cache_clear,
     .tp_doc =
-        "Cache(type='local', host=None, port=None, password=None, namespace=None,\n"
-        "      ttl=None, url=None, **options)\n\n"
+        "Cache(type=None, host=None, port=None, password=None, namespace=None,\n"
+        "      ttl=None, url=None, **options)\n--\n\n"
         "A response cache, as LiteLLM's Cache. type is 'local', 'redis',\n"
         "'redis-cluster', 'memcached', 'sqlite' or a plugin's backend name; or give a\n"
         "url= ('redis://:pw@host:6379/0', 'sqlite:///path.db', ...) instead. For\n"

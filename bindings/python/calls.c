@@ -366,8 +366,9 @@ static PyObject *py_aembedding(PyObject *m, PyObject *const *a, Py_ssize_t n, Py
 
 PyMethodDef pyllmc_call_methods[] = {
     {"completion", FASTKW(py_completion),
-     "completion(model, messages, *, caching=None, cache=None, stream=False, **params)\n"
-     "    -> Response | Stream\n\n"
+     "completion($module, /, model=None, messages=None, *, caching=None, cache=None,\n"
+     "           stream=False, **params)\n--\n\n"
+     "Returns a Response, or a Stream of chunks with stream=True.\n\n"
      "A chat completion through llmcache.cache (no caching when it is None), as\n"
      "litellm.completion. model routes to a provider: 'gpt-4o-mini' (OpenAI),\n"
      "'anthropic/...', 'gemini/...', 'ollama/...', 'azure/...'. Any other keyword is\n"
@@ -380,23 +381,24 @@ PyMethodDef pyllmc_call_methods[] = {
      "The network and cache waits run without the GIL. Errors raise the exception\n"
      "mirroring the C status (AuthenticationError, RateLimitError, ...)."},
     {"text_completion", FASTKW(py_text_completion),
-     "text_completion(model, prompt, **params) -> Response\n\n"
+     "text_completion($module, /, model=None, prompt=None, **params)\n--\n\n"
      "A legacy text completion (choices[0].text), cached like completion()."},
     {"embedding", FASTKW(py_embedding),
-     "embedding(model, input, **params) -> Response\n\n"
+     "embedding($module, /, model=None, input=None, **params)\n--\n\n"
      "Embeddings of input (a str or a list). Each item has its own cache entry: only\n"
      "the missing items go upstream and r.item_hits tells which came from the cache;\n"
      "r.cache is True only when all did."},
     {"acompletion", FASTKW(py_acompletion),
-     "acompletion(model, messages, **params) -> Awaitable[Response]\n\n"
+     "acompletion($module, /, model=None, messages=None, **params)\n--\n\n"
+     "Returns an awaitable of a Response.\n\n"
      "completion() for asyncio: runs on the running loop's default thread pool,\n"
      "without the GIL while it waits, so many calls proceed at once. stream=True is\n"
      "not supported here."},
     {"atext_completion", FASTKW(py_atext_completion),
-     "atext_completion(model, prompt, **params) -> Awaitable[Response]\n\n"
+     "atext_completion($module, /, model=None, prompt=None, **params)\n--\n\n"
      "text_completion() for asyncio (see acompletion)."},
     {"aembedding", FASTKW(py_aembedding),
-     "aembedding(model, input, **params) -> Awaitable[Response]\n\n"
+     "aembedding($module, /, model=None, input=None, **params)\n--\n\n"
      "embedding() for asyncio (see acompletion)."},
     {NULL, NULL, 0, NULL},
 };

@@ -32,5 +32,10 @@ case "$sanitize" in
   export LLMC_TEST_SANITIZED=1
   ;;
 esac
+"$py" -c 'import pytest' 2>/dev/null || {
+  echo "run_pytest.sh: pytest is not installed for $py (Debian: python3-pytest," \
+       "scripts/install-deps.sh --test)" >&2
+  exit 1
+}
 # -p no:cacheprovider: never write .pytest_cache into the source tree.
 exec "$py" -B -m pytest -p no:cacheprovider -q -ra "$tests"

@@ -247,6 +247,12 @@ def test_request_values_are_checked(fake, cache):
 
 
 def test_help_reads_well():
+    import inspect
+    import pydoc
+    sig = inspect.signature(llmcache.completion)
+    assert list(sig.parameters)[:2] == ["model", "messages"] and "caching" in sig.parameters
+    assert "password" in inspect.signature(llmcache.Cache).parameters
+    assert "per-call controls" in pydoc.render_doc(llmcache.completion, renderer=pydoc.plaintext)
     assert "caching" in llmcache.completion.__doc__
     assert "redis" in llmcache.Cache.__doc__
     assert llmcache.Response.__doc__ and llmcache.Stream.__doc__
