@@ -160,6 +160,22 @@ static PyObject *response_repr(PyObject *o)
     return r;
 }
 
+/* The parsed members without the cache marker (new reference): a hit and
+ * the miss that stored it are the same answer. */
+static PyObject *without_marker(PyObject *d)
+{
+    if (!PyDict_Check(d))
+        return Py_NewRef(d);
+    PyObject *c = PyDict_Copy(d);
+    if (c && PyDict_DelItemString(c, "cache") < 0) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError))
+            PyErr_Clear();
+        else
+            Py_CLEAR(c);
+    }
+    return c;
+}
+
 static PyObject *response_richcompare(PyObject *a, PyObject *b, int op)
 {
     if ((op != Py_EQ && op != Py_NE))
@@ -177,7 +193,11 @@ static PyObject *response_richcompare(PyObject *a, PyObject *b, int op)
     } else {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    return PyObject_RichCompare(da, db, op);
+    PyObject *ca = without_marker(da), *cb = ca ? without_marker(db) : NULL;
+    PyObject *r = cb ? PyObject_RichCompare(ca, cb, op) : NULL;
+    Py_XDECREF(ca);
+    Py_XDECREF(cb);
+    return r;
 }
 
 static PyObject *response_json(PyObject *o, PyObject *Py_UNUSED(arg))
@@ -325,7 +345,8 @@ PyTypeObject PyLlmc_ResponseType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "An OpenAI-format response. Read it as a dict (r[\"choices\"][0][\"message\"]"
               "[\"content\"]) or by attributes (r.choices[0].message.content); r.cache and "
-              "r[\"cache\"] are True on a cache hit. The JSON text is parsed on first read.",
+              "r[\"cache\"] are True on a cache hit; == compares the answers, the cache "
+              "marker aside. The JSON text is parsed on first read.",
     .tp_richcompare = response_richcompare,
     .tp_iter = response_iter,
     .tp_methods = response_methods,

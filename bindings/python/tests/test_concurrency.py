@@ -60,7 +60,7 @@ def test_gil_released_while_waiting(fake, shared):
     answers from the cache: the waiting call does not hold the GIL."""
     hit = [{"role": "user", "content": "already cached"}]
     llmcache.completion(model="gpt-4o-mini", messages=hit)
-    fake.cmd("delay 2000")
+    fake.cmd("delay 3000")
     n = fake.count()
     done = threading.Event()
     t = threading.Thread(target=lambda: (llmcache.completion(
@@ -102,7 +102,7 @@ def test_acompletion_concurrently(fake, shared):
 def test_acompletion_overlaps_slow_calls(fake, shared):
     """Slow calls awaited together are all in flight at once: the provider
     sees every request before the first answer comes back."""
-    fake.cmd("delay 1500")
+    fake.cmd("delay 3000")
 
     async def main():
         n0 = fake.count()

@@ -40,10 +40,14 @@ def test_litellm_quick_start(fake, redis_server, redis_cache):
     assert response1["cache"] is False and response1.cache is False
     assert response2["cache"] is True and response2.cache is True
     assert response1.id == response2.id
-    # Equal but for the cache marker.
+    # "response1 == response2": the same answer; only the hit carries the
+    # cache marker.
+    assert response1 == response2
     d1, d2 = response1.to_dict(), response2.to_dict()
-    d2.pop("cache")
+    assert d2.pop("cache") is True and "cache" not in d1
     assert d1 == d2
+    assert response1 != completion(model="gpt-3.5-turbo",
+                                   messages=[{"role": "user", "content": "Another joke."}])
     # The entry really lives in Redis, under the key the response names.
     assert llmcache.cache.get(response2.cache_key, decode=False) is not None
 
