@@ -280,32 +280,46 @@ static PyObject *py_embedding(PyObject *m, PyObject *const *a, Py_ssize_t n, PyO
 
 static PyObject *get_running_loop, *partial_type;
 
-static PyObject *in_executor(PyObject *m, const char *fname, PyObject *const *args,
-                             Py_ssize_t nargs, PyObject *kwnames)
+static int async_init(void)
 {
-    if (!get_running_loop) {
-        PyObject *asyncio = PyImport_ImportModule("asyncio");
-        PyObject *functools = asyncio ? PyImport_ImportModule("functools") : NULL;
-        if (functools) {
-            get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
-            partial_type = PyObject_GetAttrString(functools, "partial");
-        }
-        Py_XDECREF(asyncio);
-        Py_XDECREF(functools);
-        if (!get_running_loop || !partial_type) {
-            Py_CLEAR(get_running_loop);
-            Py_CLEAR(partial_type);
-            return NULL;
-        }
+    if (get_running_loop)
+        return 0;
+    PyObject *asyncio = PyImport_ImportModule("asyncio");
+    PyObject *functools = asyncio ? PyImport_ImportModule("functools") : NULL;
+    if (functools) {
+        get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
+        partial_type = PyObject_GetAttrString(functools, "partial");
     }
+    Py_XDECREF(asyncio);
+    Py_XDECREF(functools);
+    if (!get_running_loop || !partial_type) {
+        Py_CLEAR(get_running_loop);
+        Py_CLEAR(partial_type);
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *pyllmc_run_in_executor(PyObject *fn)
+{
+    if (async_init() < 0)
+        return NULL;
     PyObject *loop = PyObject_CallNoArgs(get_running_loop);
     if (!loop)
         return NULL;
-    PyObject *fn = PyObject_GetAttrString(m, fname);
-    if (!fn) {
-        Py_DECREF(loop);
+    PyObject *fut = PyObject_CallMethod(loop, "run_in_executor", "OO", Py_None, fn);
+    Py_DECREF(loop);
+    return fut;
+}
+
+static PyObject *in_executor(PyObject *m, const char *fname, PyObject *const *args,
+                             Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (async_init() < 0)
         return NULL;
-    }
+    PyObject *fn = PyObject_GetAttrString(m, fname);
+    if (!fn)
+        return NULL;
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     PyObject **stack = PyMem_Malloc((size_t)(1 + nargs + nkw) * sizeof *stack);
     PyObject *fut = NULL;
@@ -318,37 +332,16 @@ static PyObject *in_executor(PyObject *m, const char *fname, PyObject *const *ar
         PyObject *part = PyObject_Vectorcall(partial_type, stack, (size_t)(1 + nargs), kwnames);
         PyMem_Free(stack);
         if (part) {
-            fut = PyObject_CallMethod(loop, "run_in_executor", "OO", Py_None, part);
+            fut = pyllmc_run_in_executor(part);
             Py_DECREF(part);
         }
     }
     Py_DECREF(fn);
-    Py_DECREF(loop);
     return fut;
-}
-
-static int refuses_stream(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                          PyObject *kwnames)
-{
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i), "stream") == 0) {
-            int on = PyObject_IsTrue(args[nargs + i]);
-            if (on > 0)
-                PyErr_Format(PyExc_ValueError,
-                             "%s(stream=True) is not supported: iterate completion(stream=True) "
-                             "in a thread (asyncio.to_thread) instead",
-                             fname);
-            return on != 0;
-        }
-    }
-    return 0;
 }
 
 static PyObject *py_acompletion(PyObject *m, PyObject *const *a, Py_ssize_t n, PyObject *kw)
 {
-    if (refuses_stream("acompletion", a, n, kw))
-        return NULL;
     return in_executor(m, "completion", a, n, kw);
 }
 
@@ -392,8 +385,8 @@ PyMethodDef pyllmc_call_methods[] = {
      "acompletion($module, /, model=None, messages=None, **params)\n--\n\n"
      "Returns an awaitable of a Response.\n\n"
      "completion() for asyncio: runs on the running loop's default thread pool,\n"
-     "without the GIL while it waits, so many calls proceed at once. stream=True is\n"
-     "not supported here."},
+     "without the GIL while it waits, so many calls proceed at once. With\n"
+     "stream=True it gives a Stream to read with `async for`."},
     {"atext_completion", FASTKW(py_atext_completion),
      "atext_completion($module, /, model=None, prompt=None, **params)\n--\n\n"
      "text_completion() for asyncio (see acompletion)."},

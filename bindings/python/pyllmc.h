@@ -70,6 +70,11 @@ int pyllmc_request_key(PyLlmc_Cache *co, PyObject *kwargs, llmc_buf *key);
  * failure. Call with the GIL held. */
 llmc_client *pyllmc_uncached_client(void);
 
+/* loop.run_in_executor(None, fn) on the running asyncio loop: a future
+ * (new reference) or NULL with an exception set (RuntimeError when no
+ * loop is running). */
+PyObject *pyllmc_run_in_executor(PyObject *fn);
+
 /* ---- streams (stream.c) ---- */
 
 extern PyTypeObject PyLlmc_StreamType;

@@ -176,6 +176,27 @@ static PyObject *stream_next(PyObject *o)
     return NULL; /* StopIteration */
 }
 
+/* The next chunk for `async for`: run on the loop's thread pool by
+ * __anext__; the end is StopAsyncIteration (a StopIteration cannot travel
+ * through a future). */
+static PyObject *stream_anext_blocking(PyObject *o, PyObject *Py_UNUSED(arg))
+{
+    PyObject *v = stream_next(o);
+    if (!v && !PyErr_Occurred())
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    return v;
+}
+
+static PyObject *stream_anext(PyObject *o)
+{
+    PyObject *fn = PyObject_GetAttrString(o, "_anext_blocking");
+    if (!fn)
+        return NULL;
+    PyObject *fut = pyllmc_run_in_executor(fn);
+    Py_DECREF(fn);
+    return fut;
+}
+
 static PyObject *stream_close(PyObject *o, PyObject *Py_UNUSED(arg))
 {
     PyLlmc_Stream *s = (PyLlmc_Stream *)o;
@@ -213,6 +234,7 @@ static PyObject *stream_get_cache(PyObject *o, void *Py_UNUSED(c))
 static PyMethodDef stream_methods[] = {
     {"close", stream_close, METH_NOARGS,
      "close()\n\nStop the stream early; the answer is then not cached."},
+    {"_anext_blocking", stream_anext_blocking, METH_NOARGS, NULL},
     {"__enter__", stream_enter, METH_NOARGS, NULL},
     {"__exit__", stream_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -227,14 +249,21 @@ static PyGetSetDef stream_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+static PyAsyncMethods stream_as_async = {
+    .am_aiter = PyObject_SelfIter,
+    .am_anext = stream_anext,
+};
+
 PyTypeObject PyLlmc_StreamType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "llmcache.Stream",
     .tp_basicsize = sizeof(PyLlmc_Stream),
     .tp_dealloc = stream_dealloc,
+    .tp_as_async = &stream_as_async,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The chunks of completion(..., stream=True): chat.completion.chunk Objects as "
-              "they arrive (or replayed from the cache on a hit). After the last one, "
+              "they arrive (or replayed from the cache on a hit), with `for` or, from "
+              "acompletion(stream=True), `async for`. After the last one, "
               ".response is the full Response and .cache says whether it was a hit. A "
               "stream cut off by the provider raises StreamError and is not cached.",
     .tp_iter = PyObject_SelfIter,

@@ -124,12 +124,23 @@ def test_acompletion_overlaps_slow_calls(fake, shared):
     assert fake.count() == n + 4
 
 
-def test_acompletion_refuses_stream():
-    async def main():
-        return llmcache.acompletion(model="gpt-4o-mini", messages=[], stream=True)
+def test_acompletion_stream_async_for(fake, shared):
+    q = [{"role": "user", "content": "an async stream of several words"}]
 
-    with pytest.raises(ValueError, match="stream"):
-        asyncio.run(main())
+    async def read():
+        stream = await llmcache.acompletion(model="gpt-4o-mini", messages=q, stream=True)
+        parts = []
+        async for chunk in stream:
+            if chunk.choices:
+                parts.append(chunk.choices[0].delta.get("content") or "")
+        return "".join(parts), stream.cache
+
+    n = fake.count()
+    first = asyncio.run(read())
+    second = asyncio.run(read())
+    assert first == ("echo: " + q[0]["content"], False)
+    assert second == ("echo: " + q[0]["content"], True)
+    assert fake.count() == n + 1
 
 
 def test_acompletion_needs_a_running_loop():
