@@ -256,3 +256,23 @@ def test_help_reads_well():
     assert "caching" in llmcache.completion.__doc__
     assert "redis" in llmcache.Cache.__doc__
     assert llmcache.Response.__doc__ and llmcache.Stream.__doc__
+
+
+def test_hostile_controls_and_names(fake, cache):
+    """Bad controls and namespaces are refused by the library where the key
+    is built, and the refusal names the problem."""
+    for bad in ({"namespace": ""}, {"namespace": 5}, {"ttl": "soon"}, {"ttl": -5},
+                {"s-maxage": "x"}, {"no-cache": "yes please"}, {"key": 7}):
+        with pytest.raises(llmcache.InvalidArgumentError):
+            llmcache.completion(model="gpt-4o-mini", messages=MSG, cache=bad)
+    with pytest.raises(llmcache.InvalidArgumentError):
+        llmcache.Cache(namespace="a:b")
+    # A key function cannot smuggle a non-string key in.
+    cache.get_cache_key = lambda **kw: None
+    with pytest.raises(TypeError):
+        llmcache.completion(model="gpt-4o-mini", messages=MSG)
+    cache.get_cache_key = None
+    # Argument names are compared whole: "stream\0x" is a request field,
+    # not the stream switch.
+    r = llmcache.completion(model="gpt-4o-mini", messages=MSG, **{"stream\0x": True})
+    assert isinstance(r, llmcache.Response)
