@@ -33,6 +33,7 @@
 #include "cache.h"
 #include "entry.h"
 #include "keys.h"
+#include "call.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,12 +41,9 @@ extern "C" {
 
 struct json_object;
 
-typedef struct llmc_client llmc_client;
-typedef struct llmc_request llmc_request;
-typedef struct llmc_response llmc_response;
+/* llmc_client, llmc_request, llmc_response and llmc_chunk_cb are
+ * declared in call.h. */
 
-/* Length argument meaning "NUL-terminated, use strlen". */
-#define LLMC_ZSTR ((size_t)-1)
 
 /* ------------------------------------------------------------------ */
 /* Client. */
@@ -185,7 +183,6 @@ LLMC_API llmc_status llmc_embedding_json(llmc_client *c, const char *json, size_
  * stored response is replayed as a chunk sequence. *out (may be NULL if
  * not wanted) receives the assembled (or cached) full response. The
  * request's "stream" member is ignored here. */
-typedef int (*llmc_chunk_cb)(void *ud, struct json_object *chunk);
 LLMC_API llmc_status llmc_completion_stream(llmc_client *c, const llmc_request *req,
                                             llmc_chunk_cb cb, void *ud,
                                             llmc_response **out, llmc_err *err);

@@ -11,6 +11,7 @@
 #include "registry.h"
 #include "defaults.h"
 #include "provider.h"
+#include "call.h"
 #include "client.h"
 #include "plugin.h"
 
