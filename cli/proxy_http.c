@@ -171,6 +171,7 @@ struct preq {
     enum pass pass;
     int leader;
     int coalesced;
+    int answered_hit; /* the answer came from the cache */
     uint64_t deadline_ns;
     preq *wnext;   /* next waiter on a flight */
     preq *qnext;   /* next in the job queue */
@@ -451,6 +452,8 @@ static void finish_plain(preq *r, int status, llmc_buf *body, const char *cstatu
     r->cache_status = cstatus;
     r->age_s = age_s;
     r->ready = 1;
+    if (cstatus && strcmp(cstatus, "HIT") == 0)
+        r->answered_hit = 1;
     wake(r);
     pthread_mutex_unlock(&r->mu);
 }
@@ -662,7 +665,6 @@ static void land_flight(proxy_server *s, preq *r)
         preq *n = w->wnext;
         w->wnext = NULL;
         w->pass = PASS_AGAIN;
-        atomic_fetch_add(&s->m.coalesced, 1);
         enqueue(s, w);
         w = n;
     }
@@ -796,6 +798,8 @@ static void run_completion(preq *r)
         }
     }
     int hit = strcmp(cstatus, "HIT") == 0;
+    if (hit)
+        r->answered_hit = 1;
     if (!hit) {
         if (r->caching)
             atomic_fetch_add(&s->m.misses[r->ep], 1);
@@ -915,6 +919,11 @@ static void run_job(preq *r)
         run_completion(r);
     if (r->leader)
         land_flight(s, r);
+    /* A waiter can be woken more than once (its leader failed, it waited
+     * on the next one): it counts as coalesced once, when a leader's
+     * upstream call answered it. */
+    if (r->pass == PASS_AGAIN && r->answered_hit)
+        atomic_fetch_add(&s->m.coalesced, 1);
     preq_unref(r);
 }
 

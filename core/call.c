@@ -358,26 +358,36 @@ static llmc_status prepare_view(llmc_call *k, const llmc__jv *root, const outer_
             return LLMC_ENOTSUP;
         if (!k->caching)
             return LLMC_OK;
-        return key_from_tokens(k, root->d, &rt, err);
-    }
-    if (k->ct->per_item)
-        return llmc__embed_prepare(k, &rt, err);
-    if (!k->caching)
+        st = key_from_tokens(k, root->d, &rt, err);
+    } else if (k->ct->per_item) {
+        st = llmc__embed_prepare(k, &rt, err);
+    } else if (!k->caching) {
         return LLMC_OK;
-    return llmc__compute_key(c, k->ct, k->obj, NULL, &rt, &k->ctl, &k->key, NULL, err);
+    } else {
+        st = llmc__compute_key(c, k->ct, k->obj, NULL, &rt, &k->ctl, &k->key, NULL, err);
+    }
+    if (st == LLMC_OK && k->key.data) {
+        k->kp = k->key.data;
+        k->kl = k->key.len;
+    }
+    return st;
 }
 
-static llmc_call *call_new(llmc_client *c, const llmc__calltype *ct)
+static void call_init(llmc_call *k, llmc_client *c, const llmc__calltype *ct)
 {
-    llmc_call *k = calloc(1, sizeof *k);
-    if (!k)
-        return NULL;
+    /* The arrays (model, inline key) are written before they are read:
+     * only the scalar head needs clearing. */
+    memset(k, 0, offsetof(llmc_call, model));
     k->c = c;
     k->ct = ct;
     llmc__controls_init(&k->ctl);
     llmc_buf init = LLMC_BUF_INIT;
     k->key = init;
-    return k;
+    k->kp = NULL;
+    k->kl = 0;
+    k->looked_up = k->fast = k->memo = 0;
+    k->emb = NULL;
+    k->model[0] = '\0';
 }
 
 /* Forget what a declined token reading left behind. */
@@ -385,67 +395,56 @@ static void call_reset(llmc_call *k)
 {
     llmc__controls_free(&k->ctl);
     llmc_buf_clear(&k->key);
+    k->kp = NULL;
+    k->kl = 0;
     k->caching = 0;
     k->stream = 0;
     k->ops = NULL;
 }
 
-static llmc_status check_args(llmc_client *c, llmc_call_type type, llmc_call **out,
-                              const llmc__calltype **ct, llmc_err *err)
+/* Prepare into caller-provided storage (the convenience calls keep the
+ * call on their stack). On failure k holds nothing to release. */
+llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type type,
+                                    const char *json, size_t len, const llmc_call_opts *opts,
+                                    llmc_err *err)
 {
     if (err)
         llmc_err_clear(err);
-    if (!out)
-        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_call_prepare: out is NULL");
-    *out = NULL;
     if (!c)
         return llmc_err_set(err, LLMC_EINVAL, 0, "client is NULL");
-    *ct = llmc__calltype_of(type);
-    if (!*ct)
+    const llmc__calltype *ct = llmc__calltype_of(type);
+    if (!ct)
         return llmc_err_set(err, LLMC_EINVAL, 0, "unsupported call type %d", (int)type);
-    return LLMC_OK;
-}
-
-llmc_status llmc_call_prepare(llmc_client *c, llmc_call_type type, const char *json,
-                              size_t len, const llmc_call_opts *opts, llmc_call **out,
-                              llmc_err *err)
-{
-    const llmc__calltype *ct;
-    llmc_status st = check_args(c, type, out, &ct, err);
-    if (st != LLMC_OK)
-        return st;
     if (!json)
         return llmc_err_set(err, LLMC_EINVAL, 0, "request JSON is NULL");
     if (len == LLMC_ZSTR)
         len = strlen(json);
     outer_controls oc;
+    llmc_status st;
     if ((st = read_outer(opts, &oc, err)) != LLMC_OK)
         return st;
-    llmc_call *k = call_new(c, ct);
-    if (!k)
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    call_init(k, c, ct);
     k->text = json;
     k->len = len;
     int memoable = c->memo && !c->key_fn && !ct->per_item && len <= LLMC__MEMO_MAX_TEXT;
 
     /* 1. The memo: this exact text was prepared before. */
     llmc__memo_val mv;
-    if (memoable && llmc__memo_get(c->memo, type, json, len, oc.ns, &mv)) {
+    if (memoable && llmc__memo_get(c->memo, type, json, len, oc.ns, &mv, k->kin, k->model)) {
         k->memo = 1;
         k->ops = mv.ops;
-        memcpy(k->model, mv.model, sizeof k->model);
         k->ctl.no_cache = mv.no_cache;
         k->ctl.no_store = mv.no_store;
         k->ctl.ttl_ms = mv.ttl_ms;
         k->ctl.max_age_ms = mv.max_age_ms;
         k->stream = mv.stream;
         k->caching = 1;
-        if (apply_outer(&k->ctl, &oc) != LLMC_OK ||
-            llmc_buf_set(&k->key, mv.key, mv.klen) != LLMC_OK) {
-            llmc_call_free(k);
+        k->kp = k->kin;
+        k->kl = mv.klen;
+        if (apply_outer(&k->ctl, &oc) != LLMC_OK) {
+            llmc__call_release(k);
             return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
         }
-        *out = k;
         return LLMC_OK;
     }
 
@@ -478,10 +477,10 @@ llmc_status llmc_call_prepare(llmc_client *c, llmc_call_type type, const char *j
         }
     }
     if (st != LLMC_OK) {
-        llmc_call_free(k);
+        llmc__call_release(k);
         return st;
     }
-    if (memoable && k->caching && k->key.len < LLMC__MEMO_MAX_KEY &&
+    if (memoable && k->caching && k->kl < LLMC__MEMO_MAX_KEY &&
         strlen(k->model) < LLMC__MEMO_MAX_MODEL) {
         memset(&mv, 0, sizeof mv);
         mv.ops = k->ops;
@@ -490,57 +489,99 @@ llmc_status llmc_call_prepare(llmc_client *c, llmc_call_type type, const char *j
         mv.ttl_ms = body.ttl_ms;
         mv.max_age_ms = body.max_age_ms;
         mv.stream = k->stream;
-        memcpy(mv.key, k->key.data, k->key.len + 1);
-        mv.klen = k->key.len;
+        memcpy(mv.key, k->kp, k->kl + 1);
+        mv.klen = k->kl;
         memcpy(mv.model, k->model, sizeof mv.model);
         llmc__memo_put(c->memo, type, json, len, oc.ns, &mv);
     }
+    return LLMC_OK;
+}
+
+llmc_status llmc_call_prepare(llmc_client *c, llmc_call_type type, const char *json,
+                              size_t len, const llmc_call_opts *opts, llmc_call **out,
+                              llmc_err *err)
+{
+    if (!out)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_call_prepare: out is NULL");
+    *out = NULL;
+    llmc_call *k = malloc(sizeof *k);
+    if (!k)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    llmc_status st = llmc__call_prepare_text(k, c, type, json, len, opts, err);
+    if (st != LLMC_OK) {
+        free(k);
+        return st;
+    }
     *out = k;
     return LLMC_OK;
+}
+
+llmc_status llmc__call_prepare_req(llmc_call *k, llmc_client *c, llmc_call_type type,
+                                   const llmc_request *req, const llmc_call_opts *opts,
+                                   llmc_err *err)
+{
+    if (err)
+        llmc_err_clear(err);
+    if (!c)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "client is NULL");
+    const llmc__calltype *ct = llmc__calltype_of(type);
+    if (!ct)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "unsupported call type %d", (int)type);
+    if (!req || !req->obj)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "request is NULL");
+    outer_controls oc;
+    llmc_status st;
+    if ((st = read_outer(opts, &oc, err)) != LLMC_OK)
+        return st;
+    call_init(k, c, ct);
+    k->obj = req->obj; /* borrowed: the request outlives the call */
+    if (llmc__controls_copy(&k->ctl, &req->ctl) != LLMC_OK)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    llmc__jv root;
+    memset(&root, 0, sizeof root);
+    root.o = k->obj;
+    st = prepare_view(k, &root, &oc, NULL, err);
+    if (st != LLMC_OK)
+        llmc__call_release(k);
+    return st;
 }
 
 llmc_status llmc_call_prepare_request(llmc_client *c, llmc_call_type type,
                                       const llmc_request *req, const llmc_call_opts *opts,
                                       llmc_call **out, llmc_err *err)
 {
-    const llmc__calltype *ct;
-    llmc_status st = check_args(c, type, out, &ct, err);
-    if (st != LLMC_OK)
-        return st;
-    if (!req || !req->obj)
-        return llmc_err_set(err, LLMC_EINVAL, 0, "request is NULL");
-    outer_controls oc;
-    if ((st = read_outer(opts, &oc, err)) != LLMC_OK)
-        return st;
-    llmc_call *k = call_new(c, ct);
+    if (!out)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_call_prepare_request: out is NULL");
+    *out = NULL;
+    llmc_call *k = malloc(sizeof *k);
     if (!k)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    k->obj = req->obj; /* borrowed: the request outlives the call */
-    if (llmc__controls_copy(&k->ctl, &req->ctl) != LLMC_OK) {
-        llmc_call_free(k);
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    }
-    llmc__jv root;
-    memset(&root, 0, sizeof root);
-    root.o = k->obj;
-    st = prepare_view(k, &root, &oc, NULL, err);
+    llmc_status st = llmc__call_prepare_req(k, c, type, req, opts, err);
     if (st != LLMC_OK) {
-        llmc_call_free(k);
+        free(k);
         return st;
     }
     *out = k;
     return LLMC_OK;
 }
 
+void llmc__call_release(llmc_call *k)
+{
+    if (k->obj_owned && k->obj)
+        json_object_put(k->obj);
+    k->obj = NULL;
+    k->obj_owned = 0;
+    llmc__controls_free(&k->ctl);
+    llmc_buf_free(&k->key);
+    llmc__embed_free(k->emb);
+    k->emb = NULL;
+}
+
 void llmc_call_free(llmc_call *k)
 {
     if (!k)
         return;
-    if (k->obj_owned && k->obj)
-        json_object_put(k->obj);
-    llmc__controls_free(&k->ctl);
-    llmc_buf_free(&k->key);
-    llmc__embed_free(k->emb);
+    llmc__call_release(k);
     free(k);
 }
 
@@ -573,12 +614,12 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
     llmc_lookup *lk = llmc__thread_lookup();
     if (!lk)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    if (llmc_cache_get_entry(k->c->cache, k->key.data, k->key.len, k->ctl.max_age_ms,
+    if (llmc_cache_get_entry(k->c->cache, k->kp, k->kl, k->ctl.max_age_ms,
                              LLMC_ENTRY_SOFT, lk) != LLMC_OK ||
         lk->entry.call != k->ct->type || !llmc__body_is_object(lk->entry.body, lk->entry.body_len))
         return LLMC_MISS; /* absent, another call type, or not ours */
-    llmc_response *r = llmc__response_hit(lk->entry.body, lk->entry.body_len, k->key.data,
-                                          k->key.len, k->model, k->ops->hdr.name, lk->age_ms);
+    llmc_response *r = llmc__response_hit(lk->entry.body, lk->entry.body_len, k->kp, k->kl,
+                                          k->model, k->ops->hdr.name, lk->age_ms);
     if (!r)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     if (k->fast)
@@ -655,13 +696,13 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
      * provider) must not be stored or it would be duplicated on a hit. */
     json_object_object_del(resp, "cache");
     llmc_response *r = NULL;
-    st = llmc__response_from_obj(resp, k->caching ? k->key.data : NULL, k->model,
+    st = llmc__response_from_obj(resp, k->caching ? k->kp : NULL, k->model,
                                  k->ops->hdr.name, &r, err);
     if (st == LLMC_OK) {
         r->attempts = attempts;
         if (k->caching && !k->ctl.no_store && llmc__response_storable(k->ct->type, resp)) {
             llmc_status ps =
-                llmc_cache_put_entry(k->c->cache, k->key.data, k->key.len, k->ct->type,
+                llmc_cache_put_entry(k->c->cache, k->kp, k->kl, k->ct->type,
                                      r->text, r->text_len, k->ctl.ttl_ms, LLMC_ENTRY_SOFT);
             r->stored = ps == LLMC_OK;
         }
@@ -681,7 +722,7 @@ done:
 
 const char *llmc_call_key(const llmc_call *k)
 {
-    return k && k->caching && k->key.len ? k->key.data : NULL;
+    return k && k->caching && k->kl ? k->kp : NULL;
 }
 
 const char *llmc_call_id(const llmc_call *k)
@@ -690,7 +731,7 @@ const char *llmc_call_id(const llmc_call *k)
         return NULL;
     if (k->ct->per_item)
         return llmc__embed_key(k, (size_t)-1);
-    return k->key.len ? k->key.data : NULL;
+    return k->kl ? k->kp : NULL;
 }
 
 size_t llmc_call_item_count(const llmc_call *k)
@@ -706,7 +747,7 @@ const char *llmc_call_item_key(const llmc_call *k, size_t i)
         return NULL;
     if (k->ct->per_item)
         return llmc__embed_key(k, i);
-    return i == 0 && k->key.len ? k->key.data : NULL;
+    return i == 0 && k->kl ? k->kp : NULL;
 }
 
 int llmc_call_caching(const llmc_call *k)

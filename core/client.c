@@ -180,15 +180,6 @@ int llmc__client_scope_by_user(const llmc_client *c)
 /* ------------------------------------------------------------------ */
 /* The convenience calls. */
 
-static llmc_status run(llmc_call *k, llmc_status st, llmc_chunk_cb cb, void *ud,
-                       llmc_response **out, llmc_err *err)
-{
-    if (st == LLMC_OK)
-        st = llmc_call_execute(k, cb, ud, out, err);
-    llmc_call_free(k);
-    return st;
-}
-
 static llmc_status call_req(llmc_client *c, llmc_call_type call, const llmc_request *req,
                             llmc_chunk_cb cb, void *ud, llmc_response **out, llmc_err *err)
 {
@@ -198,9 +189,13 @@ static llmc_status call_req(llmc_client *c, llmc_call_type call, const llmc_requ
         return llmc_err_set(err, LLMC_EINVAL, 0, "no place for the response");
     if (!c || !req)
         return llmc_err_set(err, LLMC_EINVAL, 0, "client or request is NULL");
-    llmc_call *k = NULL;
-    llmc_status st = llmc_call_prepare_request(c, call, req, NULL, &k, err);
-    return run(k, st, cb, ud, out, err);
+    llmc_call k;
+    llmc_status st = llmc__call_prepare_req(&k, c, call, req, NULL, err);
+    if (st != LLMC_OK)
+        return st;
+    st = llmc_call_execute(&k, cb, ud, out, err);
+    llmc__call_release(&k);
+    return st;
 }
 
 static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *json,
@@ -211,9 +206,13 @@ static llmc_status call_json(llmc_client *c, llmc_call_type call, const char *js
         *out = NULL;
     if (!out && !cb)
         return llmc_err_set(err, LLMC_EINVAL, 0, "no place for the response");
-    llmc_call *k = NULL;
-    llmc_status st = llmc_call_prepare(c, call, json, len, NULL, &k, err);
-    return run(k, st, cb, ud, out, err);
+    llmc_call k;
+    llmc_status st = llmc__call_prepare_text(&k, c, call, json, len, NULL, err);
+    if (st != LLMC_OK)
+        return st;
+    st = llmc_call_execute(&k, cb, ud, out, err);
+    llmc__call_release(&k);
+    return st;
 }
 
 llmc_status llmc_client_call(llmc_client *c, llmc_call_type call, const llmc_request *req,

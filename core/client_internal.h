@@ -184,8 +184,11 @@ llmc_status llmc__memo_new(size_t slots, llmc__memo **out);
 void llmc__memo_free(llmc__memo *m);
 /* `salt` is everything besides the text the key depends on that can
  * change between calls (the namespace given outside the body). */
+/* On a hit, fills *out's scalars and writes the key and model to `key`
+ * and `model` (LLMC__MEMO_MAX_KEY / LLMC__MEMO_MAX_MODEL bytes); out->key
+ * and out->model are not touched. */
 int llmc__memo_get(llmc__memo *m, llmc_call_type call, const char *text, size_t len,
-                   const char *salt, llmc__memo_val *out);
+                   const char *salt, llmc__memo_val *out, char *key, char *model);
 void llmc__memo_put(llmc__memo *m, llmc_call_type call, const char *text, size_t len,
                     const char *salt, const llmc__memo_val *v);
 
@@ -243,12 +246,25 @@ struct llmc_call {
     int stream;                /* the request asked for a stream */
     const llmc_provider_ops *ops;
     char model[256];
-    llmc_buf key;              /* chat/text: the key; embeddings: the call's id */
+    llmc_buf key;              /* a computed key (chat/text; embeddings: item 0's) */
+    const char *kp;            /* the key: key.data, or kin (from the memo) */
+    size_t kl;
+    char kin[LLMC__MEMO_MAX_KEY];
     int looked_up;
     int fast;                  /* prepared from tokens */
     int memo;                  /* prepared from the memo */
     llmc__embed *emb;
 };
+
+/* Prepare into storage the caller owns (released with
+ * llmc__call_release; nothing to release after a failure). */
+llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type type,
+                                    const char *json, size_t len, const llmc_call_opts *opts,
+                                    llmc_err *err);
+llmc_status llmc__call_prepare_req(llmc_call *k, llmc_client *c, llmc_call_type type,
+                                   const llmc_request *req, const llmc_call_opts *opts,
+                                   llmc_err *err);
+void llmc__call_release(llmc_call *k);
 
 /* Keys of a parsed request (`item` non-NULL: that embedding item). */
 llmc_status llmc__compute_key(llmc_client *c, const llmc__calltype *ct, json_object *req,

@@ -123,6 +123,8 @@ llmc_status llmc__embed_prepare(llmc_call *k, const llmc__route *rt, llmc_err *e
         llmc_sha256(all.data, all.len, d);
         llmc_hex(d, 32, hex);
         llmc_buf_set(&k->key, e->keys[0], strlen(e->keys[0]));
+        k->kp = k->key.data;
+        k->kl = k->key.len;
         llmc_buf_clear(&all);
         llmc_buf_printf(&all, "embeddings:%s", hex);
         if (!(e->id = llmc__strndup(all.data, all.len)))

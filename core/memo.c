@@ -88,7 +88,7 @@ static int same(const memo_slot *sl, const char *text, size_t len, const char *s
 }
 
 int llmc__memo_get(llmc__memo *m, llmc_call_type call, const char *text, size_t len,
-                   const char *salt, llmc__memo_val *out)
+                   const char *salt, llmc__memo_val *out, char *key, char *model)
 {
     if (!m || len > LLMC__MEMO_MAX_TEXT)
         return 0;
@@ -98,9 +98,20 @@ int llmc__memo_get(llmc__memo *m, llmc_call_type call, const char *text, size_t 
     int found = 0;
     pthread_mutex_lock(lk);
     memo_slot *sl = &m->slots[i];
-    if (sl->text && sl->h == h && sl->call == call && same(sl, text, len, salt)) {
-        *out = sl->v;
-        found = sl->env_stamp == env_stamp(sl->v.ops);
+    if (sl->text && sl->h == h && sl->call == call && same(sl, text, len, salt) &&
+        sl->env_stamp == env_stamp(sl->v.ops)) {
+        /* Only the bytes in use: this copy is on every memo hit. */
+        const llmc__memo_val *v = &sl->v;
+        out->ops = v->ops;
+        out->no_cache = v->no_cache;
+        out->no_store = v->no_store;
+        out->stream = v->stream;
+        out->ttl_ms = v->ttl_ms;
+        out->max_age_ms = v->max_age_ms;
+        memcpy(key, v->key, v->klen + 1);
+        out->klen = v->klen;
+        memcpy(model, v->model, strlen(v->model) + 1);
+        found = 1;
     }
     pthread_mutex_unlock(lk);
     return found;
