@@ -93,22 +93,6 @@ typedef struct flight {
 
 #define FLIGHT_BUCKETS 256
 
-/* The request -> key memo. Computing a key means parsing the JSON,
- * routing, canonicalising and hashing; for a body seen before (byte for
- * byte, same endpoint, tenant and namespace header) the key is the same,
- * so the hit path can skip all of it. Only bodies without cache controls
- * of their own are memoised: their key depends on nothing else. */
-#define MEMO_SLOTS 4096
-typedef struct memo_slot {
-    pthread_mutex_t mu;
-    uint64_t h;
-    char *blob;      /* endpoint, tenant, namespace header, body */
-    size_t blob_len;
-    char *key;
-    size_t key_len;
-    int stream;
-} memo_slot;
-
 struct proxy_server {
     const proxy_config *cfg;
     llmc_cache *cache;
@@ -137,8 +121,6 @@ struct proxy_server {
     int reaper_on;
     pthread_cond_t rcv;
 
-    memo_slot *memo;
-
     /* Graceful stop. */
     pthread_mutex_t imu;
     pthread_cond_t icv;
@@ -160,13 +142,12 @@ struct preq {
     int too_big;
     const proxy_key *tenant;
 
-    /* Completion requests. */
-    llmc_request *req;
+    /* Completion requests: the library's prepared call. */
+    llmc_call *k;
     llmc_call_type call;
     int stream;
     int caching, no_cache, no_store;
-    int64_t max_age_ms;
-    llmc_buf key;  /* the cache key (chat/text), or the coalescing key */
+    llmc_buf key;  /* the call's id: its cache key, what it coalesces by */
     llmc_buf resp_key; /* x-llmcache-key of an embedding call (first item) */
     enum pass pass;
     int leader;
@@ -204,7 +185,7 @@ static void preq_unref(preq *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) != 1)
         return;
-    llmc_request_free(r->req);
+    llmc_call_free(r->k); /* before the body it borrows */
     llmc_buf_free(&r->body);
     llmc_buf_free(&r->key);
     llmc_buf_free(&r->resp_key);
@@ -513,35 +494,7 @@ static void finish_error(preq *r, const llmc_err *e)
 }
 
 /* ------------------------------------------------------------------ */
-/* The hit path: an entry's body with "cache":true spliced in. */
-
-static char *hit_body(const char *body, size_t blen, size_t *outlen)
-{
-    static const char mark[] = "\"cache\":true";
-    size_t i = 0;
-    while (i < blen && isspace((unsigned char)body[i]))
-        i++;
-    if (i >= blen || body[i] != '{')
-        return NULL;
-    size_t j = i + 1;
-    while (j < blen && isspace((unsigned char)body[j]))
-        j++;
-    int empty = j < blen && body[j] == '}';
-    size_t tl = blen + sizeof mark - 1 + (empty ? 0 : 1);
-    char *p = malloc(tl + 1), *q = p;
-    if (!p)
-        return NULL;
-    memcpy(q, body, i + 1);
-    q += i + 1;
-    memcpy(q, mark, sizeof mark - 1);
-    q += sizeof mark - 1;
-    if (!empty)
-        *q++ = ',';
-    memcpy(q, body + i + 1, blen - i - 1);
-    q[blen - i - 1] = '\0';
-    *outlen = tl;
-    return p;
-}
+/* Hit accounting. */
 
 static uint64_t total_tokens(const char *body, size_t len)
 {
@@ -558,26 +511,6 @@ static void count_hit(proxy_server *s, enum endpoint ep, size_t bytes, uint64_t 
     atomic_fetch_add(&s->m.hits[ep], 1);
     atomic_fetch_add(&s->m.bytes_from_cache, bytes);
     atomic_fetch_add(&s->m.tokens_from_cache, tokens);
-}
-
-/* Look the request's key up. 1 = hit (body in *out, malloc'd), 0 = miss. */
-static int lookup(preq *r, char **out, size_t *outlen, int64_t *age_s)
-{
-    llmc_lookup lk = LLMC_LOOKUP_INIT;
-    llmc_status st = llmc_cache_get_entry(r->srv->cache, r->key.data, r->key.len,
-                                          r->max_age_ms, LLMC_ENTRY_SOFT, &lk);
-    int hit = 0;
-    if (st == LLMC_OK && lk.entry.call == r->call) {
-        *out = hit_body(lk.entry.body, lk.entry.body_len, outlen);
-        if (*out) {
-            *age_s = lk.age_ms / 1000;
-            hit = 1;
-            count_hit(r->srv, r->ep, lk.entry.body_len,
-                      total_tokens(lk.entry.body, lk.entry.body_len));
-        }
-    }
-    llmc_lookup_free(&lk);
-    return hit;
 }
 
 /* ------------------------------------------------------------------ */
@@ -761,6 +694,31 @@ static const char *miss_status(const preq *r)
     return r->no_store ? "MISS-NOSTORE" : "MISS";
 }
 
+/* A hit from the library's lookup: count it, then hand it on. */
+static void took_hit(preq *r, llmc_response *resp, const char **cstatus, int64_t *age_s)
+{
+    size_t len;
+    const char *text = llmc_response_text(resp, &len);
+    count_hit(r->srv, r->ep, len, total_tokens(text, len));
+    r->answered_hit = 1;
+    *cstatus = "HIT";
+    int64_t age = llmc_response_cache_age_ms(resp);
+    *age_s = age > 0 ? age / 1000 : 0;
+}
+
+static void finish_stream(preq *r)
+{
+    pthread_mutex_lock(&r->mu);
+    if (!r->streaming) {
+        r->streaming = 1;
+        r->status = 200;
+    }
+    llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
+    r->s_done = 1;
+    wake(r);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void run_completion(preq *r)
 {
     proxy_server *s = r->srv;
@@ -768,89 +726,66 @@ static void run_completion(preq *r)
     llmc_err_clear(&err);
     const char *cstatus = miss_status(r);
     int64_t age_s = 0;
-    int read_cache = r->caching && !r->no_cache;
-    if (read_cache) {
-        if (!r->stream) {
-            char *body;
-            size_t blen;
-            if (lookup(r, &body, &blen, &age_s)) {
-                llmc_buf b = {body, blen, blen + 1};
-                finish_plain(r, 200, &b, "HIT", age_s);
-                llmc_buf_free(&b);
-                return;
-            }
+    llmc_response *resp = NULL;
+    llmc_status st = LLMC_MISS;
+    /* The HTTP thread looked a plain request up already; a stream, or a
+     * request woken by its flight's leader, looks (again) here. */
+    if (r->caching && !r->no_cache && (r->stream || r->pass != PASS_FIRST))
+        st = llmc_call_lookup(r->k, NULL, NULL, &resp, &err);
+    if (st == LLMC_OK) {
+        took_hit(r, resp, &cstatus, &age_s);
+        pthread_mutex_lock(&r->mu);
+        r->cache_status = cstatus;
+        r->age_s = age_s;
+        pthread_mutex_unlock(&r->mu);
+        if (r->stream) {
+            st = llmc_response_replay(resp, on_chunk, r, &err);
+            if (st == LLMC_OK)
+                finish_stream(r);
+            else
+                finish_error(r, &err);
         } else {
-            llmc_lookup lk = LLMC_LOOKUP_INIT;
-            if (llmc_cache_get_entry(s->cache, r->key.data, r->key.len, r->max_age_ms,
-                                     LLMC_ENTRY_SOFT, &lk) == LLMC_OK &&
-                lk.entry.call == r->call) {
-                /* The library replays it (and counts nothing upstream). */
-                cstatus = "HIT";
-                age_s = lk.age_ms / 1000;
-                count_hit(s, r->ep, lk.entry.body_len,
-                          total_tokens(lk.entry.body, lk.entry.body_len));
-            }
-            llmc_lookup_free(&lk);
+            size_t len;
+            const char *text = llmc_response_text(resp, &len);
+            llmc_buf b = LLMC_BUF_INIT;
+            llmc_buf_set(&b, text, len);
+            finish_plain(r, 200, &b, cstatus, age_s);
+            llmc_buf_free(&b);
         }
-        if (strcmp(cstatus, "HIT") != 0) {
-            /* Just looked: the library need not look again. */
-            llmc_request_set_no_cache(r->req, 1);
-        }
+        llmc_response_free(resp);
+        return;
     }
-    int hit = strcmp(cstatus, "HIT") == 0;
-    if (hit)
-        r->answered_hit = 1;
-    if (!hit) {
-        if (r->caching)
-            atomic_fetch_add(&s->m.misses[r->ep], 1);
-        else
-            atomic_fetch_add(&s->m.bypass[r->ep], 1);
-    }
+    if (r->caching)
+        atomic_fetch_add(&s->m.misses[r->ep], 1);
+    else
+        atomic_fetch_add(&s->m.bypass[r->ep], 1);
     pthread_mutex_lock(&r->mu);
     r->cache_status = cstatus;
     r->age_s = age_s;
     pthread_mutex_unlock(&r->mu);
 
-    llmc_response *resp = NULL;
     uint64_t t0 = now_ns();
-    llmc_status st = llmc_client_call(s->client, r->call, r->req, r->stream ? on_chunk : NULL,
-                                      r, &resp, &err);
-    if (!hit && llmc_response_attempts(resp) > 0)
+    st = llmc_call_execute(r->k, r->stream ? on_chunk : NULL, r, &resp, &err);
+    if (llmc_response_attempts(resp) > 0)
         observe_upstream(s, now_ns() - t0);
-    else if (!hit && st != LLMC_OK && st != LLMC_EINVAL && st != LLMC_ECANCELED)
+    else if (st != LLMC_OK && st != LLMC_EINVAL && st != LLMC_ECANCELED)
         observe_upstream(s, now_ns() - t0);
-    if (st == LLMC_ECANCELED) {
+    if (st == LLMC_ECANCELED)
         atomic_fetch_add(&s->m.client_aborts, 1);
-    }
-    if (r->stream) {
-        if (st != LLMC_OK) {
-            finish_error(r, &err);
-        } else {
-            pthread_mutex_lock(&r->mu);
-            if (!r->streaming) {
-                r->streaming = 1;
-                r->status = 200;
-            }
-            llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
-            r->s_done = 1;
-            wake(r);
-            pthread_mutex_unlock(&r->mu);
-        }
+    if (st != LLMC_OK) {
+        finish_error(r, &err);
         llmc_response_free(resp);
         return;
     }
-    if (st != LLMC_OK) {
-        finish_error(r, &err);
+    if (r->stream) {
+        finish_stream(r);
+        llmc_response_free(resp);
         return;
     }
     size_t len;
     const char *text = llmc_response_text(resp, &len);
     llmc_buf b = LLMC_BUF_INIT;
     llmc_buf_set(&b, text, len);
-    if (llmc_response_cache_hit(resp)) {
-        cstatus = "HIT";
-        age_s = llmc_response_cache_age_ms(resp) / 1000;
-    }
     finish_plain(r, 200, &b, cstatus, age_s);
     llmc_buf_free(&b);
     llmc_response_free(resp);
@@ -863,8 +798,7 @@ static void run_embedding(preq *r)
     llmc_err_clear(&err);
     llmc_response *resp = NULL;
     uint64_t t0 = now_ns();
-    llmc_status st = llmc_client_call(s->client, LLMC_CALL_EMBEDDING, r->req, NULL, NULL,
-                                      &resp, &err);
+    llmc_status st = llmc_call_execute(r->k, NULL, NULL, &resp, &err);
     if (st != LLMC_OK) {
         if (st != LLMC_EINVAL)
             observe_upstream(s, now_ns() - t0);
@@ -950,14 +884,6 @@ static void *worker_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* Request preparation (HTTP thread). */
 
-static const proxy_model *find_model(const proxy_config *c, const char *name)
-{
-    for (size_t i = 0; i < c->n_models; i++)
-        if (strcmp(c->models[i].name, name) == 0)
-            return &c->models[i];
-    return NULL;
-}
-
 /* Constant-time comparison, so a key cannot be guessed byte by byte from
  * response times. */
 static int key_equal(const char *a, size_t alen, const char *b)
@@ -1013,125 +939,9 @@ static int authenticate(preq *r)
     return -1;
 }
 
-/* Namespace for this request: the tenant's, with the request's own
- * namespace nested inside it ("team-a:experiments"). NULL = the cache's. */
-static int effective_ns(preq *r, const char *asked, llmc_buf *out)
-{
-    llmc_buf_clear(out);
-    /* '=' is kept out of namespaces: tenants' preset keys use it, so the
-     * two kinds of key never collide. */
-    if (asked && (!*asked || strpbrk(asked, " \t\r\n=")))
-        return -1;
-    if (r->tenant && r->tenant->ns) {
-        llmc_buf_puts(out, r->tenant->ns);
-        if (asked) {
-            llmc_buf_puts(out, ":");
-            llmc_buf_puts(out, asked);
-        }
-        return 0;
-    }
-    if (asked)
-        llmc_buf_puts(out, asked);
-    return 0;
-}
-
-typedef struct body_controls {
-    int no_cache, no_store, use_cache;
-    int64_t max_age_ms;
-    const char *ns, *key;
-    json_object *root; /* owns the strings */
-} body_controls;
-
-static int seconds_ms(json_object *v, int64_t *out)
-{
-    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-        return -1;
-    double d = json_object_get_double(v);
-    if (!(d >= 0) || d > 1e11)
-        return -1;
-    *out = (int64_t)(d * 1000.0 + 0.5);
-    return 0;
-}
-
-/* LiteLLM's `cache: {...}` as far as the proxy needs it (the library
- * validates it fully when it parses the request). Only parsed when the
- * body mentions "cache", so the hit path parses once. */
-static void read_body_controls(const char *body, size_t len, body_controls *bc)
-{
-    memset(bc, 0, sizeof *bc);
-    bc->use_cache = -1;
-    bc->max_age_ms = -1;
-    if (!memmem(body, len, "\"cach", 5))
-        return;
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return;
-    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-    json_tokener_free(tok);
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return;
-    }
-    bc->root = o;
-    json_object *c, *v;
-    if (json_object_object_get_ex(o, "caching", &c) && json_object_is_type(c, json_type_boolean))
-        bc->use_cache = json_object_get_boolean(c);
-    if (!json_object_object_get_ex(o, "cache", &c) || !json_object_is_type(c, json_type_object))
-        return;
-    if (json_object_object_get_ex(c, "no-cache", &v))
-        bc->no_cache = json_object_get_boolean(v);
-    if (json_object_object_get_ex(c, "no-store", &v))
-        bc->no_store = json_object_get_boolean(v);
-    if (json_object_object_get_ex(c, "use-cache", &v))
-        bc->use_cache = json_object_get_boolean(v);
-    if (json_object_object_get_ex(c, "s-maxage", &v) ||
-        json_object_object_get_ex(c, "s-max-age", &v))
-        seconds_ms(v, &bc->max_age_ms);
-    if (json_object_object_get_ex(c, "namespace", &v) && json_object_is_type(v, json_type_string))
-        bc->ns = json_object_get_string(v);
-    if (json_object_object_get_ex(c, "key", &v) && json_object_is_type(v, json_type_string))
-        bc->key = json_object_get_string(v);
-}
-
-/* Cache-Control: no-cache, no-store, max-age=N (the longest age accepted
- * from the cache, as in HTTP); -1 with *bad set on a malformed value. */
-static int parse_cache_control(const char *h, preq *r, const char **bad)
-{
-    const char *p = h;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        size_t n = (size_t)(e - p);
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
-        if (n == 8 && strncasecmp(p, "no-cache", 8) == 0) {
-            r->no_cache = 1;
-        } else if (n == 8 && strncasecmp(p, "no-store", 8) == 0) {
-            r->no_store = 1;
-        } else if ((n > 8 && strncasecmp(p, "max-age=", 8) == 0) ||
-                   (n > 9 && strncasecmp(p, "s-maxage=", 9) == 0)) {
-            const char *v = p + (p[0] == 's' || p[0] == 'S' ? 9 : 8);
-            char *end;
-            errno = 0;
-            long long s = strtoll(v, &end, 10);
-            if (errno || end != p + n || s < 0) {
-                *bad = "Cache-Control max-age must be a whole number of seconds >= 0";
-                return -1;
-            }
-            r->max_age_ms = s > INT64_MAX / 1000 ? INT64_MAX : s * 1000;
-        }
-        /* Other directives (private, max-stale, ...) do not apply. */
-        p = e;
-    }
-    return 0;
-}
-
-/* Prepare a completion / embedding request: 0 ok, -1 answered. */
+/* Prepare a completion / embedding request through the library (body
+ * controls, the Cache-Control / x-llmcache-* headers and the tenant's
+ * namespace are all read there): 0 ok, -1 answered. */
 static int prepare(preq *r)
 {
     proxy_server *s = r->srv;
@@ -1142,213 +952,36 @@ static int prepare(preq *r)
                                   "object.");
         return -1;
     }
-    body_controls bc;
-    read_body_controls(r->body.data, r->body.len, &bc);
-    llmc_status st = llmc_request_from_json(r->body.data, r->body.len, &r->req, &err);
+    llmc_call_opts o = LLMC_CALL_OPTS_INIT;
+    o.cache_control = header(r, "Cache-Control");
+    o.ttl = header(r, "x-llmcache-ttl");
+    o.namespace_ = header(r, "x-llmcache-namespace");
+    o.tenant = r->tenant ? r->tenant->ns : NULL;
+    llmc_status st =
+        llmc_call_prepare(s->client, r->call, r->body.data, r->body.len, &o, &r->k, &err);
     if (st != LLMC_OK) {
-        json_object_put(bc.root);
-        queue_error(r, 400, NULL, "%s", err.msg);
+        int code = status_for(&err);
+        queue_error(r, code, error_code(&err, code), "%s", err.msg);
         return -1;
     }
-    json_object *o = llmc_request_json(r->req), *v;
-    /* Credentials and endpoints are the server's business: a client must
-     * not redirect the server's provider key to a host of its choosing. */
-    static const char *const strip[] = {"api_key", "api_base", "base_url", "api_version",
-                                        "extra_headers", "headers", NULL};
-    for (int i = 0; strip[i]; i++)
-        json_object_object_del(o, strip[i]);
-    if (!json_object_object_get_ex(o, "model", &v) || !json_object_is_type(v, json_type_string)) {
-        json_object_put(bc.root);
-        queue_error(r, 400, NULL, "request field \"model\" is %s",
-                    v ? "not a string" : "missing");
-        return -1;
-    }
-    const char *mname = json_object_get_string(v);
-    const proxy_model *pm = find_model(s->cfg, mname);
-    if (pm) {
-        llmc_request_set_string(r->req, "model", pm->target);
-        if (pm->api_base)
-            llmc_request_set_string(r->req, "api_base", pm->api_base);
-        if (pm->api_key)
-            llmc_request_set_string(r->req, "api_key", pm->api_key);
-        if (pm->api_version)
-            llmc_request_set_string(r->req, "api_version", pm->api_version);
-    } else if (!s->cfg->allow_unlisted && !json_object_object_get_ex(o, "mock_response", NULL)) {
-        json_object_put(bc.root);
-        queue_error(r, 404, "model_not_found",
-                    "The model `%s` does not exist or is not served by this proxy (see GET "
-                    "/v1/models).",
-                    mname);
-        return -1;
-    }
-    if (json_object_object_get_ex(o, "stream", &v) && json_object_get_boolean(v)) {
-        if (r->ep == EP_TEXT) {
-            json_object_put(bc.root);
+    if (llmc_call_wants_stream(r->k)) {
+        llmc_call_type_info info;
+        int streams = llmc_call_type_info_get(r->call, &info, sizeof info) == LLMC_OK &&
+                      info.streams;
+        if (!streams && r->ep == EP_TEXT) {
             queue_error(r, 400, NULL,
                         "\"stream\": true is supported on /v1/chat/completions only");
             return -1;
         }
-        r->stream = r->ep == EP_CHAT;
+        r->stream = streams;
     }
-
-    /* Cache controls: body first, headers win. */
-    r->no_cache = bc.no_cache;
-    r->no_store = bc.no_store;
-    r->max_age_ms = bc.max_age_ms;
-    const char *bad = NULL, *h;
-    if ((h = header(r, "Cache-Control")) && parse_cache_control(h, r, &bad) != 0) {
-        json_object_put(bc.root);
-        queue_error(r, 400, NULL, "%s", bad);
-        return -1;
-    }
-    if ((h = header(r, "x-llmcache-ttl"))) {
-        char *end;
-        errno = 0;
-        long long t = strtoll(h, &end, 10);
-        if (errno || *end || end == h || t < 0) {
-            json_object_put(bc.root);
-            queue_error(r, 400, NULL,
-                        "header x-llmcache-ttl must be a whole number of seconds >= 0");
-            return -1;
-        }
-        llmc_request_set_ttl(r->req, t);
-    }
-    if (r->no_cache)
-        llmc_request_set_no_cache(r->req, 1);
-    if (r->no_store)
-        llmc_request_set_no_store(r->req, 1);
-    if (r->max_age_ms >= 0)
-        llmc_request_set_s_maxage(r->req, r->max_age_ms / 1000);
-    const char *asked = header(r, "x-llmcache-namespace");
-    if (!asked)
-        asked = bc.ns;
-    llmc_buf ns = LLMC_BUF_INIT;
-    if (effective_ns(r, asked, &ns) != 0) {
-        json_object_put(bc.root);
-        llmc_buf_free(&ns);
-        queue_error(r, 400, NULL,
-                    "the cache namespace must be non-empty, without white space or '='");
-        return -1;
-    }
-    if (ns.len)
-        llmc_request_set_namespace(r->req, ns.data);
-    if (bc.key && r->tenant && r->tenant->ns) {
-        /* A preset key stays inside the tenant's namespace. */
-        llmc_buf k = LLMC_BUF_INIT;
-        llmc_buf_printf(&k, "%s:key=%s", r->tenant->ns, bc.key);
-        llmc_request_set_cache_key(r->req, k.data);
-        llmc_buf_free(&k);
-    }
-    llmc_buf_free(&ns);
-    int use_cache = bc.use_cache;
-    json_object_put(bc.root);
-    r->caching = s->cache != NULL &&
-                 (llmc_cache_get_mode(s->cache) == LLMC_MODE_DEFAULT_OFF ? use_cache == 1
-                                                                          : use_cache != 0);
-    r->call = r->ep == EP_CHAT ? LLMC_CALL_CHAT
-              : r->ep == EP_TEXT ? LLMC_CALL_TEXT
-                                 : LLMC_CALL_EMBEDDING;
-    if (r->caching) {
-        if (r->call != LLMC_CALL_EMBEDDING) {
-            st = llmc_client_request_key(s->client, r->call, r->req, 0, &r->key, NULL, &err);
-        } else {
-            /* Coalescing key of an embedding call: all its item keys. */
-            json_object *in = NULL;
-            json_object_object_get_ex(o, "input", &in);
-            size_t n = 1;
-            if (json_object_is_type(in, json_type_array) && json_object_array_length(in) > 0 &&
-                !json_object_is_type(json_object_array_get_idx(in, 0), json_type_int))
-                n = json_object_array_length(in);
-            llmc_buf all = LLMC_BUF_INIT, k = LLMC_BUF_INIT;
-            st = LLMC_OK;
-            for (size_t i = 0; i < n && st == LLMC_OK; i++) {
-                st = llmc_client_request_key(s->client, r->call, r->req, i, &k, NULL, &err);
-                llmc_buf_append(&all, k.data, k.len);
-                llmc_buf_puts(&all, "\n");
-            }
-            if (st == LLMC_OK) {
-                uint8_t d[32];
-                char hex[65];
-                llmc_sha256(all.data, all.len, d);
-                llmc_hex(d, 32, hex);
-                llmc_buf_printf(&r->key, "embeddings:%s", hex);
-            }
-            llmc_buf_free(&all);
-            llmc_buf_free(&k);
-        }
-        if (st != LLMC_OK) {
-            int code = status_for(&err);
-            queue_error(r, code, error_code(&err, code), "%s", err.msg);
-            return -1;
-        }
-    }
+    r->caching = llmc_call_caching(r->k);
+    r->no_cache = r->caching && !llmc_call_reads_cache(r->k);
+    r->no_store = r->caching && !llmc_call_stores(r->k);
+    const char *id = llmc_call_id(r->k);
+    if (id)
+        llmc_buf_puts(&r->key, id);
     return 0;
-}
-
-/* The memo's identity of a request: everything the key depends on
- * besides the (static) configuration. */
-static void memo_blob(preq *r, const char *nsh, llmc_buf *out)
-{
-    llmc_buf_clear(out);
-    llmc_buf_printf(out, "%d\n%p\n%s\n", (int)r->ep, (const void *)r->tenant,
-                    nsh ? nsh : "\x01");
-    llmc_buf_append(out, r->body.data, r->body.len);
-}
-
-static uint64_t memo_hash(const char *p, size_t n)
-{
-    /* FNV-1a over 8-byte words: equality is checked byte for byte, the
-     * hash only picks the slot. */
-    uint64_t h = 1469598103934665603ull;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 1099511628211ull;
-        h ^= h >> 29;
-    }
-    for (; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h ^ (h >> 32);
-}
-
-static int memo_find(proxy_server *s, preq *r, const llmc_buf *blob, uint64_t h)
-{
-    memo_slot *m = &s->memo[h % MEMO_SLOTS];
-    int found = 0;
-    pthread_mutex_lock(&m->mu);
-    if (m->blob && m->h == h && m->blob_len == blob->len &&
-        memcmp(m->blob, blob->data, blob->len) == 0) {
-        llmc_buf_set(&r->key, m->key, m->key_len);
-        r->stream = m->stream;
-        found = 1;
-    }
-    pthread_mutex_unlock(&m->mu);
-    return found;
-}
-
-static void memo_store(proxy_server *s, preq *r, const llmc_buf *blob, uint64_t h)
-{
-    char *b = malloc(blob->len + 1), *k = malloc(r->key.len + 1);
-    if (!b || !k) {
-        free(b);
-        free(k);
-        return;
-    }
-    memcpy(b, blob->data, blob->len);
-    memcpy(k, r->key.data, r->key.len + 1);
-    memo_slot *m = &s->memo[h % MEMO_SLOTS];
-    pthread_mutex_lock(&m->mu);
-    char *ob = m->blob, *ok = m->key;
-    m->h = h;
-    m->blob = b;
-    m->blob_len = blob->len;
-    m->key = k;
-    m->key_len = r->key.len;
-    m->stream = r->stream;
-    pthread_mutex_unlock(&m->mu);
-    free(ob);
-    free(ok);
 }
 
 /* Park the connection and hand the request to a worker. */
@@ -1365,49 +998,26 @@ static enum MHD_Result dispatch(preq *r)
 
 static enum MHD_Result handle_completion(preq *r)
 {
-    proxy_server *s = r->srv;
-    const char *nsh = header(r, "x-llmcache-namespace");
-    int memoable = s->memo && r->ep != EP_EMBED && r->body.len > 0 &&
-                   !memmem(r->body.data, r->body.len, "\"cach", 5);
-    llmc_buf blob = LLMC_BUF_INIT;
-    uint64_t h = 0;
-    if (memoable) {
-        memo_blob(r, nsh, &blob);
-        h = memo_hash(blob.data, blob.len);
-        if (memo_find(s, r, &blob, h)) {
-            const char *cc = header(r, "Cache-Control"), *bad;
-            r->call = r->ep == EP_CHAT ? LLMC_CALL_CHAT : LLMC_CALL_TEXT;
-            r->caching = 1;
-            if (!r->stream && (!cc || parse_cache_control(cc, r, &bad) == 0) && !r->no_cache) {
-                char *body;
-                size_t blen;
-                int64_t age_s;
-                if (lookup(r, &body, &blen, &age_s)) {
-                    llmc_buf_free(&blob);
-                    return queue_owned(r, 200, "application/json", body, blen, "HIT", age_s,
-                                       NULL);
-                }
-            }
-            /* Not a plain hit: do it all properly. */
-            llmc_buf_clear(&r->key);
-            r->no_cache = 0;
-            r->max_age_ms = -1;
-            r->stream = 0;
-        }
-    }
-    if (prepare(r) != 0) {
-        llmc_buf_free(&blob);
+    if (prepare(r) != 0)
         return MHD_YES;
-    }
-    if (memoable && r->caching && r->key.len)
-        memo_store(s, r, &blob, h);
-    llmc_buf_free(&blob);
-    if (r->call != LLMC_CALL_EMBEDDING && !r->stream && r->caching && !r->no_cache) {
-        char *body;
-        size_t blen;
-        int64_t age_s;
-        if (lookup(r, &body, &blen, &age_s))
-            return queue_owned(r, 200, "application/json", body, blen, "HIT", age_s, NULL);
+    if (r->ep != EP_EMBED && !r->stream && r->caching && !r->no_cache) {
+        /* The plain hit is answered on the HTTP thread: it waits for
+         * nothing but the backend. */
+        llmc_response *resp = NULL;
+        if (llmc_call_lookup(r->k, NULL, NULL, &resp, NULL) == LLMC_OK) {
+            const char *cstatus;
+            int64_t age_s;
+            took_hit(r, resp, &cstatus, &age_s);
+            size_t len;
+            const char *text = llmc_response_text(resp, &len);
+            char *p = malloc(len + 1);
+            if (p)
+                memcpy(p, text, len + 1);
+            llmc_response_free(resp);
+            if (!p)
+                return MHD_NO;
+            return queue_owned(r, 200, "application/json", p, len, cstatus, age_s, NULL);
+        }
     }
     return dispatch(r);
 }
@@ -1687,10 +1297,11 @@ static enum MHD_Result handle_flush(preq *r)
     if (json_object_object_get_ex(o, "all", &v))
         all = json_object_get_boolean(v);
     llmc_buf ns = LLMC_BUF_INIT;
-    if (effective_ns(r, asked, &ns) != 0) {
+    llmc_err e;
+    if (llmc_namespace_resolve(r->tenant ? r->tenant->ns : NULL, asked, &ns, &e) != LLMC_OK) {
         json_object_put(o);
-        return queue_error(r, 400, NULL,
-                           "the namespace must be non-empty, without white space or '='");
+        llmc_buf_free(&ns);
+        return queue_error(r, 400, NULL, "%s", e.msg);
     }
     json_object_put(o);
     if (!ns.len && llmc_cache_namespace(r->srv->cache))
@@ -1735,18 +1346,25 @@ static enum MHD_Result handle_ping(preq *r)
     return queue_json(r, 200, res);
 }
 
-static enum endpoint route_of(const char *url)
+/* Completion endpoints come from the library's call-type table (a new
+ * call type is a new row there, served here by its paths); the rest are
+ * the proxy's own. */
+static enum endpoint route_of(const char *url, llmc_call_type *call)
 {
+    if (llmc_call_type_for_path(url, call) == LLMC_OK) {
+        switch (*call) {
+        case LLMC_CALL_CHAT: return EP_CHAT;
+        case LLMC_CALL_TEXT: return EP_TEXT;
+        case LLMC_CALL_EMBEDDING: return EP_EMBED;
+        default: return EP_UNKNOWN;
+        }
+    }
     static const struct {
         const char *path;
         enum endpoint ep;
     } routes[] = {
-        {"/v1/chat/completions", EP_CHAT}, {"/chat/completions", EP_CHAT},
-        {"/v1/completions", EP_TEXT},      {"/completions", EP_TEXT},
-        {"/v1/embeddings", EP_EMBED},      {"/embeddings", EP_EMBED},
-        {"/v1/models", EP_MODELS},         {"/models", EP_MODELS},
-        {"/health", EP_HEALTH},            {"/metrics", EP_METRICS},
-        {"/cache/ping", EP_PING},          {"/cache/delete", EP_DELETE},
+        {"/v1/models", EP_MODELS}, {"/models", EP_MODELS},     {"/health", EP_HEALTH},
+        {"/metrics", EP_METRICS},  {"/cache/ping", EP_PING},   {"/cache/delete", EP_DELETE},
         {"/cache/flush", EP_FLUSH},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
@@ -1818,11 +1436,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->conn = conn;
         r->method = method;
         r->t0 = now_ns();
-        r->max_age_ms = -1;
         atomic_init(&r->refs, 1);
         pthread_mutex_init(&r->mu, NULL);
         snprintf(r->path, sizeof r->path, "%s", url);
-        r->ep = route_of(url);
+        r->ep = route_of(url, &r->call);
         atomic_fetch_add(&s->m.requests[r->ep], 1);
         atomic_fetch_add(&s->m.inflight, 1);
         *con_cls = r;
@@ -1946,9 +1563,6 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
     pthread_mutex_init(&s->imu, NULL);
     pthread_cond_init(&s->icv, NULL);
     build_models(s);
-    s->memo = calloc(MEMO_SLOTS, sizeof *s->memo);
-    for (size_t i = 0; s->memo && i < MEMO_SLOTS; i++)
-        pthread_mutex_init(&s->memo[i].mu, NULL);
     for (size_t i = 0; i < cfg->n_models; i++)
         add_secret(s, cfg->models[i].api_key);
     for (size_t i = 0; i < cfg->n_keys; i++)
@@ -2112,12 +1726,6 @@ int proxy_server_stop(proxy_server *s)
         pthread_join(s->reaper, NULL);
     }
     free(s->workers);
-    for (size_t i = 0; s->memo && i < MEMO_SLOTS; i++) {
-        free(s->memo[i].blob);
-        free(s->memo[i].key);
-        pthread_mutex_destroy(&s->memo[i].mu);
-    }
-    free(s->memo);
     free(s->models_json);
     for (size_t i = 0; i < s->n_secrets; i++)
         free(s->secrets[i]);

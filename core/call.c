@@ -11,6 +11,7 @@
 #include "client_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -97,6 +98,7 @@ typedef struct outer_controls {
     int64_t max_age_ms; /* -1 = not given */
     int64_t ttl_ms;     /* -2 = not given */
     const char *ns;
+    const char *tenant;
 } outer_controls;
 
 static int64_t secs_to_ms(long long s)
@@ -175,16 +177,18 @@ static llmc_status read_outer(const llmc_call_opts *o, outer_controls *oc, llmc_
         oc->ttl_ms = secs_to_ms(s);
     }
     if (o->namespace_) {
-        const char *s = o->namespace_;
-        if (!*s)
+        if (!llmc__namespace_ok(o->namespace_))
             return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "header x-llmcache-namespace must not be empty");
-        for (; *s; s++)
-            if ((unsigned char)*s <= ' ' || *s == 0x7f)
-                return llmc_err_set(err, LLMC_EINVAL, 0,
-                                    "header x-llmcache-namespace must not hold white space or "
-                                    "control characters");
+                                "header x-llmcache-namespace: the cache namespace must be "
+                                "non-empty, without white space, control characters or '='");
         oc->ns = o->namespace_;
+    }
+    if (o->struct_size >= offsetof(llmc_call_opts, tenant) + sizeof o->tenant && o->tenant) {
+        if (!llmc__namespace_ok(o->tenant))
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "llmc_call_opts: the tenant namespace must be non-empty, "
+                                "without white space, control characters or '='");
+        oc->tenant = o->tenant;
     }
     return LLMC_OK;
 }
@@ -206,7 +210,48 @@ static llmc_status apply_outer(llmc__controls *ctl, const outer_controls *oc)
         free(ctl->ns);
         ctl->ns = n;
     }
+    if (oc->tenant) {
+        /* Confined where the key is built: whatever the request asked
+         * for, its keys start with "<tenant>:". */
+        llmc_buf b = LLMC_BUF_INIT;
+        if (llmc_namespace_resolve(oc->tenant, ctl->ns, &b, NULL) != LLMC_OK || !b.data) {
+            llmc_buf_free(&b);
+            return LLMC_ENOMEM;
+        }
+        free(ctl->ns);
+        ctl->ns = b.data;
+        if (ctl->key) {
+            llmc_buf kb = LLMC_BUF_INIT;
+            llmc_buf_printf(&kb, "%s:key=%s", oc->tenant, ctl->key);
+            if (!kb.data)
+                return LLMC_ENOMEM;
+            free(ctl->key);
+            ctl->key = kb.data;
+        }
+    }
     return LLMC_OK;
+}
+
+llmc_status llmc_namespace_resolve(const char *tenant, const char *asked, llmc_buf *out,
+                                   llmc_err *err)
+{
+    if (!out)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_namespace_resolve: out is NULL");
+    llmc_buf_clear(out);
+    if ((tenant && !llmc__namespace_ok(tenant)) || (asked && !llmc__namespace_ok(asked)))
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "the cache namespace must be non-empty, without white space, "
+                            "control characters or '='");
+    llmc_status st = LLMC_OK;
+    if (tenant)
+        st = llmc_buf_puts(out, tenant);
+    if (st == LLMC_OK && tenant && asked)
+        st = llmc_buf_puts(out, ":");
+    if (st == LLMC_OK && asked)
+        st = llmc_buf_puts(out, asked);
+    if (st == LLMC_OK && !out->data)
+        st = llmc_buf_reserve(out, 1);
+    return st == LLMC_OK ? LLMC_OK : llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
 }
 
 /* ------------------------------------------------------------------ */
@@ -427,10 +472,20 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
     k->text = json;
     k->len = len;
     int memoable = c->memo && !c->key_fn && !ct->per_item && len <= LLMC__MEMO_MAX_TEXT;
+    /* The memo's salt: what outside the text the key depends on. */
+    char saltbuf[512];
+    const char *salt = NULL;
+    if (oc.ns || oc.tenant) {
+        int n = snprintf(saltbuf, sizeof saltbuf, "%s\001%s", oc.tenant ? oc.tenant : "",
+                         oc.ns ? oc.ns : "");
+        if (n < 0 || (size_t)n >= sizeof saltbuf)
+            memoable = 0;
+        salt = saltbuf;
+    }
 
     /* 1. The memo: this exact text was prepared before. */
     llmc__memo_val mv;
-    if (memoable && llmc__memo_get(c->memo, type, json, len, oc.ns, &mv, k->kin, k->model)) {
+    if (memoable && llmc__memo_get(c->memo, type, json, len, salt, &mv, k->kin, k->model)) {
         k->memo = 1;
         k->ops = mv.ops;
         k->ctl.no_cache = mv.no_cache;
@@ -441,7 +496,10 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
         k->caching = 1;
         k->kp = k->kin;
         k->kl = mv.klen;
-        if (apply_outer(&k->ctl, &oc) != LLMC_OK) {
+        /* The namespace and tenant are in the memoised key already. */
+        outer_controls scalars = oc;
+        scalars.ns = scalars.tenant = NULL;
+        if (apply_outer(&k->ctl, &scalars) != LLMC_OK) {
             llmc__call_release(k);
             return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
         }
@@ -492,7 +550,7 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
         memcpy(mv.key, k->kp, k->kl + 1);
         mv.klen = k->kl;
         memcpy(mv.model, k->model, sizeof mv.model);
-        llmc__memo_put(c->memo, type, json, len, oc.ns, &mv);
+        llmc__memo_put(c->memo, type, json, len, salt, &mv);
     }
     return LLMC_OK;
 }

@@ -23,7 +23,7 @@ static int known_provider_prefix_option(const char *name)
 static const char *const client_options[] = {
     "provider", "api_key", "api_base", "api_version", "timeout_ms", "connect_timeout_ms",
     "max_retries", "retry_base_ms", "retry_max_ms", "key_strategy", "scope_by_user",
-    "memo_entries", NULL,
+    "memo_entries", "request_credentials", "models_only", NULL,
 };
 
 /* ------------------------------------------------------------------ */
@@ -61,7 +61,7 @@ llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts, llmc_cl
                          "client option '%s' is unknown (known: provider, api_key, api_base, "
                          "api_version, timeout_ms, connect_timeout_ms, max_retries, "
                          "retry_base_ms, retry_max_ms, key_strategy, scope_by_user, "
-                         "memo_entries, and "
+                         "memo_entries, request_credentials, models_only, and "
                          "<provider>.<name> for providers %s)",
                          n, names ? names : "");
             llmc_free(names);
@@ -120,6 +120,13 @@ llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts, llmc_cl
             goto fail;
         c->scope_by_user = b;
     }
+    int bv;
+    if ((st = llmc_options_get_bool(c->opts, "request_credentials", 1, &bv, err)) != LLMC_OK)
+        goto fail;
+    c->request_credentials = bv;
+    if ((st = llmc_options_get_bool(c->opts, "models_only", 0, &bv, err)) != LLMC_OK)
+        goto fail;
+    c->models_only = bv;
     if ((st = llmc_options_get_i64(c->opts, "memo_entries", 0, 1 << 20, 1024, &v, err)) !=
         LLMC_OK)
         goto fail;
@@ -145,6 +152,15 @@ void llmc_client_free(llmc_client *c)
         return;
     llmc__http_free(c->http);
     llmc__memo_free(c->memo);
+    for (size_t i = 0; i < c->n_models; i++) {
+        llmc__model *m = &c->models[i];
+        free(m->name);
+        free(m->target);
+        free(m->api_base);
+        free(m->api_key);
+        free(m->api_version);
+    }
+    free(c->models);
     llmc_options_free(c->opts);
     free(c->key_strategy);
     free(c);
@@ -161,6 +177,41 @@ void llmc_client_set_key_fn(llmc_client *c, llmc_key_fn fn, void *ud)
         return;
     c->key_fn = fn;
     c->key_ud = ud;
+}
+
+llmc_status llmc_client_add_model(llmc_client *c, const char *name, const char *target,
+                                  const char *api_base, const char *api_key,
+                                  const char *api_version, llmc_err *err)
+{
+    if (!c || !name || !*name || !target || !*target)
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "llmc_client_add_model: name and target are required");
+    if (llmc__client_model(c, name))
+        return llmc_err_set(err, LLMC_EEXIST, 0, "model \"%s\" is already listed", name);
+    llmc__model *n = realloc(c->models, (c->n_models + 1) * sizeof *n);
+    if (!n)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    c->models = n;
+    llmc__model *m = &n[c->n_models];
+    memset(m, 0, sizeof *m);
+    m->name = llmc__strdup(name);
+    m->target = llmc__strdup(target);
+    m->api_base = api_base ? llmc__strdup(api_base) : NULL;
+    m->api_key = api_key ? llmc__strdup(api_key) : NULL;
+    m->api_version = api_version ? llmc__strdup(api_version) : NULL;
+    c->n_models++;
+    if (!m->name || !m->target || (api_base && !m->api_base) || (api_key && !m->api_key) ||
+        (api_version && !m->api_version))
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    return LLMC_OK;
+}
+
+const llmc__model *llmc__client_model(const llmc_client *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_models; i++)
+        if (strcmp(c->models[i].name, name) == 0)
+            return &c->models[i];
+    return NULL;
 }
 
 const llmc_key_strategy_ops *llmc__client_key_strategy(const llmc_client *c)

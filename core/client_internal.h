@@ -82,6 +82,9 @@ llmc_status llmc__jv_foreach(const llmc__jv *v, llmc__jv_member_cb cb, void *ud)
  * when a token view cannot be read exactly (the caller parses with json-c
  * and reads again). */
 llmc_status llmc__read_controls(const llmc__jv *root, llmc__controls *ctl, llmc_err *err);
+/* Is s a usable namespace: non-empty, no white space, control
+ * characters or '=' (tenants' preset keys are "<ns>:key=<key>")? */
+int llmc__namespace_ok(const char *s);
 /* "stream": true in the request. */
 int llmc__wants_stream(const llmc__jv *root);
 
@@ -118,7 +121,13 @@ const llmc__calltype *llmc__calltype_of(llmc_call_type t);
     ((ks)->hdr.struct_size >= offsetof(llmc_key_strategy_ops, m) + sizeof((ks)->m))
 
 /* ---- routing ---- */
+/* A model of the client's list (llmc_client_add_model). */
+typedef struct llmc__model {
+    char *name, *target, *api_base, *api_key, *api_version;
+} llmc__model;
+
 typedef struct llmc__route {
+    const llmc__model *alias;      /* the listed model, or NULL */
     const llmc_provider_ops *ops;  /* the provider the model resolves to */
     const llmc_provider_ops *exec; /* the one that answers */
     char model[256];
@@ -158,7 +167,13 @@ struct llmc_client {
     int scope_by_user;         /* -1 = the cache's */
     llmc_key_fn key_fn;
     void *key_ud;
+    int request_credentials;   /* use the request's api_key, api_base, ... */
+    int models_only;           /* serve listed models (and mock_response) only */
+    llmc__model *models;
+    size_t n_models;
 };
+
+const llmc__model *llmc__client_model(const llmc_client *c, const char *name);
 
 /* Caching on for these controls (the cache's mode and use-cache). */
 int llmc__caching_on(const llmc_client *c, const llmc__controls *ctl);

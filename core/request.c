@@ -256,6 +256,10 @@ static llmc_status read_control(void *ud, const char *k, const llmc__jv *v)
         if (!s || n == 0 || strlen(s) != n)
             return llmc_err_set(cr->err, LLMC_EINVAL, 0,
                                 "cache control \"%s\" must be a non-empty string", k);
+        if (k[0] == 'n' && !llmc__namespace_ok(s))
+            return llmc_err_set(cr->err, LLMC_EINVAL, 0,
+                                "cache control \"namespace\" must not hold white space, "
+                                "control characters or '='");
         char *dup = llmc__strdup(s);
         if (!dup)
             return llmc_err_set(cr->err, LLMC_ENOMEM, 0, "out of memory");
@@ -292,6 +296,16 @@ llmc_status llmc__read_controls(const llmc__jv *root, llmc__controls *ctl, llmc_
     llmc_status st = llmc__jv_foreach(&c, read_control, &cr);
     llmc_buf_free(&cr.s);
     return st;
+}
+
+int llmc__namespace_ok(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '=')
+            return 0;
+    return 1;
 }
 
 int llmc__wants_stream(const llmc__jv *root)
@@ -538,7 +552,9 @@ static llmc_status set_owned(char **dst, const char *s)
 
 llmc_status llmc_request_set_namespace(llmc_request *r, const char *ns)
 {
-    return r ? set_owned(&r->ctl.ns, ns && *ns ? ns : NULL) : LLMC_EINVAL;
+    if (!r || (ns && *ns && !llmc__namespace_ok(ns)))
+        return LLMC_EINVAL;
+    return set_owned(&r->ctl.ns, ns && *ns ? ns : NULL);
 }
 
 void llmc_request_set_use_cache(llmc_request *r, int on)

@@ -214,3 +214,14 @@ int llmc_response_attempts(const llmc_response *r)
     return r ? r->attempts : 0;
 }
 
+
+llmc_status llmc_response_replay(llmc_response *r, llmc_chunk_cb cb, void *ud, llmc_err *err)
+{
+    if (!r || !cb)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_response_replay: response or callback "
+                            "is NULL");
+    json_object *o = llmc_response_json(r);
+    if (!o)
+        return llmc_err_set(err, LLMC_ECORRUPT, 0, "the response is not readable JSON");
+    return llmc__replay_to(o, cb, ud, err);
+}

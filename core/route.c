@@ -65,7 +65,7 @@ static llmc_status resolve_provider(llmc_client *c, llmc__reqview *req, llmc__ro
 {
     if (!rv_has(req, "model"))
         return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"model\" is missing");
-    const char *model = rv_str(req, "model");
+    const char *model = rt->alias ? rt->alias->target : rv_str(req, "model");
     if (!model)
         return llmc_err_set(err, LLMC_EINVAL, 0, "request field \"model\" must be a string");
     const llmc_provider_ops *forced = c->forced;
@@ -102,14 +102,19 @@ static llmc_status resolve_provider(llmc_client *c, llmc__reqview *req, llmc__ro
     return set_model(rt, model, err);
 }
 
-/* request field > "<provider>.<name>" option > "<name>" option > env. */
-static const char *setting(llmc_client *c, llmc__reqview *req, const char *field,
-                           const char *field2, const llmc_provider_ops *ops, const char *name,
+/* listed model's > request field (unless the client ignores them) >
+ * "<provider>.<name>" option > "<name>" option > env. */
+static const char *setting(llmc_client *c, llmc__reqview *req, const char *listed,
+                           const char *field, const char *field2,
+                           const llmc_provider_ops *ops, const char *name,
                            const char *const *env)
 {
-    const char *v = rv_str(req, field);
-    if (!v && field2)
-        v = rv_str(req, field2);
+    const char *v = listed;
+    if (!v && c->request_credentials) {
+        v = rv_str(req, field);
+        if (!v && field2)
+            v = rv_str(req, field2);
+    }
     if (v && *v)
         return v;
     char on[96];
@@ -145,7 +150,9 @@ static llmc_status resolve_endpoint(llmc_client *c, llmc__reqview *req, llmc__ro
                                     llmc_err *err)
 {
     const llmc_provider_ops *ops = rt->ops;
-    const char *b = setting(c, req, "api_base", "base_url", ops, "api_base", ops->env_api_base);
+    const llmc__model *al = rt->alias;
+    const char *b = setting(c, req, al ? al->api_base : NULL, "api_base", "base_url", ops,
+                            "api_base", ops->env_api_base);
     if (b) {
         if (normalise_base(b, rt->base, sizeof rt->base) != 0)
             return llmc_err_set(err, LLMC_EINVAL, 0, "%s: api_base is too long",
@@ -170,9 +177,10 @@ static llmc_status resolve_endpoint(llmc_client *c, llmc__reqview *req, llmc__ro
                             ops->hdr.name, ev ? "$" : "", ev ? ev : "", ev ? "," : "",
                             ops->hdr.name);
     }
-    rt->api_key = setting(c, req, "api_key", NULL, ops, "api_key", ops->env_api_key);
-    rt->api_version =
-        setting(c, req, "api_version", NULL, ops, "api_version", ops->env_api_version);
+    rt->api_key = setting(c, req, al ? al->api_key : NULL, "api_key", NULL, ops, "api_key",
+                          ops->env_api_key);
+    rt->api_version = setting(c, req, al ? al->api_version : NULL, "api_version", NULL, ops,
+                              "api_version", ops->env_api_version);
     if (!rt->api_version)
         rt->api_version = ops->default_api_version;
     if ((ops->flags & LLMC_PROVIDER_NEEDS_VERSION) && !rt->api_version)
@@ -186,6 +194,13 @@ llmc_status llmc__resolve_route(llmc_client *c, const llmc__calltype *ct, llmc__
 {
     memset(rt, 0, sizeof *rt);
     int mock = rv_has(req, "mock_response") || rv_has(req, "mock_tool_calls");
+    if (c->n_models || c->models_only) {
+        const char *name = rv_str(req, "model");
+        rt->alias = name ? llmc__client_model(c, name) : NULL;
+        if (name && !rt->alias && c->models_only && !mock)
+            return llmc_err_set(err, LLMC_ENOTFOUND, 0,
+                                "The model `%s` does not exist or is not served here", name);
+    }
     llmc_status st = resolve_provider(c, req, rt, err);
     if (st != LLMC_OK) {
         /* LiteLLM answers mock_response for any model name. */

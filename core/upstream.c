@@ -252,7 +252,7 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
     llmc_http_request_init(&hr);
     llmc_status st = ops->build_request(&pc, u, &hr, err);
     json_object_put(u);
-    if (st == LLMC_OK)
+    if (st == LLMC_OK && c->request_credentials)
         st = add_extra_headers(req, &hr, err);
     if (st != LLMC_OK) {
         llmc_http_request_free(&hr);

@@ -70,12 +70,18 @@ typedef struct llmc_call_opts {
     const char *cache_control;
     /* x-llmcache-ttl: TTL of the stored entry, whole seconds >= 0. */
     const char *ttl;
-    /* x-llmcache-namespace: the key's namespace (replaces the body's);
-     * non-empty, no white space or control characters. */
+    /* x-llmcache-namespace: the key's namespace (replaces the body's).
+     * Namespaces, wherever given, are non-empty, without white space,
+     * control characters or '='. */
     const char *namespace_;
+    /* A tenant's namespace: every key the call reads or writes lies
+     * inside it. The request's own namespace nests under it
+     * ("tenant:asked"), and a preset key becomes "tenant:key=<key>" (no
+     * namespace holds '=', so the two kinds never meet). NULL = none. */
+    const char *tenant;
 } llmc_call_opts;
 
-#define LLMC_CALL_OPTS_INIT {(uint32_t)sizeof(llmc_call_opts), NULL, NULL, NULL}
+#define LLMC_CALL_OPTS_INIT {(uint32_t)sizeof(llmc_call_opts), NULL, NULL, NULL, NULL}
 
 /* Prepare a call of type `type` from OpenAI-format JSON text
  * json[0..len) (len LLMC_ZSTR = strlen). The text is borrowed: it must
@@ -150,6 +156,15 @@ LLMC_API const char *llmc_call_model(const llmc_call *k);
 /* TTL the answer would be stored with, ms (LLMC_TTL_DEFAULT: the
  * cache's). */
 LLMC_API int64_t llmc_call_ttl_ms(const llmc_call *k);
+
+/* The namespace a call confined to `tenant` (may be NULL) uses when it
+ * asks for `asked` (may be NULL), by the rule of llmc_call_opts.tenant:
+ * "tenant:asked", "tenant", "asked", or "" when neither. For admin
+ * operations (flush) that must stay inside a tenant's namespace as its
+ * calls do. LLMC_EINVAL when either is not a usable namespace. out is
+ * the caller's. Thread-safe. */
+LLMC_API llmc_status llmc_namespace_resolve(const char *tenant, const char *asked,
+                                            llmc_buf *out, llmc_err *err);
 
 /* ------------------------------------------------------------------ */
 /* The call types. Each is one row of the library's call-type table:

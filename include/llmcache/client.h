@@ -71,6 +71,13 @@ struct json_object;
  *                       without parsing it or computing its key again
  *                       (only the provider's api_base environment
  *                       variables are re-checked)
+ *   request_credentials use the request's api_key, api_base, base_url,
+ *                       api_version, headers and extra_headers members
+ *                       (default true); false for a server whose clients
+ *                       must not choose the provider's endpoint or key
+ *   models_only         answer only the models of llmc_client_add_model
+ *                       (and mock_response requests); others are
+ *                       LLMC_ENOTFOUND (default false)
  * Unknown options are LLMC_EINVAL naming the option. Credentials not given
  * here come from the environment at call time (OPENAI_API_KEY,
  * OPENAI_BASE_URL, AZURE_API_KEY, AZURE_API_BASE, AZURE_API_VERSION,
@@ -83,6 +90,17 @@ LLMC_API void llmc_client_free(llmc_client *c);
 
 /* The attached cache (borrowed), or NULL. */
 LLMC_API llmc_cache *llmc_client_cache(const llmc_client *c);
+
+/* List a model under `name` (a proxy's "model_list" entry): a request
+ * for `name` goes to `target` ("provider/model" or a name the provider
+ * is inferred from) with these settings (each may be NULL: the usual
+ * lookup), which win over the request's and the options'. Strings are
+ * copied. LLMC_EEXIST if the name is listed. Call before sharing the
+ * client between threads. */
+LLMC_API llmc_status llmc_client_add_model(llmc_client *c, const char *name,
+                                           const char *target, const char *api_base,
+                                           const char *api_key, const char *api_version,
+                                           llmc_err *err);
 
 /* Replace key computation with a callback (LiteLLM's get_cache_key
  * override). fn NULL restores the key strategy. The namespace prefix is
@@ -239,6 +257,13 @@ LLMC_API const char *llmc_response_provider(const llmc_response *r);
 LLMC_API const char *llmc_response_model(const llmc_response *r);
 /* Number of HTTP attempts made for this call (0 on a full hit). */
 LLMC_API int llmc_response_attempts(const llmc_response *r);
+
+/* Replay a chat response (a hit from llmc_call_lookup, or any stored
+ * chat.completion) to cb as chat.completion.chunk objects: role, content
+ * in several deltas, tool calls, finish_reason, usage last. cb returning
+ * non-zero stops it with LLMC_ECANCELED. The response is not changed. */
+LLMC_API llmc_status llmc_response_replay(llmc_response *r, llmc_chunk_cb cb, void *ud,
+                                          llmc_err *err);
 
 /* Free a response. NULL is accepted. */
 LLMC_API void llmc_response_free(llmc_response *r);
