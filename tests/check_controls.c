@@ -1,8 +1,8 @@
 /* The cache-controls matrix: one table of cases (LiteLLM's body controls,
  * the HTTP headers the proxy reads, JSON escapes in member names, bad
- * values), each run through the library's prepared call and through the
- * `llmcache` command, on local, SQLite and a real redis-server started
- * here, against the fake provider. Every case makes three calls: the
+ * values), each run through the library's prepared call, the `llmcache`
+ * command and the proxy (`llmcache serve`, over HTTP), on local, SQLite
+ * and a real redis-server started here, against the fake provider. Every case makes three calls: the
  * request twice, then the same request without any control; each call's
  * outcome (HIT, MISS and whether it was stored, BYPASS, or a 400-class
  * error naming the member) and the provider's request count must be what
@@ -16,6 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -474,6 +478,160 @@ START_TEST(command_matrix)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Runner 3: the proxy, over HTTP. Headers carry what the command gives
+ * as options. */
+
+static int proxy_port;
+static testsrv proxy_srv;
+
+static void proxy_up(int b, int default_off)
+{
+    char name[64];
+    snprintf(name, sizeof name, "controls-proxy-%d-%d", b, default_off);
+    ck_assert_int_eq(testsrv_mkdir(&proxy_srv, name), 0);
+    proxy_port = testsrv_free_port();
+    char cfg[700], text[4096], url[600];
+    snprintf(url, sizeof url, "%s%s", backend_url[b], default_off ? "?mode=default_off" : "");
+    snprintf(cfg, sizeof cfg, "%s/proxy.json", proxy_srv.dir);
+    snprintf(text, sizeof text,
+             "{\"listen\": \"127.0.0.1:%d\", \"cache\": {\"url\": \"%s\"},\n"
+             " \"client\": {\"max_retries\": 0},\n"
+             " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\",\n"
+             "   \"api_base\": \"%s\", \"api_key\": \"sk-matrix\"}]}\n",
+             proxy_port, url, base_v1);
+    FILE *f = fopen(cfg, "wb");
+    ck_assert(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    char *argv[] = {(char *)bin, "serve", "--config", cfg, NULL};
+    ck_assert_int_eq(testsrv_spawn(&proxy_srv, argv), 0);
+    ck_assert_msg(testsrv_wait_tcp(&proxy_srv, proxy_port, 10000) == 0,
+                  "llmcache serve did not start");
+}
+
+static void proxy_down(void)
+{
+    testsrv_stop(&proxy_srv);
+}
+
+static const char *find_header(const char *resp, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    const char *end = strstr(resp, "\r\n\r\n");
+    for (const char *p = strstr(resp, "\r\n"); p && end && p < end; p = strstr(p + 2, "\r\n")) {
+        if (strncasecmp(p + 2, name, nl) == 0 && p[2 + nl] == ':') {
+            const char *v = p + 3 + nl;
+            while (*v == ' ')
+                v++;
+            size_t vl = strcspn(v, "\r");
+            snprintf(out, n, "%.*s", (int)vl, v);
+            return out;
+        }
+    }
+    out[0] = '\0';
+    return NULL;
+}
+
+static void proxy_call(const mcase *mc, const char *body, int plain, result *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert(fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)proxy_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[8192];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Content-Type: application/json\r\nConnection: close\r\n"
+                     "Content-Length: %zu\r\n",
+                     strlen(body));
+    if (!plain && mc->cache_control)
+        n += snprintf(req + n, sizeof req - (size_t)n, "Cache-Control: %s\r\n",
+                      mc->cache_control);
+    if (!plain && mc->ttl_hdr)
+        n += snprintf(req + n, sizeof req - (size_t)n, "x-llmcache-ttl: %s\r\n", mc->ttl_hdr);
+    if (!plain && mc->ns_hdr)
+        n += snprintf(req + n, sizeof req - (size_t)n, "x-llmcache-namespace: %s\r\n",
+                      mc->ns_hdr);
+    n += snprintf(req + n, sizeof req - (size_t)n, "\r\n%s", body);
+    ck_assert(n > 0 && (size_t)n < sizeof req);
+    ck_assert_int_eq(write(fd, req, (size_t)n), n);
+    static char resp[65536];
+    size_t len = 0;
+    ssize_t got;
+    while (len < sizeof resp - 1 && (got = read(fd, resp + len, sizeof resp - 1 - len)) > 0)
+        len += (size_t)got;
+    resp[len] = '\0';
+    close(fd);
+    int status = 0;
+    ck_assert_int_eq(sscanf(resp, "HTTP/1.1 %d", &status), 1);
+    char st[64];
+    find_header(resp, "x-llmcache-status", st, sizeof st);
+    find_header(resp, "x-llmcache-key", r->key, sizeof r->key);
+    const char *b = strstr(resp, "\r\n\r\n");
+    snprintf(r->msg, sizeof r->msg, "HTTP %d %s: %.400s", status, st, b ? b + 4 : "");
+    if (status == 400)
+        r->outcome = ERR;
+    else if (status != 200)
+        r->outcome = 0;
+    else if (strcmp(st, "HIT") == 0)
+        r->outcome = HIT;
+    else if (strcmp(st, "MISS") == 0 || strcmp(st, "REFRESH") == 0)
+        r->outcome = MISS;
+    else if (strcmp(st, "MISS-NOSTORE") == 0)
+        r->outcome = NOSTORE;
+    else if (strcmp(st, "BYPASS") == 0)
+        r->outcome = BYPASS;
+}
+
+START_TEST(proxy_matrix)
+{
+    int b = _i;
+    bin = getenv("LLMCACHE_BIN");
+    ck_assert_msg(bin != NULL, "LLMCACHE_BIN is not set");
+    setup_all();
+    for (int off = 0; off < 2; off++) {
+        proxy_up(b, off);
+        for (int ci = 0; ci < N_CASES; ci++) {
+            const mcase *mc = &cases[ci];
+            if (mc->default_off != off)
+                continue;
+            size_t before = fp_count(fp);
+            char body[2048], plain[2048];
+            body_of(mc, "proxy", b, ci, 0, body, sizeof body);
+            body_of(mc, "proxy", b, ci, 1, plain, sizeof plain);
+            result r;
+            proxy_call(mc, body, 0, &r);
+            check_result(mc, "proxy", b, 0, &r);
+            char first_key[300];
+            snprintf(first_key, sizeof first_key, "%s", r.key);
+            if (mc->sleep_ms)
+                usleep((useconds_t)mc->sleep_ms * 1000);
+            proxy_call(mc, body, 0, &r);
+            check_result(mc, "proxy", b, 1, &r);
+            proxy_call(mc, plain, 1, &r);
+            check_result(mc, "proxy", b, 2, &r);
+            ck_assert_msg(fp_count(fp) - before == (size_t)mc->upstream,
+                          "proxy/%s/%s: %zu provider requests, want %d", backend_names[b],
+                          mc->name, fp_count(fp) - before, mc->upstream);
+            /* A local:// cache lives in the proxy's process. */
+            if (mc->ttl_s > 0 && b != 0) {
+                char url[600];
+                cache_url(b, mc, url, sizeof url);
+                ck_assert_int_eq(stored_ttl_s(url, first_key), mc->ttl_s);
+            }
+        }
+        proxy_down();
+    }
+    teardown_all();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("controls");
@@ -482,6 +640,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, library_matrix, 0, N_BACKENDS);
     /* The command on the backends that outlive a process. */
     tcase_add_loop_test(tc, command_matrix, 1, N_BACKENDS);
+    tcase_add_loop_test(tc, proxy_matrix, 0, N_BACKENDS);
     suite_add_tcase(s, tc);
     return s;
 }
