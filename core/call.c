@@ -698,6 +698,12 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
 /* ------------------------------------------------------------------ */
 /* Execute. */
 
+int64_t llmc__upstream_ms_since(uint64_t t0)
+{
+    int64_t ms = (int64_t)((llmc_mono_ns() - t0) / 1000000u);
+    return ms < 1 ? 1 : ms;
+}
+
 /* The parsed request and its route, for going upstream. A call prepared
  * from the memo or from tokens parses here, once, only on a miss; its key
  * is not computed again. */
@@ -746,8 +752,10 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
     }
     json_object *resp = NULL;
     int attempts = 0;
+    uint64_t t0 = llmc_mono_ns();
     st = llmc__call_upstream(k->c, k->ct->type, k->obj, NULL, &rt, cb, ud, &resp, &attempts,
                              err);
+    int64_t upstream_ms = llmc__upstream_ms_since(t0);
     if (st != LLMC_OK)
         goto done;
     /* A "cache" member from upstream (another cache in front of the
@@ -760,8 +768,9 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
         r->attempts = attempts;
         if (k->caching && !k->ctl.no_store && llmc__response_storable(k->ct->type, resp)) {
             llmc_status ps =
-                llmc_cache_put_entry(k->c->cache, k->kp, k->kl, k->ct->type,
-                                     r->text, r->text_len, k->ctl.ttl_ms, LLMC_ENTRY_SOFT);
+                llmc_cache_put_entry_ex(k->c->cache, k->kp, k->kl, k->ct->type, r->text,
+                                        r->text_len, k->ctl.ttl_ms, upstream_ms,
+                                        LLMC_ENTRY_SOFT);
             r->stored = ps == LLMC_OK;
         }
         *o = r;

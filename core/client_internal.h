@@ -243,6 +243,9 @@ llmc_status llmc__response_from_obj(json_object *o, const char *key, const char 
 llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object *req,
                                 json_object *input, const llmc__route *rt, llmc_chunk_cb cb,
                                 void *ud, json_object **out, int *attempts, llmc_err *err);
+/* Upstream time of a miss, stored with the entry so a hit can report what
+ * it saved: whole ms since t0 (llmc_mono_ns), at least 1 (0 = unknown). */
+int64_t llmc__upstream_ms_since(uint64_t t0);
 /* Replay a stored response to cb as chunks. */
 llmc_status llmc__replay_to(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err);
 

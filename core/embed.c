@@ -289,13 +289,19 @@ llmc_status llmc__embed_execute(llmc_call *k, const llmc__route *rt, llmc_respon
     json_object *sent = NULL, *fresh = NULL;
     int64_t fresh_prompt = 0, fresh_total = 0;
     int attempts = 0, stored = 0;
+    int64_t item_upstream_ms = 0;
     llmc_status st = LLMC_OK;
     if (n_missing) {
         sent = json_object_new_array();
         for (size_t m = 0; m < n_missing; m++)
             json_object_array_add(sent, json_object_get(e->items[missing[m]]));
+        uint64_t t0 = llmc_mono_ns();
         st = llmc__call_upstream(k->c, LLMC_CALL_EMBEDDING, k->obj, sent, rt, NULL, NULL,
                                  &fresh, &attempts, err);
+        /* One call fetched every missing item: each stores its share. */
+        item_upstream_ms = llmc__upstream_ms_since(t0) / (int64_t)n_missing;
+        if (item_upstream_ms < 1)
+            item_upstream_ms = 1;
         if (st != LLMC_OK)
             goto done;
         json_object *data = NULL;
@@ -359,9 +365,9 @@ llmc_status llmc__embed_execute(llmc_call *k, const llmc__route *rt, llmc_respon
                     (json_object_is_type(ev, json_type_array) && json_object_array_length(ev)) ||
                     (json_object_is_type(ev, json_type_string) && json_object_get_string_len(ev));
                 if (!nonempty ||
-                    llmc_cache_put_entry(k->c->cache, e->keys[i], strlen(e->keys[i]),
-                                         LLMC_CALL_EMBEDDING, bs, bl, k->ctl.ttl_ms,
-                                         LLMC_ENTRY_SOFT) != LLMC_OK)
+                    llmc_cache_put_entry_ex(k->c->cache, e->keys[i], strlen(e->keys[i]),
+                                            LLMC_CALL_EMBEDDING, bs, bl, k->ctl.ttl_ms,
+                                            item_upstream_ms, LLMC_ENTRY_SOFT) != LLMC_OK)
                     stored = 0;
                 json_object_put(body);
             }
