@@ -4,6 +4,7 @@
  *   request.c    llmc_request, the one reader of cache controls and the
  *                value view (jv) that lets it read a json-c object or
  *                the fast path's tokens alike
+ *   controls.c   controls given outside the body (headers, tenant)
  *   calltypes.c  the call-type table: validation, key material, hit
  *                marking, streaming, proxy paths, one row per call type
  *   route.c      model -> provider, endpoint and credentials
@@ -85,6 +86,18 @@ llmc_status llmc__read_controls(const llmc__jv *root, llmc__controls *ctl, llmc_
 /* Is s a usable namespace: non-empty, no white space, control
  * characters or '=' (tenants' preset keys are "<ns>:key=<key>")? */
 int llmc__namespace_ok(const char *s);
+/* Controls given outside the body (core/controls.c): llmc_call_opts read
+ * and checked, then laid over the body's (they win; a tenant confines
+ * the namespace and a preset key). */
+typedef struct llmc__outer {
+    int no_cache, no_store;
+    int64_t max_age_ms; /* -1 = not given */
+    int64_t ttl_ms;     /* -2 = not given */
+    const char *ns;
+    const char *tenant;
+} llmc__outer;
+llmc_status llmc__read_outer(const llmc_call_opts *o, llmc__outer *oc, llmc_err *err);
+llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc);
 /* "stream": true in the request. */
 int llmc__wants_stream(const llmc__jv *root);
 
