@@ -189,11 +189,43 @@ static llmc_status resolve_endpoint(llmc_client *c, llmc__reqview *req, llmc__ro
     return LLMC_OK;
 }
 
+/* The provider that claims this request by a member it holds (through
+ * the provider table's `claims`, no provider named here), or NULL. */
+typedef struct claim_ctx {
+    llmc__reqview *req;
+    const llmc_provider_ops *found;
+} claim_ctx;
+
+static int claim_cb(void *ud, llmc_kind kind, const llmc_component *t, const char *origin)
+{
+    LLMC_UNUSED(kind);
+    LLMC_UNUSED(origin);
+    claim_ctx *cc = ud;
+    const llmc_provider_ops *ops = (const llmc_provider_ops *)t;
+    if (!llmc__provider_has(ops, claims) || !ops->claims)
+        return 0;
+    for (const char *const *m = ops->claims; *m; m++) {
+        if (rv_has(cc->req, *m)) {
+            cc->found = ops;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const llmc_provider_ops *claiming_provider(llmc__reqview *req)
+{
+    claim_ctx cc = {req, NULL};
+    llmc_registry_foreach(LLMC_KIND_PROVIDER, claim_cb, &cc);
+    return cc.found;
+}
+
 llmc_status llmc__resolve_route(llmc_client *c, const llmc__calltype *ct, llmc__reqview *req,
                         llmc__route *rt, llmc_err *err)
 {
     memset(rt, 0, sizeof *rt);
-    int mock = rv_has(req, "mock_response") || rv_has(req, "mock_tool_calls");
+    const llmc_provider_ops *claim = claiming_provider(req);
+    int mock = claim != NULL;
     if (c->n_models || c->models_only) {
         const char *name = rv_str(req, "model");
         rt->alias = name ? llmc__client_model(c, name) : NULL;
@@ -203,21 +235,18 @@ llmc_status llmc__resolve_route(llmc_client *c, const llmc__calltype *ct, llmc__
     }
     llmc_status st = resolve_provider(c, req, rt, err);
     if (st != LLMC_OK) {
-        /* LiteLLM answers mock_response for any model name. */
-        if (!mock || st != LLMC_ENOTFOUND)
+        /* A claiming provider answers for any model name (LiteLLM's
+         * mock_response); the key is then its own. */
+        if (!claim || st != LLMC_ENOTFOUND)
             return st;
-        rt->ops = llmc_find_provider("mock");
-        if (!rt->ops)
-            return st;
+        rt->ops = claim;
         const char *m = rv_str(req, "model");
-        if ((st = set_model(rt, m ? m : "mock", err)) != LLMC_OK)
+        if ((st = set_model(rt, m ? m : claim->hdr.name, err)) != LLMC_OK)
             return st;
     }
     if ((st = resolve_endpoint(c, req, rt, err)) != LLMC_OK)
         return st;
-    rt->exec = mock ? llmc_find_provider("mock") : rt->ops;
-    if (!rt->exec)
-        return llmc_err_set(err, LLMC_ENOTFOUND, 0, "mock provider is not registered");
+    rt->exec = claim ? claim : rt->ops;
     if (!(rt->exec->flags & ct->provider_flag))
         return llmc_err_set(err, LLMC_ENOTSUP, 0, "%s does not support %s calls",
                             rt->exec->hdr.name, ct->what);
