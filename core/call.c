@@ -169,7 +169,7 @@ static llmc_status key_from_tokens(llmc_call *k, const llmc__fjdoc *d, const llm
     if (c->key_fn)
         return LLMC_ENOTSUP;
     const llmc_key_strategy_ops *ks = llmc__client_key_strategy(c);
-    if (!ks || !llmc__key_strategy_has(ks, compute_tokens) || !ks->compute_tokens)
+    if (!ks || !LLMC_HAS_MEMBER(llmc_key_strategy_ops, ks, compute_tokens) || !ks->compute_tokens)
         return LLMC_ENOTSUP;
     llmc_key_input in;
     key_input(c, k->ct, NULL, NULL, rt, &k->ctl, &in);

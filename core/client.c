@@ -218,9 +218,9 @@ const llmc_key_strategy_ops *llmc__client_key_strategy(const llmc_client *c)
 {
     const char *s = c->key_strategy ? c->key_strategy
                                     : (c->cache ? llmc_cache_key_strategy_name(c->cache) : NULL);
-    if (!s || llmc__strcaseeq(s, "v1"))
-        return &llmc__key_strategy_v1;
-    return llmc_find_key_strategy(s);
+    /* Through the registry, as any strategy: what the client uses of it
+     * (compute_tokens) is a capability of the table, not of a name. */
+    return llmc_find_key_strategy(s ? s : "v1");
 }
 
 int llmc__client_scope_by_user(const llmc_client *c)

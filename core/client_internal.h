@@ -128,10 +128,6 @@ typedef struct llmc__calltype {
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t);
 
-/* Does a key strategy table reach member m (tables built against an
- * older header are shorter)? */
-#define llmc__key_strategy_has(ks, m)                                          \
-    ((ks)->hdr.struct_size >= offsetof(llmc_key_strategy_ops, m) + sizeof((ks)->m))
 
 /* ---- routing ---- */
 /* A model of the client's list (llmc_client_add_model). */
