@@ -17,9 +17,8 @@
 #include <strings.h>
 
 /* ------------------------------------------------------------------ */
-/* Per-thread scratch: a json tokener (a few allocations to create), a
- * lookup whose buffers keep their capacity, the strings routing decodes
- * from tokens. Freed when the thread ends. */
+/* Per-thread scratch: a lookup whose buffers keep their capacity, the
+ * strings routing decodes from tokens. Freed when the thread ends. */
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -27,8 +26,6 @@ static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static void scratch_destroy(void *p)
 {
     llmc__scratch *t = p;
-    if (t->tok)
-        json_tokener_free(t->tok);
     llmc_lookup_free(&t->lookup);
     for (int i = 0; i < LLMC__VIEW_STRS; i++)
         llmc_buf_free(&t->strs[i]);
@@ -58,17 +55,6 @@ llmc__scratch *llmc__scratch_get(void)
     return t;
 }
 
-json_tokener *llmc__thread_tokener(void)
-{
-    llmc__scratch *t = llmc__scratch_get();
-    if (!t)
-        return NULL;
-    if (!t->tok)
-        t->tok = json_tokener_new();
-    else
-        json_tokener_reset(t->tok);
-    return t->tok;
-}
 
 llmc_lookup *llmc__thread_lookup(void)
 {

@@ -311,13 +311,11 @@ void llmc__embed_free(llmc__embed *e);
 
 /* Per-thread scratch of the hit path. */
 typedef struct llmc__scratch {
-    json_tokener *tok;
     llmc_lookup lookup;
     llmc_buf strs[LLMC__VIEW_STRS];
 } llmc__scratch;
 
 llmc__scratch *llmc__scratch_get(void);
-json_tokener *llmc__thread_tokener(void);
 llmc_lookup *llmc__thread_lookup(void);
 
 /* Parse request text into a json-c object (which must be an object). */

@@ -176,7 +176,7 @@ static llmc_status merge(llmc_call *k, int64_t fresh_prompt, int64_t fresh_total
         json_object_object_add(d, "embedding", json_object_get(e->vecs[i]));
         json_object_array_add(data, d);
         if (e->hits[i])
-            prompt += e->tokens[i];
+            prompt = llmc__sat_add(prompt, e->tokens[i]);
     }
     int all_hit = e->n_hits == e->n;
     if (all_hit)
@@ -186,10 +186,11 @@ static llmc_status merge(llmc_call *k, int64_t fresh_prompt, int64_t fresh_total
     json_object_object_add(merged, "model",
                            json_object_new_string(e->model ? e->model : k->model));
     json_object *u = json_object_new_object();
-    json_object_object_add(u, "prompt_tokens", json_object_new_int64(prompt + fresh_prompt));
-    json_object_object_add(u, "total_tokens",
-                           json_object_new_int64(prompt + (fresh_total ? fresh_total
-                                                                       : fresh_prompt)));
+    json_object_object_add(u, "prompt_tokens",
+                           json_object_new_int64(llmc__sat_add(prompt, fresh_prompt)));
+    json_object_object_add(
+        u, "total_tokens",
+        json_object_new_int64(llmc__sat_add(prompt, fresh_total ? fresh_total : fresh_prompt)));
     json_object_object_add(merged, "usage", u);
 
     size_t tl = 0;

@@ -7,6 +7,7 @@
  * rule set, two forms; the token form declines (LLMC_ENOTSUP) only where
  * it cannot know what json-c would have made of the text. */
 #include "client_internal.h"
+#include "jsontext.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -327,26 +328,13 @@ llmc_status llmc__parse_request_text(const char *json, size_t len, json_object *
         len = strlen(json);
     if (len > INT32_MAX)
         return llmc_err_set(err, LLMC_ETOOBIG, 0, "request JSON too large");
-    json_tokener *tok = llmc__thread_tokener();
-    if (!tok)
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    json_object *o = json_tokener_parse_ex(tok, json, (int)len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    if (!o || je != json_tokener_success) {
-        if (o)
-            json_object_put(o);
-        if (je == json_tokener_continue || je == json_tokener_success)
-            return llmc_err_set(err, LLMC_EINVAL, 0, "request JSON is incomplete");
-        return llmc_err_set(err, LLMC_EINVAL, 0, "request JSON is invalid at byte %zu: %s",
-                            json_tokener_get_parse_end(tok), json_tokener_error_desc(je));
-    }
-    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-        if (!isspace((unsigned char)json[i])) {
-            json_object_put(o);
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "request JSON has data after the object at byte %zu", i);
-        }
-    }
+    /* Our own \u decoding and a fresh tokener: nothing of an earlier
+     * (failed) parse on this thread reaches this one. */
+    json_object *o = NULL;
+    llmc_status pst =
+        llmc__json_parse(json, len, LLMC__LONE_REJECT, LLMC_EINVAL, "request JSON", &o, err);
+    if (pst != LLMC_OK)
+        return pst;
     if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         return llmc_err_set(err, LLMC_EINVAL, 0, "request JSON must be an object");
@@ -465,7 +453,8 @@ llmc_status llmc_request_set_json(llmc_request *r, const char *name, const char 
     if (!json)
         return LLMC_EINVAL;
     json_object *v = NULL;
-    if (llmc_json_parse(json, strlen(json), "request member", &v, NULL) != LLMC_OK)
+    if (llmc__json_parse(json, strlen(json), LLMC__LONE_REJECT, LLMC_EINVAL, "request member", &v,
+                         NULL) != LLMC_OK)
         return LLMC_EINVAL;
     return set_member(r, name, v);
 }
