@@ -9,7 +9,6 @@
 #include <string.h>
 
 #define MAX_KEY_BYTES (64 * 1024)
-#define MAX_NAMESPACE_BYTES 128
 #define MAX_TTL_SECONDS (10LL * 366 * 24 * 3600)
 
 static const char *const common_options[] = {
@@ -301,20 +300,28 @@ static int in_list(const char *const *list, const char *name)
     return 0;
 }
 
-static llmc_status check_namespace(const char *ns, llmc_err *err)
+/* A namespace, or a tenant's sub-namespace path "tenant:sub" for a scoped
+ * flush: every ':'-separated name valid on its own. */
+static llmc_status check_namespace_path(const char *ns, llmc_err *err)
 {
-    size_t n = strlen(ns);
-    if (n == 0 || n > MAX_NAMESPACE_BYTES)
-        return llmc_err_set(err, LLMC_EINVAL, 0,
-                            "namespace must be 1..%d bytes (got %zu)", MAX_NAMESPACE_BYTES, n);
-    for (const char *p = ns; *p; p++)
-        if (*p == ':' || *p == '*' || *p == '?' || *p == '[' || *p == ']' ||
-            (unsigned char)*p <= ' ' || *p == 0x7f)
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "namespace \"%.64s\": character '%c' is not allowed (no ':', "
-                                "glob characters, spaces or control characters)",
-                                ns, (unsigned char)*p > ' ' ? *p : '?');
-    return LLMC_OK;
+    char name[LLMC_NAMESPACE_MAX + 1];
+    if (strlen(ns) > 2 * LLMC_NAMESPACE_MAX + 1)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "namespace path \"%.64s...\" is too long", ns);
+    for (const char *p = ns;;) {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > LLMC_NAMESPACE_MAX)
+            return llmc_err_set(err, LLMC_EINVAL, 0, "namespace must be 1..%d bytes (got %zu)",
+                                LLMC_NAMESPACE_MAX, n);
+        memcpy(name, p, n);
+        name[n] = '\0';
+        llmc_status st = llmc_namespace_check(name, "namespace", err);
+        if (st != LLMC_OK)
+            return st;
+        if (!e)
+            return LLMC_OK;
+        p = e + 1;
+    }
 }
 
 static llmc_status open_common(const char *type_or_url, int is_url, const llmc_options *opts,
@@ -439,7 +446,7 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
 
     const char *ns = llmc_options_get(c->opts, "namespace");
     if (ns) {
-        st = check_namespace(ns, err);
+        st = llmc_namespace_check(ns, "option \"namespace\"", err);
         if (st != LLMC_OK)
             goto done;
         c->namespace_ = llmc__strdup(ns);
@@ -928,7 +935,7 @@ llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
                     "no namespace option); llmc_cache_flush_all deletes everything");
     llmc_err e;
     llmc_err_clear(&e);
-    llmc_status st = check_namespace(ns, &e);
+    llmc_status st = check_namespace_path(ns, &e);
     if (st != LLMC_OK)
         return llmc__cache_fail(c, &e);
     uint64_t n = 0;
@@ -939,7 +946,7 @@ llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
     } else if (c->ops->scan) {
         /* Emulate: list the namespace's keys, then delete them. */
         collect col = {LLMC_BUF_INIT, NULL, 0, 0, 0};
-        char prefix[MAX_NAMESPACE_BYTES + 2];
+        char prefix[2 * LLMC_NAMESPACE_MAX + 3];
         int pl = snprintf(prefix, sizeof prefix, "%s:", ns);
         LOCK(c);
         st = c->ops->scan(c->ctx, prefix, (size_t)pl, collect_cb, &col, &e);

@@ -34,6 +34,7 @@ typedef struct controls {
     char *ns;            /* owned */
     int use_cache;       /* -1 unset, 0, 1 */
     char *key;           /* owned preset key */
+    char *tenant;        /* owned; every key of the request lies in "tenant:" */
 } controls;
 
 struct llmc_request {
@@ -126,6 +127,7 @@ static void controls_free(controls *c)
 {
     free(c->ns);
     free(c->key);
+    free(c->tenant);
     controls_init(c);
 }
 
@@ -401,9 +403,20 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
                 return llmc_err_set(err, LLMC_EINVAL, 0,
                                     "cache control \"%s\" must be a number of seconds >= 0", k);
         } else if (strcmp(k, "namespace") == 0 || strcmp(k, "key") == 0) {
-            if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+            /* A NUL inside would cut the C string short: a different
+             * value from the one the client sent. */
+            if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
+                strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
                 return llmc_err_set(err, LLMC_EINVAL, 0,
-                                    "cache control \"%s\" must be a non-empty string", k);
+                                    "cache control \"%s\" must be a non-empty string without "
+                                    "NUL characters",
+                                    k);
+            if (k[0] == 'n') {
+                llmc_status nst = llmc_namespace_check(json_object_get_string(v),
+                                                       "cache control \"namespace\"", err);
+                if (nst != LLMC_OK)
+                    return nst;
+            }
             char *s = llmc__strdup(json_object_get_string(v));
             if (!s)
                 return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
@@ -508,6 +521,14 @@ static llmc_status parse_request(const char *json, size_t len, llmc_request *r, 
     json_tokener *tok = thread_tokener();
     if (!tok)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    /* Only standard JSON: what the provider would refuse is refused here,
+     * before anything is looked up or stored under it. */
+    size_t bad = llmc__json_nonstandard_at(json, len);
+    if (bad != (size_t)-1)
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "request JSON is invalid at byte %zu: %s are not JSON", bad,
+                            json[bad] == '/' ? "comments" : "single-quoted strings");
+    json_tokener_set_flags(tok, LLMC__JSON_STRICT_FLAGS);
     json_object *o = json_tokener_parse_ex(tok, json, (int)len);
     enum json_tokener_error je = json_tokener_get_error(tok);
     if (!o || je != json_tokener_success) {
@@ -669,13 +690,15 @@ void llmc_request_set_no_store(llmc_request *r, int on)
 void llmc_request_set_ttl(llmc_request *r, int64_t seconds)
 {
     if (r)
-        r->ctl.ttl_ms = seconds < 0 ? LLMC_TTL_DEFAULT : seconds * 1000;
+        r->ctl.ttl_ms = seconds < 0 ? LLMC_TTL_DEFAULT
+                                    : (seconds > LLMC_TTL_MAX_S ? LLMC_TTL_MAX_S : seconds) * 1000;
 }
 
 void llmc_request_set_s_maxage(llmc_request *r, int64_t seconds)
 {
     if (r)
-        r->ctl.max_age_ms = seconds < 0 ? -1 : seconds * 1000;
+        r->ctl.max_age_ms =
+            seconds < 0 ? -1 : (seconds > LLMC_TTL_MAX_S ? LLMC_TTL_MAX_S : seconds) * 1000;
 }
 
 static llmc_status set_owned(char **dst, const char *s)
@@ -690,7 +713,40 @@ static llmc_status set_owned(char **dst, const char *s)
 
 llmc_status llmc_request_set_namespace(llmc_request *r, const char *ns)
 {
-    return r ? set_owned(&r->ctl.ns, ns && *ns ? ns : NULL) : LLMC_EINVAL;
+    if (!r)
+        return LLMC_EINVAL;
+    if (ns && *ns && llmc_namespace_check(ns, NULL, NULL) != LLMC_OK)
+        return LLMC_EINVAL;
+    return set_owned(&r->ctl.ns, ns && *ns ? ns : NULL);
+}
+
+llmc_status llmc_request_set_tenant(llmc_request *r, const char *tenant)
+{
+    if (!r)
+        return LLMC_EINVAL;
+    if (tenant && llmc_namespace_check(tenant, "tenant", NULL) != LLMC_OK)
+        return LLMC_EINVAL;
+    return set_owned(&r->ctl.tenant, tenant);
+}
+
+void llmc_request_get_controls(const llmc_request *r, llmc_cache_controls *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    out->ttl_ms = LLMC_TTL_DEFAULT;
+    out->max_age_ms = -1;
+    out->use_cache = -1;
+    if (!r)
+        return;
+    out->no_cache = r->ctl.no_cache;
+    out->no_store = r->ctl.no_store;
+    out->ttl_ms = r->ctl.ttl_ms;
+    out->max_age_ms = r->ctl.max_age_ms;
+    out->use_cache = r->ctl.use_cache;
+    out->namespace_ = r->ctl.ns;
+    out->key = r->ctl.key;
+    out->tenant = r->ctl.tenant;
 }
 
 void llmc_request_set_use_cache(llmc_request *r, int on)
@@ -953,7 +1009,7 @@ static llmc_status route_request(llmc_client *c, llmc_call_type call, json_objec
 /* ------------------------------------------------------------------ */
 /* Keys. */
 
-static int caching_on(llmc_client *c, const controls *ctl)
+static int caching_on(const llmc_client *c, const controls *ctl)
 {
     if (!c->cache)
         return 0;
@@ -962,15 +1018,67 @@ static int caching_on(llmc_client *c, const controls *ctl)
     return ctl->use_cache != 0;
 }
 
+int llmc_client_caching(const llmc_client *c, const llmc_request *r)
+{
+    return c && r && caching_on(c, &r->ctl);
+}
+
+/* The namespace a computed key goes into: a tenant's request nests its
+ * own namespace inside the tenant's ("tenant:sub"; names hold no ':', so
+ * the first ':' is always the tenant boundary). */
+static const char *key_namespace(const llmc_client *c, const controls *ctl, llmc_buf *tmp)
+{
+    if (ctl->tenant) {
+        llmc_buf_clear(tmp);
+        if (llmc_buf_puts(tmp, ctl->tenant) != LLMC_OK ||
+            (ctl->ns && (llmc_buf_puts(tmp, ":") != LLMC_OK ||
+                         llmc_buf_puts(tmp, ctl->ns) != LLMC_OK)))
+            return NULL;
+        return tmp->data;
+    }
+    return ctl->ns ? ctl->ns : (c->cache ? llmc_cache_namespace(c->cache) : NULL);
+}
+
+/* The last step of every key a request reads or writes: a tenant's keys
+ * start with "tenant:", whatever built them (a preset key, a key
+ * function, a strategy that ignores the namespace). */
+static llmc_status confine_key(const controls *ctl, llmc_buf *key, llmc_err *err)
+{
+    if (!ctl->tenant)
+        return LLMC_OK;
+    size_t tl = strlen(ctl->tenant);
+    if (key->len > tl && memcmp(key->data, ctl->tenant, tl) == 0 && key->data[tl] == ':')
+        return LLMC_OK;
+    llmc_buf k = LLMC_BUF_INIT;
+    if (llmc_buf_printf(&k, "%s:", ctl->tenant) != LLMC_OK ||
+        llmc_buf_append(&k, key->data, key->len) != LLMC_OK) {
+        llmc_buf_free(&k);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
+    llmc_buf_free(key);
+    *key = k;
+    return LLMC_OK;
+}
+
 static llmc_status compute_key(llmc_client *c, llmc_call_type call, json_object *req,
                                json_object *item, const route *rt, const controls *ctl,
                                llmc_buf *key, llmc_buf *material, llmc_err *err)
 {
     llmc_buf_clear(key);
-    if (ctl->key && item == NULL)
-        return llmc_buf_puts(key, ctl->key) == LLMC_OK
-                   ? LLMC_OK
-                   : llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    if (ctl->key && item == NULL) {
+        /* A tenant's preset key is "tenant:key=<preset>": whatever the
+         * preset says, it stays in the tenant's space. */
+        llmc_status pst = ctl->tenant ? llmc_buf_printf(key, "%s:key=%s", ctl->tenant, ctl->key)
+                                      : llmc_buf_puts(key, ctl->key);
+        return pst == LLMC_OK ? confine_key(ctl, key, err)
+                              : llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
+    llmc_buf nsbuf = LLMC_BUF_INIT;
+    const char *ns = key_namespace(c, ctl, &nsbuf);
+    if (ctl->tenant && !ns) {
+        llmc_buf_free(&nsbuf);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
     llmc_key_input in;
     memset(&in, 0, sizeof in);
     in.struct_size = sizeof in;
@@ -980,30 +1088,35 @@ static llmc_status compute_key(llmc_client *c, llmc_call_type call, json_object 
     in.api_base = rt->api_base_for_key;
     in.request = req;
     in.input_item = item;
-    in.namespace_ = ctl->ns ? ctl->ns : (c->cache ? llmc_cache_namespace(c->cache) : NULL);
+    in.namespace_ = ns;
     in.scope_by_user = c->scope_by_user >= 0 ? c->scope_by_user
                                              : (c->cache ? c->cache->scope_by_user : 0);
     if (c->key_fn) {
         llmc_status st = c->key_fn(c->key_ud, &in, key);
+        llmc_buf_free(&nsbuf);
         if (st != LLMC_OK)
             return llmc_err_set(err, st, 0, "custom key function failed: %s",
                                 llmc_strerror(st));
         if (key->len == 0)
             return llmc_err_set(err, LLMC_EINVAL, 0, "custom key function gave an empty key");
-        return LLMC_OK;
+        return confine_key(ctl, key, err);
     }
     const char *strategy = c->key_strategy ? c->key_strategy
                                            : (c->cache ? llmc_cache_key_strategy_name(c->cache)
                                                        : NULL);
     llmc_status st = llmc_key_compute(strategy, &in, key, material, err);
+    llmc_buf_free(&nsbuf);
     if (st == LLMC_OK && ctl->key && item) {
         /* A preset key for an embedding call prefixes each item's key. */
         llmc_buf k2 = LLMC_BUF_INIT;
-        llmc_buf_printf(&k2, "%s:%s", ctl->key, key->data);
+        if (ctl->tenant)
+            llmc_buf_printf(&k2, "%s:key=%s:%s", ctl->tenant, ctl->key, key->data);
+        else
+            llmc_buf_printf(&k2, "%s:%s", ctl->key, key->data);
         llmc_buf_free(key);
         *key = k2;
     }
-    return st;
+    return st == LLMC_OK ? confine_key(ctl, key, err) : st;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2175,7 +2288,9 @@ static int fj_controls(llmc__fjdoc *d, controls *ctl, llmc_buf *nsbuf)
             ok = fj_seconds_ms(d, (long)v, &ctl->max_age_ms) == 0;
         } else if (strcmp(n, "namespace") == 0) {
             llmc_buf_clear(nsbuf);
-            ok = llmc__fj_string(d, v, 1, nsbuf) && nsbuf->len > 0;
+            ok = llmc__fj_string(d, v, 1, nsbuf) && nsbuf->len > 0 && nsbuf->data &&
+                 strlen(nsbuf->data) == nsbuf->len &&
+                 llmc_namespace_check(nsbuf->data, NULL, NULL) == LLMC_OK;
         } else {
             ok = 0; /* "key" (a preset key) or unknown: the json-c path */
         }

@@ -17,6 +17,14 @@ int llmc__strcaseeq(const char *a, const char *b);
 char *llmc__strdup(const char *s);
 char *llmc__strndup(const char *s, size_t n);
 
+/* JSON text outside the standard that json-c's tokener takes even in
+ * strict mode (comments, single-quoted strings, single-quoted member
+ * names): the offset of the first such byte outside a string, or
+ * (size_t)-1 when there is none. Set JSON_TOKENER_STRICT and call this
+ * before parsing text a client sent. */
+size_t llmc__json_nonstandard_at(const char *s, size_t n);
+#define LLMC__JSON_STRICT_FLAGS (JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS)
+
 /* Per-thread scratch buffers, freed at thread exit. */
 enum { LLMC_TLS_KEYMAT, LLMC_TLS_ENCODE, LLMC_TLS_COUNT_ };
 llmc_buf *llmc__tls_buf(int which);

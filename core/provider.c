@@ -362,9 +362,14 @@ llmc_status llmc_json_parse(const char *data, size_t len, const char *what,
     *out = NULL;
     if (len > INT32_MAX)
         return llmc_err_set(err, LLMC_ETOOBIG, 0, "%s: JSON text too large", what);
+    size_t bad = llmc__json_nonstandard_at(data, len);
+    if (bad != (size_t)-1)
+        return llmc_err_set(err, LLMC_EPROTO, 0, "%s: invalid JSON at byte %zu: %s are not JSON",
+                            what, bad, data[bad] == '/' ? "comments" : "single-quoted strings");
     json_tokener *tok = json_tokener_new();
     if (!tok)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    json_tokener_set_flags(tok, LLMC__JSON_STRICT_FLAGS);
     json_object *o = json_tokener_parse_ex(tok, data, (int)len);
     enum json_tokener_error je = json_tokener_get_error(tok);
     size_t used = json_tokener_get_parse_end(tok);

@@ -29,6 +29,25 @@ typedef struct llmc_cache llmc_cache;
  * without expiry. Any positive value is a TTL in milliseconds. */
 #define LLMC_TTL_DEFAULT (-1)
 #define LLMC_TTL_NEVER 0
+/* The longest TTL or maximum age accepted anywhere, in seconds (about
+ * 3170 years): larger values are rejected (or, through the setters that
+ * cannot fail, capped), never wrapped around. */
+#define LLMC_TTL_MAX_S INT64_C(100000000000)
+
+/* Namespaces. A namespace name is 1..LLMC_NAMESPACE_MAX bytes without
+ * ':' (it ends the namespace part of a key, and separates a tenant from
+ * its sub-namespaces), without glob characters (* ? [ ] \, which scoped
+ * flushes match keys with), white space or control characters. Every
+ * place that accepts a namespace (the `namespace` option, a request's
+ * controls, tenants, the proxy's headers) checks it with
+ * llmc_namespace_check. */
+#define LLMC_NAMESPACE_MAX 128
+
+/* LLMC_OK if `ns` is a valid namespace name; otherwise LLMC_EINVAL with a
+ * message in err (may be NULL) that names `what` (NULL = "namespace"),
+ * quotes the value and says which character is not allowed. Thread-safe,
+ * no allocation. */
+LLMC_API llmc_status llmc_namespace_check(const char *ns, const char *what, llmc_err *err);
 
 /* Cache modes (option `mode`): with default_on every completion through a
  * client with this cache is cached unless told otherwise; with
@@ -127,7 +146,9 @@ typedef struct llmc_kv {
 LLMC_API llmc_status llmc_cache_mset(llmc_cache *c, size_t n, const llmc_kv *items);
 
 /* Delete every key of namespace `ns` (keys that start with "ns:").
- * `ns` NULL means the cache's own namespace option; LLMC_EINVAL if
+ * `ns` may also be a tenant's sub-namespace, "tenant:sub" (names joined
+ * by ':', each a valid namespace name): that deletes the keys starting
+ * with "tenant:sub:" only. `ns` NULL means the cache's own namespace option; LLMC_EINVAL if
  * neither is set (use llmc_cache_flush_all to delete everything).
  * Other namespaces are untouched. *deleted (may be NULL) receives the
  * number of keys removed, where the backend can count them. */
