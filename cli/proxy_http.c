@@ -42,6 +42,13 @@
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
+/* Request head limits: the URL (414) and the header lines (431) are
+ * checked here, below libmicrohttpd's per-connection buffer, so the
+ * client gets a JSON error. */
+#define MAX_URL_BYTES 8192
+#define MAX_HEADER_BYTES 16384
+#define MHD_HEAD_BUFFER 65536
+
 enum endpoint {
     EP_UNKNOWN,
     EP_CHAT,
@@ -158,7 +165,10 @@ struct preq {
     int queued;    /* a response was queued */
     llmc_buf body;
     int too_big;
+    int close;     /* answer with Connection: close (malformed framing) */
+    const char *allow; /* the Allow header of a 405 */
     const proxy_key *tenant;
+    int body_controls; /* the body carried cache controls of its own */
 
     /* Completion requests. */
     llmc_request *req;
@@ -368,8 +378,10 @@ static enum MHD_Result queue_owned(preq *r, int status, const char *ctype, char 
     add_cache_headers(r, resp, cstatus, age_s);
     if (extra_key)
         MHD_add_response_header(resp, "x-llmcache-key", extra_key);
-    if (atomic_load(&r->srv->stopping))
+    if (atomic_load(&r->srv->stopping) || r->close)
         MHD_add_response_header(resp, "Connection", "close");
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow", r->allow ? r->allow : "GET");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->queued = 1;
@@ -1004,84 +1016,49 @@ static int authenticate(preq *r)
     return -1;
 }
 
-/* Namespace for this request: the tenant's, with the request's own
- * namespace nested inside it ("team-a:experiments"). NULL = the cache's. */
-static int effective_ns(preq *r, const char *asked, llmc_buf *out)
+/* Every line of a request header, joined with ", " as HTTP combines
+ * repeated header lines (RFC 9110, 5.3) into out; returns the number of
+ * lines (0: absent, out empty). */
+typedef struct header_lines {
+    const char *name;
+    llmc_buf *out;
+    int n;
+} header_lines;
+
+static enum MHD_Result collect_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
 {
+    (void)kind;
+    header_lines *h = cls;
+    if (key && strcasecmp(key, h->name) == 0) {
+        if (h->n++)
+            llmc_buf_puts(h->out, ", ");
+        llmc_buf_puts(h->out, value ? value : "");
+    }
+    return MHD_YES;
+}
+
+static int header_all(preq *r, const char *name, llmc_buf *out)
+{
+    header_lines h = {name, out, 0};
     llmc_buf_clear(out);
-    /* '=' is kept out of namespaces: tenants' preset keys use it, so the
-     * two kinds of key never collide. */
-    if (asked && (!*asked || strpbrk(asked, " \t\r\n=")))
-        return -1;
-    if (r->tenant && r->tenant->ns) {
-        llmc_buf_puts(out, r->tenant->ns);
-        if (asked) {
-            llmc_buf_puts(out, ":");
-            llmc_buf_puts(out, asked);
-        }
-        return 0;
-    }
-    if (asked)
-        llmc_buf_puts(out, asked);
-    return 0;
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_line, &h);
+    return h.n;
 }
 
-typedef struct body_controls {
-    int no_cache, no_store, use_cache;
-    int64_t max_age_ms;
-    const char *ns, *key;
-    json_object *root; /* owns the strings */
-} body_controls;
-
-static int seconds_ms(json_object *v, int64_t *out)
+/* A header that takes one value: NULL when absent; when repeated, 400
+ * naming it (*answered set). */
+static const char *header_single(preq *r, const char *name, int *answered)
 {
-    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-        return -1;
-    double d = json_object_get_double(v);
-    if (!(d >= 0) || d > 1e11)
-        return -1;
-    *out = (int64_t)(d * 1000.0 + 0.5);
-    return 0;
-}
-
-/* LiteLLM's `cache: {...}` as far as the proxy needs it (the library
- * validates it fully when it parses the request). Only parsed when the
- * body mentions "cache", so the hit path parses once. */
-static void read_body_controls(const char *body, size_t len, body_controls *bc)
-{
-    memset(bc, 0, sizeof *bc);
-    bc->use_cache = -1;
-    bc->max_age_ms = -1;
-    if (!memmem(body, len, "\"cach", 5))
-        return;
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return;
-    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-    json_tokener_free(tok);
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return;
+    llmc_buf b = LLMC_BUF_INIT;
+    int n = header_all(r, name, &b);
+    llmc_buf_free(&b);
+    if (n > 1) {
+        queue_error(r, 400, NULL, "header %s is given %d times; send it once", name, n);
+        *answered = 1;
+        return NULL;
     }
-    bc->root = o;
-    json_object *c, *v;
-    if (json_object_object_get_ex(o, "caching", &c) && json_object_is_type(c, json_type_boolean))
-        bc->use_cache = json_object_get_boolean(c);
-    if (!json_object_object_get_ex(o, "cache", &c) || !json_object_is_type(c, json_type_object))
-        return;
-    if (json_object_object_get_ex(c, "no-cache", &v))
-        bc->no_cache = json_object_get_boolean(v);
-    if (json_object_object_get_ex(c, "no-store", &v))
-        bc->no_store = json_object_get_boolean(v);
-    if (json_object_object_get_ex(c, "use-cache", &v))
-        bc->use_cache = json_object_get_boolean(v);
-    if (json_object_object_get_ex(c, "s-maxage", &v) ||
-        json_object_object_get_ex(c, "s-max-age", &v))
-        seconds_ms(v, &bc->max_age_ms);
-    if (json_object_object_get_ex(c, "namespace", &v) && json_object_is_type(v, json_type_string))
-        bc->ns = json_object_get_string(v);
-    if (json_object_object_get_ex(c, "key", &v) && json_object_is_type(v, json_type_string))
-        bc->key = json_object_get_string(v);
+    return n ? header(r, name) : NULL;
 }
 
 /* Cache-Control: no-cache, no-store, max-age=N (the longest age accepted
@@ -1133,14 +1110,17 @@ static int prepare(preq *r)
                                   "object.");
         return -1;
     }
-    body_controls bc;
-    read_body_controls(r->body.data, r->body.len, &bc);
     llmc_status st = llmc_request_from_json(r->body.data, r->body.len, &r->req, &err);
     if (st != LLMC_OK) {
-        json_object_put(bc.root);
         queue_error(r, 400, NULL, "%s", err.msg);
         return -1;
     }
+    /* The controls as the library read them (member names decoded,
+     * `caching` as 0/1 or a boolean): the one reading that decides. */
+    llmc_cache_controls cc;
+    llmc_request_get_controls(r->req, &cc);
+    r->body_controls = cc.no_cache || cc.no_store || cc.ttl_ms != LLMC_TTL_DEFAULT ||
+                       cc.max_age_ms >= 0 || cc.use_cache >= 0 || cc.namespace_ || cc.key;
     json_object *o = llmc_request_json(r->req), *v;
     /* Credentials and endpoints are the server's business: a client must
      * not redirect the server's provider key to a host of its choosing. */
@@ -1149,7 +1129,6 @@ static int prepare(preq *r)
     for (int i = 0; strip[i]; i++)
         json_object_object_del(o, strip[i]);
     if (!json_object_object_get_ex(o, "model", &v) || !json_object_is_type(v, json_type_string)) {
-        json_object_put(bc.root);
         queue_error(r, 400, NULL, "request field \"model\" is %s",
                     v ? "not a string" : "missing");
         return -1;
@@ -1165,7 +1144,6 @@ static int prepare(preq *r)
         if (pm->api_version)
             llmc_request_set_string(r->req, "api_version", pm->api_version);
     } else if (!s->cfg->allow_unlisted && !json_object_object_get_ex(o, "mock_response", NULL)) {
-        json_object_put(bc.root);
         queue_error(r, 404, "model_not_found",
                     "The model `%s` does not exist or is not served by this proxy (see GET "
                     "/v1/models).",
@@ -1174,7 +1152,6 @@ static int prepare(preq *r)
     }
     if (json_object_object_get_ex(o, "stream", &v) && json_object_get_boolean(v)) {
         if (r->ep == EP_TEXT) {
-            json_object_put(bc.root);
             queue_error(r, 400, NULL,
                         "\"stream\": true is supported on /v1/chat/completions only");
             return -1;
@@ -1182,60 +1159,58 @@ static int prepare(preq *r)
         r->stream = r->ep == EP_CHAT;
     }
 
-    /* Cache controls: body first, headers win. */
-    r->no_cache = bc.no_cache;
-    r->no_store = bc.no_store;
-    r->max_age_ms = bc.max_age_ms;
+    /* Cache controls: the body's, then the headers on top (they win). */
+    r->no_cache = cc.no_cache;
+    r->no_store = cc.no_store;
+    r->max_age_ms = cc.max_age_ms;
     const char *bad = NULL, *h;
-    if ((h = header(r, "Cache-Control")) && parse_cache_control(h, r, &bad) != 0) {
-        json_object_put(bc.root);
+    llmc_buf hv = LLMC_BUF_INIT;
+    int answered = 0;
+    if (header_all(r, "Cache-Control", &hv) && parse_cache_control(hv.data, r, &bad) != 0) {
+        llmc_buf_free(&hv);
         queue_error(r, 400, NULL, "%s", bad);
         return -1;
     }
-    if ((h = header(r, "x-llmcache-ttl"))) {
+    llmc_buf_free(&hv);
+    if ((h = header_single(r, "x-llmcache-ttl", &answered))) {
         char *end;
         errno = 0;
         long long t = strtoll(h, &end, 10);
-        if (errno || *end || end == h || t < 0) {
-            json_object_put(bc.root);
+        if (errno || *end || end == h || t < 0 || t > LLMC_TTL_MAX_S) {
             queue_error(r, 400, NULL,
-                        "header x-llmcache-ttl must be a whole number of seconds >= 0");
+                        "header x-llmcache-ttl must be a whole number of seconds from 0 to "
+                        "%lld",
+                        (long long)LLMC_TTL_MAX_S);
             return -1;
         }
         llmc_request_set_ttl(r->req, t);
     }
+    if (answered)
+        return -1;
     if (r->no_cache)
         llmc_request_set_no_cache(r->req, 1);
     if (r->no_store)
         llmc_request_set_no_store(r->req, 1);
     if (r->max_age_ms >= 0)
         llmc_request_set_s_maxage(r->req, r->max_age_ms / 1000);
-    const char *asked = header(r, "x-llmcache-namespace");
-    if (!asked)
-        asked = bc.ns;
-    llmc_buf ns = LLMC_BUF_INIT;
-    if (effective_ns(r, asked, &ns) != 0) {
-        json_object_put(bc.root);
-        llmc_buf_free(&ns);
-        queue_error(r, 400, NULL,
-                    "the cache namespace must be non-empty, without white space or '='");
+    if ((h = header_single(r, "x-llmcache-namespace", &answered))) {
+        if (llmc_namespace_check(h, "header x-llmcache-namespace", &err) != LLMC_OK) {
+            queue_error(r, 400, NULL, "%s", err.msg);
+            return -1;
+        }
+        llmc_request_set_namespace(r->req, h);
+    }
+    if (answered)
+        return -1;
+    /* A tenant's request is confined by the library where its keys are
+     * built: computed, preset and embedding item keys all start with
+     * "<tenant>:", and a namespace it asks for nests inside. */
+    if (r->tenant && r->tenant->ns &&
+        llmc_request_set_tenant(r->req, r->tenant->ns) != LLMC_OK) {
+        queue_error(r, 500, NULL, "cannot confine the request to its tenant");
         return -1;
     }
-    if (ns.len)
-        llmc_request_set_namespace(r->req, ns.data);
-    if (bc.key && r->tenant && r->tenant->ns) {
-        /* A preset key stays inside the tenant's namespace. */
-        llmc_buf k = LLMC_BUF_INIT;
-        llmc_buf_printf(&k, "%s:key=%s", r->tenant->ns, bc.key);
-        llmc_request_set_cache_key(r->req, k.data);
-        llmc_buf_free(&k);
-    }
-    llmc_buf_free(&ns);
-    int use_cache = bc.use_cache;
-    json_object_put(bc.root);
-    r->caching = s->cache != NULL &&
-                 (llmc_cache_get_mode(s->cache) == LLMC_MODE_DEFAULT_OFF ? use_cache == 1
-                                                                          : use_cache != 0);
+    r->caching = s->cache != NULL && llmc_client_caching(s->client, r->req);
     r->call = r->ep == EP_CHAT ? LLMC_CALL_CHAT
               : r->ep == EP_TEXT ? LLMC_CALL_TEXT
                                  : LLMC_CALL_EMBEDDING;
@@ -1281,8 +1256,8 @@ static int prepare(preq *r)
 static void memo_blob(preq *r, const char *nsh, llmc_buf *out)
 {
     llmc_buf_clear(out);
-    llmc_buf_printf(out, "%d\n%p\n%s\n", (int)r->ep, (const void *)r->tenant,
-                    nsh ? nsh : "\x01");
+    llmc_buf_printf(out, "%d\n%s\n%s\n", (int)r->ep,
+                    r->tenant && r->tenant->ns ? r->tenant->ns : "\x01", nsh ? nsh : "\x01");
     llmc_buf_append(out, r->body.data, r->body.len);
 }
 
@@ -1357,24 +1332,32 @@ static enum MHD_Result dispatch(preq *r)
 static enum MHD_Result handle_completion(preq *r)
 {
     proxy_server *s = r->srv;
-    const char *nsh = header(r, "x-llmcache-namespace");
-    int memoable = s->memo && r->ep != EP_EMBED && r->body.len > 0 &&
-                   !memmem(r->body.data, r->body.len, "\"cach", 5);
+    /* Only bodies the library found no cache controls in are memoised
+     * (below), so a body with controls, however spelled, is never found
+     * here. The namespace header lines, all of them, are part of the
+     * identity; the Cache-Control lines are read again on every hit. */
+    llmc_buf nsh = LLMC_BUF_INIT, cc = LLMC_BUF_INIT;
+    int n_nsh = header_all(r, "x-llmcache-namespace", &nsh);
+    int memoable = s->memo && r->ep != EP_EMBED && r->body.len > 0;
     llmc_buf blob = LLMC_BUF_INIT;
     uint64_t h = 0;
     if (memoable) {
-        memo_blob(r, nsh, &blob);
+        memo_blob(r, n_nsh ? nsh.data : NULL, &blob);
         h = memo_hash(blob.data, blob.len);
         if (memo_find(s, r, &blob, h)) {
-            const char *cc = header(r, "Cache-Control"), *bad;
+            const char *bad;
+            int n_cc = header_all(r, "Cache-Control", &cc);
             r->call = r->ep == EP_CHAT ? LLMC_CALL_CHAT : LLMC_CALL_TEXT;
             r->caching = 1;
-            if (!r->stream && (!cc || parse_cache_control(cc, r, &bad) == 0) && !r->no_cache) {
+            if (!r->stream && (!n_cc || parse_cache_control(cc.data, r, &bad) == 0) &&
+                !r->no_cache) {
                 char *body;
                 size_t blen;
                 int64_t age_s;
                 if (lookup(r, &body, &blen, &age_s)) {
                     llmc_buf_free(&blob);
+                    llmc_buf_free(&nsh);
+                    llmc_buf_free(&cc);
                     return queue_owned(r, 200, "application/json", body, blen, "HIT", age_s,
                                        NULL);
                 }
@@ -1384,13 +1367,16 @@ static enum MHD_Result handle_completion(preq *r)
             r->no_cache = 0;
             r->max_age_ms = -1;
             r->stream = 0;
+            r->no_store = 0;
         }
     }
+    llmc_buf_free(&nsh);
+    llmc_buf_free(&cc);
     if (prepare(r) != 0) {
         llmc_buf_free(&blob);
         return MHD_YES;
     }
-    if (memoable && r->caching && r->key.len)
+    if (memoable && r->caching && r->key.len && !r->body_controls)
         memo_store(s, r, &blob, h);
     llmc_buf_free(&blob);
     if (r->call != LLMC_CALL_EMBEDDING && !r->stream && r->caching && !r->no_cache) {
@@ -1598,17 +1584,18 @@ static json_object *parse_body_object(preq *r, int allow_empty)
 {
     if (r->body.len == 0 && allow_empty)
         return json_object_new_object();
-    json_tokener *tok = json_tokener_new();
-    json_object *o = tok ? json_tokener_parse_ex(tok, r->body.data ? r->body.data : "",
-                                                 (int)r->body.len)
-                         : NULL;
-    enum json_tokener_error je = tok ? json_tokener_get_error(tok) : json_tokener_error_size;
-    json_tokener_free(tok);
-    if (!o || je != json_tokener_success || !json_object_is_type(o, json_type_object)) {
+    json_object *o = NULL;
+    llmc_err err;
+    llmc_err_clear(&err);
+    /* The library's parser: standard JSON only, as for completions. */
+    if (llmc_json_parse(r->body.data ? r->body.data : "", r->body.len, "request body", &o,
+                        &err) != LLMC_OK) {
+        queue_error(r, 400, NULL, "the request body must be a JSON object: %s", err.msg);
+        return NULL;
+    }
+    if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);
-        queue_error(r, 400, NULL, "the request body must be a JSON object%s%s",
-                    je != json_tokener_success ? ": " : "",
-                    je != json_tokener_success ? json_tokener_error_desc(je) : "");
+        queue_error(r, 400, NULL, "the request body must be a JSON object");
         return NULL;
     }
     return o;
@@ -1666,23 +1653,40 @@ static enum MHD_Result handle_flush(preq *r)
     json_object *o = parse_body_object(r, 1), *v;
     if (!o)
         return MHD_YES;
-    const char *asked = header(r, "x-llmcache-namespace");
-    int all = 0;
+    int answered = 0, all = 0;
+    const char *asked = header_single(r, "x-llmcache-namespace", &answered);
+    const char *what = "header x-llmcache-namespace";
+    if (answered) {
+        json_object_put(o);
+        return MHD_YES;
+    }
     if (json_object_object_get_ex(o, "namespace", &v)) {
-        if (!json_object_is_type(v, json_type_string)) {
+        if (!json_object_is_type(v, json_type_string) ||
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
             json_object_put(o);
             return queue_error(r, 400, NULL, "field \"namespace\" must be a string");
         }
         asked = json_object_get_string(v);
+        what = "field \"namespace\"";
     }
     if (json_object_object_get_ex(o, "all", &v))
         all = json_object_get_boolean(v);
-    llmc_buf ns = LLMC_BUF_INIT;
-    if (effective_ns(r, asked, &ns) != 0) {
+    llmc_err err;
+    llmc_err_clear(&err);
+    if (asked && llmc_namespace_check(asked, what, &err) != LLMC_OK) {
         json_object_put(o);
-        return queue_error(r, 400, NULL,
-                           "the namespace must be non-empty, without white space or '='");
+        return queue_error(r, 400, NULL, "%s", err.msg);
     }
+    /* A tenant flushes its own space, or a sub-namespace inside it
+     * ("tenant:sub": the library flushes exactly the keys under it). */
+    llmc_buf ns = LLMC_BUF_INIT;
+    if (r->tenant && r->tenant->ns) {
+        llmc_buf_puts(&ns, r->tenant->ns);
+        if (asked)
+            llmc_buf_puts(&ns, ":");
+    }
+    if (asked)
+        llmc_buf_puts(&ns, asked);
     json_object_put(o);
     if (!ns.len && llmc_cache_namespace(r->srv->cache))
         llmc_buf_puts(&ns, llmc_cache_namespace(r->srv->cache));
@@ -1757,9 +1761,14 @@ static enum MHD_Result handle(preq *r)
         return queue_error(r, 404, "not_found", "No route for %s %s", r->method, r->path);
     int post = r->ep == EP_CHAT || r->ep == EP_TEXT || r->ep == EP_EMBED || r->ep == EP_DELETE ||
                r->ep == EP_FLUSH;
-    if (strcmp(r->method, post ? "POST" : "GET") != 0)
+    /* HEAD is GET without the body (libmicrohttpd leaves it out); only
+     * the health check offers it, for load balancers that probe so. */
+    int head_ok = r->ep == EP_HEALTH && strcmp(r->method, "HEAD") == 0;
+    if (strcmp(r->method, post ? "POST" : "GET") != 0 && !head_ok) {
+        r->allow = post ? "POST" : r->ep == EP_HEALTH ? "GET, HEAD" : "GET";
         return queue_error(r, 405, "method_not_allowed", "%s needs %s", r->path,
                            post ? "POST" : "GET");
+    }
     if (r->ep == EP_HEALTH) {
         json_object *o = json_object_new_object();
         int stop = atomic_load(&s->stopping) != 0;
@@ -1794,6 +1803,113 @@ static enum MHD_Result handle(preq *r)
     }
 }
 
+/* Request framing a front end and this server could read differently
+ * (request smuggling) is refused before the request is accepted:
+ * repeated differing Content-Length lines, Content-Length beside
+ * Transfer-Encoding, a header name that is not an HTTP token
+ * ("Content-Length : 5", which libmicrohttpd would otherwise keep as an
+ * unknown header and then run the body as the next request), and folded
+ * (obs-fold) lines. libmicrohttpd 0.9.75 takes a folded line by appending
+ * it to the header's *name*, so a fold shows as a name with white space
+ * or ':' in it ("X-A: 1\r\n Content-Length: 5"), or as a name that
+ * extends one of the headers that frame or control a request
+ * ("Content-Length: 0\r\n 93" arrives as "Content-Length93"). A
+ * one-word fold of some other header only renames that header, which
+ * nothing here reads. */
+typedef struct framing {
+    int n_cl, cl_differ, n_te, bad_name;
+    const char *cl;
+    const char *bad; /* the offending name */
+} framing;
+
+static int is_token(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (!isalnum(ch) && !strchr("!#$%&'*+-.^_`|~", ch))
+            return 0;
+    }
+    return 1;
+}
+
+static enum MHD_Result check_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    static const char *const controlling[] = {"content-length", "transfer-encoding",
+                                              "cache-control", "authorization",
+                                              "x-llmcache-ttl", "x-llmcache-namespace", NULL};
+    framing *f = cls;
+    if (!key)
+        return MHD_YES;
+    int bad = !is_token(key);
+    for (int i = 0; !bad && controlling[i]; i++) {
+        size_t n = strlen(controlling[i]);
+        bad = strlen(key) > n && strncasecmp(key, controlling[i], n) == 0;
+    }
+    if (bad && !f->bad_name) {
+        f->bad_name = 1;
+        f->bad = key;
+    }
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->n_cl++ && strcmp(f->cl, value ? value : "") != 0)
+            f->cl_differ = 1;
+        f->cl = value ? value : "";
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->n_te++;
+    }
+    return MHD_YES;
+}
+
+/* The request head's sizes: the URL with its query, and the header
+ * lines. */
+typedef struct head_size {
+    size_t url, headers;
+} head_size;
+
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    head_size *h = cls;
+    size_t n = (key ? strlen(key) : 0) + (value ? strlen(value) : 0);
+    if (kind == MHD_GET_ARGUMENT_KIND)
+        h->url += n + 2; /* '&' or '?', '=' */
+    else
+        h->headers += n + 4; /* ": ", CRLF */
+    return MHD_YES;
+}
+
+/* NULL when the framing is sound, else what is wrong (in buf). */
+static const char *bad_framing(struct MHD_Connection *conn, char *buf, size_t bufsz)
+{
+    framing f;
+    memset(&f, 0, sizeof f);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, check_line, &f);
+    if (f.bad_name) {
+        char name[48];
+        size_t i = 0;
+        for (const char *p = f.bad; *p && i + 1 < sizeof name; p++)
+            name[i++] = (unsigned char)*p >= ' ' && (unsigned char)*p < 0x7f ? *p : '?';
+        name[i] = '\0';
+        snprintf(buf, bufsz,
+                 "header name \"%s\" is not a valid header name (white space before ':', "
+                 "or a folded header line)",
+                 name);
+        return buf;
+    }
+    if (f.cl_differ)
+        return "Content-Length is given more than once with different values";
+    if (f.n_cl && f.n_te)
+        return "Content-Length and Transfer-Encoding are both given";
+    if (f.n_te > 1)
+        return "Transfer-Encoding is given more than once";
+    if (f.n_cl && (!*f.cl || f.cl[strspn(f.cl, "0123456789")] != '\0'))
+        return "Content-Length is not a decimal number";
+    return NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -1817,6 +1933,34 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         atomic_fetch_add(&s->m.requests[r->ep], 1);
         atomic_fetch_add(&s->m.inflight, 1);
         *con_cls = r;
+        char why[160];
+        const char *bad = bad_framing(conn, why, sizeof why);
+        if (bad) {
+            /* Answer and close: nothing after this request's head can be
+             * trusted to start where we think it does. */
+            r->handled = 1;
+            r->close = 1;
+            return queue_error(r, 400, "bad_request", "Malformed request framing: %s.", bad);
+        }
+        /* Our limits sit below libmicrohttpd's buffer (MHD_HEAD_BUFFER), so
+         * an oversized head gets an OpenAI-style JSON error from here
+         * rather than libmicrohttpd's HTML page (which remains only for
+         * heads too big for its buffer or that it cannot parse at all). */
+        head_size hs = {strlen(url), 0};
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND | MHD_HEADER_KIND, add_size, &hs);
+        if (hs.url > MAX_URL_BYTES) {
+            r->handled = 1;
+            r->close = 1;
+            return queue_error(r, 414, "uri_too_long",
+                               "The request URL is longer than %d bytes.", MAX_URL_BYTES);
+        }
+        if (hs.headers > MAX_HEADER_BYTES) {
+            r->handled = 1;
+            r->close = 1;
+            return queue_error(r, 431, "request_header_fields_too_large",
+                               "The request headers are larger than %d bytes.",
+                               MAX_HEADER_BYTES);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             unsigned long long n = strtoull(cl, NULL, 10);
@@ -1873,7 +2017,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    proxy_server *s = cls;
+    /* libmicrohttpd's own complaints (a client's malformed request, a
+     * dropped connection) are access-log material, not errors of ours. */
+    if (s->cfg->quiet)
+        return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
@@ -2030,7 +2178,8 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_HEAD_BUFFER, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE,
         1024u, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 0),
         MHD_OPTION_END);
     if (!s->mhd) {
