@@ -1338,7 +1338,9 @@ static enum MHD_Result handle_completion(preq *r)
      * identity; the Cache-Control lines are read again on every hit. */
     llmc_buf nsh = LLMC_BUF_INIT, cc = LLMC_BUF_INIT;
     int n_nsh = header_all(r, "x-llmcache-namespace", &nsh);
-    int memoable = s->memo && r->ep != EP_EMBED && r->body.len > 0;
+    /* A request with a TTL header takes the full path, which checks it. */
+    int memoable = s->memo && r->ep != EP_EMBED && r->body.len > 0 &&
+                   !header(r, "x-llmcache-ttl");
     llmc_buf blob = LLMC_BUF_INIT;
     uint64_t h = 0;
     if (memoable) {
