@@ -1487,6 +1487,8 @@ START_TEST(test_opt_out_spellings)
         {",\"\\u0063ache\":{\"no-cache\":true}", "REFRESH"},
         {",\"cache\":{\"no-c\\u0061che\":1}", "REFRESH"},
         {",\"\\u0063ache\":{\"no-cache\":true,\"no-store\":true}", "BYPASS"},
+        {",\"caching\":true,\"caching\":false", "BYPASS"},
+        {",\"cache\":{},\"\\u0063ache\":{\"no-cache\":true}", "REFRESH"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *x = chat_body_x("opt out", cases[i].extra);

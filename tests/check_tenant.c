@@ -286,6 +286,44 @@ START_TEST(t_controls_readback)
 }
 END_TEST
 
+/* The text paths (request memo, tokenized fast path) read controls as
+ * the json-c path does: escaped names and duplicate members included. */
+START_TEST(t_text_paths_honour_controls)
+{
+    open_all("local://");
+    const char *good = "{\"model\":\"mock/demo\",\"mock_response\":\"x\",\"messages\":[{\"role\":"
+                       "\"user\",\"content\":\"t\"}]";
+    char req[512];
+    snprintf(req, sizeof req, "%s}", good);
+    for (int i = 0; i < 2; i++) {
+        llmc_response *resp = NULL;
+        ck_assert_int_eq(llmc_completion_json(cl, req, LLMC_ZSTR, &resp, NULL), LLMC_OK);
+        ck_assert_int_eq(llmc_response_cache_hit(resp), i);
+        llmc_response_free(resp);
+    }
+    static const char *const optout[] = {
+        ",\"\\u0063aching\":false",
+        ",\"caching\":true,\"caching\":false",
+        ",\"\\u0063ache\":{\"no-cache\":true}",
+        ",\"cache\":{\"no-c\\u0061che\":true}",
+        ",\"cache\":{},\"\\u0063ache\":{\"no-cache\":true}",
+        ",\"cache\":{\"no-cache\":false,\"no-cache\":true}",
+        NULL};
+    for (int i = 0; optout[i]; i++) {
+        snprintf(req, sizeof req, "%s%s}", good, optout[i]);
+        for (int twice = 0; twice < 2; twice++) {
+            llmc_response *resp = NULL;
+            llmc_err e;
+            ck_assert_msg(llmc_completion_json(cl, req, LLMC_ZSTR, &resp, &e) == LLMC_OK, "%s: %s",
+                          req, e.msg);
+            ck_assert_msg(!llmc_response_cache_hit(resp), "answered from the cache: %s", req);
+            llmc_response_free(resp);
+        }
+    }
+    close_all();
+}
+END_TEST
+
 /* Comments and single quotes are not JSON: refused on every path,
  * including after the same request without them was cached (the memo and
  * the text fast path must not answer it). */
@@ -368,6 +406,7 @@ static Suite *tenant_suite(void)
     tcase_add_test(tc, t_computed_keys_in_tenant);
     tcase_add_test(tc, t_key_fn_confined);
     tcase_add_test(tc, t_controls_readback);
+    tcase_add_test(tc, t_text_paths_honour_controls);
     tcase_add_test(tc, t_strict_json);
     tcase_add_test(tc, t_flush_sub_namespace);
     suite_add_tcase(s, tc);
