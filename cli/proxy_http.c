@@ -1680,7 +1680,7 @@ static enum MHD_Result handle_flush(preq *r)
         return queue_error(r, 400, NULL, "%s", err.msg);
     }
     /* A tenant flushes its own space, or a sub-namespace inside it
-     * ("tenant:sub": the library flushes exactly the keys under it). */
+     * (the library flushes exactly the keys under "tenant:sub:"). */
     llmc_buf ns = LLMC_BUF_INIT;
     if (r->tenant && r->tenant->ns) {
         llmc_buf_puts(&ns, r->tenant->ns);
@@ -1694,7 +1694,9 @@ static enum MHD_Result handle_flush(preq *r)
         llmc_buf_puts(&ns, llmc_cache_namespace(r->srv->cache));
     llmc_status st;
     uint64_t deleted = 0;
-    if (ns.len) {
+    if (r->tenant && r->tenant->ns) {
+        st = llmc_cache_flush_in(r->srv->cache, r->tenant->ns, asked, &deleted);
+    } else if (ns.len) {
         st = llmc_cache_flush(r->srv->cache, ns.data, &deleted);
     } else if (all) {
         st = llmc_cache_flush_all(r->srv->cache);

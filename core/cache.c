@@ -300,29 +300,6 @@ static int in_list(const char *const *list, const char *name)
     return 0;
 }
 
-/* A namespace, or a tenant's sub-namespace path "tenant:sub" for a scoped
- * flush: every ':'-separated name valid on its own. */
-static llmc_status check_namespace_path(const char *ns, llmc_err *err)
-{
-    char name[LLMC_NAMESPACE_MAX + 1];
-    if (strlen(ns) > 2 * LLMC_NAMESPACE_MAX + 1)
-        return llmc_err_set(err, LLMC_EINVAL, 0, "namespace path \"%.64s...\" is too long", ns);
-    for (const char *p = ns;;) {
-        const char *e = strchr(p, ':');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n > LLMC_NAMESPACE_MAX)
-            return llmc_err_set(err, LLMC_EINVAL, 0, "namespace must be 1..%d bytes (got %zu)",
-                                LLMC_NAMESPACE_MAX, n);
-        memcpy(name, p, n);
-        name[n] = '\0';
-        llmc_status st = llmc_namespace_check(name, "namespace", err);
-        if (st != LLMC_OK)
-            return st;
-        if (!e)
-            return LLMC_OK;
-        p = e + 1;
-    }
-}
 
 static llmc_status open_common(const char *type_or_url, int is_url, const llmc_options *opts,
                                llmc_cache **out, llmc_err *err)
@@ -922,6 +899,9 @@ static int collect_cb(void *ud, const char *key, size_t klen)
     return 0;
 }
 
+static llmc_status flush_prefix(llmc_cache *c, const char *ns, int native_ok,
+                                uint64_t *deleted);
+
 llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
 {
     if (!c)
@@ -935,11 +915,50 @@ llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
                     "no namespace option); llmc_cache_flush_all deletes everything");
     llmc_err e;
     llmc_err_clear(&e);
-    llmc_status st = check_namespace_path(ns, &e);
+    llmc_status st = llmc_namespace_check(ns, NULL, &e);
     if (st != LLMC_OK)
         return llmc__cache_fail(c, &e);
+    return flush_prefix(c, ns, 1, deleted);
+}
+
+llmc_status llmc_cache_flush_in(llmc_cache *c, const char *tenant, const char *ns,
+                                uint64_t *deleted)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    if (!tenant)
+        return llmc_cache_flush(c, ns, deleted);
+    if (deleted)
+        *deleted = 0;
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = llmc_namespace_check(tenant, "tenant", &e);
+    if (st == LLMC_OK && ns)
+        st = llmc_namespace_check(ns, NULL, &e);
+    if (st != LLMC_OK)
+        return llmc__cache_fail(c, &e);
+    if (!ns)
+        return flush_prefix(c, tenant, 1, deleted);
+    /* Both names are valid (no ':', no glob characters): the joined
+     * prefix matches exactly the keys under "tenant:ns:". A backend's own
+     * flush takes a key's namespace to end at its first ':' (memcached
+     * keeps a generation per namespace, the file plugin a directory), so
+     * a sub-namespace is flushed by listing and deleting its keys. */
+    char path[2 * LLMC_NAMESPACE_MAX + 2];
+    snprintf(path, sizeof path, "%s:%s", tenant, ns);
+    return flush_prefix(c, path, 0, deleted);
+}
+
+/* Delete the keys under "ns:" (ns already checked); native_ok 0: only
+ * by scan + delete. */
+static llmc_status flush_prefix(llmc_cache *c, const char *ns, int native_ok,
+                                uint64_t *deleted)
+{
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st;
     uint64_t n = 0;
-    if (c->ops->flush) {
+    if (c->ops->flush && native_ok) {
         LOCK(c);
         st = c->ops->flush(c->ctx, ns, strlen(ns), &n, &e);
         UNLOCK(c);

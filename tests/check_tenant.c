@@ -378,7 +378,8 @@ START_TEST(t_flush_sub_namespace)
     llmc_response_free(call_as("a", xs));
     llmc_response_free(call_as("b", xs));
     uint64_t n = 0;
-    ck_assert_int_eq(llmc_cache_flush(cache, "a:exp", &n), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_flush(cache, "a:exp", &n), LLMC_EINVAL);
+    ck_assert_int_eq(llmc_cache_flush_in(cache, "a", "exp", &n), LLMC_OK);
     ck_assert_uint_eq(n, 1);
     llmc_response *r = call_as("a", xs);
     ck_assert_int_eq(llmc_response_cache_hit(r), 0);
@@ -389,8 +390,14 @@ START_TEST(t_flush_sub_namespace)
     r = call_as("b", xs);
     ck_assert_int_eq(llmc_response_cache_hit(r), 1);
     llmc_response_free(r);
-    ck_assert_int_eq(llmc_cache_flush(cache, "a:e*", &n), LLMC_EINVAL);
-    ck_assert_int_eq(llmc_cache_flush(cache, "a:", &n), LLMC_EINVAL);
+    ck_assert_int_eq(llmc_cache_flush_in(cache, "a", "e*", &n), LLMC_EINVAL);
+    ck_assert_int_eq(llmc_cache_flush_in(cache, "a:", "exp", &n), LLMC_EINVAL);
+    ck_assert_int_eq(llmc_cache_flush_in(cache, "a", "", &n), LLMC_EINVAL);
+    /* The whole tenant, its sub-namespaces included. */
+    ck_assert_int_eq(llmc_cache_flush_in(cache, "a", NULL, &n), LLMC_OK);
+    r = call_as("a", x);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    llmc_response_free(r);
     free(x);
     free(xs);
     close_all();

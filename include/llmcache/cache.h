@@ -146,13 +146,19 @@ typedef struct llmc_kv {
 LLMC_API llmc_status llmc_cache_mset(llmc_cache *c, size_t n, const llmc_kv *items);
 
 /* Delete every key of namespace `ns` (keys that start with "ns:").
- * `ns` may also be a tenant's sub-namespace, "tenant:sub" (names joined
- * by ':', each a valid namespace name): that deletes the keys starting
- * with "tenant:sub:" only. `ns` NULL means the cache's own namespace option; LLMC_EINVAL if
+ * `ns` NULL means the cache's own namespace option; LLMC_EINVAL if
  * neither is set (use llmc_cache_flush_all to delete everything).
  * Other namespaces are untouched. *deleted (may be NULL) receives the
  * number of keys removed, where the backend can count them. */
 LLMC_API llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted);
+
+/* Flush inside a tenant (see llmc_request_set_tenant): with `ns` the
+ * tenant's sub-namespace "tenant:ns:" only, with `ns` NULL everything of
+ * the tenant ("tenant:", its sub-namespaces included). `tenant` NULL is
+ * llmc_cache_flush(c, ns, deleted). Both names must pass
+ * llmc_namespace_check (LLMC_EINVAL otherwise). */
+LLMC_API llmc_status llmc_cache_flush_in(llmc_cache *c, const char *tenant, const char *ns,
+                                         uint64_t *deleted);
 
 /* Delete everything the backend holds (for Redis: the selected database;
  * for memcached: every server). Explicitly named because it is drastic. */
