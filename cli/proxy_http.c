@@ -1689,7 +1689,6 @@ static enum MHD_Result handle_flush(preq *r)
     }
     if (asked)
         llmc_buf_puts(&ns, asked);
-    json_object_put(o);
     if (!ns.len && llmc_cache_namespace(r->srv->cache))
         llmc_buf_puts(&ns, llmc_cache_namespace(r->srv->cache));
     llmc_status st;
@@ -1701,10 +1700,12 @@ static enum MHD_Result handle_flush(preq *r)
     } else if (all) {
         st = llmc_cache_flush_all(r->srv->cache);
     } else {
+        json_object_put(o);
         return queue_error(r, 400, NULL,
                            "say which namespace to flush: {\"namespace\": \"...\"} or the "
                            "x-llmcache-namespace header ({\"all\": true} flushes everything)");
     }
+    json_object_put(o); /* `asked` may point into it: not before the flush */
     if (st != LLMC_OK) {
         llmc_buf_free(&ns);
         return queue_error(r, st == LLMC_ENOTSUP ? 501 : 503, NULL, "cache flush failed: %s",
