@@ -977,45 +977,6 @@ static const char *header(preq *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-/* 0 ok (r->tenant set), -1 answered 401. */
-static int authenticate(preq *r)
-{
-    const proxy_config *c = r->srv->cfg;
-    if (c->n_keys == 0)
-        return 0;
-    const char *k = NULL;
-    const char *h = header(r, "Authorization");
-    if (h) {
-        while (*h == ' ')
-            h++;
-        if (strncasecmp(h, "Bearer ", 7) == 0) {
-            k = h + 7;
-            while (*k == ' ')
-                k++;
-        }
-    }
-    if (!k)
-        k = header(r, "x-api-key");
-    if (!k)
-        k = header(r, "api-key");
-    if (k) {
-        size_t kl = strlen(k);
-        while (kl && k[kl - 1] == ' ')
-            kl--;
-        for (size_t i = 0; i < c->n_keys; i++) {
-            if (key_equal(k, kl, c->keys[i].key)) {
-                r->tenant = &c->keys[i];
-                return 0;
-            }
-        }
-    }
-    queue_error(r, 401, "invalid_api_key",
-                k ? "Incorrect API key provided to the llmcache proxy."
-                  : "You didn't provide an API key. Send it as \"Authorization: Bearer "
-                    "<key>\".");
-    return -1;
-}
-
 /* Every line of a request header, joined with ", " as HTTP combines
  * repeated header lines (RFC 9110, 5.3) into out; returns the number of
  * lines (0: absent, out empty). */
@@ -1059,6 +1020,54 @@ static const char *header_single(preq *r, const char *name, int *answered)
         return NULL;
     }
     return n ? header(r, name) : NULL;
+}
+
+/* 0 ok (r->tenant set), -1 answered (401, or 400 for repeated credentials). */
+static int authenticate(preq *r)
+{
+    const proxy_config *c = r->srv->cfg;
+    if (c->n_keys == 0)
+        return 0;
+    /* Credentials cannot be combined: a request carrying several would
+     * be read by whichever line a front end and this server each pick. */
+    static const char *const cred[] = {"Authorization", "x-api-key", "api-key", NULL};
+    for (int i = 0; cred[i]; i++) {
+        int answered = 0;
+        header_single(r, cred[i], &answered);
+        if (answered)
+            return -1;
+    }
+    const char *k = NULL;
+    const char *h = header(r, "Authorization");
+    if (h) {
+        while (*h == ' ')
+            h++;
+        if (strncasecmp(h, "Bearer ", 7) == 0) {
+            k = h + 7;
+            while (*k == ' ')
+                k++;
+        }
+    }
+    if (!k)
+        k = header(r, "x-api-key");
+    if (!k)
+        k = header(r, "api-key");
+    if (k) {
+        size_t kl = strlen(k);
+        while (kl && k[kl - 1] == ' ')
+            kl--;
+        for (size_t i = 0; i < c->n_keys; i++) {
+            if (key_equal(k, kl, c->keys[i].key)) {
+                r->tenant = &c->keys[i];
+                return 0;
+            }
+        }
+    }
+    queue_error(r, 401, "invalid_api_key",
+                k ? "Incorrect API key provided to the llmcache proxy."
+                  : "You didn't provide an API key. Send it as \"Authorization: Bearer "
+                    "<key>\".");
+    return -1;
 }
 
 /* Cache-Control: no-cache, no-store, max-age=N (the longest age accepted

@@ -1609,6 +1609,11 @@ START_TEST(test_header_lines_and_ttl)
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "HIT");
     resp_free(&r);
+    const char *twokeys[] = {"Authorization: Bearer " KEY_A, "Authorization: Bearer " ADMIN_KEY,
+                             NULL};
+    http(&r, "POST", &main_px, "/v1/chat/completions", b, twokeys);
+    assert_openai_error(&r, 400, "Authorization");
+    resp_free(&r);
     const char *twottl[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-ttl: 5",
                             "x-llmcache-ttl: 50", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, twottl);
@@ -1679,18 +1684,18 @@ START_TEST(test_format_nits)
     http(&r, "POST", &main_px, "/cache/flush", "{\"namespace\":\"x\" /* c */}", admin_h);
     assert_openai_error(&r, 400, "not JSON");
     resp_free(&r);
-    /* A connection cut mid-request: libmicrohttpd's complaint stays out
-     * of the log without --access-log (checked at the clean exit). */
-    const char *cut = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)main_px.port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_gt(send(fd, cut, strlen(cut), MSG_NOSIGNAL), 0);
-    close(fd);
+    /* Requests libmicrohttpd refuses itself (a header line without a
+     * colon; HTTP/1.1 without Host, in its strict mode): its complaints
+     * stay out of the log without --access-log (checked at the clean
+     * exit). */
+    const char *nocolon = "GET /health HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n";
+    out = raw_http(main_px.port, nocolon, strlen(nocolon), &closed);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 400", 12) == 0 && closed, "%.400s", out);
+    free(out);
+    const char *nohost = "GET /health HTTP/1.1\r\n\r\n";
+    out = raw_http(main_px.port, nohost, strlen(nohost), &closed);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 400", 12) == 0 && closed, "%.400s", out);
+    free(out);
 }
 END_TEST
 
