@@ -1175,7 +1175,8 @@ static int prepare(preq *r)
     const char *bad = NULL, *h;
     llmc_buf hv = LLMC_BUF_INIT;
     int answered = 0;
-    if (header_all(r, "Cache-Control", &hv) && parse_cache_control(hv.data, r, &bad) != 0) {
+    if (header_all(r, "Cache-Control", &hv) &&
+        parse_cache_control(hv.data ? hv.data : "", r, &bad) != 0) {
         llmc_buf_free(&hv);
         queue_error(r, 400, NULL, "%s", bad);
         return -1;
@@ -1360,7 +1361,8 @@ static enum MHD_Result handle_completion(preq *r)
             int n_cc = header_all(r, "Cache-Control", &cc);
             r->call = r->ep == EP_CHAT ? LLMC_CALL_CHAT : LLMC_CALL_TEXT;
             r->caching = 1;
-            if (!r->stream && (!n_cc || parse_cache_control(cc.data, r, &bad) == 0) &&
+            if (!r->stream &&
+                (!n_cc || parse_cache_control(cc.data ? cc.data : "", r, &bad) == 0) &&
                 !r->no_cache) {
                 char *body;
                 size_t blen;
@@ -2196,7 +2198,8 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_HEAD_BUFFER, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_HEAD_BUFFER,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1,
         MHD_OPTION_LISTEN_BACKLOG_SIZE,
         1024u, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 0),
         MHD_OPTION_END);

@@ -1609,6 +1609,18 @@ START_TEST(test_header_lines_and_ttl)
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "HIT");
     resp_free(&r);
+    /* An empty Cache-Control line (twice: the second meets the memo). */
+    char empty[512];
+    snprintf(empty, sizeof empty,
+             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN_KEY
+             "\r\nCache-Control:\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(b), b);
+    for (int twice = 0; twice < 2; twice++) {
+        int closed;
+        char *out = raw_http(main_px.port, empty, strlen(empty), &closed);
+        ck_assert_msg(strncmp(out, "HTTP/1.1 200", 12) == 0, "%.300s", out);
+        free(out);
+    }
     const char *twokeys[] = {"Authorization: Bearer " KEY_A, "Authorization: Bearer " ADMIN_KEY,
                              NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, twokeys);
