@@ -12,6 +12,16 @@
 #define LLMC_UNUSED(x) ((void)(x))
 #define LLMC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* a + b, saturated at INT64_MIN / INT64_MAX: token counts come from
+ * providers and cached entries and may be anything. */
+static inline int64_t llmc__sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* ---- strings ---- */
 int llmc__strcaseeq(const char *a, const char *b);
 char *llmc__strdup(const char *s);
@@ -21,14 +31,6 @@ struct llmc_entry;
 int llmc__entry_mac(const unsigned char *secret, size_t slen, const char *key, size_t klen,
                     const struct llmc_entry *e, uint8_t out[32]);
 char *llmc__strndup(const char *s, size_t n);
-
-/* JSON text outside the standard that json-c's tokener takes even in
- * strict mode (comments, single-quoted strings, single-quoted member
- * names): the offset of the first such byte outside a string, or
- * (size_t)-1 when there is none. Set JSON_TOKENER_STRICT and call this
- * before parsing text a client sent. */
-size_t llmc__json_nonstandard_at(const char *s, size_t n);
-#define LLMC__JSON_STRICT_FLAGS (JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS)
 
 /* Per-thread scratch buffers, freed at thread exit. */
 enum { LLMC_TLS_KEYMAT, LLMC_TLS_ENCODE, LLMC_TLS_COUNT_ };

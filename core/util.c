@@ -277,27 +277,3 @@ llmc_buf *llmc__tls_buf(int which)
     }
     return &b[which];
 }
-
-size_t llmc__json_nonstandard_at(const char *s, size_t n)
-{
-    /* Outside strings, standard JSON never holds a quote other than '"',
-     * nor '/': the first one found is where the text stops being JSON,
-     * before any bytes could be misread as inside or outside a string. */
-    if (!memchr(s, '\'', n) && !memchr(s, '/', n))
-        return (size_t)-1;
-    int in_str = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (in_str) {
-            if (ch == '\\')
-                i++;
-            else if (ch == '"')
-                in_str = 0;
-        } else if (ch == '"') {
-            in_str = 1;
-        } else if (ch == '\'' || ch == '/') {
-            return i;
-        }
-    }
-    return (size_t)-1;
-}
