@@ -1601,20 +1601,18 @@ static json_object *parse_body_object(preq *r, int allow_empty)
 {
     if (r->body.len == 0 && allow_empty)
         return json_object_new_object();
-    json_object *o = NULL;
+    /* The library's reading of a client's JSON object: standard JSON
+     * only, as for completions. */
+    llmc_request *req = NULL;
     llmc_err err;
     llmc_err_clear(&err);
-    /* The library's parser: standard JSON only, as for completions. */
-    if (llmc_json_parse(r->body.data ? r->body.data : "", r->body.len, "request body", &o,
-                        &err) != LLMC_OK) {
+    if (llmc_request_from_json(r->body.data ? r->body.data : "", r->body.len, &req, &err) !=
+        LLMC_OK) {
         queue_error(r, 400, NULL, "the request body must be a JSON object: %s", err.msg);
         return NULL;
     }
-    if (!json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        queue_error(r, 400, NULL, "the request body must be a JSON object");
-        return NULL;
-    }
+    json_object *o = json_object_get(llmc_request_json(req));
+    llmc_request_free(req);
     return o;
 }
 

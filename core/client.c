@@ -508,7 +508,8 @@ static llmc_status parse_request(const char *json, size_t len, llmc_request *r, 
      * (failed) parse on this thread reaches this one. */
     json_object *o = NULL;
     llmc_status pst =
-        llmc__json_parse(json, len, LLMC__LONE_REJECT, LLMC_EINVAL, "request JSON", &o, err);
+        llmc__json_parse(json, len, LLMC__LONE_REJECT | LLMC__JSON_STRICT, LLMC_EINVAL,
+                         "request JSON", &o, err);
     if (pst != LLMC_OK)
         return pst;
     if (!json_object_is_type(o, json_type_object)) {
@@ -589,8 +590,8 @@ llmc_status llmc_request_set_json(llmc_request *r, const char *name, const char 
     if (!json)
         return LLMC_EINVAL;
     json_object *v = NULL;
-    if (llmc__json_parse(json, strlen(json), LLMC__LONE_REJECT, LLMC_EINVAL, "request member", &v,
-                         NULL) != LLMC_OK)
+    if (llmc__json_parse(json, strlen(json), LLMC__LONE_REJECT | LLMC__JSON_STRICT, LLMC_EINVAL,
+                         "request member", &v, NULL) != LLMC_OK)
         return LLMC_EINVAL;
     return set_member(r, name, v);
 }
