@@ -123,7 +123,14 @@ static int parse_cache_opts(int argc, char **argv, unsigned allowed, cache_opts 
         li = -1;
         switch (ch) {
         case 'c': need = O_CACHE; o->cache_url = optarg; break;
-        case 'n': need = O_NS; o->ns = optarg; break;
+        case 'n': {
+            llmc_err e;
+            need = O_NS;
+            o->ns = optarg;
+            if (llmc_namespace_check(optarg, "--namespace", &e) != LLMC_OK)
+                return cli_usage_error(o->cmd, "%s", e.msg);
+            break;
+        }
         case 'T':
             need = O_TTL;
             if ((o->ttl = cli_parse_seconds(optarg)) < 0)

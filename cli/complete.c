@@ -390,10 +390,14 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
     if (o->ttl >= 0)
         llmc_request_set_ttl(r, o->ttl);
     if (o->ns) {
-        llmc_status st = llmc_request_set_namespace(r, o->ns);
+        llmc_err e;
+        llmc_err_clear(&e);
+        llmc_status st = llmc_namespace_check(o->ns, "--namespace", &e);
+        if (st == LLMC_OK)
+            st = llmc_request_set_namespace(r, o->ns);
         if (st != LLMC_OK) {
             llmc_request_free(r);
-            return cli_usage_error(o->cmd, "--namespace '%s': %s", o->ns, llmc_strerror(st));
+            return cli_usage_error(o->cmd, "%s", e.msg[0] ? e.msg : llmc_strerror(st));
         }
     }
     *out = r;

@@ -64,7 +64,12 @@ int proxy_config_load(proxy_config *c, const char *path, char *err, size_t errsz
 int proxy_config_set_listen(proxy_config *c, const char *spec, char *err, size_t errsz);
 
 /* Add a proxy key (copied); ns may be NULL. */
-int proxy_config_add_key(proxy_config *c, const char *key, const char *ns);
+/* Add a proxy key (copied); ns NULL = an admin key. A namespace that
+ * llmc_namespace_check refuses, or a key already given to another
+ * namespace, is -1 with the reason in err (never the key). The same key
+ * again for the same namespace is accepted once. */
+int proxy_config_add_key(proxy_config *c, const char *key, const char *ns, char *err,
+                         size_t errsz);
 
 /* The server. */
 typedef struct proxy_server proxy_server;

@@ -13,19 +13,18 @@ static json_object *parse_body_object(preq *r, int allow_empty)
 {
     if (r->body.len == 0 && allow_empty)
         return json_object_new_object();
-    json_tokener *tok = json_tokener_new();
-    json_object *o = tok ? json_tokener_parse_ex(tok, r->body.data ? r->body.data : "",
-                                                 (int)r->body.len)
-                         : NULL;
-    enum json_tokener_error je = tok ? json_tokener_get_error(tok) : json_tokener_error_size;
-    json_tokener_free(tok);
-    if (!o || je != json_tokener_success || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        px_queue_error(r, 400, NULL, "the request body must be a JSON object%s%s",
-                    je != json_tokener_success ? ": " : "",
-                    je != json_tokener_success ? json_tokener_error_desc(je) : "");
+    /* The library's reading of a client's JSON object: standard JSON
+     * only, as for completions. */
+    llmc_request *req = NULL;
+    llmc_err err;
+    llmc_err_clear(&err);
+    if (llmc_request_from_json(r->body.data ? r->body.data : "", r->body.len, &req, &err) !=
+        LLMC_OK) {
+        px_queue_error(r, 400, NULL, "the request body must be a JSON object: %s", err.msg);
         return NULL;
     }
+    json_object *o = json_object_get(llmc_request_json(req));
+    llmc_request_free(req);
     return o;
 }
 
@@ -81,30 +80,47 @@ enum MHD_Result px_handle_flush(preq *r)
     json_object *o = parse_body_object(r, 1), *v;
     if (!o)
         return MHD_YES;
-    const char *asked = px_header(r, "x-llmcache-namespace");
-    int all = 0;
+    int answered = 0, all = 0;
+    const char *asked = px_header_single(r, "x-llmcache-namespace", &answered);
+    const char *what = "header x-llmcache-namespace";
+    if (answered) {
+        json_object_put(o);
+        return MHD_YES;
+    }
     if (json_object_object_get_ex(o, "namespace", &v)) {
-        if (!json_object_is_type(v, json_type_string)) {
+        if (!json_object_is_type(v, json_type_string) ||
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
             json_object_put(o);
             return px_queue_error(r, 400, NULL, "field \"namespace\" must be a string");
         }
         asked = json_object_get_string(v);
+        what = "field \"namespace\"";
     }
     if (json_object_object_get_ex(o, "all", &v))
         all = json_object_get_boolean(v);
+    const char *tenant = r->tenant ? r->tenant->ns : NULL;
     llmc_buf ns = LLMC_BUF_INIT;
     llmc_err e;
-    if (llmc_namespace_resolve(r->tenant ? r->tenant->ns : NULL, asked, &ns, &e) != LLMC_OK) {
+    llmc_err_clear(&e);
+    if ((asked && llmc_namespace_check(asked, what, &e) != LLMC_OK) ||
+        llmc_namespace_resolve(tenant, asked, &ns, &e) != LLMC_OK) {
         json_object_put(o);
         llmc_buf_free(&ns);
         return px_queue_error(r, 400, NULL, "%s", e.msg);
     }
-    json_object_put(o);
+    json_object_put(o); /* `asked` pointed into it: not used below */
+    asked = NULL;
     if (!ns.len && llmc_cache_namespace(r->srv->cache))
         llmc_buf_puts(&ns, llmc_cache_namespace(r->srv->cache));
     llmc_status st;
     uint64_t deleted = 0;
-    if (ns.len) {
+    if (tenant) {
+        /* A tenant flushes its own space or a sub-namespace inside it:
+         * the library deletes exactly the keys under "tenant:sub:". */
+        size_t tl = strlen(tenant);
+        st = llmc_cache_flush_in(r->srv->cache, tenant, ns.len > tl ? ns.data + tl + 1 : NULL,
+                                 &deleted);
+    } else if (ns.len) {
         st = llmc_cache_flush(r->srv->cache, ns.data, &deleted);
     } else if (all) {
         st = llmc_cache_flush_all(r->srv->cache);

@@ -63,16 +63,39 @@ void proxy_config_free(proxy_config *c)
     memset(c, 0, sizeof *c);
 }
 
-int proxy_config_add_key(proxy_config *c, const char *key, const char *ns)
+int proxy_config_add_key(proxy_config *c, const char *key, const char *ns, char *err,
+                         size_t errsz)
 {
+    llmc_err e;
+    llmc_err_clear(&e);
+    if (ns && llmc_namespace_check(ns, "tenant namespace", &e) != LLMC_OK) {
+        snprintf(err, errsz, "%s", e.msg);
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_keys; i++) {
+        if (strcmp(c->keys[i].key, key) != 0)
+            continue;
+        /* The same key twice for the same namespace is harmless; for two
+         * namespaces it would make one tenant's requests land in the
+         * other's space. (The key itself is a secret: never printed.) */
+        if ((!ns && !c->keys[i].ns) || (ns && c->keys[i].ns && strcmp(ns, c->keys[i].ns) == 0))
+            return 0;
+        snprintf(err, errsz, "one proxy key is given to two namespaces (\"%s\" and \"%s\")",
+                 c->keys[i].ns ? c->keys[i].ns : "(admin)", ns ? ns : "(admin)");
+        return -1;
+    }
     proxy_key *k = realloc(c->keys, (c->n_keys + 1) * sizeof *k);
     if (!k)
         return -1;
     c->keys = k;
     k[c->n_keys].key = strdup(key);
     k[c->n_keys].ns = xstrdup(ns);
-    if (!k[c->n_keys].key)
+    if (!k[c->n_keys].key || (ns && !k[c->n_keys].ns)) {
+        free(k[c->n_keys].key);
+        free(k[c->n_keys].ns);
+        snprintf(err, errsz, "out of memory");
         return -1;
+    }
     c->n_keys++;
     return 0;
 }
@@ -404,21 +427,18 @@ static int load_keys(cfgctx *x, proxy_config *c, json_object *arr)
             free(secret);
             return -1;
         }
-        if (ns && strpbrk(ns, " \t\r\n")) {
-            free(secret);
-            return fail(x, f, "must not contain white space");
-        }
         for (size_t j = 0; j < c->n_keys; j++) {
             if (strcmp(c->keys[j].key, secret) == 0) {
                 free(secret);
-                return fail(x, f, "the same key is listed twice");
+                return fail(x, p, "the same key is listed twice");
             }
         }
-        int r = proxy_config_add_key(c, secret, ns);
+        char why[300];
+        int r = proxy_config_add_key(c, secret, ns, why, sizeof why);
         memset(secret, 0, strlen(secret));
         free(secret);
         if (r)
-            return fail(x, p, "out of memory");
+            return fail(x, ns ? f : p, "%s", why);
     }
     return 0;
 }

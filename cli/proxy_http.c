@@ -37,6 +37,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Request head limits: the URL (414) and the header lines (431) are
+ * checked here, below libmicrohttpd's per-connection buffer, so the
+ * client gets a JSON error. */
+#define MAX_URL_BYTES 8192
+#define MAX_HEADER_BYTES 16384
+#define MHD_HEAD_BUFFER 65536
+
 void px_preq_unref(preq *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) != 1)
@@ -65,6 +72,47 @@ static int key_equal(const char *a, size_t alen, const char *b)
 const char *px_header(preq *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+typedef struct header_lines {
+    const char *name;
+    llmc_buf *out;
+    int n;
+} header_lines;
+
+static enum MHD_Result collect_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    header_lines *h = cls;
+    if (key && strcasecmp(key, h->name) == 0) {
+        if (h->n++)
+            llmc_buf_puts(h->out, ", ");
+        llmc_buf_puts(h->out, value ? value : "");
+    }
+    return MHD_YES;
+}
+
+/* Repeated header lines are combined as HTTP says (RFC 9110, 5.3). */
+int px_header_all(preq *r, const char *name, llmc_buf *out)
+{
+    header_lines h = {name, out, 0};
+    llmc_buf_clear(out);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_line, &h);
+    return h.n;
+}
+
+const char *px_header_single(preq *r, const char *name, int *answered)
+{
+    llmc_buf b = LLMC_BUF_INIT;
+    int n = px_header_all(r, name, &b);
+    llmc_buf_free(&b);
+    if (n > 1) {
+        px_queue_error(r, 400, NULL, "header %s is given %d times; send it once", name, n);
+        *answered = 1;
+        return NULL;
+    }
+    return n ? px_header(r, name) : NULL;
 }
 
 /* The password of an HTTP Basic credential (base64 "user:password") into
@@ -99,12 +147,21 @@ static int basic_password(const char *b64, char *out, size_t outsz)
     return 1;
 }
 
-/* 0 ok (r->tenant set), -1 answered 401. */
+/* 0 ok (r->tenant set), -1 answered (401, or 400 for repeated credentials). */
 static int authenticate(preq *r)
 {
     const proxy_config *c = r->srv->cfg;
     if (c->n_keys == 0)
         return 0;
+    /* Credentials cannot be combined: a request carrying several would
+     * be read by whichever line a front end and this server each pick. */
+    static const char *const cred[] = {"Authorization", "x-api-key", "api-key", NULL};
+    for (int i = 0; cred[i]; i++) {
+        int answered = 0;
+        px_header_single(r, cred[i], &answered);
+        if (answered)
+            return -1;
+    }
     const char *k = NULL;
     const char *h = px_header(r, "Authorization");
     if (h) {
@@ -154,13 +211,24 @@ static int prepare(preq *r)
                                   "object.");
         return -1;
     }
+    /* Repeated Cache-Control lines count together; the x-llmcache-*
+     * headers take one value each (a repeat is a 400 naming it). */
     llmc_call_opts o = LLMC_CALL_OPTS_INIT;
-    o.cache_control = px_header(r, "Cache-Control");
-    o.ttl = px_header(r, "x-llmcache-ttl");
-    o.namespace_ = px_header(r, "x-llmcache-namespace");
+    llmc_buf cc = LLMC_BUF_INIT;
+    int answered = 0;
+    if (px_header_all(r, "Cache-Control", &cc))
+        o.cache_control = cc.data ? cc.data : "";
+    o.ttl = px_header_single(r, "x-llmcache-ttl", &answered);
+    if (!answered)
+        o.namespace_ = px_header_single(r, "x-llmcache-namespace", &answered);
+    if (answered) {
+        llmc_buf_free(&cc);
+        return -1;
+    }
     o.tenant = r->tenant ? r->tenant->ns : NULL;
     llmc_status st =
         llmc_call_prepare(s->client, r->call, r->body.data, r->body.len, &o, &r->k, &err);
+    llmc_buf_free(&cc);
     if (st != LLMC_OK) {
         int code = px_status_for(&err);
         px_queue_error(r, code, px_error_code(&err, code), "%s", err.msg);
@@ -331,9 +399,14 @@ static enum MHD_Result handle(preq *r)
         return px_queue_error(r, 404, "not_found", "No route for %s %s", r->method, r->path);
     int post = r->ep == EP_CHAT || r->ep == EP_TEXT || r->ep == EP_EMBED || r->ep == EP_DELETE ||
                r->ep == EP_FLUSH;
-    if (strcmp(r->method, post ? "POST" : "GET") != 0)
+    /* HEAD is GET without the body (libmicrohttpd leaves it out); only
+     * the health check offers it, for load balancers that probe so. */
+    int head_ok = r->ep == EP_HEALTH && strcmp(r->method, "HEAD") == 0;
+    if (strcmp(r->method, post ? "POST" : "GET") != 0 && !head_ok) {
+        r->allow = post ? "POST" : r->ep == EP_HEALTH ? "GET, HEAD" : "GET";
         return px_queue_error(r, 405, "method_not_allowed", "%s needs %s", r->path,
-                           post ? "POST" : "GET");
+                              post ? "POST" : "GET");
+    }
     if (r->ep == EP_HEALTH) {
         json_object *o = json_object_new_object();
         int stop = atomic_load(&s->stopping) != 0;
@@ -373,6 +446,113 @@ static enum MHD_Result handle(preq *r)
     }
 }
 
+/* Request framing a front end and this server could read differently
+ * (request smuggling) is refused before the request is accepted:
+ * repeated differing Content-Length lines, Content-Length beside
+ * Transfer-Encoding, a header name that is not an HTTP token
+ * ("Content-Length : 5", which libmicrohttpd would otherwise keep as an
+ * unknown header and then run the body as the next request), and folded
+ * (obs-fold) lines. libmicrohttpd 0.9.75 takes a folded line by appending
+ * it to the header's *name*, so a fold shows as a name with white space
+ * or ':' in it ("X-A: 1\r\n Content-Length: 5"), or as a name that
+ * extends one of the headers that frame or control a request
+ * ("Content-Length: 0\r\n 93" arrives as "Content-Length93"). A
+ * one-word fold of some other header only renames that header, which
+ * nothing here reads. */
+typedef struct framing {
+    int n_cl, cl_differ, n_te, bad_name;
+    const char *cl;
+    const char *bad; /* the offending name */
+} framing;
+
+static int is_token(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (!isalnum(ch) && !strchr("!#$%&'*+-.^_`|~", ch))
+            return 0;
+    }
+    return 1;
+}
+
+static enum MHD_Result check_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    static const char *const controlling[] = {"content-length", "transfer-encoding",
+                                              "cache-control", "authorization",
+                                              "x-llmcache-ttl", "x-llmcache-namespace", NULL};
+    framing *f = cls;
+    if (!key)
+        return MHD_YES;
+    int bad = !is_token(key);
+    for (int i = 0; !bad && controlling[i]; i++) {
+        size_t n = strlen(controlling[i]);
+        bad = strlen(key) > n && strncasecmp(key, controlling[i], n) == 0;
+    }
+    if (bad && !f->bad_name) {
+        f->bad_name = 1;
+        f->bad = key;
+    }
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->n_cl++ && strcmp(f->cl, value ? value : "") != 0)
+            f->cl_differ = 1;
+        f->cl = value ? value : "";
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->n_te++;
+    }
+    return MHD_YES;
+}
+
+/* The request head's sizes: the URL with its query, and the header
+ * lines. */
+typedef struct head_size {
+    size_t url, headers;
+} head_size;
+
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    head_size *h = cls;
+    size_t n = (key ? strlen(key) : 0) + (value ? strlen(value) : 0);
+    if (kind == MHD_GET_ARGUMENT_KIND)
+        h->url += n + 2; /* '&' or '?', '=' */
+    else
+        h->headers += n + 4; /* ": ", CRLF */
+    return MHD_YES;
+}
+
+/* NULL when the framing is sound, else what is wrong (in buf). */
+static const char *bad_framing(struct MHD_Connection *conn, char *buf, size_t bufsz)
+{
+    framing f;
+    memset(&f, 0, sizeof f);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, check_line, &f);
+    if (f.bad_name) {
+        char name[48];
+        size_t i = 0;
+        for (const char *p = f.bad; *p && i + 1 < sizeof name; p++)
+            name[i++] = (unsigned char)*p >= ' ' && (unsigned char)*p < 0x7f ? *p : '?';
+        name[i] = '\0';
+        snprintf(buf, bufsz,
+                 "header name \"%s\" is not a valid header name (white space before ':', "
+                 "or a folded header line)",
+                 name);
+        return buf;
+    }
+    if (f.cl_differ)
+        return "Content-Length is given more than once with different values";
+    if (f.n_cl && f.n_te)
+        return "Content-Length and Transfer-Encoding are both given";
+    if (f.n_te > 1)
+        return "Transfer-Encoding is given more than once";
+    if (f.n_cl && (!*f.cl || f.cl[strspn(f.cl, "0123456789")] != '\0'))
+        return "Content-Length is not a decimal number";
+    return NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -395,6 +575,34 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         atomic_fetch_add(&s->m.requests[r->ep], 1);
         atomic_fetch_add(&s->m.inflight, 1);
         *con_cls = r;
+        char why[160];
+        const char *bad = bad_framing(conn, why, sizeof why);
+        if (bad) {
+            /* Answer and close: nothing after this request's head can be
+             * trusted to start where we think it does. */
+            r->handled = 1;
+            r->close = 1;
+            return px_queue_error(r, 400, "bad_request", "Malformed request framing: %s.", bad);
+        }
+        /* Our limits sit below libmicrohttpd's buffer (MHD_HEAD_BUFFER), so
+         * an oversized head gets an OpenAI-style JSON error from here
+         * rather than libmicrohttpd's HTML page (which remains only for
+         * heads too big for its buffer or that it cannot parse at all). */
+        head_size hs = {strlen(url), 0};
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND | MHD_HEADER_KIND, add_size, &hs);
+        if (hs.url > MAX_URL_BYTES) {
+            r->handled = 1;
+            r->close = 1;
+            return px_queue_error(r, 414, "uri_too_long",
+                                  "The request URL is longer than %d bytes.", MAX_URL_BYTES);
+        }
+        if (hs.headers > MAX_HEADER_BYTES) {
+            r->handled = 1;
+            r->close = 1;
+            return px_queue_error(r, 431, "request_header_fields_too_large",
+                                  "The request headers are larger than %d bytes.",
+                                  MAX_HEADER_BYTES);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             unsigned long long n = strtoull(cl, NULL, 10);
@@ -451,7 +659,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    proxy_server *s = cls;
+    /* libmicrohttpd's own complaints (a client's malformed request, a
+     * dropped connection) are access-log material, not errors of ours. */
+    if (s->cfg->quiet)
+        return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
@@ -598,7 +810,8 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_HEAD_BUFFER,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         1024u, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 0),
         MHD_OPTION_END);
     if (!s->mhd) {

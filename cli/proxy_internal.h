@@ -124,6 +124,8 @@ struct preq {
     int queued;    /* a response was queued */
     llmc_buf body;
     int too_big;
+    int close;     /* answer with Connection: close (malformed framing) */
+    const char *allow; /* the Allow header of a 405 */
     const proxy_key *tenant;
 
     /* Completion requests: the library's prepared call. */
@@ -169,6 +171,12 @@ static inline uint64_t px_now_ns(void)
 /* HTTP glue (proxy_http.c). */
 void px_preq_unref(preq *r);
 const char *px_header(preq *r, const char *name);
+/* Every line of a request header joined with ", " (as HTTP combines
+ * repeated lines) into out; returns the number of lines (0: absent). */
+int px_header_all(preq *r, const char *name, llmc_buf *out);
+/* A header that takes one value: NULL when absent; when repeated, a 400
+ * naming it is queued and *answered set. */
+const char *px_header_single(preq *r, const char *name, int *answered);
 
 /* answers: errors, headers, results from workers (proxy_reply.c). */
 int px_status_for(const llmc_err *e);

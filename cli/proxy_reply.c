@@ -184,8 +184,10 @@ enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *bod
     px_add_cache_headers(r, resp, cstatus, age_s);
     if (extra_key)
         MHD_add_response_header(resp, "x-llmcache-key", extra_key);
-    if (atomic_load(&r->srv->stopping))
+    if (atomic_load(&r->srv->stopping) || r->close)
         MHD_add_response_header(resp, "Connection", "close");
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow", r->allow ? r->allow : "GET");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->queued = 1;

@@ -211,26 +211,21 @@ int llmc_cli_serve(int argc, char **argv)
         }
         if (!v)
             continue;
+        char why[300];
         if (tenant) {
             const char *eq = strchr(v, '=');
             char *ns = strndup(v, (size_t)(eq - v));
-            int dup = 0;
-            for (size_t k = 0; k < cfg.n_keys; k++)
-                dup |= strcmp(cfg.keys[k].key, eq + 1) == 0;
-            if (!dup && (!ns || proxy_config_add_key(&cfg, eq + 1, ns) != 0)) {
+            if (!ns || proxy_config_add_key(&cfg, eq + 1, ns, why, sizeof why) != 0) {
+                fprintf(stderr, "llmcache serve: --tenant: %s\n", ns ? why : "out of memory");
                 free(ns);
-                rc = 1;
+                rc = 2;
                 goto done;
             }
             free(ns);
-        } else {
-            int dup = 0;
-            for (size_t k = 0; k < cfg.n_keys; k++)
-                dup |= strcmp(cfg.keys[k].key, v) == 0;
-            if (!dup && proxy_config_add_key(&cfg, v, NULL) != 0) {
-                rc = 1;
-                goto done;
-            }
+        } else if (proxy_config_add_key(&cfg, v, NULL, why, sizeof why) != 0) {
+            fprintf(stderr, "llmcache serve: --api-key: %s\n", why);
+            rc = 2;
+            goto done;
         }
     }
     if (threads >= 0)

@@ -21,7 +21,6 @@
 #define BACKEND_HAS(c, m) (LLMC_HAS_MEMBER(llmc_backend_ops, (c)->ops, m) && (c)->ops->m)
 
 #define MAX_KEY_BYTES (64 * 1024)
-#define MAX_NAMESPACE_BYTES 128
 #define MAX_TTL_SECONDS (10LL * 366 * 24 * 3600)
 
 static const char *const common_options[] = {
@@ -314,21 +313,6 @@ static int in_list(const char *const *list, const char *name)
     return 0;
 }
 
-static llmc_status check_namespace(const char *ns, llmc_err *err)
-{
-    size_t n = strlen(ns);
-    if (n == 0 || n > MAX_NAMESPACE_BYTES)
-        return llmc_err_set(err, LLMC_EINVAL, 0,
-                            "namespace must be 1..%d bytes (got %zu)", MAX_NAMESPACE_BYTES, n);
-    for (const char *p = ns; *p; p++)
-        if (*p == ':' || *p == '*' || *p == '?' || *p == '[' || *p == ']' ||
-            (unsigned char)*p <= ' ' || *p == 0x7f)
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "namespace \"%.64s\": character '%c' is not allowed (no ':', "
-                                "glob characters, spaces or control characters)",
-                                ns, (unsigned char)*p > ' ' ? *p : '?');
-    return LLMC_OK;
-}
 
 /* The entry MAC secret: the entry_secret option, else the
  * LLMCACHE_ENTRY_SECRET environment variable (empty there = unset). It
@@ -480,7 +464,7 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
         goto done;
     const char *ns = llmc_options_get(c->opts, "namespace");
     if (ns) {
-        st = check_namespace(ns, err);
+        st = llmc_namespace_check(ns, "option \"namespace\"", err);
         if (st != LLMC_OK)
             goto done;
         c->namespace_ = llmc__strdup(ns);
@@ -978,6 +962,8 @@ static llmc_status list_keys(llmc_cache *c, const char *prefix, size_t plen, llm
         st = llmc_err_set(e, LLMC_ENOMEM, 0, "out of memory listing keys");
     return st;
 }
+static llmc_status flush_prefix(llmc_cache *c, const char *ns, int native_ok,
+                                uint64_t *deleted);
 
 llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
 {
@@ -992,18 +978,57 @@ llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
                     "no namespace option); llmc_cache_flush_all deletes everything");
     llmc_err e;
     llmc_err_clear(&e);
-    llmc_status st = check_namespace(ns, &e);
+    llmc_status st = llmc_namespace_check(ns, NULL, &e);
     if (st != LLMC_OK)
         return llmc__cache_fail(c, &e);
+    return flush_prefix(c, ns, 1, deleted);
+}
+
+llmc_status llmc_cache_flush_in(llmc_cache *c, const char *tenant, const char *ns,
+                                uint64_t *deleted)
+{
+    if (!c)
+        return LLMC_EINVAL;
+    if (!tenant)
+        return llmc_cache_flush(c, ns, deleted);
+    if (deleted)
+        *deleted = 0;
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = llmc_namespace_check(tenant, "tenant", &e);
+    if (st == LLMC_OK && ns)
+        st = llmc_namespace_check(ns, NULL, &e);
+    if (st != LLMC_OK)
+        return llmc__cache_fail(c, &e);
+    if (!ns)
+        return flush_prefix(c, tenant, 1, deleted);
+    /* Both names are valid (no ':', no glob characters): the joined
+     * prefix matches exactly the keys under "tenant:ns:". A backend's own
+     * flush takes a key's namespace to end at its first ':' (memcached
+     * keeps a generation per namespace, the file plugin a directory), so
+     * a sub-namespace is flushed by listing and deleting its keys. */
+    char path[2 * LLMC_NAMESPACE_MAX + 2];
+    snprintf(path, sizeof path, "%s:%s", tenant, ns);
+    return flush_prefix(c, path, 0, deleted);
+}
+
+/* Delete the keys under "ns:" (ns already checked); native_ok 0: only
+ * by scan + delete. */
+static llmc_status flush_prefix(llmc_cache *c, const char *ns, int native_ok,
+                                uint64_t *deleted)
+{
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st;
     uint64_t n = 0;
-    if (BACKEND_HAS(c, flush)) {
+    if (BACKEND_HAS(c, flush) && native_ok) {
         LOCK(c);
         st = c->ops->flush(c->ctx, ns, strlen(ns), &n, &e);
         UNLOCK(c);
     } else if (BACKEND_HAS(c, scan)) {
         /* Emulate: list the namespace's keys, then delete them. */
         llmc_key_list col = LLMC_KEY_LIST_INIT;
-        char prefix[MAX_NAMESPACE_BYTES + 2];
+        char prefix[2 * LLMC_NAMESPACE_MAX + 3];
         int pl = snprintf(prefix, sizeof prefix, "%s:", ns);
         st = list_keys(c, prefix, (size_t)pl, &col, &e);
         size_t off = 0;

@@ -93,8 +93,59 @@ static const char *strategy_name(const llmc_client *c)
                            : (c->cache ? llmc_cache_key_strategy_name(c->cache) : NULL);
 }
 
+/* The namespace a computed key goes into. A tenant's call nests the
+ * namespace it asks for inside the tenant's ("tenant:sub", by
+ * llmc_namespace_resolve; names hold no ':', so the first ':' is always
+ * the tenant boundary) and never uses the cache's own. NULL with
+ * *failed set when out of memory. */
+static const char *key_namespace(const llmc_client *c, const llmc__controls *ctl, llmc_buf *tmp,
+                                 int *failed)
+{
+    *failed = 0;
+    if (ctl->tenant) {
+        if (llmc_namespace_resolve(ctl->tenant, ctl->ns, tmp, NULL) != LLMC_OK) {
+            *failed = 1;
+            return NULL;
+        }
+        return tmp->data;
+    }
+    return ctl->ns ? ctl->ns : (c->cache ? llmc_cache_namespace(c->cache) : NULL);
+}
+
+/* The last step of every key a call reads or writes: a tenant's keys
+ * start with "tenant:", whatever built them (a preset key, a key
+ * function, a strategy that ignores the namespace). */
+static llmc_status confine_key(const llmc__controls *ctl, llmc_buf *key, llmc_err *err)
+{
+    if (!ctl->tenant)
+        return LLMC_OK;
+    size_t tl = strlen(ctl->tenant);
+    if (key->len > tl && memcmp(key->data, ctl->tenant, tl) == 0 && key->data[tl] == ':')
+        return LLMC_OK;
+    llmc_buf k = LLMC_BUF_INIT;
+    if (llmc_buf_printf(&k, "%s:", ctl->tenant) != LLMC_OK ||
+        llmc_buf_append(&k, key->data, key->len) != LLMC_OK) {
+        llmc_buf_free(&k);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
+    llmc_buf_free(key);
+    *key = k;
+    return LLMC_OK;
+}
+
+/* A preset key: as given, or for a tenant "tenant:key=<preset>" (no
+ * namespace holds '=', so it never equals a computed key, and whatever
+ * the preset says it stays in the tenant's space). */
+static llmc_status preset_key(const llmc__controls *ctl, llmc_buf *key, llmc_err *err)
+{
+    llmc_status st = ctl->tenant ? llmc_buf_printf(key, "%s:key=%s", ctl->tenant, ctl->key)
+                                 : llmc_buf_puts(key, ctl->key);
+    return st == LLMC_OK ? confine_key(ctl, key, err)
+                         : llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+}
+
 static void key_input(llmc_client *c, const llmc__calltype *ct, json_object *req,
-                      json_object *item, const llmc__route *rt, const llmc__controls *ctl,
+                      json_object *item, const llmc__route *rt, const char *ns,
                       llmc_key_input *in)
 {
     memset(in, 0, sizeof *in);
@@ -105,7 +156,7 @@ static void key_input(llmc_client *c, const llmc__calltype *ct, json_object *req
     in->api_base = rt->api_base_for_key;
     in->request = req;
     in->input_item = item;
-    in->namespace_ = ctl->ns ? ctl->ns : (c->cache ? llmc_cache_namespace(c->cache) : NULL);
+    in->namespace_ = ns;
     in->scope_by_user = c->scope_by_user >= 0 ? c->scope_by_user
                                               : (c->cache ? c->cache->scope_by_user : 0);
 }
@@ -117,29 +168,41 @@ llmc_status llmc__compute_key(llmc_client *c, const llmc__calltype *ct, json_obj
 {
     llmc_buf_clear(key);
     if (ctl->key && item == NULL)
-        return llmc_buf_puts(key, ctl->key) == LLMC_OK
-                   ? LLMC_OK
-                   : llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        return preset_key(ctl, key, err);
+    llmc_buf nsbuf = LLMC_BUF_INIT;
+    int failed;
+    const char *ns = key_namespace(c, ctl, &nsbuf, &failed);
+    if (failed) {
+        llmc_buf_free(&nsbuf);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
     llmc_key_input in;
-    key_input(c, ct, req, item, rt, ctl, &in);
+    key_input(c, ct, req, item, rt, ns, &in);
     if (c->key_fn) {
         llmc_status st = c->key_fn(c->key_ud, &in, key);
+        llmc_buf_free(&nsbuf);
         if (st != LLMC_OK)
             return llmc_err_set(err, st, 0, "custom key function failed: %s",
                                 llmc_strerror(st));
         if (key->len == 0)
             return llmc_err_set(err, LLMC_EINVAL, 0, "custom key function gave an empty key");
-        return LLMC_OK;
+        return confine_key(ctl, key, err);
     }
     llmc_status st = llmc_key_compute(strategy_name(c), &in, key, material, err);
+    llmc_buf_free(&nsbuf);
     if (st == LLMC_OK && ctl->key && item) {
-        /* A preset key for an embedding call prefixes each item's key. */
+        /* A preset key for an embedding call prefixes each item's key
+         * (inside the tenant's space, as the preset itself). */
         llmc_buf k2 = LLMC_BUF_INIT;
-        llmc_buf_printf(&k2, "%s:%s", ctl->key, key->data);
+        if (preset_key(ctl, &k2, err) != LLMC_OK || llmc_buf_puts(&k2, ":") != LLMC_OK ||
+            llmc_buf_append(&k2, key->data, key->len) != LLMC_OK) {
+            llmc_buf_free(&k2);
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        }
         llmc_buf_free(key);
         *key = k2;
     }
-    return st;
+    return st == LLMC_OK ? confine_key(ctl, key, err) : st;
 }
 
 /* The key from tokens, when the strategy has that capability. LLMC_OK,
@@ -149,24 +212,30 @@ static llmc_status key_from_tokens(llmc_call *k, const llmc__fjdoc *d, const llm
 {
     llmc_client *c = k->c;
     if (k->ctl.key)
-        return llmc_buf_puts(&k->key, k->ctl.key) == LLMC_OK
-                   ? LLMC_OK
-                   : llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        return preset_key(&k->ctl, &k->key, err);
     if (c->key_fn)
         return LLMC_ENOTSUP;
     const llmc_key_strategy_ops *ks = llmc__client_key_strategy(c);
     if (!ks || !LLMC_HAS_MEMBER(llmc_key_strategy_ops, ks, compute_tokens) || !ks->compute_tokens)
         return LLMC_ENOTSUP;
+    llmc_buf nsbuf = LLMC_BUF_INIT;
+    int failed;
+    const char *ns = key_namespace(c, &k->ctl, &nsbuf, &failed);
+    if (failed) {
+        llmc_buf_free(&nsbuf);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
     llmc_key_input in;
-    key_input(c, k->ct, NULL, NULL, rt, &k->ctl, &in);
+    key_input(c, k->ct, NULL, NULL, rt, ns, &in);
     llmc_err kerr;
     llmc_status st = ks->compute_tokens(&in, (const llmc_key_tokens *)d, &k->key, NULL, &kerr);
+    llmc_buf_free(&nsbuf);
     if (st != LLMC_OK) {
         llmc_buf_clear(&k->key);
         /* Declined, or failed: the object form says which. */
         return LLMC_ENOTSUP;
     }
-    return LLMC_OK;
+    return confine_key(&k->ctl, &k->key, err);
 }
 
 /* ------------------------------------------------------------------ */

@@ -236,6 +236,11 @@ int llmc__client_scope_by_user(const llmc_client *c)
     return c->scope_by_user >= 0 ? c->scope_by_user : (c->cache ? c->cache->scope_by_user : 0);
 }
 
+int llmc_client_caching(const llmc_client *c, const llmc_request *r)
+{
+    return c && r && llmc__caching_on(c, &r->ctl);
+}
+
 /* ------------------------------------------------------------------ */
 /* The convenience calls. */
 

@@ -35,6 +35,7 @@ typedef struct llmc__controls {
     char *ns;            /* owned */
     int use_cache;       /* -1 unset, 0, 1 */
     char *key;           /* owned preset key */
+    char *tenant;        /* owned; every key of the call lies in "tenant:" */
 } llmc__controls;
 
 void llmc__controls_init(llmc__controls *c);
@@ -83,9 +84,6 @@ llmc_status llmc__jv_foreach(const llmc__jv *v, llmc__jv_member_cb cb, void *ud)
  * when a token view cannot be read exactly (the caller parses with json-c
  * and reads again). */
 llmc_status llmc__read_controls(const llmc__jv *root, llmc__controls *ctl, llmc_err *err);
-/* Is s a usable namespace: non-empty, no white space, control
- * characters or '=' (tenants' preset keys are "<ns>:key=<key>")? */
-int llmc__namespace_ok(const char *s);
 /* Controls given outside the body (core/controls.c): llmc_call_opts read
  * and checked, then laid over the body's (they win; a tenant confines
  * the namespace and a preset key). */

@@ -2,7 +2,9 @@
  * receives (Cache-Control, x-llmcache-ttl, x-llmcache-namespace) and a
  * tenant's namespace, as llmc_call_opts; they win over the body's
  * controls (read by llmc__read_controls, core/request.c). Also the
- * namespace rule tenants are confined by (llmc_namespace_resolve). */
+ * joining of a tenant and its sub-namespace (llmc_namespace_resolve);
+ * the names themselves follow llmc_namespace_check (core/options.c), and
+ * the confinement is applied where keys are built (core/call.c). */
 #include "client_internal.h"
 
 #include <stdlib.h>
@@ -84,23 +86,22 @@ llmc_status llmc__read_outer(const llmc_call_opts *o, llmc__outer *oc, llmc_err 
         return st;
     if (o->ttl) {
         long long s;
-        if (whole_seconds(o->ttl, strlen(o->ttl), &s) != 0)
+        if (whole_seconds(o->ttl, strlen(o->ttl), &s) != 0 || s > LLMC_TTL_MAX_S)
             return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "header x-llmcache-ttl must be a whole number of seconds >= 0");
+                                "header x-llmcache-ttl must be a whole number of seconds from 0 "
+                                "to %lld",
+                                (long long)LLMC_TTL_MAX_S);
         oc->ttl_ms = secs_to_ms(s);
     }
     if (o->namespace_) {
-        if (!llmc__namespace_ok(o->namespace_))
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "header x-llmcache-namespace: the cache namespace must be "
-                                "non-empty, without white space, control characters or '='");
+        if ((st = llmc_namespace_check(o->namespace_, "header x-llmcache-namespace", err)) !=
+            LLMC_OK)
+            return st;
         oc->ns = o->namespace_;
     }
     if (o->struct_size >= offsetof(llmc_call_opts, tenant) + sizeof o->tenant && o->tenant) {
-        if (!llmc__namespace_ok(o->tenant))
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "llmc_call_opts: the tenant namespace must be non-empty, "
-                                "without white space, control characters or '='");
+        if ((st = llmc_namespace_check(o->tenant, "tenant", err)) != LLMC_OK)
+            return st;
         oc->tenant = o->tenant;
     }
     return LLMC_OK;
@@ -124,23 +125,13 @@ llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc)
         ctl->ns = n;
     }
     if (oc->tenant) {
-        /* Confined where the key is built: whatever the request asked
-         * for, its keys start with "<tenant>:". */
-        llmc_buf b = LLMC_BUF_INIT;
-        if (llmc_namespace_resolve(oc->tenant, ctl->ns, &b, NULL) != LLMC_OK || !b.data) {
-            llmc_buf_free(&b);
+        /* Only recorded here: the confinement is applied where the key
+         * is built (llmc__compute_key), after every control. */
+        char *t = llmc__strdup(oc->tenant);
+        if (!t)
             return LLMC_ENOMEM;
-        }
-        free(ctl->ns);
-        ctl->ns = b.data;
-        if (ctl->key) {
-            llmc_buf kb = LLMC_BUF_INIT;
-            llmc_buf_printf(&kb, "%s:key=%s", oc->tenant, ctl->key);
-            if (!kb.data)
-                return LLMC_ENOMEM;
-            free(ctl->key);
-            ctl->key = kb.data;
-        }
+        free(ctl->tenant);
+        ctl->tenant = t;
     }
     return LLMC_OK;
 }
@@ -151,11 +142,10 @@ llmc_status llmc_namespace_resolve(const char *tenant, const char *asked, llmc_b
     if (!out)
         return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_namespace_resolve: out is NULL");
     llmc_buf_clear(out);
-    if ((tenant && !llmc__namespace_ok(tenant)) || (asked && !llmc__namespace_ok(asked)))
-        return llmc_err_set(err, LLMC_EINVAL, 0,
-                            "the cache namespace must be non-empty, without white space, "
-                            "control characters or '='");
     llmc_status st = LLMC_OK;
+    if ((tenant && (st = llmc_namespace_check(tenant, "tenant", err)) != LLMC_OK) ||
+        (asked && (st = llmc_namespace_check(asked, NULL, err)) != LLMC_OK))
+        return st;
     if (tenant)
         st = llmc_buf_puts(out, tenant);
     if (st == LLMC_OK && tenant && asked)
@@ -164,6 +154,8 @@ llmc_status llmc_namespace_resolve(const char *tenant, const char *asked, llmc_b
         st = llmc_buf_puts(out, asked);
     if (st == LLMC_OK && !out->data)
         st = llmc_buf_reserve(out, 1);
+    if (st == LLMC_OK)
+        out->data[out->len] = '\0';
     return st == LLMC_OK ? LLMC_OK : llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
 }
 

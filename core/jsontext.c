@@ -234,8 +234,37 @@ static size_t rewrite(const char *t, size_t n, int lone, llmc_buf *out)
 }
 #undef APPEND
 
-/* One json-c parse in a fresh tokener; *je = -1 when out of memory. */
-static struct json_object *jc_parse(const char *t, size_t n, int *je, size_t *end)
+/* Outside strings, standard JSON never holds a quote other than '"', nor
+ * '/': the offset of the first such byte (a comment, a single-quoted
+ * string or member name, which json-c takes even in strict mode), or
+ * SIZE_MAX when there is none. It is found before any byte could be
+ * misread as inside or outside a string. */
+static size_t nonstandard_at(const char *s, size_t n)
+{
+    if (!memchr(s, '\'', n) && !memchr(s, '/', n))
+        return SIZE_MAX;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '\'' || ch == '/') {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* One json-c parse in a fresh tokener; *je = -1 when out of memory.
+ * Strict: what a provider would refuse (trailing commas, leading zeros,
+ * misspelled literals) is refused here too; trailing data is checked by
+ * the caller so that its message can name the byte. */
+static struct json_object *jc_parse(const char *t, size_t n, int strict, int *je, size_t *end)
 {
     json_tokener *tok = json_tokener_new();
     if (!tok) {
@@ -243,6 +272,8 @@ static struct json_object *jc_parse(const char *t, size_t n, int *je, size_t *en
         *end = 0;
         return NULL;
     }
+    if (strict)
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
     json_object *o = json_tokener_parse_ex(tok, t, (int)n);
     *je = (int)json_tokener_get_error(tok);
     *end = json_tokener_get_parse_end(tok);
@@ -267,6 +298,12 @@ llmc_status llmc__json_parse(const char *text, size_t len, int lone, llmc_status
         return llmc_err_set(err, LLMC_EINVAL, 0, "%s is NULL", what);
     if (len > INT32_MAX)
         return llmc_err_set(err, LLMC_ETOOBIG, 0, "%s is too large", what);
+    int strict = (lone & LLMC__JSON_STRICT) != 0;
+    lone &= ~LLMC__JSON_STRICT;
+    size_t ns = strict ? nonstandard_at(text, len) : SIZE_MAX;
+    if (ns != SIZE_MAX)
+        return llmc_err_set(err, fail, 0, "%s is invalid at byte %zu: %s are not JSON", what, ns,
+                            text[ns] == '/' ? "comments" : "single-quoted strings");
     llmc_buf fixed = LLMC_BUF_INIT;
     const char *t = text;
     size_t n = len;
@@ -297,14 +334,14 @@ llmc_status llmc__json_parse(const char *text, size_t len, int lone, llmc_status
     }
     int je;
     size_t end;
-    json_object *o = jc_parse(t, n, &je, &end);
+    json_object *o = jc_parse(t, n, strict, &je, &end);
     llmc_status st = LLMC_OK;
     if (je != json_tokener_success) {
         if (o)
             json_object_put(o);
         o = NULL;
         if (t != text) /* offsets of the text the caller knows */
-            json_object_put(jc_parse(text, len, &je, &end));
+            json_object_put(jc_parse(text, len, strict, &je, &end));
         if (je < 0)
             st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
         else if (je == json_tokener_continue || je == json_tokener_success)

@@ -29,9 +29,13 @@ enum {
     LLMC__LONE_REJECT = 0,  /* the parse fails (request text: keys must be exact) */
     LLMC__LONE_REPLACE = 1  /* U+FFFD (provider responses) */
 };
+/* Or'ed into `lone`: standard JSON only (client text). Comments, single
+ * quotes, trailing commas and misspelled literals fail the parse, as the
+ * provider would refuse them; provider output keeps json-c's leniency. */
+#define LLMC__JSON_STRICT 0x100
 
 /* Parse one JSON value from text[0..len) with json-c (its lenient
- * grammar: comments, single quotes), except that every surrogate escape is
+ * grammar unless LLMC__JSON_STRICT is in `lone`), except that every surrogate escape is
  * decoded by llmc__json_u_decode instead of json-c (which turns some
  * valid pairs into U+FFFD), and in a tokener nothing else has used, so no
  * state of an earlier, failed parse can reach this one. Only whitespace

@@ -184,3 +184,33 @@ llmc_status llmc_options_get_bool(const llmc_options *o, const char *name, int d
                         "option %s: \"%.64s\" is not a boolean (use 1/0, true/false, "
                         "yes/no, on/off)", name, v);
 }
+
+/* One rule for every namespace the library or the proxy accepts: a name
+ * that cannot reach into another namespace's keys (':'), cannot widen a
+ * scoped flush's match pattern (glob characters), cannot look like a
+ * tenant's preset key ("tenant:key=<preset>", so no '=') and prints as
+ * itself. */
+llmc_status llmc_namespace_check(const char *ns, const char *what, llmc_err *err)
+{
+    if (!what)
+        what = "namespace";
+    if (!ns)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "%s is missing", what);
+    size_t n = strlen(ns);
+    if (n == 0 || n > LLMC_NAMESPACE_MAX)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "%s must be 1..%d bytes (got %zu)", what,
+                            LLMC_NAMESPACE_MAX, n);
+    for (const char *p = ns; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == ':' || ch == '=' || ch == '*' || ch == '?' || ch == '[' || ch == ']' ||
+            ch == '\\' || ch <= ' ' || ch == 0x7f)
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "%s \"%.64s\": character %s%c%s is not allowed (no ':', '=', "
+                                "glob characters * ? [ ] \\, white space or control "
+                                "characters)",
+                                what, ns, ch > ' ' && ch != 0x7f ? "'" : "",
+                                ch > ' ' && ch != 0x7f ? ch : '?',
+                                ch > ' ' && ch != 0x7f ? "'" : " (a space or control character)");
+    }
+    return LLMC_OK;
+}

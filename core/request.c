@@ -170,6 +170,7 @@ void llmc__controls_free(llmc__controls *c)
 {
     free(c->ns);
     free(c->key);
+    free(c->tenant);
     llmc__controls_init(c);
 }
 
@@ -178,7 +179,8 @@ llmc_status llmc__controls_copy(llmc__controls *dst, const llmc__controls *src)
     *dst = *src;
     dst->ns = src->ns ? llmc__strdup(src->ns) : NULL;
     dst->key = src->key ? llmc__strdup(src->key) : NULL;
-    if ((src->ns && !dst->ns) || (src->key && !dst->key)) {
+    dst->tenant = src->tenant ? llmc__strdup(src->tenant) : NULL;
+    if ((src->ns && !dst->ns) || (src->key && !dst->key) || (src->tenant && !dst->tenant)) {
         llmc__controls_free(dst);
         return LLMC_ENOMEM;
     }
@@ -256,11 +258,14 @@ static llmc_status read_control(void *ud, const char *k, const llmc__jv *v)
             return LLMC_ENOTSUP; /* a NUL inside: json-c's reading decides */
         if (!s || n == 0 || strlen(s) != n)
             return llmc_err_set(cr->err, LLMC_EINVAL, 0,
-                                "cache control \"%s\" must be a non-empty string", k);
-        if (k[0] == 'n' && !llmc__namespace_ok(s))
-            return llmc_err_set(cr->err, LLMC_EINVAL, 0,
-                                "cache control \"namespace\" must not hold white space, "
-                                "control characters or '='");
+                                "cache control \"%s\" must be a non-empty string without "
+                                "NUL characters",
+                                k);
+        if (k[0] == 'n') {
+            llmc_status nst = llmc_namespace_check(s, "cache control \"namespace\"", cr->err);
+            if (nst != LLMC_OK)
+                return nst;
+        }
         char *dup = llmc__strdup(s);
         if (!dup)
             return llmc_err_set(cr->err, LLMC_ENOMEM, 0, "out of memory");
@@ -299,15 +304,6 @@ llmc_status llmc__read_controls(const llmc__jv *root, llmc__controls *ctl, llmc_
     return st;
 }
 
-int llmc__namespace_ok(const char *s)
-{
-    if (!s || !*s)
-        return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '=')
-            return 0;
-    return 1;
-}
 
 int llmc__wants_stream(const llmc__jv *root)
 {
@@ -332,7 +328,8 @@ llmc_status llmc__parse_request_text(const char *json, size_t len, json_object *
      * (failed) parse on this thread reaches this one. */
     json_object *o = NULL;
     llmc_status pst =
-        llmc__json_parse(json, len, LLMC__LONE_REJECT, LLMC_EINVAL, "request JSON", &o, err);
+        llmc__json_parse(json, len, LLMC__LONE_REJECT | LLMC__JSON_STRICT, LLMC_EINVAL,
+                         "request JSON", &o, err);
     if (pst != LLMC_OK)
         return pst;
     if (!json_object_is_type(o, json_type_object)) {
@@ -453,8 +450,8 @@ llmc_status llmc_request_set_json(llmc_request *r, const char *name, const char 
     if (!json)
         return LLMC_EINVAL;
     json_object *v = NULL;
-    if (llmc__json_parse(json, strlen(json), LLMC__LONE_REJECT, LLMC_EINVAL, "request member", &v,
-                         NULL) != LLMC_OK)
+    if (llmc__json_parse(json, strlen(json), LLMC__LONE_REJECT | LLMC__JSON_STRICT, LLMC_EINVAL,
+                         "request member", &v, NULL) != LLMC_OK)
         return LLMC_EINVAL;
     return set_member(r, name, v);
 }
@@ -520,13 +517,15 @@ void llmc_request_set_no_store(llmc_request *r, int on)
 void llmc_request_set_ttl(llmc_request *r, int64_t seconds)
 {
     if (r)
-        r->ctl.ttl_ms = seconds < 0 ? LLMC_TTL_DEFAULT : seconds * 1000;
+        r->ctl.ttl_ms = seconds < 0 ? LLMC_TTL_DEFAULT
+                                    : (seconds > LLMC_TTL_MAX_S ? LLMC_TTL_MAX_S : seconds) * 1000;
 }
 
 void llmc_request_set_s_maxage(llmc_request *r, int64_t seconds)
 {
     if (r)
-        r->ctl.max_age_ms = seconds < 0 ? -1 : seconds * 1000;
+        r->ctl.max_age_ms =
+            seconds < 0 ? -1 : (seconds > LLMC_TTL_MAX_S ? LLMC_TTL_MAX_S : seconds) * 1000;
 }
 
 static llmc_status set_owned(char **dst, const char *s)
@@ -541,9 +540,38 @@ static llmc_status set_owned(char **dst, const char *s)
 
 llmc_status llmc_request_set_namespace(llmc_request *r, const char *ns)
 {
-    if (!r || (ns && *ns && !llmc__namespace_ok(ns)))
+    if (!r || (ns && *ns && llmc_namespace_check(ns, NULL, NULL) != LLMC_OK))
         return LLMC_EINVAL;
     return set_owned(&r->ctl.ns, ns && *ns ? ns : NULL);
+}
+
+llmc_status llmc_request_set_tenant(llmc_request *r, const char *tenant)
+{
+    if (!r)
+        return LLMC_EINVAL;
+    if (tenant && llmc_namespace_check(tenant, "tenant", NULL) != LLMC_OK)
+        return LLMC_EINVAL;
+    return set_owned(&r->ctl.tenant, tenant);
+}
+
+void llmc_request_get_controls(const llmc_request *r, llmc_cache_controls *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    out->ttl_ms = LLMC_TTL_DEFAULT;
+    out->max_age_ms = -1;
+    out->use_cache = -1;
+    if (!r)
+        return;
+    out->no_cache = r->ctl.no_cache;
+    out->no_store = r->ctl.no_store;
+    out->ttl_ms = r->ctl.ttl_ms;
+    out->max_age_ms = r->ctl.max_age_ms;
+    out->use_cache = r->ctl.use_cache;
+    out->namespace_ = r->ctl.ns;
+    out->key = r->ctl.key;
+    out->tenant = r->ctl.tenant;
 }
 
 void llmc_request_set_use_cache(llmc_request *r, int on)

@@ -834,6 +834,14 @@ START_TEST(errors_name_the_problem)
     HAS(err, "missing --model");
     EXPECT(2, "complete", "--model", "gpt-4o-mini", "--cache", sqlite_url("x.db"));
     HAS(err, "missing --user");
+    /* Namespaces follow the library's one rule, named in the message. */
+    EXPECT(2, "complete", "--namespace", "a:b", "--model", "mock/x", "--mock-response", "y",
+           "--user", "x", "--cache", "local://");
+    HAS(err, "--namespace \"a:b\"");
+    EXPECT(2, "cache", "flush", "--namespace", "a*", "--cache", "local://");
+    HAS(err, "'*'");
+    EXPECT(2, "cache", "ping", "--cache", "local://?namespace=a%5Bb");
+    HAS(err, "namespace");
 
     /* Provider errors: exit 4, the status named, the key never shown. */
     fp_fail_next(fp, 1, 401, -1);

@@ -257,6 +257,26 @@ START_TEST(t_namespace_flush)
     ASSERT_ST(llmc_cache_flush(c, nsa, NULL), LLMC_OK);
     snprintf(k, sizeof k, "%sx:k", nsa);
     llmc_cache_del(c, k, strlen(k));
+    /* a tenant's sub-namespace ("tenant:sub:"), alone where the backend
+     * can; memcached keeps one generation per top-level namespace */
+    char ks[200], kt[200];
+    snprintf(ks, sizeof ks, "%s:sub:k", nsa);
+    snprintf(kt, sizeof kt, "%s:k", nsa);
+    ASSERT_ST(llmc_cache_set(c, ks, strlen(ks), "s", 1, LLMC_TTL_NEVER), LLMC_OK);
+    ASSERT_ST(llmc_cache_set(c, kt, strlen(kt), "t", 1, LLMC_TTL_NEVER), LLMC_OK);
+    llmc_status fs = llmc_cache_flush_in(c, nsa, "sub", NULL);
+    if (strcmp(cur_name, "memcached") == 0) {
+        ck_assert_msg(fs == LLMC_ENOTSUP, "%s: flush_in gave %s", cur_name, llmc_status_name(fs));
+    } else {
+        ck_assert_msg(fs == LLMC_OK, "%s: flush_in gave %s (%s)", cur_name,
+                      llmc_status_name(fs), llmc_cache_errmsg(c));
+        ASSERT_ST(llmc_cache_get(c, ks, strlen(ks), &v), LLMC_MISS);
+        ASSERT_ST(llmc_cache_get(c, kt, strlen(kt), &v), LLMC_OK);
+    }
+    ASSERT_ST(llmc_cache_flush_in(c, nsa, NULL, NULL), LLMC_OK);
+    ASSERT_ST(llmc_cache_get(c, ks, strlen(ks), &v), LLMC_MISS);
+    ASSERT_ST(llmc_cache_get(c, kt, strlen(kt), &v), LLMC_MISS);
+    ASSERT_ST(llmc_cache_flush_in(c, nsa, "s*", NULL), LLMC_EINVAL);
     /* bad namespaces are refused */
     ASSERT_ST(llmc_cache_flush(c, "a:b", NULL), LLMC_EINVAL);
     ASSERT_ST(llmc_cache_flush(c, "*", NULL), LLMC_EINVAL);

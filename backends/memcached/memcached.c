@@ -895,9 +895,11 @@ static llmc_status mc_flush(void *vctx, const char *ns, size_t nslen, uint64_t *
     if (nslen == 0)
         return llmc_err_set(err, LLMC_EINVAL, 0, "memcached: empty namespace");
     if (memchr(ns, ':', nslen))
-        return llmc_err_set(err, LLMC_EINVAL, 0,
-                            "memcached: a namespace to flush cannot contain ':' (the "
-                            "namespace of a key is the text before its first ':')");
+        return llmc_err_set(err, LLMC_ENOTSUP, 0,
+                            "memcached: cannot flush the sub-namespace \"%.*s\" alone (a "
+                            "key's namespace is the text before its first ':'); flush the "
+                            "whole namespace",
+                            (int)nslen, ns);
     memcached_st *m = mc_pop(c, err);
     if (!m)
         return LLMC_EBUSY;

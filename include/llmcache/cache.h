@@ -29,6 +29,27 @@ typedef struct llmc_cache llmc_cache;
  * without expiry. Any positive value is a TTL in milliseconds. */
 #define LLMC_TTL_DEFAULT (-1)
 #define LLMC_TTL_NEVER 0
+/* The longest TTL or maximum age accepted anywhere, in seconds (about
+ * 3170 years): larger values are rejected (or, through the setters that
+ * cannot fail, capped), never wrapped around. */
+#define LLMC_TTL_MAX_S INT64_C(100000000000)
+
+/* Namespaces. A namespace name is 1..LLMC_NAMESPACE_MAX bytes without
+ * ':' (it ends the namespace part of a key, and separates a tenant from
+ * its sub-namespaces), without '=' (a tenant's preset keys are
+ * "tenant:key=<preset>", which no computed key can then equal), without
+ * glob characters (* ? [ ] \, which scoped
+ * flushes match keys with), white space or control characters. Every
+ * place that accepts a namespace (the `namespace` option, a request's
+ * controls, tenants, the proxy's headers) checks it with
+ * llmc_namespace_check. */
+#define LLMC_NAMESPACE_MAX 128
+
+/* LLMC_OK if `ns` is a valid namespace name; otherwise LLMC_EINVAL with a
+ * message in err (may be NULL) that names `what` (NULL = "namespace"),
+ * quotes the value and says which character is not allowed. Thread-safe,
+ * no allocation. */
+LLMC_API llmc_status llmc_namespace_check(const char *ns, const char *what, llmc_err *err);
 
 /* Cache modes (option `mode`): with default_on every completion through a
  * client with this cache is cached unless told otherwise; with
@@ -132,6 +153,14 @@ LLMC_API llmc_status llmc_cache_mset(llmc_cache *c, size_t n, const llmc_kv *ite
  * Other namespaces are untouched. *deleted (may be NULL) receives the
  * number of keys removed, where the backend can count them. */
 LLMC_API llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted);
+
+/* Flush inside a tenant (see llmc_request_set_tenant): with `ns` the
+ * tenant's sub-namespace "tenant:ns:" only, with `ns` NULL everything of
+ * the tenant ("tenant:", its sub-namespaces included). `tenant` NULL is
+ * llmc_cache_flush(c, ns, deleted). Both names must pass
+ * llmc_namespace_check (LLMC_EINVAL otherwise). */
+LLMC_API llmc_status llmc_cache_flush_in(llmc_cache *c, const char *tenant, const char *ns,
+                                         uint64_t *deleted);
 
 /* Delete everything the backend holds (for Redis: the selected database;
  * for memcached: every server). Explicitly named because it is drastic. */

@@ -71,13 +71,17 @@ typedef struct llmc_call_opts {
     /* x-llmcache-ttl: TTL of the stored entry, whole seconds >= 0. */
     const char *ttl;
     /* x-llmcache-namespace: the key's namespace (replaces the body's).
-     * Namespaces, wherever given, are non-empty, without white space,
-     * control characters or '='. */
+     * Namespaces, wherever given, must pass llmc_namespace_check
+     * (cache.h): no ':', '=', glob characters, white space or control
+     * characters. A value beyond LLMC_TTL_MAX_S for `ttl` is refused. */
     const char *namespace_;
     /* A tenant's namespace: every key the call reads or writes lies
-     * inside it. The request's own namespace nests under it
-     * ("tenant:asked"), and a preset key becomes "tenant:key=<key>" (no
-     * namespace holds '=', so the two kinds never meet). NULL = none. */
+     * inside it, by the rule of llmc_request_set_tenant (client.h; the
+     * two are one mechanism, applied where the final key is built): the
+     * request's own namespace nests under it ("tenant:asked:<hex>"), a
+     * preset key becomes "tenant:key=<key>" (no namespace holds '=', so
+     * the two kinds never meet), embedding item keys and a key
+     * function's keys are prefixed with "tenant:". NULL = none. */
     const char *tenant;
 } llmc_call_opts;
 
@@ -160,9 +164,10 @@ LLMC_API int64_t llmc_call_ttl_ms(const llmc_call *k);
 /* The namespace a call confined to `tenant` (may be NULL) uses when it
  * asks for `asked` (may be NULL), by the rule of llmc_call_opts.tenant:
  * "tenant:asked", "tenant", "asked", or "" when neither. For admin
- * operations (flush) that must stay inside a tenant's namespace as its
- * calls do. LLMC_EINVAL when either is not a usable namespace. out is
- * the caller's. Thread-safe. */
+ * operations that must stay inside a tenant's namespace as its calls do
+ * (llmc_cache_flush_in flushes such a namespace). LLMC_EINVAL, with
+ * llmc_namespace_check's message, when either is not a valid name. out
+ * is the caller's. Thread-safe. */
 LLMC_API llmc_status llmc_namespace_resolve(const char *tenant, const char *asked,
                                             llmc_buf *out, llmc_err *err);
 

@@ -128,7 +128,11 @@ LLMC_API llmc_request *llmc_request_new(const char *model);
 /* Parse OpenAI-format JSON text json[0..len) (len LLMC_ZSTR = strlen). The
  * `cache` member, if any, is validated and turned into cache controls
  * (unknown control names or wrong types: LLMC_EINVAL naming them).
- * Invalid JSON or a non-object: LLMC_EINVAL with the parser's message. */
+ * Invalid JSON or a non-object: LLMC_EINVAL with the parser's message.
+ * Only standard JSON is taken: comments, single-quoted strings, trailing
+ * commas and the like are LLMC_EINVAL naming the byte, as the provider
+ * would refuse them too. A `cache.namespace` must pass
+ * llmc_namespace_check. */
 LLMC_API llmc_status llmc_request_from_json(const char *json, size_t len,
                                             llmc_request **out, llmc_err *err);
 
@@ -158,16 +162,59 @@ LLMC_API struct json_object *llmc_request_json(llmc_request *r);
 LLMC_API void llmc_request_set_no_cache(llmc_request *r, int on);   /* skip read */
 LLMC_API void llmc_request_set_no_store(llmc_request *r, int on);   /* skip write */
 /* TTL of the stored entry in seconds (0 = never expires, -1 = the cache's
- * default). */
+ * default; more than LLMC_TTL_MAX_S is capped to it). */
 LLMC_API void llmc_request_set_ttl(llmc_request *r, int64_t seconds);
-/* Maximum accepted age of a cached answer in seconds (-1 = any). */
+/* Maximum accepted age of a cached answer in seconds (-1 = any; capped
+ * at LLMC_TTL_MAX_S). */
 LLMC_API void llmc_request_set_s_maxage(llmc_request *r, int64_t seconds);
-/* Namespace for this request's key (copied; NULL = the cache's). */
+/* Namespace for this request's key (copied; NULL = the cache's). A name
+ * llmc_namespace_check refuses is LLMC_EINVAL (the request unchanged). */
 LLMC_API llmc_status llmc_request_set_namespace(llmc_request *r, const char *ns);
+/* Confine the request to a tenant (copied; NULL = not confined), for a
+ * server that answers several mutually untrusting clients from one cache
+ * (the proxy's tenants). Every key the request reads or writes then
+ * starts with "<tenant>:", whatever the request says:
+ *   computed keys      "<tenant>:<digest>", or "<tenant>:<ns>:<digest>"
+ *                      when the request names a namespace (it becomes a
+ *                      sub-namespace; the cache's own namespace is not
+ *                      used);
+ *   a preset key       "<tenant>:key=<preset>", whatever the preset says
+ *                      (so a preset can only name the tenant's own keys);
+ *   embedding items    each item's key likewise;
+ *   a key function's   prefixed with "<tenant>:" unless it already starts
+ *   key                so.
+ * The rule is applied where the final key is built, after the JSON's
+ * controls (however spelled) and the setters, so no request text can
+ * escape it. An invalid name (llmc_namespace_check) is LLMC_EINVAL. */
+LLMC_API llmc_status llmc_request_set_tenant(llmc_request *r, const char *tenant);
 /* Opt in (1) or out (0) of caching; -1 = the cache's mode decides. */
 LLMC_API void llmc_request_set_use_cache(llmc_request *r, int on);
 /* Use this exact cache key (copied; NULL = compute it). */
 LLMC_API llmc_status llmc_request_set_cache_key(llmc_request *r, const char *key);
+
+/* The cache controls a request carries: what its JSON said (`cache`,
+ * `caching`, whatever the spelling of the member names) with the
+ * setters' changes on top. Strings are borrowed from the request (valid
+ * until it is changed or freed). */
+typedef struct llmc_cache_controls {
+    int no_cache;           /* 1: do not read the cache */
+    int no_store;           /* 1: do not store the answer */
+    int64_t ttl_ms;         /* LLMC_TTL_DEFAULT, LLMC_TTL_NEVER or ms */
+    int64_t max_age_ms;     /* oldest answer accepted; -1 = any */
+    int use_cache;          /* 1 opt in, 0 opt out, -1 the cache's mode decides */
+    const char *namespace_; /* NULL = the cache's (or the tenant's) */
+    const char *key;        /* preset key, or NULL */
+    const char *tenant;     /* llmc_request_set_tenant, or NULL */
+} llmc_cache_controls;
+
+/* Fill *out with r's controls (r NULL: the defaults). */
+LLMC_API void llmc_request_get_controls(const llmc_request *r, llmc_cache_controls *out);
+
+/* 1 if a call of r through c would use the cache at all (c has a cache
+ * and, by its mode and r's `caching` / `use-cache`, r is cached); 0 when
+ * it bypasses the cache. no-cache and no-store are separate (see
+ * llmc_request_get_controls). Thread-safe for concurrent readers. */
+LLMC_API int llmc_client_caching(const llmc_client *c, const llmc_request *r);
 
 /* ------------------------------------------------------------------ */
 /* Calls. Each takes a request (not modified; may be reused) or raw JSON
