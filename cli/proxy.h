@@ -85,4 +85,13 @@ int proxy_server_port(const proxy_server *s);
  * client) and the caller should end the process with _exit. */
 int proxy_server_stop(proxy_server *s);
 
+/* Whether the cache answers (proxy_cache_state.c). Thread-safe.
+ * proxy_cache_state_up: 1 if the cache's last ping, at most a second old
+ * (pinged now when older), succeeded, else 0. proxy_cache_state_note
+ * records the result of a ping made elsewhere (/cache/ping).
+ * proxy_cache_state_last: the last result without pinging (1 before any). */
+int proxy_cache_state_up(llmc_cache *cache);
+void proxy_cache_state_note(llmc_status ping_status);
+int proxy_cache_state_last(void);
+
 #endif

@@ -1592,6 +1592,11 @@ static enum MHD_Result handle_metrics(preq *r)
                "1 while the circuit breaker skips the backend.");
         llmc_buf_printf(&b, "llmcache_backend_breaker_open %u\n", st.breaker_open);
     }
+    if (s->cache) {
+        metric(&b, "llmcache_cache_up", "gauge",
+               "1 if the cache answered its last ping (at most a second old), 0 while down.");
+        llmc_buf_printf(&b, "llmcache_cache_up %d\n", proxy_cache_state_up(s->cache));
+    }
     enum MHD_Result ret =
         queue_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL, 0);
     llmc_buf_free(&b);
@@ -1719,11 +1724,13 @@ static enum MHD_Result handle_ping(preq *r)
     uint64_t t0 = now_ns();
     llmc_status st = llmc_cache_ping(r->srv->cache);
     double ms = (double)(now_ns() - t0) / 1e6;
-    if (st != LLMC_OK)
-        return queue_error(r, 503, "cache_unavailable", "cache ping failed: %s",
-                           llmc_cache_errmsg(r->srv->cache));
+    proxy_cache_state_note(st);
     json_object *res = json_object_new_object();
     json_object_object_add(res, "status", json_object_new_string("ok"));
+    json_object_object_add(res, "cache", json_object_new_string(st == LLMC_OK ? "up" : "down"));
+    if (st != LLMC_OK) /* the proxy still serves (misses): not an HTTP error */
+        json_object_object_add(res, "error",
+                               json_object_new_string(llmc_cache_errmsg(r->srv->cache)));
     json_object_object_add(res, "backend",
                            json_object_new_string(llmc_cache_backend_name(r->srv->cache)));
     json_object_object_add(res, "latency_ms", json_object_new_double(ms));
@@ -1769,6 +1776,9 @@ static enum MHD_Result handle(preq *r)
         int stop = atomic_load(&s->stopping) != 0;
         json_object_object_add(o, "status", json_object_new_string(stop ? "stopping" : "ok"));
         json_object_object_add(o, "version", json_object_new_string(llmc_version()));
+        if (s->cache)
+            json_object_object_add(o, "cache", json_object_new_string(
+                                                   proxy_cache_state_up(s->cache) ? "up" : "down"));
         return queue_json(r, stop ? 503 : 200, o);
     }
     if (!(r->ep == EP_METRICS && s->cfg->metrics_public) && authenticate(r) != 0)

@@ -310,10 +310,21 @@ START_TEST(t_errors)
     snprintf(url, sizeof url, "redis-cluster://:wrong-Secret-99@127.0.0.1:%d", clu.node[0].port);
     ck_assert_int_eq(open_err(url, &e), LLMC_EAUTH);
     ck_assert_ptr_null(strstr(e.msg, "wrong-Secret-99"));
-    /* Nobody listening. */
+    /* Nobody listening: the handle opens (the servers may be starting)
+     * and each call says why it failed. */
     int dead = testsrv_free_port();
     snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d?connect_timeout_ms=500", dead);
-    ck_assert_int_eq(open_err(url, &e), LLMC_ECONN);
+    ck_assert_int_eq(open_err(url, &e), LLMC_OK);
+    {
+        llmc_cache *dc = open_url(url, NULL, NULL);
+        llmc_buf db = LLMC_BUF_INIT;
+        ck_assert_int_eq(llmc_cache_get(dc, "dead:k", 6, &db), LLMC_ECONN);
+        ck_assert_int_eq(llmc_cache_ping(dc), LLMC_ECONN);
+        llmc_cache_close(dc);
+    }
+    /* Configuration errors still fail the open. */
+    snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d?refresh_interval_ms=x", dead);
+    ck_assert_int_eq(open_err(url, &e), LLMC_EINVAL);
     /* A dead seed is skipped when another one answers. */
     snprintf(url, sizeof url, "redis-cluster://:%s@127.0.0.1:%d,127.0.0.1:%d?connect_timeout_ms=500",
              RCLUSTER_PASSWORD, dead, clu.node[1].port);
