@@ -68,6 +68,22 @@ static void sentinel_teardown(void)
     rsentinel_stop(&sen);
 }
 
+/* The open fails, or it succeeds (a server that resets the connection
+ * looks like one going away) and then every call fails: the status of the
+ * open or of a ping. */
+static llmc_status open_or_ping(const char *url, llmc_err *e)
+{
+    llmc_cache *c = NULL;
+    llmc_err_clear(e);
+    llmc_status st = llmc_cache_open(url, NULL, &c, e);
+    if (st == LLMC_OK) {
+        st = llmc_cache_ping(c);
+        snprintf(e->msg, sizeof e->msg, "%s", llmc_cache_errmsg(c));
+        llmc_cache_close(c);
+    }
+    return st;
+}
+
 static llmc_cache *open_url(const char *url, const char *opt1, const char *val1)
 {
     llmc_options *o = llmc_options_new();
@@ -713,11 +729,12 @@ START_TEST(t_tls_cluster)
     ck_assert_int_eq(llmc_cache_flush(c, ns, &deleted), LLMC_OK);
     ck_assert_uint_eq(deleted, N);
     llmc_cache_close(c);
-    /* Without the client certificate the handshake is refused. */
+    /* Without the client certificate the server refuses (or resets the
+     * connection after the handshake). */
     llmc_err e;
     snprintf(url, sizeof url, "rediss-cluster://:%s@127.0.0.1:%d?tls_ca=%s&connect_timeout_ms=2000",
              RCLUSTER_PASSWORD, tclu.node[0].port, certsrv.ca);
-    ck_assert_int_ne(open_err(url, &e), LLMC_OK);
+    ck_assert_int_ne(open_or_ping(url, &e), LLMC_OK);
 }
 END_TEST
 
@@ -734,12 +751,12 @@ START_TEST(t_tls_sentinel)
     ck_assert_int_eq(llmc_cache_ping(c), LLMC_OK);
     llmc_buf_free(&b);
     llmc_cache_close(c);
-    /* Plain TCP to the TLS sentinel port fails to open. */
+    /* Plain TCP to the TLS sentinel port: the open or every call fails. */
     char url[512];
     llmc_err e;
     snprintf(url, sizeof url, "redis-sentinel://:%s@127.0.0.1:%d/%s?connect_timeout_ms=1000",
              RCLUSTER_PASSWORD, tsen.sentinel[0].port, RSENTINEL_MASTER);
-    ck_assert_int_ne(open_err(url, &e), LLMC_OK);
+    ck_assert_int_ne(open_or_ping(url, &e), LLMC_OK);
 }
 END_TEST
 
