@@ -42,8 +42,3 @@ int proxy_cache_state_up(llmc_cache *cache)
     pthread_mutex_unlock(&ping_lock);
     return atomic_load(&last_up);
 }
-
-int proxy_cache_state_last(void)
-{
-    return atomic_load(&last_up);
-}

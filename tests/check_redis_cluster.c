@@ -868,6 +868,20 @@ START_TEST(t_sentinel_errors)
              RCLUSTER_PASSWORD, testsrv_free_port(), sen.sentinel[1].port, RSENTINEL_MASTER,
              RSENTINEL_PASSWORD);
     ck_assert_int_eq(open_err(url, &e), LLMC_OK);
+    /* No sentinel answers: the handle opens, each call fails with the
+     * reason, the master password is not in it. */
+    snprintf(url, sizeof url,
+             "redis-sentinel://:%s@127.0.0.1:%d/%s?connect_timeout_ms=300&command_timeout_ms=300",
+             RCLUSTER_PASSWORD, testsrv_free_port(), RSENTINEL_MASTER);
+    {
+        llmc_cache *dc = open_url(url, NULL, NULL);
+        llmc_buf db = LLMC_BUF_INIT;
+        ck_assert_int_eq(llmc_cache_set(dc, "sdead:k", 7, "v", 1, 0), LLMC_ECONN);
+        ck_assert_int_eq(llmc_cache_get(dc, "sdead:k", 7, &db), LLMC_ECONN);
+        ck_assert_int_eq(llmc_cache_ping(dc), LLMC_ECONN);
+        ck_assert_ptr_null(strstr(llmc_cache_errmsg(dc), RCLUSTER_PASSWORD));
+        llmc_cache_close(dc);
+    }
     /* db=N selects a database on the master. */
     llmc_cache *d = open_url(sen.url, "db", "3");
     ck_assert_int_eq(llmc_cache_set(d, "sdb:k", 5, "in-db-3", 7, LLMC_TTL_NEVER), LLMC_OK);
