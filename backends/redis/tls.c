@@ -66,11 +66,11 @@ static llmc_status tls_fail(llmc_rconn *c, llmc_err *err, const char *what, int 
         return llmc_err_set(err, LLMC_ECONN, 0, "redis at %s: TLS connection closed by server",
                             c->label);
     tls_errstr(buf, sizeof buf);
-    /* A handshake the server answered and refused (alert, bad client
-     * certificate) is a configuration problem, not an unreachable server:
-     * LLMC_EAUTH, so opening the cache still fails on it. */
-    llmc_status st = sslerr == SSL_ERROR_SSL && strcmp(what, "handshake") == 0 ? LLMC_EAUTH
-                                                                               : LLMC_ECONN;
+    /* A TLS failure the server answered (an alert: bad or missing client
+     * certificate, which TLS 1.3 reports on the first read) is a
+     * configuration problem, not an unreachable server: LLMC_EAUTH, so
+     * opening the cache still fails on it. */
+    llmc_status st = sslerr == SSL_ERROR_SSL ? LLMC_EAUTH : LLMC_ECONN;
     return llmc_err_set(err, st, sslerr, "redis at %s: TLS %s failed: %s%s", c->label,
                         what, buf,
                         strstr(buf, "certificate required")
