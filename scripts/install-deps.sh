@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what llmcache needs on Debian 12. With --test, also the servers
 # and tools the test suites start (redis-server, memcached, nginx, node,
-# pytest; redis-py for the Python benchmark's baseline).
+# pytest; redis-py for the Python benchmark's baseline; chromium for the
+# proxy dashboard's browser test).
 # Uses sudo when not run as root.
 set -eu
 SUDO=""
@@ -10,8 +11,10 @@ PKGS="gcc clang meson ninja-build pkg-config libjson-c-dev libssl-dev check \
       libhiredis-dev libmemcached-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev \
       python3-dev"
 if [ "${1:-}" = "--test" ]; then
+  # chromium: the proxy dashboard's browser test (driven by puppeteer-core
+  # from npm, installed by the test into the build dir).
   PKGS="$PKGS redis-server redis-tools memcached libmemcached-tools sqlite3 openssl nginx wrk \
-        curl procps python3-pytest python3-redis"
+        curl procps python3-pytest python3-redis chromium"
   # Node.js runs the official openai npm client in the proxy tests. A
   # machine that already has node and npm (from Debian or elsewhere) keeps
   # them: Debian's npm package conflicts with other node builds.
