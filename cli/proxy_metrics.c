@@ -267,6 +267,11 @@ enum MHD_Result px_handle_metrics(preq *r)
                "1 while the circuit breaker skips the backend.");
         llmc_buf_printf(&b, "llmcache_backend_breaker_open %u\n", st.breaker_open);
     }
+    if (s->cache) {
+        metric(&b, "llmcache_cache_up", "gauge",
+               "1 if the cache answered its last ping (at most a second old), 0 while down.");
+        llmc_buf_printf(&b, "llmcache_cache_up %d\n", proxy_cache_state_up(s->cache));
+    }
     enum MHD_Result ret =
         px_queue_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL, 0);
     llmc_buf_free(&b);
