@@ -1754,11 +1754,12 @@ static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_objec
     st = response_from_obj(resp, caching ? key.data : NULL, &rt, &r, err);
     if (st == LLMC_OK) {
         r->attempts = attempts;
-        if (caching && !ctl->no_store && llmc__response_storable(call, resp)) {
-            llmc_status ps = llmc_cache_put_entry(c->cache, key.data, key.len, call, r->text,
-                                                  r->text_len, ctl->ttl_ms, LLMC_ENTRY_SOFT);
-            r->stored = ps == LLMC_OK;
-        }
+        /* A stream is complete only when the provider said each choice
+         * finished; an end marker alone is not enough. */
+        if (caching && !ctl->no_store && llmc__response_storable(call, resp) &&
+            (!cb || llmc__response_finished(resp)))
+            llmc__put_entry(c->cache, key.data, key.len, call, r->text, r->text_len,
+                            ctl->ttl_ms, LLMC_ENTRY_SOFT, &r->stored);
     }
     json_object_put(resp);
     llmc_buf_free(&key);
@@ -1866,6 +1867,7 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
         goto done;
     }
     size_t n_missing = 0, n_hits = 0;
+    int read_failed = 0;
     for (size_t i = 0; i < n; i++) {
         if (caching) {
             st = compute_key(c, LLMC_CALL_EMBEDDING, req, items[i], &rt, ctl, &key, NULL, err);
@@ -1876,7 +1878,9 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
                 st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
                 goto done;
             }
-            if (!ctl->no_cache) {
+            /* After one item's read failed, the backend is not asked for
+             * the others: one request waits out one cache timeout. */
+            if (!ctl->no_cache && !read_failed) {
                 llmc_lookup lk = LLMC_LOOKUP_INIT;
                 if (llmc_cache_get_entry(c->cache, key.data, key.len, ctl->max_age_ms,
                                          LLMC_ENTRY_SOFT, &lk) == LLMC_OK &&
@@ -1901,6 +1905,7 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
                         json_object_put(o);
                 }
                 llmc_lookup_free(&lk);
+                read_failed = llmc__soft_stalled(c->cache);
             }
         }
         if (!r->item_hits[i])
@@ -1977,10 +1982,12 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
                 int nonempty =
                     (json_object_is_type(ev, json_type_array) && json_object_array_length(ev)) ||
                     (json_object_is_type(ev, json_type_string) && json_object_get_string_len(ev));
-                if (!nonempty ||
-                    llmc_cache_put_entry(c->cache, r->item_keys[i], strlen(r->item_keys[i]),
-                                         LLMC_CALL_EMBEDDING, bs, bl, ctl->ttl_ms,
-                                         LLMC_ENTRY_SOFT) != LLMC_OK)
+                int item_stored = 0;
+                if (nonempty)
+                    llmc__put_entry(c->cache, r->item_keys[i], strlen(r->item_keys[i]),
+                                    LLMC_CALL_EMBEDDING, bs, bl, ctl->ttl_ms, LLMC_ENTRY_SOFT,
+                                    &item_stored);
+                if (!item_stored)
                     stored = 0;
                 json_object_put(body);
             }

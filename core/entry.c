@@ -52,8 +52,13 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
     e.native = 0;
     e.msg[0] = 0;
     llmc_status st = llmc__cache_get_raw(c, key, klen, &out->raw, &e);
-    if (soft)
+    if (soft) {
         llmc__breaker_record(c, st);
+        if (llmc__status_is_backend_failure(st))
+            llmc__soft_failed(c);
+        else
+            llmc__soft_ok(c);
+    }
     if (st == LLMC_MISS) {
         ADD(s->misses, 1);
         return LLMC_MISS;
@@ -62,6 +67,8 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
         ADD(s->errors, 1);
         if (e.msg[0] == 0)
             llmc_err_set(&e, st, e.native, "%s get: %s", c->name, llmc_strerror(st));
+        if (st == LLMC_ECORRUPT)
+            llmc__storage_corrupt(c, &e);
         llmc__cache_fail(c, &e);
         if (soft) {
             ADD(s->misses, 1);
@@ -98,10 +105,12 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
     return LLMC_OK;
 }
 
-llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
-                                 llmc_call_type call, const char *body, size_t blen,
-                                 int64_t ttl_ms, unsigned flags)
+llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_call_type call,
+                            const char *body, size_t blen, int64_t ttl_ms, unsigned flags,
+                            int *stored)
 {
+    if (stored)
+        *stored = 0;
     if (!c || !key || !klen || (!body && blen))
         return LLMC_EINVAL;
     int soft = (flags & LLMC_ENTRY_SOFT) != 0;
@@ -113,6 +122,16 @@ llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
         llmc_err_set(&e, LLMC_EINVAL, 0, "ttl %lld ms is invalid", (long long)ttl_ms);
         return llmc__cache_fail(c, &e);
     }
+    if (soft && llmc__soft_stalled(c)) {
+        /* This thread's read just failed and nobody has reached the
+         * backend since: a store would most likely wait out a second
+         * timeout for the same request. */
+        atomic_fetch_add(&c->stores_skipped, 1);
+        atomic_fetch_add(&c->breaker_skips, 1);
+        return LLMC_OK;
+    }
+    /* After the stall check: an allowed call may hold the breaker's probe
+     * and must then report its outcome. */
     if (soft && !llmc__breaker_allow(c))
         return LLMC_OK; /* dropped while the circuit is open */
     llmc_entry en;
@@ -138,16 +157,32 @@ llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
     /* Don't keep megabytes of scratch per thread after a big entry. */
     if (enc->cap > (1u << 20))
         llmc_buf_free(enc);
-    if (soft && st != LLMC_ETOOBIG)
+    if (soft && st != LLMC_ETOOBIG) {
         llmc__breaker_record(c, st);
+        if (llmc__status_is_backend_failure(st))
+            llmc__soft_failed(c);
+        else
+            llmc__soft_ok(c);
+    }
     if (st != LLMC_OK) {
         ADD(llmc__stat_slot(c)->errors, 1);
         if (!e.msg[0])
             llmc_err_set(&e, st, e.native, "%s set: %s", c->name, llmc_strerror(st));
+        if (st == LLMC_ECORRUPT)
+            llmc__storage_corrupt(c, &e);
         llmc__cache_fail(c, &e);
         return soft ? LLMC_OK : st;
     }
+    if (stored)
+        *stored = 1;
     return LLMC_OK;
+}
+
+llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
+                                 llmc_call_type call, const char *body, size_t blen,
+                                 int64_t ttl_ms, unsigned flags)
+{
+    return llmc__put_entry(c, key, klen, call, body, blen, ttl_ms, flags, NULL);
 }
 
 llmc_status llmc_entry_encode(const char *serializer, const llmc_entry *e, llmc_buf *out,

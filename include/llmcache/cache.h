@@ -161,6 +161,14 @@ typedef struct llmc_stats {
     uint64_t breaker_trips;   /* times the circuit breaker opened */
     uint64_t breaker_skips;   /* soft calls skipped while it was open */
     uint32_t breaker_open;    /* 1 while open */
+    /* Soft stores not attempted because the same thread's cache read of
+     * that request had just failed (a stalled backend then costs one
+     * timeout per request, not two); the answer is reported not stored. */
+    uint64_t stores_skipped;
+    /* Backend calls that found the backend's own storage damaged (e.g. a
+     * SQLite page that fails its checks); each is also a miss or error. */
+    uint64_t corrupt_reads;
+    uint32_t storage_corrupt; /* 1 once damage was reported, until repaired */
 } llmc_stats;
 
 /* Fill *out (size `size`, pass sizeof(llmc_stats)) with the handle's
