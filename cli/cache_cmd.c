@@ -18,14 +18,15 @@ enum {
     O_ALL = 1 << 3,
     O_RAW = 1 << 4,
     O_ENTRY = 1 << 5,
-    O_JSON = 1 << 6
+    O_JSON = 1 << 6,
+    O_REPAIR = 1 << 7
 };
 
 typedef struct cache_opts {
     const char *cmd; /* "cache get" ... */
     const char *cache_url, *ns;
     int64_t ttl;     /* seconds, -1 = default */
-    int all, raw, entry, json, verbose, quiet, help;
+    int all, raw, entry, json, repair, verbose, quiet, help;
     char **args;     /* positional arguments */
     int nargs;
 } cache_opts;
@@ -38,6 +39,7 @@ static const struct option cache_longopts[] = {
     {"raw", no_argument, NULL, 'R'},
     {"entry", no_argument, NULL, 'E'},
     {"json", no_argument, NULL, 'J'},
+    {"repair", no_argument, NULL, 'P'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -57,6 +59,7 @@ static const char cache_help[] =
     "  ttl KEY                     remaining lifetime in seconds (-1: never expires)\n"
     "  stats [--json]              backend, settings and backend counters\n"
     "  ping                        check that the backend answers\n"
+    "  check [--repair]            check the backend's storage for damage (sqlite)\n"
     "  copy FROM_URL TO_URL [--namespace NS]\n"
     "                              copy entries keeping their remaining TTLs\n"
     "\n"
@@ -96,6 +99,13 @@ static const struct {
      "(entries, bytes, ... as the backend reports them).\n"},
     {"ping", O_CACHE, 0, 0, "ping [--cache URL]",
      "Check that the backend answers; prints PONG and the round trip time.\n"},
+    {"check", O_CACHE | O_REPAIR, 0, 0, "check [--repair] [--cache URL]",
+     "Check the backend's own storage for damage (SQLite: PRAGMA integrity_check)\n"
+     "and print the result. Damaged entries read as misses; --repair rebuilds the\n"
+     "file from every entry that can still be read (expired ones are left out) and\n"
+     "puts it in place of the damaged one: stop every other process using the file\n"
+     "first. Exit 0 when healthy or repaired, 1 when damaged (or on error).\n"
+     "Backends on a server (redis, memcached) have no such check.\n"},
     {"copy", O_NS, 2, 2, "copy FROM_URL TO_URL [--namespace NS]",
      "Copy every entry (or those of namespace NS) from one cache to another as\n"
      "stored, keeping each entry's remaining TTL; expired entries are skipped.\n"
@@ -127,6 +137,7 @@ static int parse_cache_opts(int argc, char **argv, unsigned allowed, cache_opts 
         case 'R': need = O_RAW; o->raw = 1; break;
         case 'E': need = O_ENTRY; o->entry = 1; break;
         case 'J': need = O_JSON; o->json = 1; break;
+        case 'P': need = O_REPAIR; o->repair = 1; break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': o->help = 1; break;
@@ -421,6 +432,30 @@ static int do_ping(const cache_opts *o, llmc_cache *c)
     return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;
 }
 
+static int do_check(const cache_opts *o, llmc_cache *c)
+{
+    llmc_check_result r;
+    llmc_status st = llmc_cache_check(c, o->repair ? LLMC_CHECK_REPAIR : 0, &r, sizeof r);
+    if (st != LLMC_OK && st != LLMC_ECORRUPT)
+        return fail_op(o, c, st, "check");
+    if (!r.damaged) {
+        printf("ok: no damage found\n");
+    } else if (r.repaired) {
+        printf("repaired: %llu problem%s found (first: %s); kept %llu entries, left out %llu "
+               "expired, skipped %llu damaged span%s\n",
+               (unsigned long long)r.problems, r.problems == 1 ? "" : "s", r.detail,
+               (unsigned long long)r.kept, (unsigned long long)r.expired,
+               (unsigned long long)r.unreadable, r.unreadable == 1 ? "" : "s");
+    } else {
+        printf("damaged: %llu problem%s (first: %s)\n", (unsigned long long)r.problems,
+               r.problems == 1 ? "" : "s", r.detail);
+        cli_error(o->cmd, "the storage is damaged; damaged entries read as misses; run "
+                  "llmcache cache check --repair to rebuild it");
+        return LLMC_CLI_EXIT_ERROR;
+    }
+    return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;
+}
+
 /* ---- copy ---- */
 
 typedef struct key_list {
@@ -655,6 +690,8 @@ int llmc_cli_cache(int argc, char **argv)
         rc = do_ttl(&o, c);
     else if (strcmp(sub, "stats") == 0)
         rc = do_stats(&o, c);
+    else if (strcmp(sub, "check") == 0)
+        rc = do_check(&o, c);
     else
         rc = do_ping(&o, c);
     llmc_cache_close(c);

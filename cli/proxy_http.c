@@ -759,6 +759,20 @@ static const char *miss_status(const preq *r)
     return r->no_store ? "MISS-NOSTORE" : "MISS";
 }
 
+/* A miss says MISS (or REFRESH) only when the answer was really stored:
+ * a store that failed or was skipped (backend down or read-only, an
+ * answer that must not be cached) is reported as not stored. */
+static const char *unstored_status(const char *cstatus, const llmc_response *resp)
+{
+    if (llmc_response_cache_stored(resp))
+        return cstatus;
+    if (strcmp(cstatus, "MISS") == 0)
+        return "MISS-NOSTORE";
+    if (strcmp(cstatus, "REFRESH") == 0)
+        return "BYPASS";
+    return cstatus;
+}
+
 static void run_completion(preq *r)
 {
     proxy_server *s = r->srv;
@@ -846,6 +860,8 @@ static void run_completion(preq *r)
     if (llmc_response_cache_hit(resp)) {
         cstatus = "HIT";
         age_s = llmc_response_cache_age_ms(resp) / 1000;
+    } else {
+        cstatus = unstored_status(cstatus, resp);
     }
     finish_plain(r, 200, &b, cstatus, age_s);
     llmc_buf_free(&b);
@@ -881,7 +897,7 @@ static void run_embedding(preq *r)
     else if (hits > 0)
         cstatus = "PARTIAL";
     else
-        cstatus = miss_status(r);
+        cstatus = unstored_status(miss_status(r), resp);
     size_t len;
     const char *text = llmc_response_text(resp, &len);
     if (strcmp(cstatus, "HIT") == 0)
@@ -1587,6 +1603,17 @@ static enum MHD_Result handle_metrics(preq *r)
         metric(&b, "llmcache_backend_breaker_open", "gauge",
                "1 while the circuit breaker skips the backend.");
         llmc_buf_printf(&b, "llmcache_backend_breaker_open %u\n", st.breaker_open);
+        metric(&b, "llmcache_backend_stores_skipped_total", "counter",
+               "Answers not stored because the request's cache read had just failed.");
+        llmc_buf_printf(&b, "llmcache_backend_stores_skipped_total %llu\n",
+                        (unsigned long long)st.stores_skipped);
+        metric(&b, "llmcache_backend_corrupt_reads_total", "counter",
+               "Backend calls that found the backend's storage damaged.");
+        llmc_buf_printf(&b, "llmcache_backend_corrupt_reads_total %llu\n",
+                        (unsigned long long)st.corrupt_reads);
+        metric(&b, "llmcache_backend_storage_corrupt", "gauge",
+               "1 once the backend reported damaged storage, until it is repaired.");
+        llmc_buf_printf(&b, "llmcache_backend_storage_corrupt %u\n", st.storage_corrupt);
     }
     enum MHD_Result ret =
         queue_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL, 0);
@@ -1715,6 +1742,8 @@ static enum MHD_Result handle_ping(preq *r)
     uint64_t t0 = now_ns();
     llmc_status st = llmc_cache_ping(r->srv->cache);
     double ms = (double)(now_ns() - t0) / 1e6;
+    if (st == LLMC_ECORRUPT)
+        return queue_error(r, 503, "cache_corrupt", "%s", llmc_cache_errmsg(r->srv->cache));
     if (st != LLMC_OK)
         return queue_error(r, 503, "cache_unavailable", "cache ping failed: %s",
                            llmc_cache_errmsg(r->srv->cache));

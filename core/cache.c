@@ -4,6 +4,7 @@
  * breaker used by the fail-open (soft) entry calls. */
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1059,16 +1060,58 @@ llmc_status llmc_cache_ping(llmc_cache *c)
 {
     if (!c)
         return LLMC_EINVAL;
-    if (!c->ops->ping)
-        return LLMC_OK;
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = LLMC_OK;
+    if (c->ops->ping) {
+        LOCK(c);
+        st = c->ops->ping(c->ctx, &e);
+        UNLOCK(c);
+        if (st != LLMC_OK)
+            return backend_fail(c, st, &e, "ping");
+    }
+    if (atomic_load(&c->storage_corrupt))
+        return fail(c, LLMC_ECORRUPT,
+                    "cache %s answers, but its storage is damaged (%llu corrupt reads since "
+                    "open); check and repair it (llmcache cache check --repair)",
+                    c->url_redacted, (unsigned long long)atomic_load(&c->corrupt_reads));
+    return st;
+}
+
+llmc_status llmc_cache_check(llmc_cache *c, unsigned flags, llmc_check_result *out,
+                             size_t size)
+{
+    if (!c || !out || size == 0)
+        return LLMC_EINVAL;
+    if (flags & ~(unsigned)LLMC_CHECK_REPAIR)
+        return fail(c, LLMC_EINVAL, "llmc_cache_check: unknown flags 0x%x", flags);
+    llmc_check_result r;
+    memset(&r, 0, sizeof r);
+    memset(out, 0, size);
+    if (c->ops->hdr.struct_size < offsetof(llmc_backend_ops, check) + sizeof(void *) ||
+        !c->ops->check)
+        return fail(c, LLMC_ENOTSUP,
+                    "cache backend %s has no storage check (a server checks its own files)",
+                    c->name);
     llmc_err e;
     llmc_err_clear(&e);
     LOCK(c);
-    llmc_status st = c->ops->ping(c->ctx, &e);
+    llmc_status st = c->ops->check(c->ctx, flags, &r, &e);
     UNLOCK(c);
-    if (st != LLMC_OK)
-        return backend_fail(c, st, &e, "ping");
-    return st;
+    memcpy(out, &r, size < sizeof r ? size : sizeof r);
+    if (st == LLMC_OK) {
+        if (atomic_exchange(&c->storage_corrupt, 0) != 0)
+            llmc__log("warn", "cache %s: storage %s", c->url_redacted,
+                      r.repaired ? "repaired" : "checked: no damage found");
+        return LLMC_OK;
+    }
+    if (st == LLMC_ECORRUPT) {
+        atomic_store(&c->storage_corrupt, 1);
+        if (!e.msg[0])
+            llmc_err_set(&e, st, 0, "cache %s: storage is damaged: %s", c->name, r.detail);
+        return llmc__cache_fail(c, &e);
+    }
+    return backend_fail(c, st, &e, "check");
 }
 
 llmc_status llmc_cache_scan(llmc_cache *c, const char *prefix, size_t plen, llmc_scan_cb cb,
