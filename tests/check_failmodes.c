@@ -452,10 +452,10 @@ START_TEST(t_sqlite_corruption_seen_and_repaired)
 
     ck_assert_int_eq(llmc_cache_check(c, LLMC_CHECK_REPAIR, &cr, sizeof cr), LLMC_OK);
     ck_assert_uint_eq(cr.repaired, 1);
-    /* The id walk resumes past a damaged page by skipping ahead, which
-     * may cost a row or two next to it. */
-    ck_assert_uint_le(cr.kept, (uint64_t)readable);
-    ck_assert_uint_ge(cr.kept + 3, (uint64_t)readable);
+    /* Every entry that could be read by key survives (and perhaps more:
+     * a damaged index page hides rows the rebuild still finds). */
+    ck_assert_uint_ge(cr.kept, (uint64_t)readable);
+    ck_assert_uint_lt(cr.kept, N_ENTRIES);
     ck_assert_uint_ge(cr.unreadable, 1);
     readable = (int)cr.kept;
     /* Healthy again, on the same handle: every kept entry reads back, the

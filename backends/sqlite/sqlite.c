@@ -988,26 +988,21 @@ static int sq_integrity(sqlite3 *db, uint64_t *problems, char *first, size_t fn)
     if (rc == SQLITE_OK) {
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             const char *t = (const char *)sqlite3_column_text(s, 0);
-            if (t && strcmp(t, "ok") == 0)
+            if (!t || strcmp(t, "ok") == 0)
                 continue;
-            if (!*problems) {
-                /* One line: without the "*** in database main ***" banner,
-                 * further lines joined with "; ". */
-                const char *b = t ? t : "(no text)";
-                if (strncmp(b, "*** ", 4) == 0 && strchr(b, '\n'))
-                    b = strchr(b, '\n') + 1;
-                size_t o = 0;
-                for (; *b && o + 3 < fn; b++) {
-                    if (*b == '\n') {
-                        first[o++] = ';';
-                        first[o++] = ' ';
-                    } else {
-                        first[o++] = *b;
-                    }
+            /* A row may hold several problems, one per line, after a
+             * "*** in database main ***" banner. */
+            while (*t) {
+                size_t len = strcspn(t, "\n");
+                if (len && strncmp(t, "*** ", 4) != 0) {
+                    if (!*problems)
+                        snprintf(first, fn, "%.*s", (int)len, t);
+                    (*problems)++;
                 }
-                first[o] = 0;
+                t += len;
+                if (*t == '\n')
+                    t++;
             }
-            (*problems)++;
         }
     }
     sqlite3_finalize(s);
@@ -1027,15 +1022,72 @@ static int is_damage(int rc)
     return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
 }
 
+/* Copy one row (id, key, value, expires_at, last_access) of `rd` into
+ * the new database through `ins`. SQLITE_OK, or the insert's error. */
+static int copy_row(sqlite3_stmt *rd, sqlite3_stmt *ins, int64_t now, llmc_check_result *out)
+{
+    int64_t exp = sqlite3_column_int64(rd, 3);
+    if (exp > 0 && exp <= now) {
+        out->expired++;
+        return SQLITE_OK;
+    }
+    const void *k = sqlite3_column_blob(rd, 1);
+    int kl = sqlite3_column_bytes(rd, 1);
+    const void *v = sqlite3_column_blob(rd, 2);
+    int vl = sqlite3_column_bytes(rd, 2);
+    if (!k || kl <= 0) {
+        out->unreadable++;
+        return SQLITE_OK;
+    }
+    sqlite3_bind_blob64(ins, 1, k, (sqlite3_uint64)kl, SQLITE_STATIC);
+    sqlite3_bind_blob64(ins, 2, v ? v : (const void *)"", (sqlite3_uint64)vl, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 3, exp);
+    sqlite3_bind_int64(ins, 4, sqlite3_column_int64(rd, 4));
+    sqlite3_bind_int64(ins, 5, (int64_t)kl + vl);
+    int rc = sqlite3_step(ins);
+    int changed = sqlite3_changes(sqlite3_db_handle(ins)) > 0;
+    sqlite3_reset(ins);
+    sqlite3_clear_bindings(ins);
+    if (rc != SQLITE_DONE)
+        return rc;
+    out->kept += changed;
+    return SQLITE_OK;
+}
+
 /* Copy every readable, unexpired entry of c->db into a new database at
- * tmp. Rows are read in id order; when a read fails on a damaged page the
- * walk resumes past it, skipping 1, 2, 4 ... ids until rows come back, so
- * one bad page costs the rows on it (and perhaps a few next to it), not
- * the rest of the file. */
+ * tmp. Rows are read in id order. When a read fails on a damaged page the
+ * walk resumes past it, skipping 1, 2, 4 ... ids until rows come back;
+ * the ids it jumped over are then read one by one, each through its own
+ * b-tree descent, so only the rows that sit on damaged pages are lost. */
+#define SQ_GAP_PROBES 65536
+
+/* Read ids lo..hi one by one, at most the first SQ_GAP_PROBES of them
+ * (ids are handed out in order, so the rows of a span follow its start;
+ * a skip that ran to the end of the id space is not walked in full). */
+static int probe_gap(sqlite3_stmt *one, sqlite3_stmt *ins, int64_t lo, int64_t hi, int64_t now,
+                     llmc_check_result *out)
+{
+    if (hi < lo)
+        return SQLITE_OK;
+    uint64_t n = (uint64_t)hi - (uint64_t)lo + 1;
+    if (n > SQ_GAP_PROBES)
+        n = SQ_GAP_PROBES;
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t id = lo + (int64_t)i;
+        sqlite3_bind_int64(one, 1, id);
+        int orc = sqlite3_step(one);
+        int irc = orc == SQLITE_ROW ? copy_row(one, ins, now, out) : SQLITE_OK;
+        sqlite3_reset(one);
+        if (irc != SQLITE_OK)
+            return irc;
+    }
+    return SQLITE_OK;
+}
+
 static llmc_status sq_salvage(sq_ctx *c, const char *tmp, llmc_check_result *out, llmc_err *err)
 {
     sqlite3 *nd = NULL;
-    sqlite3_stmt *rd = NULL, *ins = NULL;
+    sqlite3_stmt *rd = NULL, *one = NULL, *ins = NULL;
     llmc_status st = LLMC_OK;
     char sql[96];
     unlink(tmp);
@@ -1064,42 +1116,38 @@ static llmc_status sq_salvage(sq_ctx *c, const char *tmp, llmc_check_result *out
                             "SELECT id, key, value, expires_at, last_access FROM llmc_entries "
                             "WHERE id > ?1 ORDER BY id",
                             -1, &rd, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(c->db,
+                                "SELECT id, key, value, expires_at, last_access FROM "
+                                "llmc_entries WHERE id = ?1",
+                                -1, &one, NULL);
     if (rc != SQLITE_OK) {
         st = sq_fail(c, err, rc, "repair: reading the entries");
         goto done;
     }
     int64_t after = 0, skip = 1, now = llmc_now_ms();
+    int64_t gap_from = -1; /* last good id before a damaged span, -1: none */
     for (int rounds = 0; rounds < 100000; rounds++) {
         sqlite3_bind_int64(rd, 1, after);
+        int first = 1;
         while ((rc = sqlite3_step(rd)) == SQLITE_ROW) {
+            if (first && gap_from >= 0) {
+                /* Back past a damaged span: read the ids jumped over. */
+                int irc = probe_gap(one, ins, gap_from + 1, after, now, out);
+                if (irc != SQLITE_OK) {
+                    rc = irc;
+                    goto write_failed;
+                }
+                gap_from = -1;
+            }
+            first = 0;
             after = sqlite3_column_int64(rd, 0);
             skip = 1;
-            int64_t exp = sqlite3_column_int64(rd, 3);
-            if (exp > 0 && exp <= now) {
-                out->expired++;
-                continue;
+            int irc = copy_row(rd, ins, now, out);
+            if (irc != SQLITE_OK) {
+                rc = irc;
+                goto write_failed;
             }
-            const void *k = sqlite3_column_blob(rd, 1);
-            int kl = sqlite3_column_bytes(rd, 1);
-            const void *v = sqlite3_column_blob(rd, 2);
-            int vl = sqlite3_column_bytes(rd, 2);
-            if (!k || kl <= 0 || !v) {
-                out->unreadable++;
-                continue;
-            }
-            sqlite3_bind_blob64(ins, 1, k, (sqlite3_uint64)kl, SQLITE_STATIC);
-            sqlite3_bind_blob64(ins, 2, v, (sqlite3_uint64)vl, SQLITE_STATIC);
-            sqlite3_bind_int64(ins, 3, exp);
-            sqlite3_bind_int64(ins, 4, sqlite3_column_int64(rd, 4));
-            sqlite3_bind_int64(ins, 5, (int64_t)kl + vl);
-            int irc = sqlite3_step(ins);
-            sqlite3_reset(ins);
-            if (irc != SQLITE_DONE) {
-                st = llmc_err_set(err, sq_status_of(irc), irc,
-                                  "sqlite: repair: writing %s: %s", tmp, sqlite3_errmsg(nd));
-                goto done;
-            }
-            out->kept += sqlite3_changes(nd) > 0;
         }
         sqlite3_reset(rd);
         if (rc == SQLITE_DONE)
@@ -1108,16 +1156,25 @@ static llmc_status sq_salvage(sq_ctx *c, const char *tmp, llmc_check_result *out
             st = sq_fail(c, err, rc, "repair: reading the entries");
             goto done;
         }
-        out->unreadable++;
+        if (gap_from < 0) {
+            gap_from = after;
+            out->unreadable++;
+        }
         if (after > INT64_MAX - skip)
             break;
         after += skip;
         if (skip < ((int64_t)1 << 60))
             skip *= 2;
     }
+    if (gap_from >= 0) {
+        /* The damage reached the end of the table. */
+        rc = probe_gap(one, ins, gap_from + 1, after, now, out);
+        if (rc != SQLITE_OK)
+            goto write_failed;
+    }
     rc = sqlite3_exec(nd, "COMMIT", NULL, NULL, NULL);
     uint64_t problems = 0;
-    char first[64];
+    char first[128];
     if (rc == SQLITE_OK)
         rc = sq_integrity(nd, &problems, first, sizeof first);
     if (rc != SQLITE_OK || problems) {
@@ -1125,8 +1182,13 @@ static llmc_status sq_salvage(sq_ctx *c, const char *tmp, llmc_check_result *out
                           "own check (%s)", tmp, rc != SQLITE_OK ? sqlite3_errmsg(nd) : first);
         goto done;
     }
+    goto done;
+write_failed:
+    st = llmc_err_set(err, sq_status_of(rc), rc, "sqlite: repair: writing %s: %s", tmp,
+                      sqlite3_errmsg(nd));
 done:
     sqlite3_finalize(rd);
+    sqlite3_finalize(one);
     sqlite3_finalize(ins);
     if (nd)
         sqlite3_close_v2(nd);
