@@ -80,6 +80,7 @@ typedef struct metrics {
     _Atomic uint64_t lat_buckets[N_LAT + 1];
     _Atomic uint64_t lat_sum_us;
     _Atomic uint64_t client_aborts;
+    _Atomic uint64_t stores_skipped; /* lookup failed on the HTTP thread */
     _Atomic int64_t inflight;
 } metrics;
 
@@ -165,6 +166,7 @@ struct preq {
     llmc_call_type call;
     int stream;
     int caching, no_cache, no_store;
+    int cache_failed; /* the HTTP thread's lookup reached the cache and failed */
     int64_t max_age_ms;
     llmc_buf key;  /* the cache key (chat/text), or the coalescing key */
     llmc_buf resp_key; /* x-llmcache-key of an embedding call (first item) */
@@ -561,8 +563,10 @@ static void count_hit(proxy_server *s, enum endpoint ep, size_t bytes, uint64_t 
 static int lookup(preq *r, char **out, size_t *outlen, int64_t *age_s)
 {
     llmc_lookup lk = LLMC_LOOKUP_INIT;
-    llmc_status st = llmc_cache_get_entry(r->srv->cache, r->key.data, r->key.len,
-                                          r->max_age_ms, LLMC_ENTRY_SOFT, &lk);
+    llmc_status st = llmc_cache_get_entry(r->srv->cache, r->key.data, r->key.len, r->max_age_ms,
+                                          LLMC_ENTRY_SOFT | LLMC_ENTRY_REPORT, &lk);
+    if (st != LLMC_OK && st != LLMC_MISS)
+        r->cache_failed = 1;
     int hit = 0;
     if (st == LLMC_OK && lk.entry.call == r->call) {
         *out = hit_body(lk.entry.body, lk.entry.body_len, outlen);
@@ -781,6 +785,15 @@ static void run_completion(preq *r)
     const char *cstatus = miss_status(r);
     int64_t age_s = 0;
     int read_cache = r->caching && !r->no_cache;
+    if (read_cache && r->cache_failed) {
+        /* The lookup on the HTTP thread already waited for a failing
+         * cache: neither look again nor wait for it once more to store. */
+        read_cache = 0;
+        cstatus = "MISS-NOSTORE";
+        llmc_request_set_no_cache(r->req, 1);
+        llmc_request_set_no_store(r->req, 1);
+        atomic_fetch_add(&s->m.stores_skipped, 1);
+    }
     if (read_cache) {
         if (!r->stream) {
             char *body;
@@ -1409,7 +1422,8 @@ static enum MHD_Result handle_completion(preq *r)
     if (memoable && r->caching && r->key.len)
         memo_store(s, r, &blob, h);
     llmc_buf_free(&blob);
-    if (r->call != LLMC_CALL_EMBEDDING && !r->stream && r->caching && !r->no_cache) {
+    if (r->call != LLMC_CALL_EMBEDDING && !r->stream && r->caching && !r->no_cache &&
+        !r->cache_failed) {
         char *body;
         size_t blen;
         int64_t age_s;
@@ -1596,6 +1610,16 @@ static enum MHD_Result handle_metrics(preq *r)
                         "llmcache_backend_get_latency_seconds_count %llu\n",
                         (double)st.get_ns_p50 / 1e9, (double)st.get_ns_p99 / 1e9,
                         (double)st.get_ns_total / 1e9, (unsigned long long)st.get_count);
+        metric(&b, "llmcache_backend_set_latency_seconds", "summary",
+               "Backend set latency (log-scale histogram percentiles); the count is every "
+               "store attempted.");
+        llmc_buf_printf(&b,
+                        "llmcache_backend_set_latency_seconds{quantile=\"0.5\"} %.9f\n"
+                        "llmcache_backend_set_latency_seconds{quantile=\"0.99\"} %.9f\n"
+                        "llmcache_backend_set_latency_seconds_sum %.9f\n"
+                        "llmcache_backend_set_latency_seconds_count %llu\n",
+                        (double)st.set_ns_p50 / 1e9, (double)st.set_ns_p99 / 1e9,
+                        (double)st.set_ns_total / 1e9, (unsigned long long)st.set_count);
         metric(&b, "llmcache_backend_corrupt_total", "counter",
                "Stored entries that failed verification (deleted, counted as misses).");
         llmc_buf_printf(&b, "llmcache_backend_corrupt_total %llu\n",
@@ -1606,7 +1630,8 @@ static enum MHD_Result handle_metrics(preq *r)
         metric(&b, "llmcache_backend_stores_skipped_total", "counter",
                "Answers not stored because the request's cache read had just failed.");
         llmc_buf_printf(&b, "llmcache_backend_stores_skipped_total %llu\n",
-                        (unsigned long long)st.stores_skipped);
+                        (unsigned long long)(st.stores_skipped +
+                                             atomic_load(&m->stores_skipped)));
         metric(&b, "llmcache_backend_corrupt_reads_total", "counter",
                "Backend calls that found the backend's storage damaged.");
         llmc_buf_printf(&b, "llmcache_backend_corrupt_reads_total %llu\n",

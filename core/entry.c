@@ -72,7 +72,7 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
         llmc__cache_fail(c, &e);
         if (soft) {
             ADD(s->misses, 1);
-            return LLMC_MISS;
+            return (flags & LLMC_ENTRY_REPORT) ? st : LLMC_MISS;
         }
         return st;
     }

@@ -20,6 +20,9 @@
 
 #include "client_test_util.h"
 #include "llmc_config.h"
+#if LLMC_HAVE_SQLITE
+#include <sqlite3.h>
+#endif
 #include "support/testsrv.h"
 
 #if LLMC_HAVE_CURL
@@ -161,6 +164,29 @@ static void resume_server(void)
     srv = NULL;
 }
 
+/* SIGSTOP is delivered asynchronously: wait until the server really is
+ * stopped (state T in /proc), so no request of the test can still be
+ * answered by it. */
+static void stop_server(testsrv *t)
+{
+    ck_assert_int_eq(kill(t->pid, SIGSTOP), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)t->pid);
+    for (int i = 0; i < 10000; i++) {
+        char buf[512] = "";
+        FILE *f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *p = strrchr(buf, ')');
+        if (p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't'))
+            return;
+        usleep(1000);
+    }
+    ck_abort_msg("server %d did not stop", (int)t->pid);
+}
+
 /* One stalled-backend scenario over an open cache: a warm-up store, then
  * requests while the server is stopped, then recovery. */
 static void stalled_scenario(llmc_cache *c)
@@ -171,7 +197,7 @@ static void stalled_scenario(llmc_cache *c)
     ck_assert_int_eq(llmc_response_cache_stored(r), 1);
     llmc_response_free(r);
 
-    ck_assert_int_eq(kill(paused_srv->pid, SIGSTOP), 0);
+    stop_server(paused_srv);
     llmc_cache_stats_reset(c);
     for (int i = 0; i < 3; i++) {
         char req[128];
@@ -555,6 +581,268 @@ START_TEST(t_stream_without_finish_reason_not_stored)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The proxy (`llmcache serve`) over the same faults, through curl. */
+
+#if LLMC_HAVE_MHD
+static testsrv px;
+static int px_port;
+
+static void proxy_up(const char *cache_url)
+{
+    const char *bin = getenv("LLMCACHE_BIN");
+    ck_assert_msg(bin && access(bin, X_OK) == 0, "LLMCACHE_BIN not set or not executable");
+    if (!srv)
+        fp_up();
+    ck_assert_int_eq(testsrv_mkdir(&px, "fm-proxy"), 0);
+    px_port = testsrv_free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", px_port);
+    setenv("OPENAI_API_KEY", "sk-test-secret-123", 1);
+    setenv("OPENAI_BASE_URL", base_v1, 1);
+    char *argv[] = {(char *)bin, "serve", "--listen", listen, "--cache", (char *)cache_url,
+                    NULL};
+    ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
+    unsetenv("OPENAI_API_KEY");
+    unsetenv("OPENAI_BASE_URL");
+    ck_assert_msg(testsrv_wait_tcp(&px, px_port, 10000) == 0, "llmcache serve did not start");
+}
+
+static void proxy_down(void)
+{
+    if (px.pid > 0)
+        testsrv_stop(&px);
+    memset(&px, 0, sizeof px);
+}
+
+typedef struct presp {
+    int status;
+    char *headers, *body;
+} presp;
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = calloc(1, (size_t)n + 1);
+    if (n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n)
+        b[0] = 0;
+    fclose(f);
+    return b;
+}
+
+/* One request with curl; body NULL for GET. */
+static presp preq(const char *method, const char *path, const char *body)
+{
+    char url[128], hfile[300], bfile[300], dfile[300];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", px_port, path);
+    snprintf(hfile, sizeof hfile, "%s/h", px.dir);
+    snprintf(bfile, sizeof bfile, "%s/b", px.dir);
+    snprintf(dfile, sizeof dfile, "@%s/d", px.dir);
+    if (body) {
+        FILE *f = fopen(dfile + 1, "wb");
+        ck_assert_ptr_nonnull(f);
+        fputs(body, f);
+        fclose(f);
+    }
+    char *argv[] = {"curl", "-s", "-N", "-X", (char *)method, "-D", hfile, "-o", bfile,
+                    "--max-time", "60", "-H", "Content-Type: application/json",
+                    body ? "--data-binary" : NULL, dfile, url, NULL};
+    if (!body) {
+        argv[13] = url;
+        argv[14] = NULL;
+    }
+    ck_assert_int_eq(testsrv_run(NULL, argv), 0);
+    presp r;
+    r.headers = read_all(hfile);
+    r.body = read_all(bfile);
+    r.status = atoi(strchr(r.headers, ' ') ? strchr(r.headers, ' ') + 1 : "0");
+    return r;
+}
+
+static void presp_free(presp *r)
+{
+    free(r->headers);
+    free(r->body);
+}
+
+/* x-llmcache-status of a response ("" if none). */
+static const char *cstatus(const presp *r)
+{
+    static char v[64];
+    v[0] = 0;
+    const char *h = strcasestr(r->headers, "\nx-llmcache-status:");
+    if (h) {
+        h += strlen("\nx-llmcache-status:");
+        while (*h == ' ')
+            h++;
+        size_t n = strcspn(h, "\r\n");
+        snprintf(v, sizeof v, "%.*s", (int)n, h);
+    }
+    return v;
+}
+
+/* A counter from /metrics (-1 if absent). */
+static long long metric_value(const char *name)
+{
+    presp r = preq("GET", "/metrics", NULL);
+    ck_assert_int_eq(r.status, 200);
+    char pat[160];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    const char *p = strstr(r.body, pat);
+    long long v = p ? atoll(p + strlen(pat)) : -1;
+    presp_free(&r);
+    return v;
+}
+
+#define PCHAT(text, extra)                                                                 \
+    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"" text      \
+    "\"}]" extra "}"
+
+static void px_teardown(void)
+{
+    resume_server();
+    proxy_down();
+#if LLMC_HAVE_SQLITE
+    corrupt_cleanup();
+#endif
+}
+
+#if LLMC_HAVE_MEMCACHED
+START_TEST(t_proxy_memcached_down_says_nostore)
+{
+    char url[160];
+    snprintf(url, sizeof url, "memcached://127.0.0.1:%d?timeout_ms=300", testsrv_free_port());
+    proxy_up(url);
+    for (int i = 0; i < 2; i++) {
+        presp r = preq("POST", "/v1/chat/completions", PCHAT("proxy, memcached down", ""));
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(strcmp(cstatus(&r), "MISS-NOSTORE") == 0, "status %s", cstatus(&r));
+        presp_free(&r);
+    }
+    /* A refresh that could not store does not claim it did either. */
+    presp r = preq("POST", "/v1/chat/completions",
+                   PCHAT("proxy, memcached down", ",\"cache\":{\"no-cache\":true}"));
+    ck_assert_msg(strcmp(cstatus(&r), "BYPASS") == 0, "status %s", cstatus(&r));
+    presp_free(&r);
+    r = preq("POST", "/v1/embeddings",
+             "{\"model\":\"text-embedding-3-small\",\"input\":[\"x\",\"y\"]}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strcmp(cstatus(&r), "MISS-NOSTORE") == 0, "status %s", cstatus(&r));
+    presp_free(&r);
+    ck_assert_int_eq(metric_value("llmcache_backend_operations_total{op=\"set\",result=\"ok\"}"),
+                     0);
+}
+END_TEST
+#endif
+
+#if LLMC_HAVE_REDIS
+START_TEST(t_proxy_redis_stalled_one_timeout)
+{
+    ck_assert_msg(redis_port > 0, "redis-server did not start");
+    paused_srv = &redis_srv;
+    char url[160];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0?timeout_ms=300&breaker_threshold=1000",
+             redis_port);
+    proxy_up(url);
+    presp r = preq("POST", "/v1/chat/completions", PCHAT("proxy warm-up", ""));
+    ck_assert_msg(strcmp(cstatus(&r), "MISS") == 0, "status %s", cstatus(&r));
+    presp_free(&r);
+    long long gets0 = metric_value("llmcache_backend_get_latency_seconds_count");
+    long long sets0 = metric_value("llmcache_backend_set_latency_seconds_count");
+    ck_assert_int_eq(sets0, 1);
+    stop_server(paused_srv);
+    r = preq("POST", "/v1/chat/completions", PCHAT("proxy stalled 1", ""));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strcmp(cstatus(&r), "MISS-NOSTORE") == 0, "status %s", cstatus(&r));
+    presp_free(&r);
+    r = preq("POST", "/v1/chat/completions", PCHAT("proxy stalled 2", ",\"stream\":true"));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "[DONE]"));
+    presp_free(&r);
+    /* One backend read per request, no store attempted. */
+    ck_assert_int_eq(metric_value("llmcache_backend_stores_skipped_total"), 2);
+    ck_assert_int_eq(metric_value("llmcache_backend_get_latency_seconds_count"), gets0 + 2);
+    ck_assert_int_eq(metric_value("llmcache_backend_set_latency_seconds_count"), sets0);
+    ck_assert_int_eq(kill(paused_srv->pid, SIGCONT), 0);
+}
+END_TEST
+#endif
+
+#if LLMC_HAVE_SQLITE
+START_TEST(t_proxy_sqlite_corrupt_reported)
+{
+    /* Damage the key index's root page: every lookup by key then fails
+     * with SQLITE_CORRUPT. */
+    char url[160];
+    snprintf(corrupt_dir, sizeof corrupt_dir, "/tmp/llmc-fm-pxc-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(corrupt_dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/c.db", corrupt_dir);
+    snprintf(url, sizeof url, "sqlite://%s", path);
+    llmc_cache *c = open_ok(url);
+    for (int i = 0; i < 50; i++) {
+        char k[32];
+        key_of(i, k, sizeof k);
+        ck_assert_int_eq(llmc_cache_set(c, k, strlen(k), "v", 1, 0), LLMC_OK);
+    }
+    llmc_cache_close(c);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT rootpage FROM sqlite_master WHERE type = "
+                                        "'index' AND tbl_name = 'llmc_entries' AND sql IS NULL",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    int root = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    ck_assert_int_gt(root, 1);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    char junk[4096];
+    memset(junk, 0x5a, sizeof junk);
+    ck_assert_int_eq(pwrite(fd, junk, sizeof junk, (off_t)(root - 1) * 4096), 4096);
+    close(fd);
+
+    proxy_up(url);
+    presp r = preq("GET", "/cache/ping", NULL);
+    ck_assert_int_eq(r.status, 200); /* nothing seen yet */
+    presp_free(&r);
+    ck_assert_int_eq(metric_value("llmcache_backend_storage_corrupt"), 0);
+    r = preq("POST", "/v1/chat/completions", PCHAT("proxy over a damaged file", ""));
+    ck_assert_int_eq(r.status, 200); /* the cache never fails a request */
+    presp_free(&r);
+    ck_assert_int_ge(metric_value("llmcache_backend_corrupt_reads_total"), 1);
+    ck_assert_int_eq(metric_value("llmcache_backend_storage_corrupt"), 1);
+    r = preq("GET", "/cache/ping", NULL);
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_msg(strstr(r.body, "cache_corrupt") && strstr(r.body, "--repair"), "%s", r.body);
+    presp_free(&r);
+    /* A second damaged read: counted, not logged again. */
+    r = preq("POST", "/v1/chat/completions", PCHAT("proxy over a damaged file, again", ""));
+    ck_assert_int_eq(r.status, 200);
+    presp_free(&r);
+    ck_assert_int_ge(metric_value("llmcache_backend_corrupt_reads_total"), 2);
+    char log[400];
+    snprintf(log, sizeof log, "%s/%s.log", px.dir, px.name);
+    char *text = read_all(log);
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, "reports damaged storage")); p++)
+        n++;
+    ck_assert_msg(n == 1, "logged %d times: %s", n, text);
+    free(text);
+}
+END_TEST
+#endif
+#endif /* LLMC_HAVE_MHD */
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("failmodes");
@@ -581,6 +869,22 @@ static Suite *suite(void)
     tcase_add_test(cor, t_sqlite_corruption_seen_and_repaired);
     tcase_add_test(cor, t_cli_cache_check);
     suite_add_tcase(s, cor);
+#endif
+#if LLMC_HAVE_MHD
+    TCase *pxc = tcase_create("proxy");
+    tcase_add_unchecked_fixture(pxc, servers_up, servers_down);
+    tcase_add_checked_fixture(pxc, NULL, px_teardown);
+    tcase_set_timeout(pxc, 120);
+#if LLMC_HAVE_MEMCACHED
+    tcase_add_test(pxc, t_proxy_memcached_down_says_nostore);
+#endif
+#if LLMC_HAVE_REDIS
+    tcase_add_test(pxc, t_proxy_redis_stalled_one_timeout);
+#endif
+#if LLMC_HAVE_SQLITE
+    tcase_add_test(pxc, t_proxy_sqlite_corrupt_reported);
+#endif
+    suite_add_tcase(s, pxc);
 #endif
     TCase *st = tcase_create("streams");
     tcase_add_test(st, t_stream_without_finish_reason_not_stored);
