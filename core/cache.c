@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
 #include <string.h>
 
 #define MAX_KEY_BYTES (64 * 1024)
@@ -16,7 +17,7 @@
 static const char *const common_options[] = {
     "namespace", "ttl", "max_entries", "max_bytes", "max_item_bytes", "timeout_ms",
     "serializer", "key_strategy", "mode", "breaker_threshold", "breaker_cooldown_ms",
-    "scope_by_user", NULL};
+    "scope_by_user", "entry_secret", NULL};
 
 /* ---- stats ---- */
 
@@ -111,6 +112,7 @@ llmc_status llmc_cache_stats(llmc_cache *c, llmc_stats *out, size_t size)
         s.deletes += L(deletes);
         s.errors += L(errors);
         s.corrupt += L(corrupt);
+        s.mac_failures += L(mac_failures);
         s.bytes_read += L(bytes_read);
         s.bytes_written += L(bytes_written);
         s.get_count += L(get_count);
@@ -387,6 +389,32 @@ static llmc_status check_namespace(const char *ns, llmc_err *err)
     return LLMC_OK;
 }
 
+/* The entry MAC secret: the entry_secret option, else the
+ * LLMCACHE_ENTRY_SECRET environment variable (empty there = unset). It
+ * is moved out of the options so that no listing of them (option lookup,
+ * the backend, stats) can show it; the URL form is redacted by url.c. */
+static llmc_status take_entry_secret(llmc_cache *c, llmc_err *err)
+{
+    const char *sec = llmc_options_get(c->opts, "entry_secret");
+    if (sec && !*sec)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "option entry_secret: the secret is empty");
+    if (!sec) {
+        sec = getenv("LLMCACHE_ENTRY_SECRET");
+        if (sec && !*sec)
+            sec = NULL;
+    }
+    if (sec) {
+        size_t n = strlen(sec);
+        c->entry_secret = malloc(n);
+        if (!c->entry_secret)
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        memcpy(c->entry_secret, sec, n);
+        c->entry_secret_len = n;
+    }
+    llmc_options_unset(c->opts, "entry_secret");
+    return LLMC_OK;
+}
+
 static llmc_status open_common(const char *type_or_url, int is_url, const llmc_options *opts,
                                llmc_cache **out, llmc_err *err)
 {
@@ -508,6 +536,8 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     c->opts = merged;
     merged = NULL;
 
+    if ((st = take_entry_secret(c, err)) != LLMC_OK)
+        goto done;
     const char *ns = llmc_options_get(c->opts, "namespace");
     if (ns) {
         st = check_namespace(ns, err);
@@ -632,6 +662,10 @@ void llmc_cache_close(llmc_cache *c)
     free(c->name);
     free(c->url_redacted);
     free(c->namespace_);
+    if (c->entry_secret) {
+        OPENSSL_cleanse(c->entry_secret, c->entry_secret_len);
+        free(c->entry_secret);
+    }
     llmc_options_free(c->opts);
     free(c);
 }

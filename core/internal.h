@@ -15,6 +15,15 @@
 /* ---- strings ---- */
 int llmc__strcaseeq(const char *a, const char *b);
 char *llmc__strdup(const char *s);
+/* CRC-32C of data[0..len) continuing from crc (start with 0); see crc32c.c.
+ * The _sw form always uses the portable tables (tests compare the two). */
+uint32_t llmc__crc32c_update(uint32_t crc, const void *data, size_t len);
+uint32_t llmc__crc32c_sw_update(uint32_t crc, const void *data, size_t len);
+struct llmc_entry;
+/* entry.c: HMAC-SHA256 of an entry under `secret` for `key` into out;
+ * 0 on success. */
+int llmc__entry_mac(const unsigned char *secret, size_t slen, const char *key, size_t klen,
+                    const struct llmc_entry *e, uint8_t out[32]);
 char *llmc__strndup(const char *s, size_t n);
 
 /* Per-thread scratch buffers, freed at thread exit. */
@@ -81,7 +90,7 @@ char *llmc__pct_decode(const char *s, size_t n, int plus_is_space, size_t *outle
 #define LLMC_HIST_BUCKETS 160
 
 typedef struct llmc_stat_slot {
-    _Atomic uint64_t hits, misses, sets, deletes, errors, corrupt;
+    _Atomic uint64_t hits, misses, sets, deletes, errors, corrupt, mac_failures;
     _Atomic uint64_t bytes_read, bytes_written;
     _Atomic uint64_t get_count, get_ns_total, get_ns_max;
     _Atomic uint64_t set_count, set_ns_total, set_ns_max;
@@ -106,6 +115,10 @@ struct llmc_cache {
     const llmc_serializer_ops *ser;
     const llmc_key_strategy_ops *keys;
     llmc_options *opts;
+    /* entry_secret (or LLMCACHE_ENTRY_SECRET): HMAC key of stored entries,
+     * NULL when unset. Kept out of opts so no option listing shows it. */
+    unsigned char *entry_secret;
+    size_t entry_secret_len;
 
     /* circuit breaker (used by soft entry calls) */
     int64_t breaker_threshold;   /* consecutive failures; 0 = disabled */
@@ -149,11 +162,11 @@ void llmc__storage_corrupt(llmc_cache *c, const llmc_err *e);
 void llmc__soft_failed(llmc_cache *c);
 void llmc__soft_ok(llmc_cache *c);
 bool llmc__soft_stalled(llmc_cache *c);
-/* As llmc_cache_put_entry; *stored (may be NULL) is 1 only when the entry
- * was really written. */
+/* As llmc_cache_put_entry_ex; *stored (may be NULL) is 1 only when the
+ * entry was really written. */
 llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_call_type call,
-                            const char *body, size_t blen, int64_t ttl_ms, unsigned flags,
-                            int *stored);
+                            const char *body, size_t blen, int64_t ttl_ms, int64_t upstream_ms,
+                            unsigned flags, int *stored);
 llmc_stat_slot *llmc__stat_slot(llmc_cache *c);
 
 /* Logging: one line to stderr when LLMCACHE_LOG is set (or always for
