@@ -806,14 +806,20 @@ static void run_completion(preq *r)
             }
         } else {
             llmc_lookup lk = LLMC_LOOKUP_INIT;
-            if (llmc_cache_get_entry(s->cache, r->key.data, r->key.len, r->max_age_ms,
-                                     LLMC_ENTRY_SOFT, &lk) == LLMC_OK &&
-                lk.entry.call == r->call) {
+            llmc_status ls = llmc_cache_get_entry(s->cache, r->key.data, r->key.len,
+                                                  r->max_age_ms,
+                                                  LLMC_ENTRY_SOFT | LLMC_ENTRY_REPORT, &lk);
+            if (ls == LLMC_OK && lk.entry.call == r->call) {
                 /* The library replays it (and counts nothing upstream). */
                 cstatus = "HIT";
                 age_s = lk.age_ms / 1000;
                 count_hit(s, r->ep, lk.entry.body_len,
                           total_tokens(lk.entry.body, lk.entry.body_len));
+            } else if (ls != LLMC_OK && ls != LLMC_MISS) {
+                /* The headers leave with the first chunk: known now that
+                 * this stream will not be stored (the library skips the
+                 * store after a failed read on this thread). */
+                cstatus = "MISS-NOSTORE";
             }
             llmc_lookup_free(&lk);
         }

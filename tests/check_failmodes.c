@@ -236,6 +236,14 @@ static void stalled_scenario(llmc_cache *c)
     ck_assert_uint_eq(s.get_count, 5);
     ck_assert_uint_eq(s.set_count, 0);
     ck_assert_uint_eq(s.stores_skipped, 7);
+    /* A soft read says MISS; with LLMC_ENTRY_REPORT it says why, and is
+     * still counted as a miss. */
+    llmc_lookup lk = LLMC_LOOKUP_INIT;
+    ck_assert_int_eq(llmc_cache_get_entry(c, "k", 1, -1, LLMC_ENTRY_SOFT, &lk), LLMC_MISS);
+    llmc_status ls = llmc_cache_get_entry(c, "k", 1, -1, LLMC_ENTRY_SOFT | LLMC_ENTRY_REPORT, &lk);
+    ck_assert_msg(ls == LLMC_ETIMEDOUT || ls == LLMC_ECONN, "%s", llmc_status_name(ls));
+    ck_assert_uint_eq(stats_of(c).misses, s.misses + 2);
+    llmc_lookup_free(&lk);
 
     /* The server comes back: once a read succeeds (after the backend's
      * reconnect back-off), stores resume without a restart. */
@@ -763,6 +771,7 @@ START_TEST(t_proxy_redis_stalled_one_timeout)
     r = preq("POST", "/v1/chat/completions", PCHAT("proxy stalled 2", ",\"stream\":true"));
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "[DONE]"));
+    ck_assert_msg(strcmp(cstatus(&r), "MISS-NOSTORE") == 0, "status %s", cstatus(&r));
     presp_free(&r);
     /* One backend read per request, no store attempted. */
     ck_assert_int_eq(metric_value("llmcache_backend_stores_skipped_total"), 2);
