@@ -6,7 +6,8 @@
  * pages is noticed, counted, reported by ping and repaired by
  * llmc_cache_check; a stream that ended without finish_reason is never
  * stored. Assertions count backend operations, never time. The command
- * ($LLMCACHE_BIN) is run for its status line and `cache check`. */
+ * ($LLMCACHE_BIN) is run for its status line and `cache check`, and as
+ * `llmcache serve` for the proxy's statuses, /metrics and /cache/ping. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
