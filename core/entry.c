@@ -219,10 +219,6 @@ llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_ca
         atomic_fetch_add(&c->breaker_skips, 1);
         return LLMC_OK;
     }
-    /* After the stall check: an allowed call may hold the breaker's probe
-     * and must then report its outcome. */
-    if (soft && !llmc__breaker_allow(c))
-        return LLMC_OK; /* dropped while the circuit is open */
     llmc_entry en;
     memset(&en, 0, sizeof en);
     en.version = LLMC_ENTRY_VERSION;
@@ -252,6 +248,11 @@ llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_ca
     llmc_status st = c->ser->encode(&en, enc, &e);
     if (st != LLMC_OK)
         return llmc__cache_fail(c, &e);
+    /* Asked last, right before the backend call: an allowed call may hold
+     * the breaker's probe and must report its outcome, so no early return
+     * may come between. */
+    if (soft && !llmc__breaker_allow(c))
+        return LLMC_OK; /* dropped while the circuit is open */
     st = llmc__cache_set_raw(c, key, klen, enc->data, enc->len, ttl_ms, &e);
     /* Don't keep megabytes of scratch per thread after a big entry. */
     if (enc->cap > (1u << 20))
