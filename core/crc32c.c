@@ -6,6 +6,7 @@
  *
  * Software: slicing-by-8 over tables built once. x86-64 with SSE 4.2:
  * the crc32 instruction, chosen at run time, same results. */
+#include "hash.h"
 #include "internal.h"
 
 #include <pthread.h>

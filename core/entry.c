@@ -1,5 +1,6 @@
 /* Entry-level cache calls: envelope + verification + fail-open policy. */
-#include "canon.h"
+#include "hash.h"
+#include "internal.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -8,11 +9,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
-                                llmc_err *e);
-llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
-                                size_t vlen, int64_t ttl_ms, llmc_err *e);
 
 #define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
 

@@ -15,10 +15,6 @@
 /* ---- strings ---- */
 int llmc__strcaseeq(const char *a, const char *b);
 char *llmc__strdup(const char *s);
-/* CRC-32C of data[0..len) continuing from crc (start with 0); see crc32c.c.
- * The _sw form always uses the portable tables (tests compare the two). */
-uint32_t llmc__crc32c_update(uint32_t crc, const void *data, size_t len);
-uint32_t llmc__crc32c_sw_update(uint32_t crc, const void *data, size_t len);
 struct llmc_entry;
 /* entry.c: HMAC-SHA256 of an entry under `secret` for `key` into out;
  * 0 on success. */
@@ -41,29 +37,16 @@ void llmc__plugin_acquire(const llmc_component *t);
 void llmc__plugin_release(const llmc_component *t);
 /* Remove every table registered with this origin (plugin unload). */
 size_t llmc__registry_remove_origin(const char *origin);
-/* Provider-specific table checks (core/provider.c). */
-llmc_status llmc__provider_check(const llmc_provider_ops *ops, llmc_err *err);
-/* Built-in tables. */
-extern const llmc_backend_ops llmc__backend_local;
-#if LLMC_HAVE_REDIS
-extern const llmc_backend_ops llmc__backend_redis; /* schemes redis, rediss, unix */
-extern const llmc_backend_ops llmc__backend_redis_cluster;  /* redis-cluster, rediss-cluster */
-extern const llmc_backend_ops llmc__backend_redis_sentinel; /* redis-sentinel, rediss-sentinel */
-#endif
-#if LLMC_HAVE_MEMCACHED
-extern const llmc_backend_ops llmc__backend_memcached;
-#endif
-#if LLMC_HAVE_SQLITE
-extern const llmc_backend_ops llmc__backend_sqlite;
-#endif
-extern const llmc_serializer_ops llmc__serializer_json;
-extern const llmc_serializer_ops llmc__serializer_binary;
-extern const llmc_key_strategy_ops llmc__key_strategy_v1;
-/* Providers register themselves (providers/providers.c). */
-llmc_status llmc__providers_register(llmc_err *err);
-/* Backend names/schemes that exist in the project but were not compiled
- * in: returns the feature name for the error message, or NULL. */
-const char *llmc__backend_not_built(const char *scheme);
+/* The built-in tables and the backends left out of the build:
+ * builtins.h. */
+
+/* Entry calls (entry.c) reach the backend through these: get and set
+ * with the dispatcher's checks, timing and breaker, but without hit/miss
+ * accounting, which the entry layer does itself. */
+llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                llmc_err *e);
+llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
+                                size_t vlen, int64_t ttl_ms, llmc_err *e);
 
 /* ---- URL parsing ---- */
 typedef struct llmc_url {

@@ -20,7 +20,9 @@
  * Version 1 (still read): no upstream_ms, no mac, and a 64-bit
  * "body_hash" (json) / body_hash:u64le after body_len (binary) computed by
  * entry_check_v1. */
-#include "canon.h"
+#include "builtins.h"
+#include "hash.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
