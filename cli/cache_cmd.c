@@ -19,12 +19,14 @@ enum {
     O_RAW = 1 << 4,
     O_ENTRY = 1 << 5,
     O_JSON = 1 << 6,
-    O_REPAIR = 1 << 7
+    O_PROXY = 1 << 7,
+    O_REPAIR = 1 << 8
 };
 
 typedef struct cache_opts {
     const char *cmd; /* "cache get" ... */
     const char *cache_url, *ns;
+    const char *proxy; /* stats --proxy URL */
     int64_t ttl;     /* seconds, -1 = default */
     int all, raw, entry, json, repair, verbose, quiet, help;
     char **args;     /* positional arguments */
@@ -39,7 +41,8 @@ static const struct option cache_longopts[] = {
     {"raw", no_argument, NULL, 'R'},
     {"entry", no_argument, NULL, 'E'},
     {"json", no_argument, NULL, 'J'},
-    {"repair", no_argument, NULL, 'P'},
+    {"proxy", required_argument, NULL, 'P'},
+    {"repair", no_argument, NULL, 'X'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -57,7 +60,8 @@ static const char cache_help[] =
     "  flush --namespace NS | --all  delete a namespace's keys, or everything\n"
     "  keys [PREFIX] [--namespace NS]  list keys (backends that can enumerate)\n"
     "  ttl KEY                     remaining lifetime in seconds (-1: never expires)\n"
-    "  stats [--json]              backend, settings and backend counters\n"
+    "  stats [--json] [--proxy URL]  backend, settings and backend counters (and what\n"
+    "                              a running proxy's hits saved)\n"
     "  ping                        check that the backend answers\n"
     "  check [--repair]            check the backend's storage for damage (sqlite)\n"
     "  copy FROM_URL TO_URL [--namespace NS]\n"
@@ -94,9 +98,12 @@ static const struct {
     {"ttl", O_CACHE, 1, 1, "ttl KEY [--cache URL]",
      "Print the remaining lifetime of KEY in whole seconds (rounded up), -1 when it\n"
      "never expires. Exit 3 when the key is absent.\n"},
-    {"stats", O_CACHE | O_JSON, 0, 0, "stats [--json] [--cache URL]",
+    {"stats", O_CACHE | O_JSON | O_PROXY, 0, 0, "stats [--json] [--cache URL] [--proxy URL]",
      "Print the backend, its settings and capabilities, and its own counters\n"
-     "(entries, bytes, ... as the backend reports them).\n"},
+     "(entries, bytes, ... as the backend reports them). With --proxy URL, also what\n"
+     "the hits of that running proxy saved: dollars, tokens and upstream time, by\n"
+     "model and tenant (read from its GET /ui/data with the admin key in\n"
+     "$LLMCACHE_PROXY_KEY).\n"},
     {"ping", O_CACHE, 0, 0, "ping [--cache URL]",
      "Check that the backend answers; prints PONG and the round trip time.\n"},
     {"check", O_CACHE | O_REPAIR, 0, 0, "check [--repair] [--cache URL]",
@@ -137,7 +144,8 @@ static int parse_cache_opts(int argc, char **argv, unsigned allowed, cache_opts 
         case 'R': need = O_RAW; o->raw = 1; break;
         case 'E': need = O_ENTRY; o->entry = 1; break;
         case 'J': need = O_JSON; o->json = 1; break;
-        case 'P': need = O_REPAIR; o->repair = 1; break;
+        case 'P': need = O_PROXY; o->proxy = optarg; break;
+        case 'X': need = O_REPAIR; o->repair = 1; break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': o->help = 1; break;
@@ -365,8 +373,26 @@ static void stat_to_text(void *ud, const char *name, int64_t value)
     printf("  %-22s %lld\n", name, (long long)value);
 }
 
+/* The savings of a running proxy (NULL + exit status on failure). */
+static json_object *proxy_savings(const cache_opts *o, int *rc)
+{
+#ifdef LLMC_CLI_HAVE_TOP
+    return cli_proxy_data(o->cmd, o->proxy, getenv("LLMCACHE_PROXY_KEY"), rc);
+#else
+    cli_error(o->cmd, "--proxy: not built (it needs libcurl at build time)");
+    *rc = LLMC_CLI_EXIT_ERROR;
+    return NULL;
+#endif
+}
+
 static int do_stats(const cache_opts *o, llmc_cache *c)
 {
+    json_object *px = NULL;
+    if (o->proxy) {
+        int rc;
+        if (!(px = proxy_savings(o, &rc)))
+            return rc;
+    }
     const char *ns = llmc_cache_namespace(c);
     int64_t ttl = llmc_cache_default_ttl(c);
     uint32_t caps = llmc_cache_caps(c);
@@ -390,6 +416,17 @@ static int do_stats(const cache_opts *o, llmc_cache *c)
         json_object_object_add(j, "capabilities", capa);
         llmc_status st = llmc_cache_stats_foreach(c, stat_to_json, b);
         json_object_object_add(j, "backend_stats", b);
+        if (px) {
+            json_object *ps = json_object_new_object(), *v;
+            static const char *const keep[] = {"totals", "top_models", "top_tenants", "prices",
+                                               NULL};
+            json_object_object_add(ps, "url", json_object_new_string(o->proxy));
+            for (int i = 0; keep[i]; i++)
+                if (json_object_object_get_ex(px, keep[i], &v))
+                    json_object_object_add(ps, keep[i], json_object_get(v));
+            json_object_object_add(j, "proxy", ps);
+            json_object_put(px);
+        }
         if (st != LLMC_OK && st != LLMC_ENOTSUP) {
             json_object_put(j);
             return fail_op(o, c, st, "stats");
@@ -418,8 +455,17 @@ static int do_stats(const cache_opts *o, llmc_cache *c)
     llmc_status st = llmc_cache_stats_foreach(c, stat_to_text, NULL);
     if (st == LLMC_ENOTSUP)
         printf("  (none reported)\n");
-    else if (st != LLMC_OK)
+    else if (st != LLMC_OK) {
+        json_object_put(px);
         return fail_op(o, c, st, "stats");
+    }
+    if (px) {
+        char *shown = cli_redact_url(o->proxy);
+        printf("\nproxy %s (since it started):\n", shown ? shown : "");
+        free(shown);
+        cli_print_savings(stdout, px);
+        json_object_put(px);
+    }
     return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;
 }
 

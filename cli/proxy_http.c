@@ -21,6 +21,7 @@
  * completed; `gone` marks a finished or aborted connection so a worker
  * never resumes a dead one. */
 #include "proxy.h"
+#include "proxy_ui.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -53,12 +54,14 @@ enum endpoint {
     EP_PING,
     EP_DELETE,
     EP_FLUSH,
+    EP_UI,
+    EP_UI_DATA,
     EP_COUNT_
 };
 
 static const char *const ep_label[EP_COUNT_] = {
     "other", "chat", "completions", "embeddings", "models", "health",
-    "metrics", "cache_ping", "cache_delete", "cache_flush",
+    "metrics", "cache_ping", "cache_delete", "cache_flush", "ui", "ui_data",
 };
 
 /* Upstream latency histogram bounds, seconds. */
@@ -82,6 +85,7 @@ typedef struct metrics {
     _Atomic uint64_t client_aborts;
     _Atomic uint64_t stores_skipped; /* lookup failed on the HTTP thread */
     _Atomic int64_t inflight;
+    _Atomic uint64_t hits_served, hit_us; /* hits answered, their time in the proxy */
 } metrics;
 
 typedef struct preq preq;
@@ -122,6 +126,9 @@ struct proxy_server {
     size_t models_len;
     char **secrets; /* provider and proxy keys, scrubbed from messages */
     size_t n_secrets;
+    llmc_savings *savings;     /* what hits saved, per model/tenant/endpoint */
+    const llmc_prices *prices; /* the client's table; NULL = none readable */
+    proxy_ui *ui;
 
     /* Worker pool. */
     pthread_mutex_t qmu;
@@ -191,6 +198,10 @@ struct preq {
     int64_t age_s;
     llmc_buf sbuf;
     size_t spos;
+    /* What this hit saved, for the response headers. */
+    int saved_set, saved_priced;
+    uint64_t saved_tokens;
+    double saved_usd;
 };
 
 /* ------------------------------------------------------------------ */
@@ -345,6 +356,29 @@ static void add_cache_headers(preq *r, struct MHD_Response *resp, const char *st
     MHD_add_response_header(resp, "age", age);
     if (r->coalesced)
         MHD_add_response_header(resp, "x-llmcache-coalesced", "true");
+    if (r->saved_set && strcmp(status, "HIT") == 0) {
+        char v[48];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)r->saved_tokens);
+        MHD_add_response_header(resp, "x-llmcache-saved-tokens", v);
+        if (r->saved_priced) {
+            /* Plain decimal, all the digits a few tokens need. */
+            snprintf(v, sizeof v, "%.10f", r->saved_usd);
+            size_t n = strlen(v);
+            while (n > 1 && v[n - 1] == '0' && v[n - 2] != '.')
+                v[--n] = '\0';
+        } else
+            snprintf(v, sizeof v, "unknown");
+        MHD_add_response_header(resp, "x-llmcache-saved-usd", v);
+    }
+}
+
+/* A response went out: the time a hit took, for the dashboard. */
+static void note_served(preq *r, const char *cstatus)
+{
+    if (cstatus && strcmp(cstatus, "HIT") == 0) {
+        atomic_fetch_add(&r->srv->m.hits_served, 1);
+        atomic_fetch_add(&r->srv->m.hit_us, (now_ns() - r->t0) / 1000);
+    }
 }
 
 static void access_log(preq *r, int status, const char *cstatus)
@@ -376,6 +410,7 @@ static enum MHD_Result queue_owned(preq *r, int status, const char *ctype, char 
     MHD_destroy_response(resp);
     r->queued = 1;
     count_status(r->srv, status);
+    note_served(r, cstatus);
     access_log(r, status, cstatus);
     return ret;
 }
@@ -402,6 +437,8 @@ static enum MHD_Result queue_error(preq *r, int status, const char *code, const 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     scrub(r->srv, msg);
+    if (status != 401)
+        proxy_ui_note_error(r->srv->ui, status, r->path, msg);
     llmc_buf b = LLMC_BUF_INIT;
     error_json(&b, status, code, msg);
     if (status == 401)
@@ -485,6 +522,8 @@ static void finish_error(preq *r, const llmc_err *e)
     char msg[LLMC_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", e->msg[0] ? e->msg : llmc_strerror(e->status));
     scrub(r->srv, msg);
+    if (e->status != LLMC_ECANCELED)
+        proxy_ui_note_error(r->srv->ui, status, r->path, msg);
     if (e->status == LLMC_ECANCELED)
         ; /* the client left: nobody to count it for */
     else if (upstream_status(e->status))
@@ -542,21 +581,30 @@ static char *hit_body(const char *body, size_t blen, size_t *outlen)
     return p;
 }
 
-static uint64_t total_tokens(const char *body, size_t len)
+/* Count a hit and what it saved (for /metrics, the dashboard and the
+ * response headers). */
+static void count_hit(preq *r, size_t bytes, const llmc_saving *sv)
 {
-    static const char pat[] = "\"total_tokens\":";
-    const char *p = memmem(body, len, pat, sizeof pat - 1);
-    if (!p)
-        return 0;
-    long long v = strtoll(p + sizeof pat - 1, NULL, 10);
-    return v > 0 ? (uint64_t)v : 0;
+    proxy_server *s = r->srv;
+    atomic_fetch_add(&s->m.hits[r->ep], 1);
+    atomic_fetch_add(&s->m.bytes_from_cache, bytes);
+    atomic_fetch_add(&s->m.tokens_from_cache, sv->tokens);
+    const char *tenant = !s->cfg->n_keys ? "-" : !r->tenant ? "-"
+                         : r->tenant->ns ? r->tenant->ns : "(admin)";
+    llmc_savings_add(s->savings, sv->model, tenant, ep_label[r->ep], sv);
+    r->saved_set = 1;
+    r->saved_priced = sv->priced;
+    r->saved_tokens = sv->tokens;
+    r->saved_usd = sv->usd;
 }
 
-static void count_hit(proxy_server *s, enum endpoint ep, size_t bytes, uint64_t tokens)
+/* A hit on a stored entry: its saving from the entry's usage. */
+static void count_entry_hit(preq *r, const llmc_lookup *lk)
 {
-    atomic_fetch_add(&s->m.hits[ep], 1);
-    atomic_fetch_add(&s->m.bytes_from_cache, bytes);
-    atomic_fetch_add(&s->m.tokens_from_cache, tokens);
+    llmc_saving sv;
+    llmc_saving_compute(r->srv->prices, lk->entry.body, lk->entry.body_len, NULL,
+                        lk->entry.upstream_ms, &sv);
+    count_hit(r, lk->entry.body_len, &sv);
 }
 
 /* Look the request's key up. 1 = hit (body in *out, malloc'd), 0 = miss. */
@@ -573,8 +621,7 @@ static int lookup(preq *r, char **out, size_t *outlen, int64_t *age_s)
         if (*out) {
             *age_s = lk.age_ms / 1000;
             hit = 1;
-            count_hit(r->srv, r->ep, lk.entry.body_len,
-                      total_tokens(lk.entry.body, lk.entry.body_len));
+            count_entry_hit(r, &lk);
         }
     }
     llmc_lookup_free(&lk);
@@ -813,8 +860,7 @@ static void run_completion(preq *r)
                 /* The library replays it (and counts nothing upstream). */
                 cstatus = "HIT";
                 age_s = lk.age_ms / 1000;
-                count_hit(s, r->ep, lk.entry.body_len,
-                          total_tokens(lk.entry.body, lk.entry.body_len));
+                count_entry_hit(r, &lk);
             } else if (ls != LLMC_OK && ls != LLMC_MISS) {
                 /* The headers leave with the first chunk: known now that
                  * this stream will not be stored (the library skips the
@@ -919,8 +965,11 @@ static void run_embedding(preq *r)
         cstatus = unstored_status(miss_status(r), resp);
     size_t len;
     const char *text = llmc_response_text(resp, &len);
-    if (strcmp(cstatus, "HIT") == 0)
-        count_hit(s, EP_EMBED, len, total_tokens(text, len));
+    if (strcmp(cstatus, "HIT") == 0) {
+        llmc_saving sv;
+        llmc_response_saved(resp, &sv, NULL);
+        count_hit(r, len, &sv);
+    }
     else if (strcmp(cstatus, "BYPASS") == 0)
         atomic_fetch_add(&s->m.bypass[EP_EMBED], 1);
     else
@@ -1000,6 +1049,38 @@ static const char *header(preq *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+/* The password of an HTTP Basic credential (base64 "user:password") into
+ * out; 0 when it is not one. */
+static int basic_password(const char *b64, char *out, size_t outsz)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char dec[512];
+    size_t n = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    while (*b64 == ' ')
+        b64++;
+    for (const char *p = b64; *p && *p != '=' && *p != ' '; p++) {
+        const char *q = memchr(tbl, *p, 64);
+        if (!q)
+            return 0;
+        acc = (acc << 6) | (unsigned)(q - tbl);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n + 1 >= sizeof dec)
+                return 0;
+            dec[n++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    dec[n] = '\0';
+    const char *colon = memchr(dec, ':', n);
+    if (!colon || memchr(dec, '\0', n) || (size_t)(dec + n - colon) > outsz)
+        return 0;
+    memcpy(out, colon + 1, (size_t)(dec + n - colon));
+    return 1;
+}
+
 /* 0 ok (r->tenant set), -1 answered 401. */
 static int authenticate(preq *r)
 {
@@ -1017,6 +1098,9 @@ static int authenticate(preq *r)
                 k++;
         }
     }
+    char basic[512];
+    if (!k && h && strncasecmp(h, "Basic ", 6) == 0 && basic_password(h + 6, basic, sizeof basic))
+        k = basic; /* a browser on /ui: user name ignored, password = the key */
     if (!k)
         k = header(r, "x-api-key");
     if (!k)
@@ -1516,6 +1600,79 @@ static void metric(llmc_buf *b, const char *name, const char *type, const char *
     llmc_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A Prometheus label value: model names come from stored responses, so
+ * quotes, backslashes and newlines are escaped here, where they are
+ * written. */
+static void label_value(llmc_buf *b, const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            llmc_buf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            llmc_buf_puts(b, "\\n");
+        else
+            llmc_buf_append(b, p, 1);
+    }
+}
+
+typedef struct saved_fmt {
+    llmc_buf *b;
+    int which;
+} saved_fmt;
+
+static void saved_row(void *ud, const llmc_savings_row *row)
+{
+    saved_fmt *f = ud;
+    llmc_buf *b = f->b;
+    static const char *const names[] = {"llmcache_saved_tokens_total", "llmcache_saved_usd_total",
+                                        "llmcache_saved_seconds_total",
+                                        "llmcache_saved_hits_total",
+                                        "llmcache_saved_unpriced_hits_total"};
+    llmc_buf_printf(b, "%s{model=\"", names[f->which]);
+    label_value(b, row->model);
+    llmc_buf_puts(b, "\",tenant=\"");
+    label_value(b, row->tenant);
+    llmc_buf_puts(b, "\",endpoint=\"");
+    label_value(b, row->endpoint);
+    switch (f->which) {
+    case 0:
+        llmc_buf_printf(b, "\"} %llu\n", (unsigned long long)row->tokens);
+        break;
+    case 1:
+        llmc_buf_printf(b, "\"} %.9g\n", row->usd);
+        break;
+    case 2:
+        llmc_buf_printf(b, "\"} %.6f\n", row->seconds);
+        break;
+    case 3:
+        llmc_buf_printf(b, "\"} %llu\n", (unsigned long long)row->hits);
+        break;
+    default:
+        llmc_buf_printf(b, "\"} %llu\n", (unsigned long long)row->unpriced_hits);
+        break;
+    }
+}
+
+static void saved_metrics(proxy_server *s, llmc_buf *b)
+{
+    static const char *const help[][2] = {
+        {"llmcache_saved_tokens_total", "Tokens (usage.total_tokens) of the original calls that "
+                                        "cache hits replaced, by model, tenant and endpoint."},
+        {"llmcache_saved_usd_total", "Dollars the original calls of cache hits cost, at the "
+                                     "price table's prices (unpriced models count 0)."},
+        {"llmcache_saved_seconds_total", "Upstream latency of the original calls that cache hits "
+                                         "replaced (hits of unknown latency count 0)."},
+        {"llmcache_saved_hits_total", "Cache hits counted in the saved_* metrics."},
+        {"llmcache_saved_unpriced_hits_total", "Cache hits whose model has no price (tokens "
+                                               "counted, dollars not)."},
+    };
+    for (int w = 0; w < 5; w++) {
+        metric(b, help[w][0], "counter", help[w][1]);
+        saved_fmt f = {b, w};
+        llmc_savings_foreach(s->savings, saved_row, &f);
+    }
+}
+
 static enum MHD_Result handle_metrics(preq *r)
 {
     proxy_server *s = r->srv;
@@ -1578,6 +1735,7 @@ static enum MHD_Result handle_metrics(preq *r)
            "usage.total_tokens of the responses served from the cache (tokens not bought).");
     llmc_buf_printf(&b, "llmcache_cache_tokens_served_total %llu\n",
                     (unsigned long long)atomic_load(&m->tokens_from_cache));
+    saved_metrics(s, &b);
     metric(&b, "llmcache_upstream_latency_seconds", "histogram",
            "Duration of calls to the providers (with retries).");
     uint64_t cum = 0;
@@ -1790,6 +1948,95 @@ static enum MHD_Result handle_ping(preq *r)
     return queue_json(r, 200, res);
 }
 
+/* The dashboard's counters (the sampler thread reads them). */
+static void ui_read(void *ud, ui_counters *c)
+{
+    proxy_server *s = ud;
+    metrics *m = &s->m;
+    memset(c, 0, sizeof *c);
+    for (int e = EP_CHAT; e <= EP_EMBED; e++) {
+        c->requests += atomic_load(&m->requests[e]);
+        c->hits += atomic_load(&m->hits[e]);
+        c->misses += atomic_load(&m->misses[e]);
+        c->bypass += atomic_load(&m->bypass[e]);
+    }
+    c->errors = atomic_load(&m->errors_upstream) + atomic_load(&m->errors_client) +
+                atomic_load(&m->errors_internal);
+    c->upstream_calls = atomic_load(&m->upstream_calls);
+    c->upstream_us = atomic_load(&m->lat_sum_us);
+    c->hits_timed = atomic_load(&m->hits_served);
+    c->hit_us = atomic_load(&m->hit_us);
+    c->tokens_served = atomic_load(&m->tokens_from_cache);
+    c->inflight = atomic_load(&m->inflight);
+}
+
+/* The dashboard shows every tenant's figures: admin keys only. */
+static enum MHD_Result handle_ui(preq *r)
+{
+    if (r->tenant && r->tenant->ns)
+        return queue_error(r, 403, "permission_denied",
+                           "the dashboard needs an admin key (a key without a namespace)");
+    if (r->ep == EP_UI_DATA) {
+        const char *since = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "since");
+        long long t = 0;
+        if (since) {
+            char *end;
+            errno = 0;
+            t = strtoll(since, &end, 10);
+            if (errno || *end || end == since || t < 0)
+                return queue_error(r, 400, NULL,
+                                   "query parameter since must be a time in unix milliseconds");
+        }
+        llmc_buf b = LLMC_BUF_INIT;
+        proxy_ui_data(r->srv->ui, t, &b);
+        enum MHD_Result ret = queue_buf(r, 200, "application/json", &b, NULL, 0);
+        llmc_buf_free(&b);
+        return ret;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        proxy_ui_page_len, (void *)proxy_ui_page, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                            "'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+                            "frame-ancestors 'none'");
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    r->queued = 1;
+    count_status(r->srv, 200);
+    access_log(r, 200, NULL);
+    return ret;
+}
+
+/* A browser opening /ui without credentials is asked for them (the key
+ * as the password); 1 when that answer was queued. */
+static int ui_challenge(preq *r)
+{
+    if (r->srv->cfg->n_keys == 0 || r->ep != EP_UI || header(r, "Authorization") ||
+        header(r, "x-api-key") || header(r, "api-key"))
+        return 0;
+    static const char body[] = "The llmcache dashboard needs the proxy's admin key (as the "
+                               "password).\n";
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return 0;
+    MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"llmcache\", charset=\"UTF-8\"");
+    MHD_queue_response(r->conn, 401, resp);
+    MHD_destroy_response(resp);
+    r->queued = 1;
+    atomic_fetch_add(&r->srv->m.auth_failures, 1);
+    count_status(r->srv, 401);
+    access_log(r, 401, NULL);
+    return 1;
+}
+
 static enum endpoint route_of(const char *url)
 {
     static const struct {
@@ -1802,7 +2049,8 @@ static enum endpoint route_of(const char *url)
         {"/v1/models", EP_MODELS},         {"/models", EP_MODELS},
         {"/health", EP_HEALTH},            {"/metrics", EP_METRICS},
         {"/cache/ping", EP_PING},          {"/cache/delete", EP_DELETE},
-        {"/cache/flush", EP_FLUSH},
+        {"/cache/flush", EP_FLUSH},        {"/ui", EP_UI},
+        {"/ui/data", EP_UI_DATA},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (strcmp(url, routes[i].path) == 0)
@@ -1831,6 +2079,8 @@ static enum MHD_Result handle(preq *r)
         json_object_object_add(o, "version", json_object_new_string(llmc_version()));
         return queue_json(r, stop ? 503 : 200, o);
     }
+    if (ui_challenge(r))
+        return MHD_YES;
     if (!(r->ep == EP_METRICS && s->cfg->metrics_public) && authenticate(r) != 0)
         return MHD_YES;
     switch (r->ep) {
@@ -1853,6 +2103,9 @@ static enum MHD_Result handle(preq *r)
         return handle_delete(r);
     case EP_FLUSH:
         return handle_flush(r);
+    case EP_UI:
+    case EP_UI_DATA:
+        return handle_ui(r);
     default:
         return queue_error(r, 404, "not_found", "No route for %s", r->path);
     }
@@ -2001,6 +2254,23 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
     pthread_mutex_init(&s->imu, NULL);
     pthread_cond_init(&s->icv, NULL);
     build_models(s);
+    s->savings = llmc_savings_new(0);
+    llmc_err perr;
+    llmc_err_clear(&perr);
+    s->prices = client ? llmc_client_prices(client, &perr) : NULL;
+    if (!s->prices)
+        fprintf(stderr,
+                "llmcache serve: no price table (%s): hits count tokens and time saved, not "
+                "dollars\n",
+                client ? perr.msg : "no client");
+    s->ui = s->savings ? proxy_ui_start(cache, s->savings, s->prices,
+                                        s->prices ? NULL : perr.msg, ui_read, s)
+                       : NULL;
+    if (!s->ui) {
+        snprintf(err, errsz, "cannot start the dashboard sampler");
+        proxy_server_stop(s);
+        return NULL;
+    }
     s->memo = calloc(MEMO_SLOTS, sizeof *s->memo);
     for (size_t i = 0; s->memo && i < MEMO_SLOTS; i++)
         pthread_mutex_init(&s->memo[i].mu, NULL);
@@ -2167,6 +2437,8 @@ int proxy_server_stop(proxy_server *s)
         pthread_join(s->reaper, NULL);
     }
     free(s->workers);
+    proxy_ui_stop(s->ui);
+    llmc_savings_free(s->savings);
     for (size_t i = 0; s->memo && i < MEMO_SLOTS; i++) {
         free(s->memo[i].blob);
         free(s->memo[i].key);

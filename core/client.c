@@ -86,6 +86,7 @@ struct llmc_client {
     int scope_by_user;         /* -1 = the cache's */
     llmc_key_fn key_fn;
     void *key_ud;
+    llmc__prices_slot prices;  /* what hits saved, in dollars */
 };
 
 struct llmc_response {
@@ -102,6 +103,10 @@ struct llmc_response {
     size_t n_items;
     char **item_keys;
     unsigned char *item_hits;
+    /* For llmc_response_saved: set on (partial) hits. */
+    llmc_client *client;
+    int64_t upstream_ms;       /* the original call's latency, 0 unknown */
+    int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
 };
 
 /* ------------------------------------------------------------------ */
@@ -147,7 +152,7 @@ static int known_provider_prefix_option(const char *name)
 static const char *const client_options[] = {
     "provider", "api_key", "api_base", "api_version", "timeout_ms", "connect_timeout_ms",
     "max_retries", "retry_base_ms", "retry_max_ms", "key_strategy", "scope_by_user",
-    "memo_entries", NULL,
+    "memo_entries", "prices", NULL,
 };
 
 /* ------------------------------------------------------------------ */
@@ -172,6 +177,13 @@ llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts, llmc_cl
         free(c);
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     }
+    /* An explicit price override is checked now; the default table is
+     * read when a saving is first asked for. */
+    const char *po = llmc_options_get(c->opts, "prices");
+    if ((st = llmc__prices_slot_init(&c->prices, po, po != NULL, err)) != LLMC_OK) {
+        llmc_client_free(c);
+        return st;
+    }
     /* Unknown options are errors, not silently ignored settings. */
     for (size_t i = 0; i < llmc_options_count(c->opts); i++) {
         const char *n = llmc_options_name_at(c->opts, i);
@@ -185,7 +197,7 @@ llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts, llmc_cl
                          "client option '%s' is unknown (known: provider, api_key, api_base, "
                          "api_version, timeout_ms, connect_timeout_ms, max_retries, "
                          "retry_base_ms, retry_max_ms, key_strategy, scope_by_user, "
-                         "memo_entries, and "
+                         "memo_entries, prices, and "
                          "<provider>.<name> for providers %s)",
                          n, names ? names : "");
             llmc_free(names);
@@ -286,6 +298,7 @@ void llmc_client_free(llmc_client *c)
     }
     llmc_options_free(c->opts);
     free(c->key_strategy);
+    llmc__prices_slot_free(&c->prices);
     free(c);
 }
 
@@ -1179,6 +1192,41 @@ int llmc_response_attempts(const llmc_response *r)
     return r ? r->attempts : 0;
 }
 
+const llmc_prices *llmc_client_prices(llmc_client *c, llmc_err *err)
+{
+    if (!c) {
+        llmc_err_set(err, LLMC_EINVAL, 0, "llmc_client_prices: client is NULL");
+        return NULL;
+    }
+    return llmc__prices_slot_get(&c->prices, err);
+}
+
+llmc_status llmc_response_saved(const llmc_response *r, llmc_saving *out, llmc_err *err)
+{
+    if (!out)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "llmc_response_saved: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!r || !r->client || (!r->hit && r->hit_tokens <= 0))
+        return LLMC_MISS;
+    llmc_err perr;
+    llmc_err_clear(&perr);
+    const llmc_prices *p = llmc__prices_slot_get(&r->client->prices, &perr);
+    if (r->n_items == 0) {
+        llmc_saving_compute(p, r->text, r->text_len, r->model, r->upstream_ms, out);
+    } else {
+        /* Embeddings: only the items served from the cache were saved. */
+        snprintf(out->model, sizeof out->model, "%s", r->model ? r->model : "");
+        out->has_usage = 1;
+        out->input_tokens = out->tokens = (uint64_t)(r->hit_tokens > 0 ? r->hit_tokens : 0);
+        out->upstream_ms = r->hit ? r->upstream_ms : 0;
+        out->usd = llmc_prices_cost(p, out->model, out->input_tokens, 0, 0, &out->priced);
+    }
+    if (!p)
+        return llmc_err_set(err, perr.status, 0,
+                            "%s (tokens and time are counted, dollars are not)", perr.msg);
+    return LLMC_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Upstream. */
 
@@ -1666,6 +1714,8 @@ static int answer_from_cache(llmc_client *c, llmc_call_type call, const char *ke
         response_hit(lk->entry.body, lk->entry.body_len, key, klen, model, provider, lk->age_ms);
     if (!r)
         return -1;
+    r->client = c;
+    r->upstream_ms = lk->entry.upstream_ms;
     *st = LLMC_OK;
     if (err)
         llmc_err_clear(err);
@@ -1881,6 +1931,7 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
                         if (!model && jstr(o, "model"))
                             model = llmc__strdup(jstr(o, "model"));
                         r->item_hits[i] = 1;
+                        r->upstream_ms += lk.entry.upstream_ms; /* each item's share */
                         if (lk.age_ms > r->age_ms)
                             r->age_ms = lk.age_ms;
                         n_hits++;
@@ -2018,6 +2069,8 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
     r->text_len = tl;
     r->json = json_object_get(merged);
     r->hit = all_hit;
+    r->client = c;
+    r->hit_tokens = prompt;
     if (!all_hit && n_hits == 0)
         r->age_ms = -1;
     r->key = caching && r->item_keys[0] ? llmc__strdup(r->item_keys[0]) : NULL;

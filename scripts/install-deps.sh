@@ -1,8 +1,9 @@
 #!/bin/sh
 # Install what llmcache needs on Debian 12. With --test, also the servers
 # and tools the test suites start (redis-server, memcached, nginx, node,
-# pytest; redis-py for the Python benchmark's baseline; chattr from
-# e2fsprogs makes a read-only file when the tests run as root).
+# pytest; redis-py for the Python benchmark's baseline; chromium for the
+# proxy dashboard's browser test; chattr from e2fsprogs makes a read-only
+# file when the tests run as root).
 # Uses sudo when not run as root.
 set -eu
 SUDO=""
@@ -11,8 +12,10 @@ PKGS="gcc clang meson ninja-build pkg-config libjson-c-dev libssl-dev check \
       libhiredis-dev libmemcached-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev \
       python3-dev"
 if [ "${1:-}" = "--test" ]; then
+  # chromium: the proxy dashboard's browser test (driven by puppeteer-core
+  # from npm, installed by the test into the build dir).
   PKGS="$PKGS redis-server redis-tools memcached libmemcached-tools sqlite3 openssl nginx wrk \
-        curl procps python3-pytest python3-redis e2fsprogs"
+        curl procps python3-pytest python3-redis chromium e2fsprogs"
   # Node.js runs the official openai npm client in the proxy tests. A
   # machine that already has node and npm (from Debian or elsewhere) keeps
   # them: Debian's npm package conflicts with other node builds.

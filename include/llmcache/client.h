@@ -33,6 +33,7 @@
 #include "cache.h"
 #include "entry.h"
 #include "keys.h"
+#include "savings.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,6 +74,13 @@ typedef struct llmc_response llmc_response;
  *                       without parsing it or computing its key again
  *                       (only the provider's api_base environment
  *                       variables are re-checked)
+ *   prices              price override merged over the default table
+ *                       (savings.h): a path to a price file, or inline
+ *                       JSON ({"my-model": {"input": 1, "output": 2}});
+ *                       checked here, a bad one is LLMC_EINVAL / LLMC_EIO.
+ *                       Without it the default table
+ *                       (llmc_prices_default_path) is read on the first
+ *                       llmc_response_saved.
  * Unknown options are LLMC_EINVAL naming the option. Credentials not given
  * here come from the environment at call time (OPENAI_API_KEY,
  * OPENAI_BASE_URL, AZURE_API_KEY, AZURE_API_BASE, AZURE_API_VERSION,
@@ -242,6 +250,24 @@ LLMC_API const char *llmc_response_provider(const llmc_response *r);
 LLMC_API const char *llmc_response_model(const llmc_response *r);
 /* Number of HTTP attempts made for this call (0 on a full hit). */
 LLMC_API int llmc_response_attempts(const llmc_response *r);
+
+/* What serving this response from the cache saved: the tokens of the
+ * original call (its usage), their price in dollars, and the original
+ * call's upstream latency (0 = unknown: stored before latencies were
+ * kept). For embeddings, the items that hit (usd from their tokens; the
+ * time only when every item hit). LLMC_OK with *out filled; LLMC_MISS
+ * with *out zeroed when nothing came from the cache. When the price table
+ * cannot be read, the status of that (LLMC_EIO, LLMC_EINVAL) with the
+ * reason in err, and *out still holds tokens and time with priced = 0.
+ * The client that made the response must still be alive. Thread safe
+ * for different responses. */
+LLMC_API llmc_status llmc_response_saved(const llmc_response *r, llmc_saving *out,
+                                         llmc_err *err);
+
+/* The client's price table (loaded on first use), borrowed for the
+ * client's lifetime; NULL with the reason in err when it cannot be read.
+ * Thread safe. */
+LLMC_API const llmc_prices *llmc_client_prices(llmc_client *c, llmc_err *err);
 
 /* Free a response. NULL is accepted. */
 LLMC_API void llmc_response_free(llmc_response *r);

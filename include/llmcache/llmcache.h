@@ -13,6 +13,7 @@
 #include "defaults.h"
 #include "provider.h"
 #include "client.h"
+#include "savings.h"
 #include "plugin.h"
 
 #endif
