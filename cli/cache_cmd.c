@@ -506,33 +506,6 @@ static int do_check(const cache_opts *o, llmc_cache *c)
 
 /* ---- copy ---- */
 
-typedef struct key_list {
-    llmc_buf bytes;
-    size_t *lens;
-    size_t n, cap;
-    int oom;
-} key_list;
-
-static int collect_key(void *ud, const char *key, size_t klen)
-{
-    key_list *l = ud;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 256;
-        size_t *nl = realloc(l->lens, nc * sizeof *nl);
-        if (!nl) {
-            l->oom = 1;
-            return 1;
-        }
-        l->lens = nl;
-        l->cap = nc;
-    }
-    if (llmc_buf_append(&l->bytes, key, klen) != LLMC_OK) {
-        l->oom = 1;
-        return 1;
-    }
-    l->lens[l->n++] = klen;
-    return 0;
-}
 
 static void progress(size_t done, size_t total, int final)
 {
@@ -582,11 +555,11 @@ static int do_copy(const cache_opts *o)
         llmc_cache_close(from);
         return rc;
     }
-    key_list keys = {LLMC_BUF_INIT, NULL, 0, 0, 0};
+    llmc_key_list keys = LLMC_KEY_LIST_INIT;
     llmc_buf prefix = LLMC_BUF_INIT;
     if (o->ns)
         llmc_buf_printf(&prefix, "%s:", o->ns);
-    llmc_status st = llmc_cache_scan(from, prefix.data, prefix.len, collect_key, &keys);
+    llmc_status st = llmc_cache_list_keys(from, prefix.data, prefix.len, &keys);
     llmc_buf_free(&prefix);
     if (st == LLMC_ENOTSUP) {
         cli_error(o->cmd,
@@ -599,8 +572,6 @@ static int do_copy(const cache_opts *o)
         rc = LLMC_CLI_EXIT_ERROR;
         goto done;
     }
-    if (st == LLMC_OK && keys.oom)
-        st = LLMC_ENOMEM;
     if (st != LLMC_OK) {
         rc = fail_op(o, from, st, "listing the source's keys");
         goto done;
@@ -675,8 +646,7 @@ static int do_copy(const cache_opts *o)
            failed, llmc_cache_url(from), llmc_cache_url(to));
     rc = fflush(stdout) != 0 || failed ? LLMC_CLI_EXIT_ERROR : 0;
 done:
-    llmc_buf_free(&keys.bytes);
-    free(keys.lens);
+    llmc_key_list_free(&keys);
     llmc_cache_close(from);
     llmc_cache_close(to);
     return rc;

@@ -211,8 +211,7 @@ llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_ca
         /* This thread's read just failed and nobody has reached the
          * backend since: a store would most likely wait out a second
          * timeout for the same request. */
-        atomic_fetch_add(&c->stores_skipped, 1);
-        atomic_fetch_add(&c->breaker_skips, 1);
+        llmc__store_skipped(c);
         return LLMC_OK;
     }
     llmc_entry en;

@@ -172,6 +172,8 @@ void llmc__storage_corrupt(llmc_cache *c, const llmc_err *e);
 void llmc__soft_failed(llmc_cache *c);
 void llmc__soft_ok(llmc_cache *c);
 bool llmc__soft_stalled(llmc_cache *c);
+/* Count a soft store not attempted because its request's read failed. */
+void llmc__store_skipped(llmc_cache *c);
 /* As llmc_cache_put_entry_ex; *stored (may be NULL) is 1 only when the
  * entry was really written. */
 llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_call_type call,

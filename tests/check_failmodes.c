@@ -772,7 +772,6 @@ START_TEST(t_proxy_redis_stalled_one_timeout)
     r = preq("POST", "/v1/chat/completions", PCHAT("proxy stalled 2", ",\"stream\":true"));
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "[DONE]"));
-    ck_assert_msg(strcmp(cstatus(&r), "MISS-NOSTORE") == 0, "status %s", cstatus(&r));
     presp_free(&r);
     /* One backend read per request, no store attempted. */
     ck_assert_int_eq(metric_value("llmcache_backend_stores_skipped_total"), 2);

@@ -1319,6 +1319,46 @@ START_TEST(test_coalescing_curl)
 }
 END_TEST
 
+/* llmcache_coalesced_total counts requests answered by another's upstream
+ * call, once each: when the leader fails, its waiters run again, one
+ * leads a second flight and the others wait again, and still each is
+ * counted once, when it is answered. */
+START_TEST(test_coalesced_counted_once)
+{
+    enum { N = 6 };
+    proxy p;
+    proxy_start(&p, "proxy-ccount", "");
+    char *b = chat_body("coalesce after a failed leader", 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", p.url);
+    fp_set_delay_ms(fp, 1000);
+    fp_fail_next(fp, 1, 400, 0);
+    call c[N];
+    for (int i = 0; i < N; i++)
+        call_start(&c[i], "POST", url, b, admin_h, NULL);
+    int hits = 0, errors = 0;
+    for (int i = 0; i < N; i++) {
+        resp r;
+        call_finish(&c[i], &r);
+        if (r.status == 400)
+            errors++;
+        else if (r.status == 200 && strcmp(hdr(&r, "x-llmcache-status"), "HIT") == 0)
+            hits++;
+        resp_free(&r);
+    }
+    fp_set_delay_ms(fp, 0);
+    ck_assert_int_eq(errors, 1);
+    resp m;
+    http(&m, "GET", &p, "/metrics", NULL, admin_h);
+    const char *v = strstr(m.body, "\nllmcache_coalesced_total ");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(atoll(v + strlen("\nllmcache_coalesced_total ")), hits);
+    resp_free(&m);
+    testsrv_stop(&p.srv);
+    free(b);
+}
+END_TEST
+
 /* Waiters that waited longer than the coalescing timeout go upstream
  * themselves. */
 START_TEST(test_coalescing_timeout)
@@ -1633,6 +1673,7 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_models_health_metrics_ping);
     tcase_add_test(tc, test_coalescing_curl);
     tcase_add_test(tc, test_coalescing_timeout);
+    tcase_add_test(tc, test_coalesced_counted_once);
     tcase_add_test(tc, test_openai_npm);
     tcase_add_test(tc, test_savings);
     tcase_add_test(tc, test_dashboard_browser);

@@ -12,6 +12,7 @@
 #include "registry.h"
 #include "defaults.h"
 #include "provider.h"
+#include "call.h"
 #include "client.h"
 #include "savings.h"
 #include "plugin.h"
