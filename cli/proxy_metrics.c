@@ -288,6 +288,11 @@ enum MHD_Result px_handle_metrics(preq *r)
                "1 once the backend reported damaged storage, until it is repaired.");
         llmc_buf_printf(&b, "llmcache_backend_storage_corrupt %u\n", st.storage_corrupt);
     }
+    if (s->cache) {
+        metric(&b, "llmcache_cache_up", "gauge",
+               "1 if the cache answered its last ping (at most a second old), 0 while down.");
+        llmc_buf_printf(&b, "llmcache_cache_up %d\n", proxy_cache_state_up(s->cache));
+    }
     enum MHD_Result ret =
         px_queue_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL, 0);
     llmc_buf_free(&b);
