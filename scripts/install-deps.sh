@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install what llmcache needs on Debian 12. With --test, also the servers
-# and tools the test suites start (redis-server, memcached, nginx, node).
+# and tools the test suites start (redis-server, memcached, nginx, node)
+# and libFuzzer for the fuzz harnesses (libclang-rt-14-dev: clang-14's
+# -fsanitize=fuzzer runtime).
 # Uses sudo when not run as root.
 set -eu
 SUDO=""
@@ -9,7 +11,7 @@ PKGS="gcc clang meson ninja-build pkg-config libjson-c-dev libssl-dev check \
       libhiredis-dev libmemcached-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev"
 if [ "${1:-}" = "--test" ]; then
   PKGS="$PKGS redis-server redis-tools memcached libmemcached-tools sqlite3 openssl nginx wrk \
-        curl procps"
+        curl procps libclang-rt-14-dev"
   # Node.js runs the official openai npm client in the proxy tests. A
   # machine that already has node and npm (from Debian or elsewhere) keeps
   # them: Debian's npm package conflicts with other node builds.

@@ -1,0 +1,75 @@
+/* Cache URLs: the generic parser (core/url.c) over any text, then, for
+ * the schemes of the built-in backends, llmc_cache_open and close: each
+ * backend reads and validates its own part of the URL (hosts, database,
+ * options). nonet.c makes every connection attempt fail at once, so
+ * nothing is contacted. SQLite URLs are parsed only: opening one creates
+ * its file. Secrets: a password never shows in the redacted URL, the
+ * handle's URL or an error message. */
+#include "fuzz.h"
+
+#include <string.h>
+
+#include "internal.h"
+#include "llmcache/llmcache.h"
+
+static const char *const openable[] = {
+    "local", "memory", "redis", "rediss", "unix", "redis-cluster", "rediss-cluster",
+    "redis-sentinel", "rediss-sentinel", "memcached", NULL};
+
+static void no_secret(const char *pw, const char *where, const char *text)
+{
+    if (text)
+        FUZZ_CHECK(strstr(text, pw) == NULL, "password shows in %s: %s", where, text);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 4096)
+        return 0;
+    char *url = malloc(size + 1);
+    if (!url)
+        return 0;
+    memcpy(url, data, size);
+    url[size] = 0;
+    llmc_url u;
+    memset(&u, 0, sizeof u);
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = llmc__url_parse(url, &u, &e);
+    int open = 0;
+    /* A password worth checking for: long enough not to show up by
+     * chance, and absent from the redacted form of the URL itself. */
+    char *pw = NULL;
+    if (st == LLMC_OK) {
+        FUZZ_CHECK(u.scheme && u.redacted, "parsed URL without scheme or redacted form");
+        if (u.password && strlen(u.password) >= 6 && strlen(u.password) == strcspn(u.password, "*"))
+            no_secret(u.password, "the redacted URL", u.redacted);
+        if (u.password && strlen(u.password) >= 6 && !strstr(u.redacted, u.password))
+            pw = strdup(u.password);
+        for (int i = 0; openable[i]; i++)
+            if (strcmp(u.scheme, openable[i]) == 0)
+                open = 1;
+    } else {
+        FUZZ_CHECK(e.msg[0] != 0, "URL rejected without a message");
+    }
+    llmc__url_free(&u);
+    if (open && size == strlen(url)) {
+        llmc_cache *c = NULL;
+        llmc_err_clear(&e);
+        st = llmc_cache_open(url, NULL, &c, &e);
+        if (st == LLMC_OK) {
+            FUZZ_CHECK(c != NULL, "open OK without a handle");
+            if (pw)
+                no_secret(pw, "llmc_cache_url", llmc_cache_url(c));
+            llmc_cache_close(c);
+        } else {
+            FUZZ_CHECK(c == NULL, "failed open left a handle");
+            FUZZ_CHECK(e.msg[0] != 0, "open failed without a message");
+            if (pw)
+                no_secret(pw, "the open error", e.msg);
+        }
+    }
+    free(pw);
+    free(url);
+    return 0;
+}
