@@ -3,9 +3,9 @@
  * local cache and the mock provider (no network: nonet.c refuses every
  * connection the other providers try).
  *
- * The input is split into requests at "\n###\n"; a request may start
- * with "c:" (chat, the default), "t:" (text), "e:" (embedding) or "s:"
- * (streamed chat). All requests of one input run in order on a new
+ * The input is one request per line (as tests/check_fastkey.c reads the
+ * client's regression files); a request may start with "c:" (chat, the
+ * default), "t:" (text), "e:" (embedding) or "s:" (streamed chat). All requests of one input run in order on a new
  * thread; then each runs alone on a thread of its own, through a second
  * client without the request memo. A request must get the same status,
  * cache key and content either way: nothing of an earlier (failed or
@@ -20,7 +20,7 @@
 #include "llmcache/llmcache.h"
 
 #define MAX_PIECES 8
-#define SEP "\n###\n"
+#define SEP "\n"
 
 static llmc_cache *cache;
 static llmc_client *client_seq;   /* with the request memo */
