@@ -52,11 +52,14 @@ static void check_number(double d, const char *s, size_t n)
     }
     if (*p == 'e')
         e10 = atoi(p + 1);
+    int intdigits = (point < 0 ? nd + lead_zeros : point) - lead_zeros;
+    /* value = 0.dig * 10^(intdigits + e10); trailing zeros of an
+     * integer form are not significant digits */
+    int exp = intdigits + e10;
+    while (nd > 1 && dig[nd - 1] == '0')
+        nd--;
     if (nd <= 1)
         return;
-    int intdigits = (point < 0 ? nd + lead_zeros : point) - lead_zeros;
-    /* value = 0.dig * 10^(intdigits + e10) */
-    int exp = intdigits + e10;
     /* One digit fewer: truncated, and truncated + 1 in the last place. */
     for (int up = 0; up < 2; up++) {
         char c[48];
@@ -110,15 +113,12 @@ static void walk_doubles(json_object *v)
     }
 }
 
+/* The library's reading of JSON text (llmc_json_parse), any value. */
 static json_object *parse(const char *s, size_t n, int *ok)
 {
-    json_tokener *tok = json_tokener_new();
-    json_object *o = json_tokener_parse_ex(tok, s, (int)n);
-    if (!o && json_tokener_get_error(tok) == json_tokener_continue)
-        o = json_tokener_parse_ex(tok, "", 1); /* a bare number needs the end */
-    *ok = json_tokener_get_error(tok) == json_tokener_success &&
-          json_tokener_get_parse_end(tok) >= n;
-    json_tokener_free(tok);
+    json_object *o = NULL;
+    llmc_err e;
+    *ok = llmc_json_parse(s, n, "canon input", &o, &e) == LLMC_OK && o != NULL;
     return o;
 }
 

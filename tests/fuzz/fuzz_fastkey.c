@@ -1,11 +1,10 @@
 /* Differential: the text fast path (core/fastjson.c) against the json-c
- * path (the client's parse + llmc_key_compute "v1") over the same request
+ * path (llmc_json_parse + llmc_key_compute "v1") over the same request
  * text. Wherever the fast path computes a key, json-c must accept the
  * text and give the same key and material; where the fast path parses,
  * json-c must parse too. Either may decline or reject, never differ. */
 #include "fuzz.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -25,26 +24,15 @@ static const kcase kcases[] = {
     {LLMC_CALL_EMBEDDING, "openai", "text-embedding-3-small", NULL, "team:a", 0},
 };
 
-/* The json-c reading the client makes of request text (a fresh tokener,
- * the whole text, an object, only whitespace after it); NULL if not. */
+/* The json-c reading of request text (llmc_json_parse: json-c's grammar,
+ * the whole text, only whitespace after the value), as an object; NULL
+ * if not. */
 static json_object *jc_parse(const char *text, size_t len)
 {
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
+    json_object *o = NULL;
+    llmc_err e;
+    if (llmc_json_parse(text, len, "request", &o, &e) != LLMC_OK)
         return NULL;
-    json_object *o = json_tokener_parse_ex(tok, text, (int)len);
-    if (o && json_tokener_get_error(tok) == json_tokener_success) {
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-            if (!isspace((unsigned char)text[i])) {
-                json_object_put(o);
-                o = NULL;
-                break;
-            }
-    } else if (o) {
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
     if (o && !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         o = NULL;
