@@ -12,7 +12,8 @@
 # Inputs found are kept in build-fuzz/fuzz-corpus/<harness> (seeded from
 # tests/fuzz/corpus and tests/fuzz/regress); a crash or mismatch is saved
 # in build-fuzz/fuzz-artifacts/<harness>/ and fails the run (exit 1).
-# FUZZ_NICE (default 10) is the nice level of the fuzzers. How to
+# FUZZ_NICE (default 10) is the nice level of the fuzzers, FUZZ_MAX_LEN
+# (default 4096) the largest input libFuzzer makes. How to
 # reproduce, minimise and keep a finding: docs/testing.md.
 set -u
 cd "$(dirname "$0")/.."
@@ -57,7 +58,7 @@ for h in $harnesses; do
   [ -d "tests/fuzz/regress/$h" ] && seeds="$seeds tests/fuzz/regress/$h"
   if [ -n "$runs" ]; then limit="-runs=$runs"; else limit="-max_total_time=$secs"; fi
   log=$B/fuzz-$h.log
-  nice -n "${FUZZ_NICE:-10}" "$exe" $limit -print_final_stats=1 -max_len=16384 -timeout=30 \
+  nice -n "${FUZZ_NICE:-10}" "$exe" $limit -print_final_stats=1 -max_len="${FUZZ_MAX_LEN:-4096}" -timeout=30 \
     -dict="tests/fuzz/dict/$dict.dict" -artifact_prefix="$art/" $quiet "$work" $seeds >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
