@@ -4,8 +4,9 @@
 #
 #   sh scripts/fuzz.sh [-t SECONDS | -n RUNS] [HARNESS...]
 #
-#   -t SECONDS  run each harness for this long (default 600)
-#   -n RUNS     run each harness for this many executions instead
+#   -t SECONDS  run each harness for this long (default 600 without -n)
+#   -n RUNS     run each harness for this many executions (with -t: until
+#               the first of the two)
 #   HARNESS     names (fastkey canon url envelope sse provider client
 #               proxy); default: all that were built
 #
@@ -17,7 +18,7 @@
 # reproduce, minimise and keep a finding: docs/testing.md.
 set -u
 cd "$(dirname "$0")/.."
-secs=600
+secs=""
 runs=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -56,7 +57,10 @@ for h in $harnesses; do
   [ "$h" = proxy ] && quiet="-close_fd_mask=2"
   seeds="tests/fuzz/corpus/$h"
   [ -d "tests/fuzz/regress/$h" ] && seeds="$seeds tests/fuzz/regress/$h"
-  if [ -n "$runs" ]; then limit="-runs=$runs"; else limit="-max_total_time=$secs"; fi
+  limit=""
+  [ -n "$runs" ] && limit="-runs=$runs"
+  [ -n "$secs" ] && limit="$limit -max_total_time=$secs"
+  [ -z "$limit" ] && limit="-max_total_time=600"
   log=$B/fuzz-$h.log
   nice -n "${FUZZ_NICE:-10}" "$exe" $limit -print_final_stats=1 -max_len="${FUZZ_MAX_LEN:-4096}" -timeout=30 \
     -dict="tests/fuzz/dict/$dict.dict" -artifact_prefix="$art/" $quiet "$work" $seeds >"$log" 2>&1
