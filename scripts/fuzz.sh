@@ -2,7 +2,7 @@
 # Build the libFuzzer harnesses (tests/fuzz, clang + ASan + UBSan) and run
 # them, one after another.
 #
-#   sh scripts/fuzz.sh [-t SECONDS | -n RUNS] [HARNESS...]
+#   sh scripts/fuzz.sh [-t SECONDS] [-n RUNS] [HARNESS...]
 #
 #   -t SECONDS  run each harness for this long (default 600 without -n)
 #   -n RUNS     run each harness for this many executions (with -t: until
