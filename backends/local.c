@@ -5,7 +5,9 @@
  * (max_entries, max_bytes) are split evenly over the shards; when a limit
  * is small the table uses a single shard so eviction order is exact LRU.
  * get, set and del are O(1) (amortised over table growth). */
-#include "canon.h"
+#include "builtins.h"
+#include "hash.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

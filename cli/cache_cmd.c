@@ -182,7 +182,9 @@ static int do_get(const cache_opts *o, llmc_cache *c)
             if (l.entry.expires_ms)
                 fprintf(stderr, "in %llds",
                         (long long)((l.entry.expires_ms - llmc_now_ms() + 999) / 1000));
-            fputc('\n', stderr);
+            if (l.entry.upstream_ms)
+                fprintf(stderr, " upstream=%lldms", (long long)l.entry.upstream_ms);
+            fprintf(stderr, " mac=%s\n", l.entry.mac_present ? "yes" : "no");
         }
         llmc_lookup_free(&l);
         return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;

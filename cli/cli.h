@@ -69,6 +69,12 @@ char *cli_redact_url(const char *url);
  * prints an error and returns the exit status. */
 int cli_read_file(const char *cmd, const char *path, llmc_buf *buf);
 
+/* `llmcache key` with two requests: print to `out` the members of key
+ * material A[0..la) and B[0..lb) that differ, one per line with both
+ * values ("params.temperature", "model", "params.messages[1].content"),
+ * or that there is none. Returns 1 when the materials differ, else 0. */
+int cli_key_diff(FILE *out, const char *ma, size_t la, const char *mb, size_t lb);
+
 /* Parse a non-negative number of seconds ("30", "0"); -1 on error. */
 int64_t cli_parse_seconds(const char *s);
 

@@ -13,6 +13,9 @@ typedef struct req_opts {
     const char *model, *user, *system, *request_file, *mock;
     const char *api_base, *api_key, *cache_url, *ns, *provider, *timeout, *retries;
     int stream, text, no_cache, no_store, verbose, quiet, explain, help;
+    int two_requests;        /* key: a second --request is compared */
+    const char *request_file2;
+    llmc_buf request_text2;
     int64_t ttl;             /* -1 = the cache's default */
     const char **params;     /* --param name=value */
     size_t nparams;
@@ -98,6 +101,7 @@ static const char embed_help[] =
 static const char key_help[] =
     "usage: llmcache key [--explain] <the arguments of llmcache complete>\n"
     "       llmcache key [--explain] --model M --input TEXT [--input TEXT ...]\n"
+    "       llmcache key [--explain] --request A --request B [options]\n"
     "\n"
     "Print the cache key a request maps to, without calling the provider or\n"
     "reading the cache. With --input, the keys of embedding items (one line\n"
@@ -106,12 +110,16 @@ static const char key_help[] =
     "\n"
     "  -e, --explain           also print the canonical key material the key is the\n"
     "                          SHA-256 of, so you can see why two calls differ\n"
+    "  -r, --request FILE      twice: the keys of two requests (the other options\n"
+    "                          apply to both); with --explain, the members of their\n"
+    "                          key material that differ\n"
     "  -h, --help              this help\n"
     "\n"
     "Exit status: 0 ok, 1 error, 2 usage or invalid request.\n"
     "\n"
-    "Example:\n"
-    "  llmcache key --explain --model gpt-4o-mini --user hi --param temperature=0\n";
+    "Examples:\n"
+    "  llmcache key --explain --model gpt-4o-mini --user hi --param temperature=0\n"
+    "  llmcache key --explain --request a.json --request b.json\n";
 
 static const struct option req_longopts[] = {
     {"model", required_argument, NULL, 'm'},
@@ -145,6 +153,7 @@ static void opts_free(req_opts *o)
     free(o->params);
     free(o->inputs);
     llmc_buf_free(&o->request_text);
+    llmc_buf_free(&o->request_text2);
 }
 
 static int push(const char ***v, size_t *n, const char *s)
@@ -168,7 +177,17 @@ static int parse_opts(int argc, char **argv, req_opts *o)
         case 'm': o->model = optarg; break;
         case 'u': o->user = optarg; break;
         case 's': o->system = optarg; break;
-        case 'r': o->request_file = optarg; break;
+        case 'r':
+            /* A repeated --request used to replace the first silently. */
+            if (o->request_file2 || (o->request_file && !o->two_requests))
+                return cli_usage_error(o->cmd, "--request given more than %s",
+                                       o->two_requests ? "twice (key compares two requests)"
+                                                       : "once");
+            if (o->request_file)
+                o->request_file2 = optarg;
+            else
+                o->request_file = optarg;
+            break;
         case 'p':
             if (!strchr(optarg, '=') || optarg[0] == '=')
                 return cli_usage_error(o->cmd, "--param '%s': expected NAME=VALUE", optarg);
@@ -222,6 +241,13 @@ static int parse_opts(int argc, char **argv, req_opts *o)
     if (o->request_file) {
         /* Read once: standard input cannot be read twice. */
         int rc = cli_read_file(o->cmd, o->request_file, &o->request_text);
+        if (rc)
+            return rc;
+    }
+    if (o->request_file2) {
+        if (strcmp(o->request_file, "-") == 0 && strcmp(o->request_file2, "-") == 0)
+            return cli_usage_error(o->cmd, "only one --request can be standard input (-)");
+        int rc = cli_read_file(o->cmd, o->request_file2, &o->request_text2);
         if (rc)
             return rc;
     }
@@ -630,12 +656,89 @@ int llmc_cli_complete(int argc, char **argv) { return run_call(argc, argv, LLMC_
 
 int llmc_cli_embed(int argc, char **argv) { return run_call(argc, argv, LLMC_CALL_EMBEDDING); }
 
+/* One request of `llmcache key`. */
+typedef struct key_req {
+    llmc_call_type call;
+    llmc_request *req;
+    size_t n; /* keys: 1, or the number of embedding items */
+} key_req;
+
+/* Build the request of `o` (its --request, or the other options) and
+ * count its keys. Returns 0 or an exit status. */
+static int key_request(const req_opts *o, key_req *kr)
+{
+    kr->call = o->ninputs ? LLMC_CALL_EMBEDDING : LLMC_CALL_CHAT;
+    kr->req = NULL;
+    if (o->request_file && !o->ninputs) {
+        /* A request with "input" and no "messages" is an embeddings
+         * request, one with "prompt" a text completion. */
+        json_object *j = json_tokener_parse(o->request_text.data ? o->request_text.data : "");
+        json_object *v;
+        if (j && !json_object_object_get_ex(j, "messages", &v)) {
+            if (json_object_object_get_ex(j, "input", &v))
+                kr->call = LLMC_CALL_EMBEDDING;
+            else if (json_object_object_get_ex(j, "prompt", &v))
+                kr->call = LLMC_CALL_TEXT;
+        }
+        json_object_put(j);
+    }
+    int rc = build_request(o, kr->call, &kr->req);
+    if (rc)
+        return rc;
+    kr->n = kr->call == LLMC_CALL_EMBEDDING ? (o->ninputs ? o->ninputs : 0) : 1;
+    if (kr->call == LLMC_CALL_EMBEDDING && !o->ninputs) {
+        json_object *in;
+        kr->n = 1;
+        if (json_object_object_get_ex(llmc_request_json(kr->req), "input", &in) &&
+            json_object_is_type(in, json_type_array)) {
+            kr->n = json_object_array_length(in);
+            /* A token array ([1,2,3]) is one item, an array of them many. */
+            if (kr->n > 0) {
+                json_object *first = json_object_array_get_idx(in, 0);
+                if (json_object_is_type(first, json_type_int))
+                    kr->n = 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Key (and with `explain` material) of item i of a request. */
+static int key_of(const req_opts *o, llmc_client *client, const key_req *kr, size_t i,
+                  llmc_buf *key, llmc_buf *material)
+{
+    llmc_err err;
+    llmc_err_clear(&err);
+    llmc_buf_clear(key);
+    llmc_buf_clear(material);
+    llmc_status st = llmc_client_request_key(client, kr->call, kr->req, i, key,
+                                             o->explain ? material : NULL, &err);
+    if (st != LLMC_OK) {
+        cli_error(o->cmd, "%s", err.msg[0] ? err.msg : llmc_strerror(st));
+        return cli_exit_for(st);
+    }
+    return 0;
+}
+
+static void print_explained(const req_opts *o, llmc_cache *cache, const char *tag,
+                            llmc_call_type call, const llmc_buf *key, const llmc_buf *material)
+{
+    const char *ns = o->ns ? o->ns : llmc_cache_namespace(cache);
+    const char *strategy = llmc_cache_key_strategy_name(cache);
+    printf("%skey:       %s\n", tag, key->data);
+    printf("%scall:      %s\n", tag, llmc_call_type_name(call));
+    printf("%sstrategy:  %s (SHA-256 of the material)\n", tag, strategy ? strategy : "v1");
+    printf("%snamespace: %s\n", tag, ns && *ns ? ns : "(none)");
+    printf("%smaterial:  %s\n", tag, material->len ? material->data : "(none: preset key)");
+}
+
 int llmc_cli_key(int argc, char **argv)
 {
     req_opts o;
     memset(&o, 0, sizeof o);
     o.cmd = argv[0];
     o.ttl = -1;
+    o.two_requests = 1;
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0)
         goto out;
@@ -644,79 +747,85 @@ int llmc_cli_key(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    llmc_call_type call = o.ninputs ? LLMC_CALL_EMBEDDING : LLMC_CALL_CHAT;
-    if (o.request_file && !o.ninputs) {
-        /* A request with "input" and no "messages" is an embeddings
-         * request, one with "prompt" a text completion. */
-        json_object *j = json_tokener_parse(o.request_text.data ? o.request_text.data : "");
-        json_object *v;
-        if (j && !json_object_object_get_ex(j, "messages", &v)) {
-            if (json_object_object_get_ex(j, "input", &v))
-                call = LLMC_CALL_EMBEDDING;
-            else if (json_object_object_get_ex(j, "prompt", &v))
-                call = LLMC_CALL_TEXT;
-        }
-        json_object_put(j);
-    }
-    llmc_request *req = NULL;
-    if ((rc = build_request(&o, call, &req)) != 0)
+    key_req kr[2] = {{LLMC_CALL_CHAT, NULL, 0}, {LLMC_CALL_CHAT, NULL, 0}};
+    int nreq = o.request_file2 ? 2 : 1;
+    if (nreq == 2 && o.ninputs) {
+        rc = cli_usage_error(o.cmd, "two --request files cannot be combined with --input");
         goto out;
+    }
+    if ((rc = key_request(&o, &kr[0])) != 0)
+        goto out;
+    if (nreq == 2) {
+        /* The second request gets the same options as the first. */
+        req_opts ob = o;
+        ob.request_file = o.request_file2;
+        ob.request_text = o.request_text2;
+        if ((rc = key_request(&ob, &kr[1])) != 0) {
+            llmc_request_free(kr[0].req);
+            goto out;
+        }
+    }
     /* Keys never need the provider; no_cache/no_store do not change them,
      * but the cache's namespace and key_strategy options do. */
     llmc_cache *cache = NULL;
     llmc_client *client = NULL;
     if ((rc = make_client(&o, 1, &cache, &client)) != 0) {
-        llmc_request_free(req);
+        llmc_request_free(kr[0].req);
+        llmc_request_free(kr[1].req);
         goto out;
     }
-    size_t n = call == LLMC_CALL_EMBEDDING ? (o.ninputs ? o.ninputs : 0) : 1;
-    if (call == LLMC_CALL_EMBEDDING && !o.ninputs) {
-        json_object *in;
-        n = 1;
-        if (json_object_object_get_ex(llmc_request_json(req), "input", &in) &&
-            json_object_is_type(in, json_type_array)) {
-            n = json_object_array_length(in);
-            /* A token array ([1,2,3]) is one item, an array of them many. */
-            if (n > 0) {
-                json_object *first = json_object_array_get_idx(in, 0);
-                if (json_object_is_type(first, json_type_int))
-                    n = 1;
-            }
-        }
-    }
     llmc_buf key = LLMC_BUF_INIT, material = LLMC_BUF_INIT;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        llmc_err err;
-        llmc_err_clear(&err);
-        llmc_buf_clear(&key);
-        llmc_buf_clear(&material);
-        llmc_status st = llmc_client_request_key(client, call, req, i, &key,
-                                                 o.explain ? &material : NULL, &err);
-        if (st != LLMC_OK) {
-            cli_error(o.cmd, "%s", err.msg[0] ? err.msg : llmc_strerror(st));
-            rc = cli_exit_for(st);
-            break;
+    llmc_buf key2 = LLMC_BUF_INIT, material2 = LLMC_BUF_INIT;
+    if (nreq == 1) {
+        size_t n = kr[0].n;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if ((rc = key_of(&o, client, &kr[0], i, &key, &material)) != 0)
+                break;
+            if (!o.explain) {
+                printf("%s\n", key.data);
+                continue;
+            }
+            if (n > 1)
+                printf("%sitem:      %zu\n", i ? "\n" : "", i);
+            print_explained(&o, cache, "", kr[0].call, &key, &material);
         }
-        if (!o.explain) {
-            printf("%s\n", key.data);
-            continue;
+    } else {
+        /* Two requests: item by item, each key of A next to B's; with
+         * --explain, the members of the material that differ. */
+        size_t n = kr[0].n > kr[1].n ? kr[0].n : kr[1].n;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (n > 1)
+                printf("%sitem:      %zu\n", i && o.explain ? "\n" : "", i);
+            int has_a = i < kr[0].n, has_b = i < kr[1].n;
+            llmc_buf_clear(&key);
+            llmc_buf_clear(&key2);
+            if ((has_a && (rc = key_of(&o, client, &kr[0], i, &key, &material)) != 0) ||
+                (has_b && (rc = key_of(&o, client, &kr[1], i, &key2, &material2)) != 0))
+                break;
+            if (!o.explain) {
+                printf("A %s\nB %s\n", has_a ? key.data : "(no such item)",
+                       has_b ? key2.data : "(no such item)");
+                continue;
+            }
+            if (!has_a || !has_b) {
+                printf("%c has no item %zu\n", has_a ? 'B' : 'A', i);
+                continue;
+            }
+            print_explained(&o, cache, "A ", kr[0].call, &key, &material);
+            print_explained(&o, cache, "B ", kr[1].call, &key2, &material2);
+            printf("same key:  %s\n", strcmp(key.data, key2.data) == 0 ? "yes" : "no");
+            cli_key_diff(stdout, material.data ? material.data : "", material.len,
+                         material2.data ? material2.data : "", material2.len);
         }
-        if (n > 1)
-            printf("%sitem:      %zu\n", i ? "\n" : "", i);
-        const char *ns = o.ns ? o.ns : llmc_cache_namespace(cache);
-        printf("key:       %s\n", key.data);
-        printf("call:      %s\n", llmc_call_type_name(call));
-        printf("strategy:  %s (SHA-256 of the material)\n",
-               llmc_cache_key_strategy_name(cache) ? llmc_cache_key_strategy_name(cache)
-                                                   : "v1");
-        printf("namespace: %s\n", ns && *ns ? ns : "(none)");
-        printf("material:  %s\n", material.len ? material.data : "(none: preset key)");
     }
     if (rc == 0 && fflush(stdout) != 0)
         rc = LLMC_CLI_EXIT_ERROR;
     llmc_buf_free(&key);
     llmc_buf_free(&material);
-    llmc_request_free(req);
+    llmc_buf_free(&key2);
+    llmc_buf_free(&material2);
+    llmc_request_free(kr[0].req);
+    llmc_request_free(kr[1].req);
     llmc_client_free(client);
     llmc_cache_close(cache);
 out:

@@ -31,7 +31,9 @@ static void print_tables(const llmc_plugin_descriptor *d)
     for (size_t i = 0; d->backends && d->backends[i]; i++) {
         const llmc_backend_ops *b = d->backends[i];
         printf("  backend %s", b->hdr.name);
-        if (b->schemes) {
+        /* Listed even when the registry would refuse the table: read
+         * nothing past its struct_size. */
+        if (LLMC_HAS_MEMBER(llmc_backend_ops, b, schemes) && b->schemes) {
             printf(" (URL schemes:");
             for (const char *const *s = b->schemes; *s; s++)
                 printf(" %s://", *s);
@@ -51,10 +53,12 @@ static void print_tables(const llmc_plugin_descriptor *d)
                d->key_strategies[i]->hdr.description ? ": " : "",
                d->key_strategies[i]->hdr.description ? d->key_strategies[i]->hdr.description
                                                      : "");
-    for (size_t i = 0; d->serializers && d->serializers[i]; i++)
-        printf("  serializer %s (id %u)%s%s\n", d->serializers[i]->hdr.name,
-               (unsigned)d->serializers[i]->id, d->serializers[i]->hdr.description ? ": " : "",
-               d->serializers[i]->hdr.description ? d->serializers[i]->hdr.description : "");
+    for (size_t i = 0; d->serializers && d->serializers[i]; i++) {
+        const llmc_serializer_ops *sz = d->serializers[i];
+        printf("  serializer %s (id %u)%s%s\n", sz->hdr.name,
+               LLMC_HAS_MEMBER(llmc_serializer_ops, sz, id) ? (unsigned)sz->id : 0u,
+               sz->hdr.description ? ": " : "", sz->hdr.description ? sz->hdr.description : "");
+    }
 }
 
 typedef struct list_state {

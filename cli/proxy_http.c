@@ -1585,6 +1585,10 @@ static enum MHD_Result handle_metrics(preq *r)
                "Stored entries that failed verification (deleted, counted as misses).");
         llmc_buf_printf(&b, "llmcache_backend_corrupt_total %llu\n",
                         (unsigned long long)st.corrupt);
+        metric(&b, "llmcache_entry_mac_failures_total", "counter",
+               "Entries whose MAC was missing or wrong under entry_secret (misses).");
+        llmc_buf_printf(&b, "llmcache_entry_mac_failures_total %llu\n",
+                        (unsigned long long)st.mac_failures);
         metric(&b, "llmcache_backend_breaker_open", "gauge",
                "1 while the circuit breaker skips the backend.");
         llmc_buf_printf(&b, "llmcache_backend_breaker_open %u\n", st.breaker_open);

@@ -1,12 +1,24 @@
 /* The dispatcher: opens caches, validates arguments, resolves TTLs,
  * measures and counts every backend call, serialises backends that are
  * not thread-safe, emulates what a backend lacks and keeps the circuit
- * breaker used by the fail-open (soft) entry calls. */
+ * breaker used by the fail-open (soft) entry calls.
+ *
+ * Past 800 lines on purpose: every part works on the cache handle's
+ * private state through the same wrappers (argument checks, timing and
+ * stat slots, the serialising lock, error recording), and splitting it
+ * would turn those wrappers into cross-file internals for no reader's
+ * benefit. */
+#include "builtins.h"
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
 #include <string.h>
+
+/* An optional backend function the table both reaches (a table built
+ * against an older header may end before it) and sets. */
+#define BACKEND_HAS(c, m) (LLMC_HAS_MEMBER(llmc_backend_ops, (c)->ops, m) && (c)->ops->m)
 
 #define MAX_KEY_BYTES (64 * 1024)
 #define MAX_NAMESPACE_BYTES 128
@@ -15,7 +27,7 @@
 static const char *const common_options[] = {
     "namespace", "ttl", "max_entries", "max_bytes", "max_item_bytes", "timeout_ms",
     "serializer", "key_strategy", "mode", "breaker_threshold", "breaker_cooldown_ms",
-    "scope_by_user", NULL};
+    "scope_by_user", "entry_secret", NULL};
 
 /* ---- stats ---- */
 
@@ -110,6 +122,7 @@ llmc_status llmc_cache_stats(llmc_cache *c, llmc_stats *out, size_t size)
         s.deletes += L(deletes);
         s.errors += L(errors);
         s.corrupt += L(corrupt);
+        s.mac_failures += L(mac_failures);
         s.bytes_read += L(bytes_read);
         s.bytes_written += L(bytes_written);
         s.get_count += L(get_count);
@@ -151,7 +164,7 @@ llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)
 {
     if (!c || !cb)
         return LLMC_EINVAL;
-    if (!c->ops->stats)
+    if (!BACKEND_HAS(c, stats))
         return LLMC_OK;
     if (c->serialize)
         pthread_mutex_lock(&c->serial_lock);
@@ -317,6 +330,32 @@ static llmc_status check_namespace(const char *ns, llmc_err *err)
     return LLMC_OK;
 }
 
+/* The entry MAC secret: the entry_secret option, else the
+ * LLMCACHE_ENTRY_SECRET environment variable (empty there = unset). It
+ * is moved out of the options so that no listing of them (option lookup,
+ * the backend, stats) can show it; the URL form is redacted by url.c. */
+static llmc_status take_entry_secret(llmc_cache *c, llmc_err *err)
+{
+    const char *sec = llmc_options_get(c->opts, "entry_secret");
+    if (sec && !*sec)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "option entry_secret: the secret is empty");
+    if (!sec) {
+        sec = getenv("LLMCACHE_ENTRY_SECRET");
+        if (sec && !*sec)
+            sec = NULL;
+    }
+    if (sec) {
+        size_t n = strlen(sec);
+        c->entry_secret = malloc(n);
+        if (!c->entry_secret)
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        memcpy(c->entry_secret, sec, n);
+        c->entry_secret_len = n;
+    }
+    llmc_options_unset(c->opts, "entry_secret");
+    return LLMC_OK;
+}
+
 static llmc_status open_common(const char *type_or_url, int is_url, const llmc_options *opts,
                                llmc_cache **out, llmc_err *err)
 {
@@ -437,6 +476,8 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     c->opts = merged;
     merged = NULL;
 
+    if ((st = take_entry_secret(c, err)) != LLMC_OK)
+        goto done;
     const char *ns = llmc_options_get(c->opts, "namespace");
     if (ns) {
         st = check_namespace(ns, err);
@@ -561,6 +602,10 @@ void llmc_cache_close(llmc_cache *c)
     free(c->name);
     free(c->url_redacted);
     free(c->namespace_);
+    if (c->entry_secret) {
+        OPENSSL_cleanse(c->entry_secret, c->entry_secret_len);
+        free(c->entry_secret);
+    }
     llmc_options_free(c->opts);
     free(c);
 }
@@ -627,8 +672,6 @@ static llmc_status resolve_ttl(llmc_cache *c, int64_t ttl_ms, int64_t *out)
 
 /* Get without hit/miss accounting (entry calls count themselves). */
 llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
-                                llmc_err *e);
-llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
                                 llmc_err *e)
 {
     uint64_t t0 = llmc_mono_ns();
@@ -663,8 +706,6 @@ llmc_status llmc_cache_get(llmc_cache *c, const char *key, size_t klen, llmc_buf
     return st;
 }
 
-llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
-                                size_t vlen, int64_t ttl_ms, llmc_err *e);
 llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
                                 size_t vlen, int64_t ttl_ms, llmc_err *e)
 {
@@ -736,7 +777,7 @@ llmc_status llmc_cache_exists(llmc_cache *c, const char *key, size_t klen)
         return st;
     llmc_err e;
     llmc_err_clear(&e);
-    if (c->ops->exists) {
+    if (BACKEND_HAS(c, exists)) {
         LOCK(c);
         st = c->ops->exists(c->ctx, key, klen, &e);
         UNLOCK(c);
@@ -759,7 +800,7 @@ llmc_status llmc_cache_ttl(llmc_cache *c, const char *key, size_t klen, int64_t 
     llmc_status st = check_key(c, key, klen);
     if (st != LLMC_OK)
         return st;
-    if (!c->ops->ttl)
+    if (!BACKEND_HAS(c, ttl))
         return fail(c, LLMC_ENOTSUP, "cache backend %s cannot report TTLs", c->name);
     llmc_err e;
     llmc_err_clear(&e);
@@ -786,7 +827,7 @@ llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
     llmc_err e;
     llmc_err_clear(&e);
     llmc_status st = LLMC_OK;
-    if (c->ops->mget) {
+    if (BACKEND_HAS(c, mget)) {
         uint64_t t0 = llmc_mono_ns();
         LOCK(c);
         st = c->ops->mget(c->ctx, n, keys, klens, vals, sts, &e);
@@ -809,7 +850,7 @@ llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
             ADD(s->bytes_read, vals[i].len);
         } else if (sts[i] == LLMC_MISS) {
             ADD(s->misses, 1);
-        } else if (c->ops->mget) {
+        } else if (BACKEND_HAS(c, mget)) {
             ADD(s->errors, 1);
             if (st == LLMC_OK) {
                 llmc_err_set(&e, sts[i], 0, "%s mget: key %zu: %s", c->name, i,
@@ -856,7 +897,7 @@ llmc_status llmc_cache_mset(llmc_cache *c, size_t n, const llmc_kv *items)
     }
     llmc_err e;
     llmc_err_clear(&e);
-    if (c->ops->mset) {
+    if (BACKEND_HAS(c, mset)) {
         uint64_t t0 = llmc_mono_ns();
         LOCK(c);
         st = c->ops->mset(c->ctx, n, res, &e);
@@ -932,11 +973,11 @@ llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
     if (st != LLMC_OK)
         return llmc__cache_fail(c, &e);
     uint64_t n = 0;
-    if (c->ops->flush) {
+    if (BACKEND_HAS(c, flush)) {
         LOCK(c);
         st = c->ops->flush(c->ctx, ns, strlen(ns), &n, &e);
         UNLOCK(c);
-    } else if (c->ops->scan) {
+    } else if (BACKEND_HAS(c, scan)) {
         /* Emulate: list the namespace's keys, then delete them. */
         collect col = {LLMC_BUF_INIT, NULL, 0, 0, 0};
         char prefix[MAX_NAMESPACE_BYTES + 2];
@@ -973,7 +1014,7 @@ llmc_status llmc_cache_flush_all(llmc_cache *c)
 {
     if (!c)
         return LLMC_EINVAL;
-    if (!c->ops->flush_all)
+    if (!BACKEND_HAS(c, flush_all))
         return fail(c, LLMC_ENOTSUP, "cache backend %s cannot flush everything", c->name);
     llmc_err e;
     llmc_err_clear(&e);
@@ -989,7 +1030,7 @@ llmc_status llmc_cache_ping(llmc_cache *c)
 {
     if (!c)
         return LLMC_EINVAL;
-    if (!c->ops->ping)
+    if (!BACKEND_HAS(c, ping))
         return LLMC_OK;
     llmc_err e;
     llmc_err_clear(&e);
@@ -1006,7 +1047,7 @@ llmc_status llmc_cache_scan(llmc_cache *c, const char *prefix, size_t plen, llmc
 {
     if (!c || !cb || (plen && !prefix))
         return LLMC_EINVAL;
-    if (!c->ops->scan)
+    if (!BACKEND_HAS(c, scan))
         return fail(c, LLMC_ENOTSUP, "cache backend %s cannot enumerate keys", c->name);
     llmc_err e;
     llmc_err_clear(&e);

@@ -324,8 +324,6 @@ static void sort_members(member *m, size_t n)
     }
 }
 
-llmc_status llmc__canon_value(llmc_buf *b, const struct json_object *cv);
-
 llmc_status llmc__canon_int64(llmc_buf *b, int64_t i)
 {
     if (i > 9007199254740992LL || i < -9007199254740992LL)

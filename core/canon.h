@@ -3,6 +3,9 @@
 #define LLMC_CANON_H
 
 #include "internal.h"
+/* The v1 key hashes its material; users of the canonicaliser that hash
+ * get the helpers from here too. */
+#include "hash.h"
 
 struct json_object;
 
@@ -27,10 +30,5 @@ typedef llmc_status (*llmc__v1_params_fn)(void *ud, llmc_buf *m);
 llmc_status llmc__v1_key(llmc_call_type call, const char *provider, const char *model,
                          const char *api_base, const char *ns, llmc__v1_params_fn params,
                          void *ud, llmc_buf *key, llmc_buf *material, llmc_err *err);
-
-/* Thread-cached SHA-256 (OpenSSL EVP with a reused context). */
-void llmc__sha256(const void *data, size_t len, uint8_t out[32]);
-/* Fast 64-bit checksum used by the envelopes to detect corruption. */
-uint64_t llmc__hash64(const void *data, size_t len);
 
 #endif

@@ -1708,6 +1708,14 @@ static int answer_from_cache(llmc_client *c, llmc_call_type call, const char *ke
     return 1;
 }
 
+/* Upstream time of a miss, stored with the entry so a hit can report what
+ * it saved: whole ms, at least 1 (0 means unknown). */
+static int64_t upstream_ms_since(uint64_t t0)
+{
+    int64_t ms = (int64_t)((llmc_mono_ns() - t0) / 1000000u);
+    return ms < 1 ? 1 : ms;
+}
+
 static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_object *req,
                                  const controls *ctl, const char *text, size_t tlen,
                                  const char *missed, llmc_chunk_cb cb, void *ud,
@@ -1742,7 +1750,9 @@ static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_objec
 
     json_object *resp = NULL;
     int attempts = 0;
+    uint64_t t0 = llmc_mono_ns();
     st = call_upstream(c, call, req, NULL, &rt, cb, ud, &resp, &attempts, err);
+    int64_t upstream_ms = upstream_ms_since(t0);
     if (st != LLMC_OK) {
         llmc_buf_free(&key);
         return st;
@@ -1755,8 +1765,9 @@ static llmc_status do_completion(llmc_client *c, llmc_call_type call, json_objec
     if (st == LLMC_OK) {
         r->attempts = attempts;
         if (caching && !ctl->no_store && llmc__response_storable(call, resp)) {
-            llmc_status ps = llmc_cache_put_entry(c->cache, key.data, key.len, call, r->text,
-                                                  r->text_len, ctl->ttl_ms, LLMC_ENTRY_SOFT);
+            llmc_status ps =
+                llmc_cache_put_entry_ex(c->cache, key.data, key.len, call, r->text, r->text_len,
+                                        ctl->ttl_ms, upstream_ms, LLMC_ENTRY_SOFT);
             r->stored = ps == LLMC_OK;
         }
     }
@@ -1907,14 +1918,19 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
             missing[n_missing++] = i;
     }
 
-    int64_t fresh_prompt = 0, fresh_total = 0;
+    int64_t fresh_prompt = 0, fresh_total = 0, item_upstream_ms = 0;
     if (n_missing) {
         sent = json_object_new_array();
         for (size_t k = 0; k < n_missing; k++)
             json_object_array_add(sent, json_object_get(items[missing[k]]));
         int attempts = 0;
+        uint64_t t0 = llmc_mono_ns();
         st = call_upstream(c, LLMC_CALL_EMBEDDING, req, sent, &rt, NULL, NULL, &fresh,
                            &attempts, err);
+        /* One call fetched every missing item: each stores its share. */
+        item_upstream_ms = upstream_ms_since(t0) / (int64_t)n_missing;
+        if (item_upstream_ms < 1)
+            item_upstream_ms = 1;
         r->attempts = attempts;
         if (st != LLMC_OK)
             goto done;
@@ -1978,9 +1994,9 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
                     (json_object_is_type(ev, json_type_array) && json_object_array_length(ev)) ||
                     (json_object_is_type(ev, json_type_string) && json_object_get_string_len(ev));
                 if (!nonempty ||
-                    llmc_cache_put_entry(c->cache, r->item_keys[i], strlen(r->item_keys[i]),
-                                         LLMC_CALL_EMBEDDING, bs, bl, ctl->ttl_ms,
-                                         LLMC_ENTRY_SOFT) != LLMC_OK)
+                    llmc_cache_put_entry_ex(c->cache, r->item_keys[i], strlen(r->item_keys[i]),
+                                            LLMC_CALL_EMBEDDING, bs, bl, ctl->ttl_ms,
+                                            item_upstream_ms, LLMC_ENTRY_SOFT) != LLMC_OK)
                     stored = 0;
                 json_object_put(body);
             }

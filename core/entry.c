@@ -1,12 +1,14 @@
 /* Entry-level cache calls: envelope + verification + fail-open policy. */
-#include "canon.h"
+#include "hash.h"
+#include "internal.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
-
-llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
-                                llmc_err *e);
-llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
-                                size_t vlen, int64_t ttl_ms, llmc_err *e);
 
 #define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
 
@@ -19,10 +21,72 @@ void llmc_lookup_free(llmc_lookup *l)
     memset(&l->entry, 0, sizeof l->entry);
 }
 
+/* ---- entry MAC ----
+ *
+ * HMAC-SHA256 under the cache's entry_secret over a domain string, the
+ * envelope fields that change what a hit returns (call type, created,
+ * expires, upstream time), the key itself and the body, each length
+ * prefixed so no two different inputs share a byte string. It proves the
+ * entry was written by someone holding the secret for exactly this key. */
+
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void free_hmac(void) { EVP_MAC_free(hmac_alg); }
+
+static void hmac_init(void)
+{
+    hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    atexit(free_hmac);
+}
+
+static void le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+int llmc__entry_mac(const unsigned char *secret, size_t slen, const char *key, size_t klen,
+                    const llmc_entry *e, uint8_t out[32])
+{
+    static const char domain[] = "llmcache entry mac v2";
+    pthread_once(&hmac_once, hmac_init);
+    if (!hmac_alg)
+        return -1;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
+    if (!ctx)
+        return -1;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    unsigned char f[1 + 8 * 4];
+    f[0] = (unsigned char)e->call;
+    le64(f + 1, (uint64_t)e->created_ms);
+    le64(f + 9, (uint64_t)e->expires_ms);
+    le64(f + 17, (uint64_t)e->upstream_ms);
+    le64(f + 25, (uint64_t)klen);
+    unsigned char bl[8];
+    le64(bl, (uint64_t)e->body_len);
+    size_t n = 0;
+    int ok = EVP_MAC_init(ctx, secret, slen, params) &&
+             EVP_MAC_update(ctx, (const unsigned char *)domain, sizeof domain) &&
+             EVP_MAC_update(ctx, f, sizeof f) &&
+             EVP_MAC_update(ctx, (const unsigned char *)key, klen) &&
+             EVP_MAC_update(ctx, bl, sizeof bl) &&
+             (e->body_len == 0 ||
+              EVP_MAC_update(ctx, (const unsigned char *)e->body, e->body_len)) &&
+             EVP_MAC_final(ctx, out, &n, 32) && n == 32;
+    EVP_MAC_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
 static llmc_status verify(const llmc_serializer_ops *ser, const char *data, size_t len,
                           const char *key, size_t klen, llmc_entry *e, llmc_buf *scratch,
                           llmc_err *err)
 {
+    /* Members a serializer does not know about stay zero. */
+    memset(e, 0, sizeof *e);
     llmc_status st = ser->decode(data, len, e, scratch, err);
     if (st != LLMC_OK)
         return st;
@@ -81,6 +145,27 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
         llmc__log("warn", "cache %s: %s", c->url_redacted, e.msg);
         return LLMC_MISS;
     }
+    if (c->entry_secret) {
+        /* Not deleted: a writer without the secret (or with another one)
+         * may share the backend during a rollout; the store that follows
+         * this miss overwrites the entry with a MACed one. */
+        uint8_t want[32];
+        const char *why = NULL;
+        if (!out->entry.mac_present)
+            why = "has no MAC but the cache has an entry_secret";
+        else if (llmc__entry_mac(c->entry_secret, c->entry_secret_len, key, klen, &out->entry,
+                                 want) != 0)
+            why = "MAC could not be computed";
+        else if (CRYPTO_memcmp(want, out->entry.mac, 32) != 0)
+            why = "MAC does not match (written without this entry_secret, or moved from "
+                  "another key)";
+        if (why) {
+            ADD(s->mac_failures, 1);
+            ADD(s->misses, 1);
+            llmc__log("warn", "cache %s: stored entry %s", c->url_redacted, why);
+            return LLMC_MISS;
+        }
+    }
     int64_t now = llmc_now_ms();
     if (out->entry.expires_ms && now >= out->entry.expires_ms) {
         ADD(s->misses, 1);
@@ -102,7 +187,14 @@ llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
                                  llmc_call_type call, const char *body, size_t blen,
                                  int64_t ttl_ms, unsigned flags)
 {
-    if (!c || !key || !klen || (!body && blen))
+    return llmc_cache_put_entry_ex(c, key, klen, call, body, blen, ttl_ms, 0, flags);
+}
+
+llmc_status llmc_cache_put_entry_ex(llmc_cache *c, const char *key, size_t klen,
+                                    llmc_call_type call, const char *body, size_t blen,
+                                    int64_t ttl_ms, int64_t upstream_ms, unsigned flags)
+{
+    if (!c || !key || !klen || (!body && blen) || upstream_ms < 0)
         return LLMC_EINVAL;
     int soft = (flags & LLMC_ENTRY_SOFT) != 0;
     if (ttl_ms == LLMC_TTL_DEFAULT)
@@ -125,6 +217,16 @@ llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
     llmc__sha256(key, klen, en.key_sha256);
     en.body = body ? body : "";
     en.body_len = blen;
+    en.upstream_ms = upstream_ms;
+    if (c->entry_secret) {
+        if (llmc__entry_mac(c->entry_secret, c->entry_secret_len, key, klen, &en, en.mac) != 0) {
+            llmc_err_set(&e, LLMC_EINTERNAL, 0, "cannot compute the entry MAC (HMAC-SHA256)");
+            ADD(llmc__stat_slot(c)->errors, 1);
+            llmc__cache_fail(c, &e);
+            return soft ? LLMC_OK : LLMC_EINTERNAL;
+        }
+        en.mac_present = 1;
+    }
     llmc_buf *enc = llmc__tls_buf(LLMC_TLS_ENCODE);
     if (!enc) {
         llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory");

@@ -15,6 +15,11 @@
 /* ---- strings ---- */
 int llmc__strcaseeq(const char *a, const char *b);
 char *llmc__strdup(const char *s);
+struct llmc_entry;
+/* entry.c: HMAC-SHA256 of an entry under `secret` for `key` into out;
+ * 0 on success. */
+int llmc__entry_mac(const unsigned char *secret, size_t slen, const char *key, size_t klen,
+                    const struct llmc_entry *e, uint8_t out[32]);
 char *llmc__strndup(const char *s, size_t n);
 
 /* Per-thread scratch buffers, freed at thread exit. */
@@ -32,29 +37,16 @@ void llmc__plugin_acquire(const llmc_component *t);
 void llmc__plugin_release(const llmc_component *t);
 /* Remove every table registered with this origin (plugin unload). */
 size_t llmc__registry_remove_origin(const char *origin);
-/* Provider-specific table checks (core/provider.c). */
-llmc_status llmc__provider_check(const llmc_provider_ops *ops, llmc_err *err);
-/* Built-in tables. */
-extern const llmc_backend_ops llmc__backend_local;
-#if LLMC_HAVE_REDIS
-extern const llmc_backend_ops llmc__backend_redis; /* schemes redis, rediss, unix */
-extern const llmc_backend_ops llmc__backend_redis_cluster;  /* redis-cluster, rediss-cluster */
-extern const llmc_backend_ops llmc__backend_redis_sentinel; /* redis-sentinel, rediss-sentinel */
-#endif
-#if LLMC_HAVE_MEMCACHED
-extern const llmc_backend_ops llmc__backend_memcached;
-#endif
-#if LLMC_HAVE_SQLITE
-extern const llmc_backend_ops llmc__backend_sqlite;
-#endif
-extern const llmc_serializer_ops llmc__serializer_json;
-extern const llmc_serializer_ops llmc__serializer_binary;
-extern const llmc_key_strategy_ops llmc__key_strategy_v1;
-/* Providers register themselves (providers/providers.c). */
-llmc_status llmc__providers_register(llmc_err *err);
-/* Backend names/schemes that exist in the project but were not compiled
- * in: returns the feature name for the error message, or NULL. */
-const char *llmc__backend_not_built(const char *scheme);
+/* The built-in tables and the backends left out of the build:
+ * builtins.h. */
+
+/* Entry calls (entry.c) reach the backend through these: get and set
+ * with the dispatcher's checks, timing and breaker, but without hit/miss
+ * accounting, which the entry layer does itself. */
+llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                llmc_err *e);
+llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
+                                size_t vlen, int64_t ttl_ms, llmc_err *e);
 
 /* ---- URL parsing ---- */
 typedef struct llmc_url {
@@ -81,7 +73,7 @@ char *llmc__pct_decode(const char *s, size_t n, int plus_is_space, size_t *outle
 #define LLMC_HIST_BUCKETS 160
 
 typedef struct llmc_stat_slot {
-    _Atomic uint64_t hits, misses, sets, deletes, errors, corrupt;
+    _Atomic uint64_t hits, misses, sets, deletes, errors, corrupt, mac_failures;
     _Atomic uint64_t bytes_read, bytes_written;
     _Atomic uint64_t get_count, get_ns_total, get_ns_max;
     _Atomic uint64_t set_count, set_ns_total, set_ns_max;
@@ -106,6 +98,10 @@ struct llmc_cache {
     const llmc_serializer_ops *ser;
     const llmc_key_strategy_ops *keys;
     llmc_options *opts;
+    /* entry_secret (or LLMCACHE_ENTRY_SECRET): HMAC key of stored entries,
+     * NULL when unset. Kept out of opts so no option listing shows it. */
+    unsigned char *entry_secret;
+    size_t entry_secret_len;
 
     /* circuit breaker (used by soft entry calls) */
     int64_t breaker_threshold;   /* consecutive failures; 0 = disabled */

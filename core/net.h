@@ -9,10 +9,9 @@
 
 struct json_object;
 
-/* Does a provider table reach member m (struct_size check for tables
- * built against an older header)? */
-#define llmc__provider_has(ops, m)                                             \
-    ((ops)->hdr.struct_size >= offsetof(llmc_provider_ops, m) + sizeof((ops)->m))
+/* Does a provider table reach member m (built against an older header,
+ * it may end before it)? LLMC_HAS_MEMBER (component.h) for providers. */
+#define llmc__provider_has(ops, m) LLMC_HAS_MEMBER(llmc_provider_ops, ops, m)
 
 /* ---- SSE (text/event-stream) and NDJSON incremental parsers ----
  * Feed bytes as they arrive, in pieces of any size; complete events go to

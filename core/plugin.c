@@ -304,7 +304,7 @@ static int provides(const llmc_plugin_descriptor *d, llmc_kind kind, const char 
         if (t->name && llmc__strcaseeq(t->name, name))
             return 1;
         if (kind == LLMC_KIND_BACKEND && t->abi_major == LLMC_ABI_MAJOR &&
-            t->struct_size >= offsetof(llmc_backend_ops, schemes) + sizeof(void *)) {
+            LLMC_HAS_MEMBER(llmc_backend_ops, (const llmc_backend_ops *)t, schemes)) {
             const llmc_backend_ops *b = (const llmc_backend_ops *)t;
             for (const char *const *s = b->schemes; s && *s; s++)
                 if (llmc__strcaseeq(*s, name))
@@ -361,11 +361,6 @@ static llmc_status register_plugin(const char *real, opened *o, llmc_err *err)
     for (int k = 0; k < LLMC_KIND_COUNT_ && st == LLMC_OK; k++) {
         const llmc_component *t;
         for (size_t i = 0; st == LLMC_OK && (t = table_at(d, (llmc_kind)k, i)) != NULL; i++) {
-            if (k == LLMC_KIND_PROVIDER) {
-                st = llmc__provider_check((const llmc_provider_ops *)t, &e);
-                if (st != LLMC_OK)
-                    break;
-            }
             st = llmc_register((llmc_kind)k, t, real, &e);
         }
     }

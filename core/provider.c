@@ -15,48 +15,9 @@
 /* ------------------------------------------------------------------ */
 /* Registry. */
 
-/* The provider-specific checks of a table, shared with the plugin loader
- * (which registers with its own origin). */
-llmc_status llmc__provider_check(const llmc_provider_ops *ops, llmc_err *err)
-{
-    if (!ops)
-        return llmc_err_set(err, LLMC_EINVAL, 0, "provider table is NULL");
-    if (ops->hdr.abi_major != LLMC_ABI_MAJOR)
-        return llmc_err_set(err, LLMC_EABI, 0, "provider '%s': ABI %u, library speaks %u",
-                            ops->hdr.name ? ops->hdr.name : "?", ops->hdr.abi_major,
-                            LLMC_ABI_MAJOR);
-    if (ops->hdr.struct_size < offsetof(llmc_provider_ops, map_error))
-        return llmc_err_set(err, LLMC_EABI, 0, "provider '%s': table too small (%u bytes)",
-                            ops->hdr.name ? ops->hdr.name : "?", ops->hdr.struct_size);
-    if (!ops->hdr.name || !*ops->hdr.name)
-        return llmc_err_set(err, LLMC_EINVAL, 0, "provider table has no name");
-    if (strchr(ops->hdr.name, '/') || strchr(ops->hdr.name, '.'))
-        return llmc_err_set(err, LLMC_EINVAL, 0,
-                            "provider name '%s' must not contain '/' or '.'", ops->hdr.name);
-    if (ops->flags & LLMC_PROVIDER_LOCAL) {
-        if (!llmc__provider_has(ops, respond_local) || !ops->respond_local)
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "provider '%s': LOCAL flag without respond_local",
-                                ops->hdr.name);
-    } else if (!ops->build_request || !ops->parse_response) {
-        return llmc_err_set(err, LLMC_EINVAL, 0,
-                            "provider '%s': build_request and parse_response are required",
-                            ops->hdr.name);
-    }
-    if ((ops->flags & LLMC_PROVIDER_STREAM) && !(ops->flags & LLMC_PROVIDER_LOCAL) &&
-        !ops->parse_stream_event)
-        return llmc_err_set(err, LLMC_EINVAL, 0,
-                            "provider '%s': STREAM flag without parse_stream_event",
-                            ops->hdr.name);
-    return LLMC_OK;
-}
-
 llmc_status llmc_register_provider(const llmc_provider_ops *ops, llmc_err *err)
 {
-    llmc_status st = llmc__provider_check(ops, err);
-    if (st != LLMC_OK)
-        return st;
-    return llmc_register(LLMC_KIND_PROVIDER, &ops->hdr, NULL, err);
+    return llmc_register(LLMC_KIND_PROVIDER, ops ? &ops->hdr : NULL, NULL, err);
 }
 
 const llmc_provider_ops *llmc_find_provider(const char *name)

@@ -1,5 +1,6 @@
 /* The four registries: name -> const table, one mutex for all. Tables are
  * never copied or modified; the registry only holds pointers. */
+#include "builtins.h"
 #include "internal.h"
 
 #include <ctype.h>
@@ -33,12 +34,15 @@ const char *llmc_kind_name(llmc_kind k)
 }
 
 /* Smallest acceptable struct_size per kind: up to the last required
- * member. Optional members added later sit beyond it. */
+ * member. Optional members added later sit beyond it and are read only
+ * through LLMC_HAS_MEMBER. */
 static size_t min_size(llmc_kind k)
 {
     switch (k) {
     case LLMC_KIND_BACKEND:
         return offsetof(llmc_backend_ops, del) + sizeof(void *);
+    case LLMC_KIND_PROVIDER:
+        return offsetof(llmc_provider_ops, parse_stream_event) + sizeof(void *);
     case LLMC_KIND_SERIALIZER:
         return offsetof(llmc_serializer_ops, decode) + sizeof(void *);
     case LLMC_KIND_KEY_STRATEGY:
@@ -76,6 +80,49 @@ static const llmc_component *find_locked(llmc_kind kind, const char *name)
     return NULL;
 }
 
+/* The rules of each kind, past the common header checks. */
+static llmc_status validate_backend(const llmc_backend_ops *b, llmc_err *err)
+{
+    if (!b->open || !b->close || !b->get || !b->set || !b->del)
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "backend \"%s\": open, close, get, set and del are required",
+                            b->hdr.name);
+    for (const char *const *s = b->schemes; s && *s; s++)
+        if (!valid_name(*s))
+            return llmc_err_set(err, LLMC_EINVAL, 0, "backend \"%s\": invalid URL scheme \"%.64s\"",
+                                b->hdr.name, *s);
+    return LLMC_OK;
+}
+
+static llmc_status validate_provider(const llmc_provider_ops *p, llmc_err *err)
+{
+    const char *nm = p->hdr.name;
+    /* The name is the routing prefix of "provider/model" and the plugin
+     * file name of an autoloaded provider, so it cannot hold '/' or '.'. */
+    if (strchr(nm, '/') || strchr(nm, '.'))
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "provider name \"%s\" must not contain '/' or '.'", nm);
+    if (p->flags & LLMC_PROVIDER_LOCAL) {
+        if (!LLMC_HAS_MEMBER(llmc_provider_ops, p, respond_local) || !p->respond_local)
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "provider \"%s\": the LOCAL flag needs respond_local", nm);
+    } else if (!p->build_request || !p->parse_response) {
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "provider \"%s\": build_request and parse_response are required",
+                            nm);
+    }
+    if ((p->flags & LLMC_PROVIDER_STREAM) && !(p->flags & LLMC_PROVIDER_LOCAL) &&
+        !p->parse_stream_event)
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "provider \"%s\": the STREAM flag needs parse_stream_event", nm);
+    if ((p->stream_new == NULL) != (p->stream_free == NULL))
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "provider \"%s\": stream_new and stream_free go together", nm);
+    return LLMC_OK;
+}
+
+/* Every check a table gets, whoever registers it (llmc_init, the
+ * application, the plugin loader): nothing else validates tables. */
 static llmc_status validate(llmc_kind kind, const llmc_component *t, llmc_err *err)
 {
     if (!t)
@@ -95,28 +142,26 @@ static llmc_status validate(llmc_kind kind, const llmc_component *t, llmc_err *e
         return llmc_err_set(err, LLMC_EINVAL, 0,
                             "%s name \"%.64s\" is invalid (letters, digits, - _ . +; "
                             "at most 64)", llmc_kind_name(kind), nm);
-    if (kind == LLMC_KIND_BACKEND) {
-        const llmc_backend_ops *b = (const llmc_backend_ops *)t;
-        if (!b->open || !b->close || !b->get || !b->set || !b->del)
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "backend \"%s\": open, close, get, set and del are required",
-                                t->name);
-        for (const char *const *s = b->schemes; s && *s; s++)
-            if (!valid_name(*s))
-                return llmc_err_set(err, LLMC_EINVAL, 0,
-                                    "backend \"%s\": invalid URL scheme \"%.64s\"", t->name,
-                                    *s);
-    } else if (kind == LLMC_KIND_SERIALIZER) {
+    switch (kind) {
+    case LLMC_KIND_BACKEND:
+        return validate_backend((const llmc_backend_ops *)t, err);
+    case LLMC_KIND_PROVIDER:
+        return validate_provider((const llmc_provider_ops *)t, err);
+    case LLMC_KIND_SERIALIZER: {
         const llmc_serializer_ops *s = (const llmc_serializer_ops *)t;
         if (!s->encode || !s->decode)
             return llmc_err_set(err, LLMC_EINVAL, 0,
                                 "serializer \"%s\": encode and decode are required", t->name);
-    } else if (kind == LLMC_KIND_KEY_STRATEGY) {
+        return LLMC_OK;
+    }
+    case LLMC_KIND_KEY_STRATEGY:
         if (!((const llmc_key_strategy_ops *)t)->compute)
             return llmc_err_set(err, LLMC_EINVAL, 0,
                                 "key strategy \"%s\": compute is required", t->name);
+        return LLMC_OK;
+    default:
+        return LLMC_OK;
     }
-    return LLMC_OK;
 }
 
 static llmc_status register_locked(llmc_kind kind, const llmc_component *t,
@@ -184,9 +229,9 @@ static void free_registries(void)
     }
 }
 
-/* Set while do_init runs on this thread: built-in providers register
- * through the public llmc_register_provider, which must not wait on the
- * init it is part of. */
+/* Set while do_init runs on this thread: the built-ins register through
+ * the public llmc_register, which must not wait on the init it is part
+ * of. */
 static __thread int in_init;
 
 static void do_init(void)
@@ -194,28 +239,7 @@ static void do_init(void)
     in_init = 1;
     llmc_err e;
     llmc_err_clear(&e);
-    llmc_status st = LLMC_OK;
-#define ADD(kind, table)                                                       \
-    if (st == LLMC_OK)                                                         \
-    st = add(kind, &(table).hdr, "built-in", &e)
-    ADD(LLMC_KIND_SERIALIZER, llmc__serializer_json);
-    ADD(LLMC_KIND_SERIALIZER, llmc__serializer_binary);
-    ADD(LLMC_KIND_KEY_STRATEGY, llmc__key_strategy_v1);
-    ADD(LLMC_KIND_BACKEND, llmc__backend_local);
-#if LLMC_HAVE_REDIS
-    ADD(LLMC_KIND_BACKEND, llmc__backend_redis);
-    ADD(LLMC_KIND_BACKEND, llmc__backend_redis_cluster);
-    ADD(LLMC_KIND_BACKEND, llmc__backend_redis_sentinel);
-#endif
-#if LLMC_HAVE_MEMCACHED
-    ADD(LLMC_KIND_BACKEND, llmc__backend_memcached);
-#endif
-#if LLMC_HAVE_SQLITE
-    ADD(LLMC_KIND_BACKEND, llmc__backend_sqlite);
-#endif
-#undef ADD
-    if (st == LLMC_OK)
-        st = llmc__providers_register(&e);
+    llmc_status st = llmc__builtins_register(&e);
     if (st != LLMC_OK)
         llmc__log("error", "registering built-in components failed: %s", e.msg);
     init_status = st;
@@ -291,8 +315,6 @@ char *llmc_registry_names(llmc_kind kind)
     return b.data;
 }
 
-/* Remove every table registered with this origin (plugin unload). */
-size_t llmc__registry_remove_origin(const char *origin);
 size_t llmc__registry_remove_origin(const char *origin)
 {
     size_t removed = 0;
@@ -312,29 +334,6 @@ size_t llmc__registry_remove_origin(const char *origin)
     }
     pthread_mutex_unlock(&reg_lock);
     return removed;
-}
-
-const char *llmc__backend_not_built(const char *scheme)
-{
-    static const struct {
-        const char *scheme;
-        const char *feature;
-        int built;
-    } known[] = {
-        {"redis", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
-        {"rediss", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
-        {"unix", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
-        {"redis-cluster", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
-        {"rediss-cluster", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
-        {"redis-sentinel", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
-        {"rediss-sentinel", "redis (hiredis + OpenSSL)", LLMC_HAVE_REDIS},
-        {"memcached", "memcached (libmemcached)", LLMC_HAVE_MEMCACHED},
-        {"sqlite", "sqlite (sqlite3)", LLMC_HAVE_SQLITE},
-    };
-    for (size_t i = 0; i < LLMC_ARRAY_LEN(known); i++)
-        if (!known[i].built && llmc__strcaseeq(scheme, known[i].scheme))
-            return known[i].feature;
-    return NULL;
 }
 
 /* Typed shorthands. */

@@ -73,7 +73,8 @@ void llmc__url_free(llmc_url *u)
 static int secret_option(const char *name)
 {
     static const char *const secrets[] = {"password", "pass", "api_key", "apikey",
-                                          "sasl_password", "token", "secret"};
+                                          "sasl_password", "token", "secret",
+                                          "entry_secret"};
     for (size_t i = 0; i < LLMC_ARRAY_LEN(secrets); i++)
         if (llmc__strcaseeq(name, secrets[i]))
             return 1;
@@ -233,12 +234,14 @@ static char *redact(const char *url, const char *scheme_end, const char *pw,
                 llmc_buf_append(&b, "&", 1);
             first = 0;
             if (eq) {
-                char name[64];
-                size_t nl = (size_t)(eq - q) < sizeof name - 1 ? (size_t)(eq - q) : sizeof name - 1;
-                memcpy(name, q, nl);
-                name[nl] = 0;
+                /* Judge the name as the option parser will see it
+                 * (decoded), so "entry%5Fsecret" is hidden too; a name
+                 * that does not decode hides its value. */
+                char *name = llmc__pct_decode(q, (size_t)(eq - q), 1, NULL);
                 llmc_buf_append(&b, q, (size_t)(eq - q) + 1);
-                if (secret_option(name))
+                int hide = !name || secret_option(name);
+                free(name);
+                if (hide)
                     llmc_buf_puts(&b, "***");
                 else
                     llmc_buf_append(&b, eq + 1, (size_t)(e - eq - 1));

@@ -1,20 +1,14 @@
-/* The built-in provider adapter tables and helpers shared by adapters.
- * Internal: not installed. */
+/* Helpers shared by the built-in provider adapters. Internal: not
+ * installed. */
 #ifndef LLMC_PROVIDERS_ADAPTERS_H
 #define LLMC_PROVIDERS_ADAPTERS_H
 
+#include "builtins.h"
 #include "internal.h"
 
 #include <json-c/json.h>
 
-extern const llmc_provider_ops llmc__provider_openai;
-extern const llmc_provider_ops llmc__provider_azure;
-extern const llmc_provider_ops llmc__provider_openai_compatible;
-extern const llmc_provider_ops llmc__provider_mock;
-extern const llmc_provider_ops llmc__provider_anthropic;
-extern const llmc_provider_ops llmc__provider_gemini;
-extern const llmc_provider_ops llmc__provider_ollama;
-
+/* The adapter tables themselves are declared in builtins.h. */
 /* Shared by the OpenAI-format adapters (openai, azure, compatible):
  * the request body (everything but model/transport, `model` set to
  * `model` unless NULL), response parsing and stream-event parsing. */

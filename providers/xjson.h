@@ -44,9 +44,6 @@ const char *llmc__xj_dump(const json_object *o);
  * parts whose "text" members are concatenated) to *buf; returns 0, or -1
  * when a part is not text (image, audio ...) and `text_only` is set. */
 int llmc__xj_content_text(const json_object *content, llmc_buf *buf, int text_only);
-
-#endif
-
 /* 1 when `k` is one of the NULL-terminated `list`. */
 int llmc__xj_in(const char *const *list, const char *k);
 /* Split "data:<mime>;base64,<data>": copies the media type into mime and
@@ -65,3 +62,5 @@ void llmc__xj_passthrough(const json_object *req, const char *const *handled,
                           const char *const *unsupported, json_object *body);
 /* The OpenAI image_url part's URL (string or {"url"}), or NULL. */
 const char *llmc__xj_image_url(const json_object *part);
+
+#endif

@@ -690,6 +690,97 @@ START_TEST(key_and_explain)
 }
 END_TEST
 
+/* key with two requests: both keys, and with --explain the members of
+ * the key material that differ (a second --request used to replace the
+ * first silently). */
+START_TEST(key_compares_two_requests)
+{
+    const char *cache = sqlite_url("k2.db");
+    FILE *f = fopen(path_in_tmp("ka.json"), "w");
+    fputs("{\"model\":\"gpt-4o-mini\",\"temperature\":0,\"stream\":true,"
+          "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+          "{\"role\":\"user\",\"content\":\"hi\"}]}",
+          f);
+    fclose(f);
+    f = fopen(path_in_tmp("kb.json"), "w");
+    fputs("{\"model\":\"gpt-4o\",\"temperature\":0.7,\"seed\":7,"
+          "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+          "{\"role\":\"user\",\"content\":\"hello\"}]}",
+          f);
+    fclose(f);
+    /* ka.json written differently (member order, 0.0, no stream): same key */
+    f = fopen(path_in_tmp("ka2.json"), "w");
+    fputs("{\"messages\":[{\"content\":\"be brief\",\"role\":\"system\"},"
+          "{\"content\":\"hi\",\"role\":\"user\"}],\"temperature\":0.0,"
+          "\"model\":\"gpt-4o-mini\"}",
+          f);
+    fclose(f);
+
+    EXPECT(0, "key", "--cache", cache, "--request", path_in_tmp("ka.json"));
+    char ka[80];
+    snprintf(ka, sizeof ka, "%.64s", out);
+    EXPECT(0, "key", "--cache", cache, "--request", path_in_tmp("kb.json"));
+    char kb[80];
+    snprintf(kb, sizeof kb, "%.64s", out);
+    ck_assert_str_ne(ka, kb);
+
+    /* Without --explain: both keys, A's first. */
+    EXPECT(0, "key", "--cache", cache, "--request", path_in_tmp("ka.json"), "--request",
+           path_in_tmp("kb.json"));
+    char want[200];
+    snprintf(want, sizeof want, "A %s\nB %s\n", ka, kb);
+    ck_assert_str_eq(out, want);
+
+    /* --explain: each side's material, then exactly the members that differ. */
+    EXPECT(0, "key", "--explain", "--cache", cache, "--request", path_in_tmp("ka.json"),
+           "--request", path_in_tmp("kb.json"));
+    snprintf(want, sizeof want, "A key:       %s\n", ka);
+    HAS(out, want);
+    snprintf(want, sizeof want, "B key:       %s\n", kb);
+    HAS(out, want);
+    HAS(out, "same key:  no\n");
+    HAS(out, "differences:\n");
+    HAS(out, "  model\n    A: \"gpt-4o-mini\"\n    B: \"gpt-4o\"\n");
+    HAS(out, "  params.messages[1].content\n    A: \"hi\"\n    B: \"hello\"\n");
+    HAS(out, "  params.temperature\n    A: 0\n    B: 0.7\n");
+    HAS(out, "  params.seed\n    A: (absent)\n    B: 7\n");
+    /* equal members and excluded ones (stream) are not listed */
+    HASNT(out, "params.messages[0]");
+    HASNT(out, "stream");
+    HASNT(out, "  provider\n");
+
+    /* The same request written two ways: same key, no differences. */
+    EXPECT(0, "key", "--explain", "--cache", cache, "--request", path_in_tmp("ka.json"),
+           "--request", path_in_tmp("ka2.json"));
+    HAS(out, "same key:  yes\n");
+    HAS(out, "differences: none");
+
+    /* Options apply to both requests: a namespace prefixes both keys. */
+    EXPECT(0, "key", "-n", "nsx", "--cache", cache, "--request", path_in_tmp("ka.json"),
+           "--request", path_in_tmp("kb.json"));
+    snprintf(want, sizeof want, "A nsx:%s\nB nsx:%s\n", ka, kb);
+    ck_assert_str_eq(out, want);
+
+    /* A third request, or a second one anywhere else, is refused by name. */
+    EXPECT(2, "key", "--cache", cache, "--request", path_in_tmp("ka.json"), "--request",
+           path_in_tmp("kb.json"), "--request", path_in_tmp("ka.json"));
+    HAS(err, "--request given more than twice");
+    EXPECT(2, "complete", "--cache", cache, "--request", path_in_tmp("ka.json"), "--request",
+           path_in_tmp("kb.json"));
+    HAS(err, "--request given more than once");
+    EXPECT_IN(2, "{}", "key", "--cache", cache, "--request", "-", "--request", "-");
+    HAS(err, "only one --request can be standard input");
+    /* A bad second request is named. */
+    f = fopen(path_in_tmp("bad.json"), "w");
+    fputs("{\"model\":", f);
+    fclose(f);
+    EXPECT(2, "key", "--cache", cache, "--request", path_in_tmp("ka.json"), "--request",
+           path_in_tmp("bad.json"));
+    HAS(err, "bad.json");
+    ck_assert_uint_eq(fp_count(fp), 0);
+}
+END_TEST
+
 /* ---- embed ---- */
 
 START_TEST(embed_items)
@@ -1189,6 +1280,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, request_file_and_stdin);
     tcase_add_test(tc, stream_miss_hit_and_text);
     tcase_add_test(tc, key_and_explain);
+    tcase_add_test(tc, key_compares_two_requests);
     tcase_add_test(tc, embed_items);
     tcase_add_test(tc, errors_name_the_problem);
     tcase_add_test(tc, cache_subcommands);

@@ -630,6 +630,30 @@ START_TEST(t_foreign_entry_is_miss)
 }
 END_TEST
 
+START_TEST(t_upstream_time_stored)
+{
+    /* A miss stores how long the upstream call took; the hit's lookup
+     * returns it (what the hit saved). */
+    begin(_i, NULL, NULL);
+    const char *req = CHAT("timed", "");
+    llmc_response *r = chat_ok(req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    llmc_response_free(r);
+    llmc_request *q = NULL;
+    llmc_err e;
+    ck_assert_int_eq(llmc_request_from_json(req, LLMC_ZSTR, &q, &e), LLMC_OK);
+    llmc_buf k = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc_client_request_key(cl, LLMC_CALL_CHAT, q, 0, &k, NULL, &e), LLMC_OK);
+    llmc_lookup l = LLMC_LOOKUP_INIT;
+    ck_assert_int_eq(llmc_cache_get_entry(cache, k.data, k.len, -1, 0, &l), LLMC_OK);
+    ck_assert_int_ge(l.entry.upstream_ms, 1);
+    llmc_lookup_free(&l);
+    llmc_buf_free(&k);
+    llmc_request_free(q);
+    end();
+}
+END_TEST
+
 START_TEST(t_retries)
 {
     begin(_i, NULL, NULL);
@@ -1161,6 +1185,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, t_threads, 0, N_BACKENDS);
     tcase_add_loop_test(tc, t_memo_exact, 0, N_BACKENDS);
     tcase_add_loop_test(tc, t_foreign_entry_is_miss, 0, N_BACKENDS);
+    tcase_add_loop_test(tc, t_upstream_time_stored, 0, N_BACKENDS);
     suite_add_tcase(s, tc);
     /* HTTP behaviour does not depend on the backend: local only. */
     TCase *th = tcase_create("http");

@@ -886,6 +886,40 @@ START_TEST(t_stats)
 }
 END_TEST
 
+/* The single-node, Cluster and Sentinel backends read their connection
+ * options with one parser: the same option gets the same verdict and
+ * message in all three (checked before any connection is made). */
+START_TEST(t_connection_options_shared)
+{
+    static const char *const bases[] = {"redis://127.0.0.1:1", "redis-cluster://127.0.0.1:1",
+                                        "redis-sentinel://127.0.0.1:1/m"};
+    static const struct {
+        const char *query;
+        const char *msg;
+    } cases[] = {
+        {"pool_size=0", "option pool_size: 0 is out of range (1..1024)"},
+        {"pool_size=1025", "option pool_size: 1025 is out of range (1..1024)"},
+        {"command_timeout_ms=abc", "option command_timeout_ms: \"abc\" is not an integer"},
+        {"connect_timeout_ms=0", "option connect_timeout_ms: 0 is out of range"},
+        {"tls_ca=/nonexistent", "option 'tls_ca' needs TLS: use"},
+        {"tls_verify=0", "option 'tls_verify' needs TLS: use"},
+        {"tls_server_name=x", "option 'tls_server_name' needs TLS: use"},
+    };
+    for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char url[256];
+            snprintf(url, sizeof url, "%s?%s", bases[b], cases[i].query);
+            llmc_cache *c = NULL;
+            llmc_err e;
+            llmc_err_clear(&e);
+            ck_assert_int_eq(llmc_cache_open(url, NULL, &c, &e), LLMC_EINVAL);
+            ck_assert_ptr_null(c);
+            ck_assert_msg(strstr(e.msg, cases[i].msg), "%s: \"%s\" not in \"%s\"", url,
+                          cases[i].msg, e.msg);
+        }
+}
+END_TEST
+
 static Suite *redis_suite(void)
 {
     Suite *s = suite_create("redis");
@@ -913,6 +947,7 @@ static Suite *redis_suite(void)
     tcase_add_test(tc, t_many_threads);
     tcase_add_test(tc, t_redis_url_env);
     tcase_add_test(tc, t_stats);
+    tcase_add_test(tc, t_connection_options_shared);
     suite_add_tcase(s, tc);
     return s;
 }

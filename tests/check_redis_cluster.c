@@ -1,4 +1,4 @@
-/* Redis Cluster and Sentinel backends (issue 8), against real servers
+/* Redis Cluster and Sentinel backends, against real servers
  * started here: a cluster of 3 masters with one replica each (created
  * with redis-cli --cluster create), and a master + replica + 3 sentinels.
  * The tests that break things (resharding, killing a master) run last
@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/redis/conn.h"
 #include "internal.h"
 #include "support/rcluster.h"
 #include "support/redissrv.h"
 
-unsigned llmc__redis_key_slot(const char *key, size_t klen);
 
 static rcluster clu;
 static int cluster_up;

@@ -1,6 +1,6 @@
 #!/bin/sh
-# `llmcache plugins` against the build tree's example plugins and fixtures
-# (issue 7). Registered by tests/meson.build only when the command is
+# `llmcache plugins` against the build tree's example plugins and
+# fixtures. Registered by tests/meson.build only when the command is
 # built (cli/meson.build defines llmcache_exe).
 # Usage: cli_plugins.sh LLMCACHE EXAMPLE_PLUGIN_DIR FIXTURE_DIR
 set -eu

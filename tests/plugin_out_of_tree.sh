@@ -1,5 +1,5 @@
 #!/bin/sh
-# Out-of-tree plugin check (issue 7, docs/plugins.md):
+# Out-of-tree plugin check (docs/plugins.md):
 #   1. stage an install of this build (meson install --destdir),
 #   2. build plugins and a program with only the staged headers, library
 #      and `pkg-config llmcache`: the file backend example plugin, and the

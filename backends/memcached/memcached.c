@@ -25,7 +25,12 @@
  *    (eviction, restart) it is re-created with a random value, so old
  *    entries do not match it either.
  *  - TTLs: memcached reads an expiration over 30 days as an absolute Unix
- *    time, so longer TTLs are sent as now + ttl. */
+ *    time, so longer TTLs are sent as now + ttl.
+ *
+ * One file past 800 lines on purpose: it is one backend table whose
+ * functions all share the key mapping, the handle pool and the namespace
+ * generations above. */
+#include "builtins.h"
 #include "internal.h"
 
 #include <libmemcached/memcached.h>

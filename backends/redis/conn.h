@@ -9,7 +9,7 @@
  * A pool (llmc_rpool) holds up to `size` connections to one node and is
  * safe to share between threads: its mutex is only held to hand
  * connections out and back, never across a network round trip. Redis
- * Cluster / Sentinel (issue 8) reuse this by keeping one pool per node.
+ * Cluster / Sentinel reuse this by keeping one pool per node.
  *
  * For Redis Cluster / Sentinel: fill one llmc_rnode_cfg per node (the
  * same SSL_CTX can be shared, see llmc__redis_tls_ctx_new), keep one
@@ -150,6 +150,11 @@ uint64_t llmc__deadline_after_ms(int64_t ms);
 int llmc__redis_set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
                          const char *key, size_t klen, const void *val, size_t vlen,
                          int64_t ttl_ms);
+
+/* The Redis Cluster hash slot of a key (CRC16 of the key or of its
+ * {hash tag}, mod 16384); cluster.c routes by it, the tests check it
+ * against the spec's values. */
+unsigned llmc__redis_key_slot(const char *key, size_t klen);
 
 /* Glob-escape s[0..n) for SCAN MATCH into b, then append `suffix` ("*"). */
 llmc_status llmc__redis_match_pattern(llmc_buf *b, const char *s, size_t n, const char *suffix);

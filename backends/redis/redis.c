@@ -8,7 +8,9 @@
  *   unix:///path/to/redis.sock?db=N
  * Opened by type ("redis") without a host, $REDIS_URL is used, else
  * 127.0.0.1:6379. */
+#include "builtins.h"
 #include "conn.h"
+#include "connopts.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,9 +20,6 @@
 
 
 #define DEFAULT_PORT 6379
-#define DEFAULT_POOL 8
-#define DEFAULT_CONNECT_MS 2000
-#define DEFAULT_COMMAND_MS 1000
 #define SCAN_COUNT "1000"
 /* Batches are cut into pipelined chunks of this many keys so one huge
  * call does not build one huge request or reply. */
@@ -33,58 +32,11 @@ typedef struct rctx {
 } rctx;
 
 static const char *const redis_schemes[] = {"redis", "rediss", "unix", NULL};
-static const char *const redis_options[] = {
-    "connect_timeout_ms", "command_timeout_ms", "pool_size", "tls_ca",   "tls_cert",
-    "tls_key",            "tls_server_name",    "tls_verify", "db",      "host",
-    "port",               "user",               "password",  "socket",  NULL};
+static const char *const redis_options[] = {LLMC_REDIS_CONN_OPTION_NAMES, "db", "host", "port",
+                                            "socket", NULL};
 
 /* ------------------------------------------------------------------ */
 /* configuration */
-
-/* Options come from the cache's option list and, when the address was
- * taken from $REDIS_URL, from that URL's query (cache options win). */
-typedef struct optsrc {
-    const llmc_options *primary;
-    const llmc_options *env;
-} optsrc;
-
-static const char *opt(const optsrc *o, const char *name)
-{
-    const char *v = llmc_options_get(o->primary, name);
-    if (!v && o->env)
-        v = llmc_options_get(o->env, name);
-    return v;
-}
-
-static llmc_status opt_i64(const optsrc *o, const char *name, int64_t min, int64_t max,
-                           int64_t def, int64_t *out, llmc_err *err)
-{
-    if (llmc_options_get(o->primary, name) || !o->env)
-        return llmc_options_get_i64(o->primary, name, min, max, def, out, err);
-    return llmc_options_get_i64(o->env, name, min, max, def, out, err);
-}
-
-static llmc_status opt_bool(const optsrc *o, const char *name, int def, int *out,
-                            llmc_err *err)
-{
-    if (llmc_options_get(o->primary, name) || !o->env)
-        return llmc_options_get_bool(o->primary, name, def, out, err);
-    return llmc_options_get_bool(o->env, name, def, out, err);
-}
-
-static int in_list(const char *const *list, const char *name)
-{
-    for (; *list; list++)
-        if (llmc__strcaseeq(*list, name))
-            return 1;
-    return 0;
-}
-
-static llmc_status tls_ctx_new(const optsrc *o, SSL_CTX **out, llmc_err *err)
-{
-    return llmc__redis_tls_ctx_new(opt(o, "tls_ca"), opt(o, "tls_cert"), opt(o, "tls_key"), out,
-                                   err);
-}
 
 static llmc_status parse_db(const char *s, const char *what, int *out, llmc_err *err)
 {
@@ -104,7 +56,7 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
     int have_env = 0;
     memset(&env, 0, sizeof env);
     memset(nc, 0, sizeof *nc);
-    optsrc o = {cfg->options, NULL};
+    llmc_ropts o = {cfg->options, NULL};
 
     const char *scheme = cfg->scheme ? cfg->scheme : "redis";
     const llmc_host *hosts = cfg->hosts;
@@ -123,7 +75,7 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
             if (llmc__url_parse(eu, &env, &uerr) != LLMC_OK)
                 return llmc_err_set(err, LLMC_EINVAL, 0, "REDIS_URL: %s", uerr.msg);
             have_env = 1;
-            if (!in_list(redis_schemes, env.scheme)) {
+            if (!llmc__redis_in_list(redis_schemes, env.scheme)) {
                 st = llmc_err_set(err, LLMC_EINVAL, 0,
                                   "REDIS_URL: scheme '%s' is not a redis URL (redis://, "
                                   "rediss://, unix://)",
@@ -132,7 +84,7 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
             }
             for (size_t i = 0; i < llmc_options_count(env.query); i++) {
                 const char *n = llmc_options_name_at(env.query, i);
-                if (!in_list(redis_options, n)) {
+                if (!llmc__redis_in_list(redis_options, n)) {
                     st = llmc_err_set(err, LLMC_EINVAL, 0,
                                       "REDIS_URL: option '%s' is not a redis connection "
                                       "option (give it to the cache instead)",
@@ -157,14 +109,10 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
             o.env = env.query;
         }
     }
-    if (!user)
-        user = opt(&o, "user");
-    if (!password)
-        password = opt(&o, "password");
 
     int is_unix = llmc__strcaseeq(scheme, "unix");
     int is_tls = llmc__strcaseeq(scheme, "rediss");
-    const char *sock = opt(&o, "socket");
+    const char *sock = llmc__ropt(&o, "socket");
     char label[300];
 
     if (is_unix || (sock && *sock)) {
@@ -180,7 +128,7 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
         }
         nc->unix_path = llmc__strdup(p);
         snprintf(label, sizeof label, "unix:%s", p);
-        const char *dbs = opt(&o, "db");
+        const char *dbs = llmc__ropt(&o, "db");
         if (dbs && (st = parse_db(dbs, "option 'db'", &nc->db, err)) != LLMC_OK)
             goto out;
     } else {
@@ -191,11 +139,12 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
                               n_hosts);
             goto out;
         }
-        const char *host = n_hosts ? hosts[0].host : opt(&o, "host");
+        const char *host = n_hosts ? hosts[0].host : llmc__ropt(&o, "host");
         int64_t port = n_hosts && hosts[0].port > 0 ? hosts[0].port : -1;
         if (!host || !*host)
             host = "127.0.0.1";
-        if (port < 0 && (st = opt_i64(&o, "port", 1, 65535, DEFAULT_PORT, &port, err)) != LLMC_OK)
+        if (port < 0 &&
+            (st = llmc__ropt_i64(&o, "port", 1, 65535, DEFAULT_PORT, &port, err)) != LLMC_OK)
             goto out;
         if (port < 1 || port > 65535) {
             st = llmc_err_set(err, LLMC_EINVAL, 0, "redis: port %lld out of range 1..65535",
@@ -216,7 +165,7 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
             if ((st = parse_db(p, "redis URL database (the /N after the host)", &nc->db, err)) !=
                 LLMC_OK)
                 goto out;
-            const char *dbs = opt(&o, "db");
+            const char *dbs = llmc__ropt(&o, "db");
             int dbo;
             if (dbs && (parse_db(dbs, "option 'db'", &dbo, err) != LLMC_OK || dbo != nc->db)) {
                 st = llmc_err_set(err, LLMC_EINVAL, 0,
@@ -225,51 +174,18 @@ static llmc_status build_cfg(const llmc_backend_config *cfg, llmc_rnode_cfg *nc,
                 goto out;
             }
         } else {
-            const char *dbs = opt(&o, "db");
+            const char *dbs = llmc__ropt(&o, "db");
             if (dbs && (st = parse_db(dbs, "option 'db'", &nc->db, err)) != LLMC_OK)
                 goto out;
         }
     }
 
-    /* TLS options only make sense with rediss://. */
-    static const char *const tls_opts[] = {"tls_ca", "tls_cert", "tls_key", "tls_server_name",
-                                           "tls_verify", NULL};
-    if (!is_tls) {
-        for (const char *const *t = tls_opts; *t; t++)
-            if (opt(&o, *t)) {
-                st = llmc_err_set(err, LLMC_EINVAL, 0,
-                                  "redis: option '%s' needs TLS: use a rediss:// URL", *t);
-                goto out;
-            }
-    } else {
-        if ((st = opt_bool(&o, "tls_verify", 1, &nc->tls_verify, err)) != LLMC_OK)
-            goto out;
-        if ((st = tls_ctx_new(&o, &nc->ssl_ctx, err)) != LLMC_OK)
-            goto out;
-        const char *sn = opt(&o, "tls_server_name");
-        if (sn && *sn)
-            nc->tls_server_name = llmc__strdup(sn);
-    }
-
-    int64_t def_cmd = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_COMMAND_MS;
-    int64_t def_conn = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_CONNECT_MS;
-    int64_t ps;
-    if ((st = opt_i64(&o, "connect_timeout_ms", 1, 3600000, def_conn, &nc->connect_timeout_ms,
-                      err)) != LLMC_OK ||
-        (st = opt_i64(&o, "command_timeout_ms", 1, 3600000, def_cmd, &nc->command_timeout_ms,
-                      err)) != LLMC_OK ||
-        (st = opt_i64(&o, "pool_size", 1, 1024, DEFAULT_POOL, &ps, err)) != LLMC_OK)
+    if ((st = llmc__redis_conn_options("redis", &o, is_tls, "a rediss:// URL", cfg->timeout_ms,
+                                       user, password, nc, pool_size, err)) != LLMC_OK)
         goto out;
-    *pool_size = (int)ps;
     *cmd_ms = nc->command_timeout_ms;
-
-    if (user && *user)
-        nc->user = llmc__strdup(user);
-    if (password)
-        nc->password = llmc__strdup(password);
     nc->label = llmc__strdup(label);
-    if (!nc->label || (user && *user && !nc->user) || (password && !nc->password) ||
-        (!nc->unix_path && !nc->host)) {
+    if (!nc->label || (!nc->unix_path && !nc->host)) {
         st = llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
         goto out;
     }
@@ -788,8 +704,8 @@ static llmc_status r_open(const llmc_backend_config *cfg, void **out, llmc_err *
 {
     *out = NULL;
     llmc_rnode_cfg nc;
-    int pool_size = DEFAULT_POOL;
-    int64_t cmd_ms = DEFAULT_COMMAND_MS;
+    int pool_size = LLMC_REDIS_DEFAULT_POOL;
+    int64_t cmd_ms = LLMC_REDIS_DEFAULT_COMMAND_MS;
     llmc_status st = build_cfg(cfg, &nc, &pool_size, &cmd_ms, err);
     if (st != LLMC_OK)
         return st;

@@ -24,6 +24,7 @@
  *    read stays a plain SELECT. Eviction (max_entries, max_bytes) removes
  *    the rows with the oldest access time; totals are kept by triggers so
  *    no count(*) scan is ever needed. */
+#include "builtins.h"
 #include "internal.h"
 
 #include <sqlite3.h>

@@ -22,24 +22,13 @@
 #define LLMCACHE_BACKEND_H
 
 #include "common.h"
+#include "component.h"
 #include "options.h"
 #include "cache.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The header every component table starts with. */
-typedef struct llmc_component {
-    uint16_t abi_major;   /* LLMC_ABI_MAJOR */
-    uint16_t abi_minor;   /* LLMC_ABI_MINOR at build time */
-    uint32_t struct_size; /* sizeof the whole table */
-    const char *name;     /* registry name, case-insensitive */
-    const char *description; /* one line, for `llmcache plugins` */
-} llmc_component;
-
-#define LLMC_COMPONENT_INIT(type, name_, desc_)                                \
-    {LLMC_ABI_MAJOR, LLMC_ABI_MINOR, (uint32_t)sizeof(type), (name_), (desc_)}
 
 /* Capability bits. */
 enum {

@@ -161,6 +161,8 @@ typedef struct llmc_stats {
     uint64_t breaker_trips;   /* times the circuit breaker opened */
     uint64_t breaker_skips;   /* soft calls skipped while it was open */
     uint32_t breaker_open;    /* 1 while open */
+    uint64_t mac_failures;    /* with an entry_secret: entries whose MAC was
+                                 missing or wrong (each also a miss) */
 } llmc_stats;
 
 /* Fill *out (size `size`, pass sizeof(llmc_stats)) with the handle's

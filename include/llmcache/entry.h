@@ -17,8 +17,11 @@
 extern "C" {
 #endif
 
-/* Current envelope format version. */
-#define LLMC_ENTRY_VERSION 1
+/* Current envelope format version (what is written). Version 1 entries
+ * (64-bit body hash, no upstream time, no MAC) are still read. Version 2
+ * adds upstream_ms and the optional MAC, and checks the whole envelope
+ * with CRC-32C. */
+#define LLMC_ENTRY_VERSION 2
 
 typedef enum llmc_call_type {
     LLMC_CALL_RAW = 0,       /* not a completion (raw entries) */
@@ -41,10 +44,21 @@ typedef struct llmc_entry {
     uint8_t key_sha256[32];  /* SHA-256 of the key the entry is stored at */
     const char *body;        /* body bytes (not NUL-terminated in general) */
     size_t body_len;
+    /* Members below were added with version 2; version 1 entries and
+     * serializers that do not know them leave them zero. */
+    int64_t upstream_ms;     /* how long the upstream call took when the
+                                answer was fetched, in ms; 0 = unknown */
+    uint8_t mac_present;     /* 1: mac holds the entry's HMAC-SHA256 */
+    uint8_t mac[32];         /* written by the core when the cache has an
+                                entry_secret; a serializer stores and
+                                returns it verbatim */
 } llmc_entry;
 
 /* A serializer. `id` is written into the envelope so a reader can tell
- * who wrote it; 1 = json, 2 = binary; plugins use 128..255. */
+ * who wrote it; 1 = json, 2 = binary; plugins use 128..255. The core
+ * zeroes the entry before decode, so a serializer that predates
+ * upstream_ms / mac leaves them 0; such a serializer cannot be used with
+ * an entry_secret (every entry would miss for want of a MAC). */
 typedef struct llmc_serializer_ops {
     llmc_component hdr;
     uint8_t id;
@@ -92,26 +106,44 @@ typedef struct llmc_lookup {
     int64_t age_ms;         /* now - created */
 } llmc_lookup;
 
-#define LLMC_LOOKUP_INIT {LLMC_BUF_INIT, LLMC_BUF_INIT, {0, 0, 0, 0, 0, {0}, NULL, 0}, 0}
+#define LLMC_LOOKUP_INIT {LLMC_BUF_INIT, LLMC_BUF_INIT, {0, 0, 0, 0, 0, {0}, NULL, 0, 0, 0, {0}}, 0}
 
-/* Look up the entry at key and verify it (envelope, key digest, expiry).
- * max_age_ms >= 0 rejects entries older than that (s-maxage); -1 accepts
- * any age. LLMC_OK with *out filled, LLMC_MISS when absent, expired, too
- * old or invalid (invalid entries are deleted and counted as corrupt). */
+/* Look up the entry at key and verify it (envelope, key digest, expiry,
+ * and the MAC when the cache has an entry_secret). max_age_ms >= 0 rejects
+ * entries older than that (s-maxage); -1 accepts any age. LLMC_OK with
+ * *out filled (out->entry.upstream_ms: the upstream time saved, 0 when
+ * unknown), LLMC_MISS when absent, expired, too old or invalid (invalid
+ * entries are deleted and counted as corrupt; a missing or wrong MAC is
+ * counted in llmc_stats.mac_failures and left in place, the next store
+ * overwrites it). Thread-safe like the cache handle. */
 LLMC_API llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
                                           int64_t max_age_ms, unsigned flags,
                                           llmc_lookup *out);
 
-/* Store body under key inside an envelope. ttl_ms as in llmc_cache_set. */
+/* Store body under key inside an envelope. ttl_ms as in llmc_cache_set.
+ * The body is copied (encoded) before the call returns. Same as
+ * llmc_cache_put_entry_ex with upstream_ms 0. */
 LLMC_API llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
                                           llmc_call_type call, const char *body,
                                           size_t blen, int64_t ttl_ms, unsigned flags);
+
+/* As llmc_cache_put_entry, recording upstream_ms: how long the upstream
+ * call that produced the body took (ms, 0 = unknown; negative is
+ * LLMC_EINVAL). A later lookup returns it in entry.upstream_ms, so a hit
+ * can report the time it saved. With an entry_secret the entry carries an
+ * HMAC-SHA256 over the key, the body and the envelope fields. */
+LLMC_API llmc_status llmc_cache_put_entry_ex(llmc_cache *c, const char *key, size_t klen,
+                                             llmc_call_type call, const char *body,
+                                             size_t blen, int64_t ttl_ms,
+                                             int64_t upstream_ms, unsigned flags);
 
 /* Release what a lookup holds (the struct itself is the caller's). */
 LLMC_API void llmc_lookup_free(llmc_lookup *l);
 
 /* Encode/decode with a named serializer outside a cache (tests, tools).
- * Decode also verifies the key digest when key != NULL. */
+ * Encode writes the current version whatever e->version says, and the
+ * mac only when e->mac_present. Decode also verifies the key digest when
+ * key != NULL; it cannot check a MAC (no secret): use a cache handle. */
 LLMC_API llmc_status llmc_entry_encode(const char *serializer, const llmc_entry *e,
                                        llmc_buf *out, llmc_err *err);
 LLMC_API llmc_status llmc_entry_decode(const char *serializer, const char *data,

@@ -3,6 +3,7 @@
 #define LLMCACHE_H
 
 #include "common.h"
+#include "component.h"
 #include "options.h"
 #include "cache.h"
 #include "backend.h"

@@ -1,4 +1,4 @@
-/* Test support for the Redis Cluster and Sentinel backends (issue 8):
+/* Test support for the Redis Cluster and Sentinel backends:
  * start a real Redis Cluster (redis-server --cluster-enabled yes, created
  * with redis-cli --cluster create) and a real Sentinel setup (a master,
  * a replica, three sentinels) on free loopback ports, look at them with

@@ -1,4 +1,6 @@
-/* Check suite for the anthropic, gemini and ollama adapters.
+/* Check suite for the adapters that translate to a provider's own API
+ * (anthropic, gemini, ollama), unlike the OpenAI-format ones of
+ * check_providers.c.
  *
  * Two layers:
  *  - the adapters alone (build_request / parse_response / stream events /
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "llmc_config.h"
 #include "llmcache/llmcache.h"
 #include "llmcache/client.h"
 #include "llmcache/provider.h"
@@ -86,39 +89,43 @@ static void test_teardown(void)
     srv = NULL;
 }
 
-/* The backends the cached-call tests loop over. */
-static const char *const backend_names[] = {"local", "sqlite", "redis"};
-#define N_BACKENDS 3
+/* The backends the cached-call tests loop over: those built in. A
+ * backend whose server cannot be started fails its cases. */
+enum { BK_LOCAL, BK_SQLITE, BK_REDIS };
+static const struct {
+    int kind;
+    const char *name;
+} bk[] = {
+    {BK_LOCAL, "local"},
+#if LLMC_HAVE_SQLITE
+    {BK_SQLITE, "sqlite"},
+#endif
+#if LLMC_HAVE_REDIS
+    {BK_REDIS, "redis"},
+#endif
+};
+#define N_BACKENDS ((int)(sizeof bk / sizeof bk[0]))
 
-/* Open the cache for backend i; 0 when that backend is not available in
- * this build (reported, not silently passed). */
+/* Open the cache for backend i; returns 1 (failing the test otherwise). */
 static int open_cache(int i)
 {
     char url[512];
     llmc_err err;
     static int counter;
-    if (i == 0) {
+    if (bk[i].kind == BK_LOCAL) {
         snprintf(url, sizeof url, "local://");
-    } else if (i == 1) {
+    } else if (bk[i].kind == BK_SQLITE) {
+        ck_assert_msg(sqlite_dir[0], "no directory for the sqlite files");
         snprintf(url, sizeof url, "sqlite://%s/p2-%d-%d.db", sqlite_dir, (int)getpid(), counter++);
     } else {
-        if (redis_port < 0) {
-            fprintf(stderr, "check_providers2: redis-server unavailable, redis case not run\n");
-            return 0;
-        }
+        ck_assert_msg(redis_port >= 0, "redis-server could not be started (is it installed? "
+                                       "scripts/install-deps.sh --test)");
         snprintf(url, sizeof url, "redis://127.0.0.1:%d/0?namespace=p2-%d-%d", redis_port,
                  (int)getpid(), counter++);
     }
     llmc_err_clear(&err);
-    {
-        llmc_status st = llmc_cache_open(url, NULL, &cache, &err);
-        if (st == LLMC_ENOTFOUND || st == LLMC_ENOTBUILT) {
-            fprintf(stderr, "check_providers2: backend %s not built in, case not run (%s)\n",
-                    backend_names[i], err.msg);
-            return 0;
-        }
-        ck_assert_msg(st == LLMC_OK, "open %s: %s", url, err.msg);
-    }
+    llmc_status st = llmc_cache_open(url, NULL, &cache, &err);
+    ck_assert_msg(st == LLMC_OK, "open %s (%s): %s", url, bk[i].name, err.msg);
     return 1;
 }
 
@@ -1843,9 +1850,9 @@ START_TEST(routing_and_env)
 }
 END_TEST
 
-static Suite *providers2_suite(void)
+static Suite *native_adapters_suite(void)
 {
-    Suite *s = suite_create("providers2");
+    Suite *s = suite_create("native_adapters");
     TCase *adapters = tcase_create("adapters");
     TCase *wire = tcase_create("client");
     TCase *backends = tcase_create("backends");
@@ -1894,7 +1901,7 @@ static Suite *providers2_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(providers2_suite());
+    SRunner *sr = srunner_create(native_adapters_suite());
     int failed;
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
