@@ -331,31 +331,17 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
         char *name = strndup(o->params[i], nlen);
         if (!name)
             goto oom;
-        /* JSON when it parses (numbers, true, objects), else a string. */
+        /* JSON when it parses (numbers, true, objects), else a string.
+         * The library parses it (its own \u decoding; a lone surrogate
+         * escape is refused, not replaced). */
         json_object *probe = NULL;
-        json_tokener *tok = json_tokener_new();
-        if (tok) {
-            /* -1: up to and including the NUL, so "0" is a complete number;
-             * trailing text ("1 2", "0abc") makes it a string. */
-            probe = json_tokener_parse_ex(tok, eq + 1, -1);
-            if (json_tokener_get_error(tok) != json_tokener_success ||
-                json_tokener_get_parse_end(tok) < strlen(eq + 1)) {
-                json_object_put(probe);
-                probe = NULL;
-            }
-            json_tokener_free(tok);
-        }
         llmc_status st;
-        if (!probe) {
+        if (llmc_json_parse(eq + 1, strlen(eq + 1), "--param value", &probe, NULL) != LLMC_OK ||
+            !probe) {
             st = llmc_request_set_string(r, name, eq + 1);
-        } else if (strcmp(name, "cache") == 0 || strcmp(name, "caching") == 0) {
-            /* Cache controls are validated by the request setter. */
-            st = llmc_request_set_json(r, name, eq + 1);
-            json_object_put(probe);
         } else {
-            /* The parsed value itself: scalars ("0", "true") included. */
-            st = json_object_object_add(llmc_request_json(r), name, probe) == 0 ? LLMC_OK
-                                                                                : LLMC_ENOMEM;
+            json_object_put(probe);
+            st = llmc_request_set_json(r, name, eq + 1);
         }
         free(name);
         if (st != LLMC_OK) {
@@ -672,7 +658,9 @@ static int key_request(const req_opts *o, key_req *kr)
     if (o->request_file && !o->ninputs) {
         /* A request with "input" and no "messages" is an embeddings
          * request, one with "prompt" a text completion. */
-        json_object *j = json_tokener_parse(o->request_text.data ? o->request_text.data : "");
+        json_object *j = NULL;
+        if (o->request_text.data)
+            llmc_json_parse(o->request_text.data, o->request_text.len, "request", &j, NULL);
         json_object *v;
         if (j && !json_object_object_get_ex(j, "messages", &v)) {
             if (json_object_object_get_ex(j, "input", &v))

@@ -130,6 +130,68 @@ llmc_status llmc__canon_string(llmc_buf *b, const char *s, size_t n)
 }
 
 /* ECMAScript Number::toString for a finite double. */
+/* The digits of ECMAScript's Number::toString for ad > 0 (finite): the
+ * fewest significant digits k of any decimal that reads back as ad, and
+ * among those the one closest to ad (ties: even). Returns k; digits[0..k)
+ * without trailing zeros, *e10 the decimal exponent of digits[0].
+ *
+ * For each k, the k-digit decimals on either side of ad are the only
+ * candidates (the set that reads back as ad is an interval around ad).
+ * printf's %.*e gives the nearer one, correctly rounded; where that does
+ * not read back, the one on the other side still may: just below a power
+ * of two the interval is half as wide below ad as above it, so the nearer
+ * neighbour can fall outside while the farther is inside (2^-24 is
+ * 5.960464477539063e-8, not 5.9604644775390625e-8). */
+static int shortest_digits(double ad, char *digits, int *e10)
+{
+    char tmp[48];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, ad);
+        /* tmp: d[.ddd]e[+-]xx */
+        uint64_t m = 0;
+        const char *p = tmp;
+        for (; *p && *p != 'e'; p++)
+            if (*p >= '0' && *p <= '9')
+                m = m * 10 + (uint64_t)(*p - '0');
+        int e = atoi(p + 1);
+        double back = strtod(tmp, NULL);
+        if (back != ad) {
+            /* the neighbour on the other side of ad */
+            uint64_t lo = 1, hi;
+            for (int i = 1; i < prec; i++)
+                lo *= 10;
+            hi = lo * 10; /* m in [lo, hi) */
+            if (back > ad) {
+                m--;
+                if (m < lo) {
+                    m = hi - 1;
+                    e--;
+                }
+            } else {
+                m++;
+                if (m == hi) {
+                    m = lo;
+                    e++;
+                }
+            }
+            snprintf(tmp, sizeof tmp, "%llue%d", (unsigned long long)m, e - (prec - 1));
+            if (strtod(tmp, NULL) != ad)
+                continue;
+        }
+        int k = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)m);
+        while (k > 1 && tmp[k - 1] == '0')
+            k--;
+        memcpy(digits, tmp, (size_t)k);
+        *e10 = e;
+        return k;
+    }
+    /* not reached: 17 significant digits, correctly rounded, always read
+     * back */
+    digits[0] = '0';
+    *e10 = 0;
+    return 1;
+}
+
 llmc_status llmc__canon_double(llmc_buf *b, double d)
 {
     if (!isfinite(d))
@@ -174,29 +236,12 @@ llmc_status llmc__canon_double(llmc_buf *b, double d)
             }
         }
     }
-    /* Shortest digit string that reads back as the same double. */
-    char tmp[40];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    /* tmp: [-]d[.ddd]e[+-]xx */
-    const char *p = tmp;
-    int neg = 0;
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
+    /* Shortest digit string that reads back as the same double: see
+     * shortest_digits. */
+    int neg = d < 0;
     char digits[20];
-    int k = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9')
-            digits[k++] = *p;
-    int e10 = atoi(p + 1);
-    while (k > 1 && digits[k - 1] == '0')
-        k--;
+    int e10;
+    int k = shortest_digits(fabs(d), digits, &e10);
     int n = e10 + 1; /* position of the decimal point */
     char out[64];
     int o = 0;

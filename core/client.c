@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "canon.h"
 #include "fastjson.h"
+#include "jsontext.h"
 #include "net.h"
 
 #include <ctype.h>
@@ -427,7 +428,6 @@ static llmc_status take_controls(json_object *obj, controls *ctl, llmc_err *err)
 #define VIEW_STRS 8
 
 typedef struct thread_scratch {
-    json_tokener *tok;
     llmc_lookup lookup;
     llmc_buf strs[VIEW_STRS]; /* decoded strings of a reqview over text */
 } thread_scratch;
@@ -438,8 +438,6 @@ static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static void scratch_destroy(void *p)
 {
     thread_scratch *t = p;
-    if (t->tok)
-        json_tokener_free(t->tok);
     llmc_lookup_free(&t->lookup);
     for (int i = 0; i < VIEW_STRS; i++)
         llmc_buf_free(&t->strs[i]);
@@ -472,18 +470,6 @@ static thread_scratch *thread_scratch_get(void)
     return t;
 }
 
-static json_tokener *thread_tokener(void)
-{
-    thread_scratch *t = thread_scratch_get();
-    if (!t)
-        return NULL;
-    if (!t->tok)
-        t->tok = json_tokener_new();
-    else
-        json_tokener_reset(t->tok);
-    return t->tok;
-}
-
 /* The thread's reusable lookup, emptied; NULL on allocation failure. */
 static llmc_lookup *thread_lookup(void)
 {
@@ -505,26 +491,13 @@ static llmc_status parse_request(const char *json, size_t len, llmc_request *r, 
         len = strlen(json);
     if (len > INT32_MAX)
         return llmc_err_set(err, LLMC_ETOOBIG, 0, "request JSON too large");
-    json_tokener *tok = thread_tokener();
-    if (!tok)
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    json_object *o = json_tokener_parse_ex(tok, json, (int)len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    if (!o || je != json_tokener_success) {
-        if (o)
-            json_object_put(o);
-        if (je == json_tokener_continue || je == json_tokener_success)
-            return llmc_err_set(err, LLMC_EINVAL, 0, "request JSON is incomplete");
-        return llmc_err_set(err, LLMC_EINVAL, 0, "request JSON is invalid at byte %zu: %s",
-                            json_tokener_get_parse_end(tok), json_tokener_error_desc(je));
-    }
-    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-        if (!isspace((unsigned char)json[i])) {
-            json_object_put(o);
-            return llmc_err_set(err, LLMC_EINVAL, 0,
-                                "request JSON has data after the object at byte %zu", i);
-        }
-    }
+    /* Our own \u decoding and a fresh tokener: nothing of an earlier
+     * (failed) parse on this thread reaches this one. */
+    json_object *o = NULL;
+    llmc_status pst =
+        llmc__json_parse(json, len, LLMC__LONE_REJECT, LLMC_EINVAL, "request JSON", &o, err);
+    if (pst != LLMC_OK)
+        return pst;
     if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         return llmc_err_set(err, LLMC_EINVAL, 0, "request JSON must be an object");
@@ -603,7 +576,8 @@ llmc_status llmc_request_set_json(llmc_request *r, const char *name, const char 
     if (!json)
         return LLMC_EINVAL;
     json_object *v = NULL;
-    if (llmc_json_parse(json, strlen(json), "request member", &v, NULL) != LLMC_OK)
+    if (llmc__json_parse(json, strlen(json), LLMC__LONE_REJECT, LLMC_EINVAL, "request member", &v,
+                         NULL) != LLMC_OK)
         return LLMC_EINVAL;
     return set_member(r, name, v);
 }
@@ -2015,7 +1989,7 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
         json_object_object_add(d, "embedding", json_object_get(vecs[i]));
         json_object_array_add(data, d);
         if (r->item_hits[i])
-            prompt += tokens[i];
+            prompt = llmc__sat_add(prompt, tokens[i]);
     }
     int all_hit = n_hits == n;
     if (all_hit)
@@ -2024,10 +1998,11 @@ static llmc_status do_embedding(llmc_client *c, json_object *req, const controls
     json_object_object_add(merged, "data", data);
     json_object_object_add(merged, "model", json_object_new_string(model ? model : rt.model));
     json_object *u = json_object_new_object();
-    json_object_object_add(u, "prompt_tokens", json_object_new_int64(prompt + fresh_prompt));
-    json_object_object_add(u, "total_tokens",
-                           json_object_new_int64(prompt + (fresh_total ? fresh_total
-                                                                       : fresh_prompt)));
+    json_object_object_add(u, "prompt_tokens",
+                           json_object_new_int64(llmc__sat_add(prompt, fresh_prompt)));
+    json_object_object_add(
+        u, "total_tokens",
+        json_object_new_int64(llmc__sat_add(prompt, fresh_total ? fresh_total : fresh_prompt)));
     json_object_object_add(merged, "usage", u);
     LLMC_UNUSED(single);
 

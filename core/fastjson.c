@@ -7,12 +7,15 @@
  * array belongs to the thread), and canonicalised from the tokens the way
  * canon.c writes the value json-c would have built.
  *
- * json-c is lenient (comments, single quotes, lone surrogates turned into
- * U+FFFD, NUL-truncated member names, saturated big integers, depth 32),
- * so the tokenizer accepts only what both read the same way and declines
- * the rest: the caller then takes the json-c path, which is always right. */
+ * json-c is lenient (comments, single quotes, NUL-truncated member names,
+ * saturated big integers, depth 32), so the tokenizer accepts only what
+ * both read the same way and declines the rest: the caller then takes the
+ * json-c path, which is always right. \u escapes are decoded by one
+ * routine (jsontext.c) on both paths; json-c's own surrogate decoding is
+ * never used, and a lone surrogate is declined here and refused there. */
 #include "fastjson.h"
 #include "canon.h"
+#include "jsontext.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -105,25 +108,6 @@ static inline void skip_ws(parser *p)
             return;
         p->pos++;
     }
-}
-
-static int hex4(const unsigned char *s, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (uint32_t)(c - 'A' + 10);
-        else
-            return 0;
-    }
-    *out = v;
-    return 1;
 }
 
 /* Length of the valid UTF-8 sequence at s (not ASCII), 0 if invalid
@@ -219,23 +203,16 @@ static int parse_string(parser *p, int is_name)
             i += 2;
             continue;
         }
-        if (c != 'u' || i + 6 > n)
+        if (c != 'u')
             return 0;
         uint32_t u;
-        if (!hex4(s + i + 2, &u))
+        size_t used;
+        /* Lone surrogates are declined: the json-c path refuses them. */
+        if (llmc__json_u_decode(s + i, n - i, &u, &used) != LLMC__U_OK)
             return 0;
-        i += 6;
+        i += used;
         if (u == 0 && is_name)
             return 0;
-        if (u >= 0xDC00 && u <= 0xDFFF)
-            return 0; /* lone low surrogate: json-c substitutes */
-        if (u >= 0xD800 && u <= 0xDBFF) {
-            uint32_t lo;
-            if (i + 6 > n || s[i] != '\\' || s[i + 1] != 'u' || !hex4(s + i + 2, &lo) ||
-                lo < 0xDC00 || lo > 0xDFFF)
-                return 0;
-            i += 6;
-        }
     }
     llmc__fjtok *t = &p->d->t[ti];
     t->start = (uint32_t)p->pos;
@@ -272,30 +249,13 @@ static int decode_into(const unsigned char *s, size_t n, llmc_buf *out)
         default: *o++ = (char)c; continue;
         }
         uint32_t u;
-        hex4(s + i, &u);
-        i += 4;
-        if (u >= 0xD800 && u <= 0xDBFF) {
-            uint32_t lo;
-            hex4(s + i + 2, &lo);
-            i += 6;
-            u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-        }
-        /* a UTF-8 encoding is never longer than the escape it came from */
-        if (u < 0x80) {
-            *o++ = (char)u;
-        } else if (u < 0x800) {
-            *o++ = (char)(0xC0 | (u >> 6));
-            *o++ = (char)(0x80 | (u & 0x3F));
-        } else if (u < 0x10000) {
-            *o++ = (char)(0xE0 | (u >> 12));
-            *o++ = (char)(0x80 | ((u >> 6) & 0x3F));
-            *o++ = (char)(0x80 | (u & 0x3F));
-        } else {
-            *o++ = (char)(0xF0 | (u >> 18));
-            *o++ = (char)(0x80 | ((u >> 12) & 0x3F));
-            *o++ = (char)(0x80 | ((u >> 6) & 0x3F));
-            *o++ = (char)(0x80 | (u & 0x3F));
-        }
+        size_t used;
+        /* validated by parse_string; a UTF-8 encoding is never longer
+         * than the escape it came from */
+        if (llmc__json_u_decode(s + i - 2, n - (i - 2), &u, &used) != LLMC__U_OK)
+            return 0;
+        i += used - 2;
+        o += llmc__utf8_put(u, (unsigned char *)o);
     }
     out->len = (size_t)(o - out->data);
     out->data[out->len] = 0;

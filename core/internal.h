@@ -12,6 +12,16 @@
 #define LLMC_UNUSED(x) ((void)(x))
 #define LLMC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* a + b, saturated at INT64_MIN / INT64_MAX: token counts come from
+ * providers and cached entries and may be anything. */
+static inline int64_t llmc__sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* ---- strings ---- */
 int llmc__strcaseeq(const char *a, const char *b);
 char *llmc__strdup(const char *s);

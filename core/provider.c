@@ -1,6 +1,7 @@
 /* Provider registry wrappers and the helpers adapters share: HTTP request
  * descriptions, the default error mapping, ids and chunk builders. */
 #include "internal.h"
+#include "jsontext.h"
 #include "net.h"
 
 #include <ctype.h>
@@ -235,10 +236,9 @@ static void error_message(const llmc_http_response *resp, char *out, size_t outs
     out[0] = '\0';
     if (!resp->body || !resp->body_len)
         return;
-    json_tokener *tok = json_tokener_new();
-    json_object *o = tok ? json_tokener_parse_ex(tok, resp->body, (int)resp->body_len) : NULL;
-    if (tok)
-        json_tokener_free(tok);
+    json_object *o = NULL;
+    llmc__json_parse(resp->body, resp->body_len, LLMC__LONE_REPLACE, LLMC_EPROTO, "error body",
+                     &o, NULL);
     const char *m = NULL, *type = NULL;
     json_object *e = NULL, *v = NULL;
     json_object *root = o;
@@ -320,44 +320,10 @@ llmc_status llmc_provider_map_error_default(const llmc_provider_call *call,
 llmc_status llmc_json_parse(const char *data, size_t len, const char *what,
                             struct json_object **out, llmc_err *err)
 {
-    *out = NULL;
-    if (len > INT32_MAX)
-        return llmc_err_set(err, LLMC_ETOOBIG, 0, "%s: JSON text too large", what);
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    json_object *o = json_tokener_parse_ex(tok, data, (int)len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    if (!o && je == json_tokener_continue) {
-        /* A bare number or literal ("0", "true") only ends at the end of
-         * input: tell the tokener the input is over. */
-        o = json_tokener_parse_ex(tok, "", 1);
-        je = json_tokener_get_error(tok);
-        used = len;
-    }
-    json_tokener_free(tok);
-    /* json-c represents a JSON null as NULL with success. */
-    if (je != json_tokener_success) {
-        if (o)
-            json_object_put(o);
-        if (je == json_tokener_continue)
-            return llmc_err_set(err, LLMC_EPROTO, 0, "%s: incomplete JSON (%zu bytes)", what,
-                                len);
-        return llmc_err_set(err, LLMC_EPROTO, 0, "%s: invalid JSON at byte %zu: %s", what,
-                            used, json_tokener_error_desc(je));
-    }
-    /* Only whitespace may follow the value. */
-    for (size_t i = used; i < len; i++) {
-        if (!isspace((unsigned char)data[i])) {
-            json_object_put(o);
-            return llmc_err_set(err, LLMC_EPROTO, 0,
-                                "%s: unexpected data after the JSON value at byte %zu", what,
-                                i);
-        }
-    }
-    *out = o;
-    return LLMC_OK;
+    /* Provider output: a lone surrogate becomes U+FFFD rather than failing
+     * the call (what json-c did, but now the same on every path). */
+    return llmc__json_parse(data, len, LLMC__LONE_REPLACE, LLMC_EPROTO, what ? what : "JSON",
+                            out, err);
 }
 
 static _Atomic uint64_t id_state;

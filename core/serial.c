@@ -358,7 +358,8 @@ static llmc_status json_decode(const char *data, size_t len, llmc_entry *e, llmc
     d.body = body;
     d.body_len = body_len;
     if (v >= 2) {
-        uint32_t want = (uint32_t)hb[0] << 24 | (uint32_t)hb[1] << 16 | (uint32_t)hb[2] << 8 | hb[3];
+        uint32_t want =
+            (uint32_t)hb[0] << 24 | (uint32_t)hb[1] << 16 | (uint32_t)hb[2] << 8 | hb[3];
         if (entry_crc(&d, body, body_len) != want)
             return corrupt(err, "checksum mismatch");
     } else {

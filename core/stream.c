@@ -231,7 +231,8 @@ struct json_object *llmc__assembler_result(llmc__assembler *a)
     json_object_object_add(r, "model", json_object_new_string(a->model ? a->model : ""));
     if (a->sysfp)
         json_object_object_add(r, "system_fingerprint", json_object_new_string(a->sysfp));
-    qsort(a->choices, a->n_choices, sizeof *a->choices, cmp_choice);
+    if (a->n_choices) /* qsort(NULL, 0, ...) is undefined */
+        qsort(a->choices, a->n_choices, sizeof *a->choices, cmp_choice);
     json_object *choices = json_object_new_array();
     for (size_t i = 0; i < a->n_choices; i++) {
         choice_acc *c = &a->choices[i];

@@ -442,9 +442,10 @@ static json_object *anth_usage(const json_object *u)
     llmc__xj_int(u, "output_tokens", &outt);
     llmc__xj_int(u, "cache_read_input_tokens", &cr);
     llmc__xj_int(u, "cache_creation_input_tokens", &cw);
-    llmc__xj_put_int(o, "prompt_tokens", in + cr + cw);
+    int64_t prompt = llmc__sat_add(llmc__sat_add(in, cr), cw);
+    llmc__xj_put_int(o, "prompt_tokens", prompt);
     llmc__xj_put_int(o, "completion_tokens", outt);
-    llmc__xj_put_int(o, "total_tokens", in + cr + cw + outt);
+    llmc__xj_put_int(o, "total_tokens", llmc__sat_add(prompt, outt));
     d = json_object_new_object();
     llmc__xj_put_int(d, "cached_tokens", cr);
     json_object_object_add(o, "prompt_tokens_details", d);

@@ -564,8 +564,9 @@ static json_object *gem_usage(const json_object *um)
     llmc__xj_put_int(u, "prompt_tokens", p);
     /* Thinking tokens are billed as output; OpenAI counts reasoning
      * tokens inside completion_tokens. */
-    llmc__xj_put_int(u, "completion_tokens", c + thoughts);
-    llmc__xj_put_int(u, "total_tokens", t >= 0 ? t : p + c + thoughts);
+    int64_t completion = llmc__sat_add(c, thoughts);
+    llmc__xj_put_int(u, "completion_tokens", completion);
+    llmc__xj_put_int(u, "total_tokens", t >= 0 ? t : llmc__sat_add(p, completion));
     d = json_object_new_object();
     llmc__xj_put_int(d, "cached_tokens", cached);
     json_object_object_add(u, "prompt_tokens_details", d);

@@ -370,7 +370,7 @@ static json_object *oll_usage(const json_object *r)
     llmc__xj_int(r, "eval_count", &c);
     llmc__xj_put_int(u, "prompt_tokens", p);
     llmc__xj_put_int(u, "completion_tokens", c);
-    llmc__xj_put_int(u, "total_tokens", p + c);
+    llmc__xj_put_int(u, "total_tokens", llmc__sat_add(p, c));
     return u;
 }
 

@@ -1,5 +1,6 @@
 /* json-c helpers for the provider adapters (see xjson.h). */
 #include "xjson.h"
+#include "jsontext.h"
 
 #include <string.h>
 #include <strings.h>
@@ -61,30 +62,10 @@ json_object *llmc__xj_copy(const json_object *o)
 
 json_object *llmc__xj_parse(const char *s, size_t len)
 {
-    json_tokener *tok;
-    json_object *o;
-    if (!s || len == 0 || len > (size_t)INT32_MAX)
+    json_object *o = NULL;
+    if (!s || len == 0)
         return NULL;
-    tok = json_tokener_new();
-    if (!tok)
-        return NULL;
-    o = json_tokener_parse_ex(tok, s, (int)len);
-    if (!o || json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(o);
-        o = NULL;
-    } else {
-        /* Trailing bytes other than whitespace mean it was not one value. */
-        size_t off = json_tokener_get_parse_end(tok);
-        for (; off < len; off++) {
-            char c = s[off];
-            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-                json_object_put(o);
-                o = NULL;
-                break;
-            }
-        }
-    }
-    json_tokener_free(tok);
+    llmc__json_parse(s, len, LLMC__LONE_REPLACE, LLMC_EPROTO, "JSON", &o, NULL);
     return o;
 }
 

@@ -180,6 +180,7 @@ START_TEST(t_mac_env)
     llmc_cache *refused = NULL; /* not `c`, which is still open */
     ck_assert_int_eq(llmc_cache_open("local://?entry_secret=hunter2&bogus=1", NULL, &refused, &e),
                      LLMC_EINVAL);
+    ck_assert_ptr_null(refused);
     ck_assert_ptr_null(strstr(e.msg, "hunter2"));
     llmc_buf_free(&raw);
     llmc_lookup_free(&l);

@@ -1,11 +1,13 @@
 /* The text fast path for v1 keys (core/fastjson.c) against the json-c
  * path: for every request it handles, the key (and the material) must be
- * byte-identical to llmc_key_compute("v1") over json_tokener_parse of the
- * same text; where it is not sure, it must decline, never differ. Then
+ * byte-identical to llmc_key_compute("v1") over the json-c path
+ * (llmc__json_parse, as the client parses a request) of the same text; where it is not sure, it must decline, never differ. Then
  * the client: a hit answered through the fast path must be the same
  * response, key, hit flag, provider, model and stream replay as through
  * the json-c path. */
 #include <check.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "fastjson.h"
+#include "jsontext.h"
 #include "llmcache/llmcache.h"
 
 /* ---- differential key check ---- */
@@ -36,7 +39,8 @@ static int diff_one(const char *text, const kcase *kc)
     llmc__fjdoc *d = llmc__fj_thread_doc();
     ck_assert_ptr_nonnull(d);
     int parsed = llmc__fj_parse(d, text, strlen(text));
-    json_object *o = json_tokener_parse(text);
+    json_object *o = NULL;
+    llmc__json_parse(text, strlen(text), LLMC__LONE_REJECT, LLMC_EINVAL, "request JSON", &o, NULL);
     if (parsed)
         ck_assert_msg(o != NULL, "fast path parsed what json-c rejects: %s", text);
     if (!parsed) {
@@ -139,7 +143,7 @@ static const char *const handled_corpus[] = {
 static const char *const declined_corpus[] = {
     "{\"a\":18446744073709551615}",          /* beyond int64: json-c goes unsigned */
     "{\"a\":-9223372036854775809}",          /* json-c saturates */
-    "{\"a\":\"\\ud800\"}",                   /* lone surrogate: json-c substitutes */
+    "{\"a\":\"\\ud800\"}",                   /* lone surrogate: refused */
     "{\"a\":\"\\udc00\"}",
     "{\"a\\u0000b\":1}",                     /* json-c truncates the name */
     "{\"a\":1e400}",                         /* infinity */
@@ -337,6 +341,294 @@ START_TEST(random_requests)
 }
 END_TEST
 
+
+/* ---- \u escapes: one decoder on both paths ---- */
+
+/* UTF-8 of cp as a C string. */
+static void utf8(uint32_t cp, char out[5])
+{
+    size_t n = llmc__utf8_put(cp, (unsigned char *)out);
+    out[n] = 0;
+}
+
+/* The v1 material of a one-message chat request over the json-c path. */
+static char *material_of(const char *text)
+{
+    json_object *o = NULL;
+    llmc_err e;
+    ck_assert_msg(llmc__json_parse(text, strlen(text), LLMC__LONE_REJECT, LLMC_EINVAL, "request",
+                                   &o, &e) == LLMC_OK, "%s: %s", text, e.msg);
+    llmc_key_input in;
+    memset(&in, 0, sizeof in);
+    in.struct_size = sizeof in;
+    in.call = LLMC_CALL_CHAT;
+    in.provider = "openai";
+    in.model = "m";
+    in.request = o;
+    llmc_buf k = LLMC_BUF_INIT, m = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc_key_compute("v1", &in, &k, &m, &e), LLMC_OK);
+    llmc_buf_free(&k);
+    json_object_put(o);
+    return m.data;
+}
+
+/* Every surrogate pair decodes to its own code point on both paths: all
+ * 1024 high surrogates (json-c 0.16 turns 32 of them into U+FFFD) with the
+ * first, a middle and the last low surrogate, in upper and lower case. */
+START_TEST(surrogate_pairs_exact)
+{
+    static const uint32_t lows[] = {0xDC00, 0xDC01, 0xDE00, 0xDFFF};
+    char text[256], want[64], u8[5];
+    for (uint32_t hi = 0xD800; hi <= 0xDBFF; hi++)
+        for (size_t l = 0; l < sizeof lows / sizeof lows[0]; l++) {
+            uint32_t cp = 0x10000 + ((hi - 0xD800) << 10) + (lows[l] - 0xDC00);
+            snprintf(text, sizeof text,
+                     (hi & 1) ? "{\"messages\":[{\"role\":\"user\",\"content\":\"<\\u%04X\\u%04X>\"}]}"
+                              : "{\"messages\":[{\"role\":\"user\",\"content\":\"<\\u%04x\\u%04x>\"}]}",
+                     hi, lows[l]);
+            ck_assert_int_eq(diff_all(text), 3);
+            char *m = material_of(text);
+            utf8(cp, u8);
+            snprintf(want, sizeof want, "\"content\":\"<%s>\"", u8);
+            ck_assert_msg(strstr(m, want) != NULL, "U+%04X lost in %s", cp, m);
+            ck_assert_msg(strstr(m, "\xef\xbf\xbd") == NULL, "U+FFFD for U+%04X", cp);
+            free(m);
+        }
+}
+END_TEST
+
+/* The reported pair: U+2D800 and U+2D801 (CJK Extension F) must not
+ * share a key; written as escapes and as raw UTF-8 they must share one. */
+START_TEST(surrogate_pairs_distinct_keys)
+{
+    const char *a = "{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud876\\udc00\"}]}";
+    const char *b = "{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud876\\udc01\"}]}";
+    const char *raw = "{\"messages\":[{\"role\":\"user\",\"content\":\"\xf0\xad\xa0\x80\"}]}";
+    char *ma = material_of(a), *mb = material_of(b), *mr = material_of(raw);
+    ck_assert_str_ne(ma, mb);
+    ck_assert_str_eq(ma, mr);
+    free(ma);
+    free(mb);
+    free(mr);
+    /* and through the public request parser the client uses */
+    llmc_request *ra = NULL, *rb = NULL;
+    llmc_err e;
+    ck_assert_int_eq(llmc_request_from_json(a, LLMC_ZSTR, &ra, &e), LLMC_OK);
+    ck_assert_int_eq(llmc_request_from_json(b, LLMC_ZSTR, &rb, &e), LLMC_OK);
+    ck_assert_str_ne(json_object_to_json_string(llmc_request_json(ra)),
+                     json_object_to_json_string(llmc_request_json(rb)));
+    llmc_request_free(ra);
+    llmc_request_free(rb);
+}
+END_TEST
+
+/* Every other class of escape reads the same on both paths. */
+START_TEST(escape_classes)
+{
+    static const char *const esc[] = {
+        "\\u0000", "\\u0001", "\\u001F", "\\u0020", "\\u0022", "\\u005C", "\\u002F", "\\u007F",
+        "\\u0080", "\\u00FF", "\\u07FF", "\\u0800", "\\uD7FF", "\\uE000", "\\uFEFF", "\\uFFFD",
+        "\\uFFFE", "\\uFFFF", "\\uD800\\uDC00", "\\uDBFF\\uDFFF", "\\ud83d\\ude00",
+        "\\uD836\\uDC00", "\\uD876\\uDFFF", "\\uDB3F\\uDC00", "\\\"", "\\\\", "\\/", "\\b", "\\f",
+        "\\n", "\\r", "\\t", "\\\\u0041", "\\\\ud800"};
+    char text[256];
+    for (size_t i = 0; i < sizeof esc / sizeof esc[0]; i++)
+        for (size_t j = 0; j < sizeof esc / sizeof esc[0]; j++) {
+            snprintf(text, sizeof text, "{\"messages\":[{\"content\":\"%s%s x\"}],\"k%s\":1}",
+                     esc[i], esc[j], strcmp(esc[i], "\\u0000") ? esc[i] : "");
+            ck_assert_msg(diff_all(text) == 3, "declined: %s", text);
+        }
+}
+END_TEST
+
+/* A lone surrogate is not a character: the json-c path refuses the
+ * request with a message naming it, the fast path declines. */
+START_TEST(lone_surrogates_refused)
+{
+    static const char *const lone[] = {
+        "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}", "{\"a\":\"\\uDBFF\"}", "{\"a\":\"x\\udfff\"}",
+        "{\"a\":\"\\ud800\\u0041\"}", "{\"a\":\"\\ud800\\ud800\\udc00\"}",
+        "{\"a\":\"\\ud800\\\\udc00\"}", "{\"a\":\"\\ude00\\ud83d\"}", "{\"\\ud800\":1}",
+        "{\"a\":\"\\ud83d\"", "{\"a\":\"\\ud83d\\ude\"}", "{\"a\":['\\ud800']}"};
+    for (size_t i = 0; i < sizeof lone / sizeof lone[0]; i++) {
+        llmc__fjdoc *d = llmc__fj_thread_doc();
+        int fast = llmc__fj_parse(d, lone[i], strlen(lone[i]));
+        llmc_request *r = NULL;
+        llmc_err e;
+        llmc_status st = llmc_request_from_json(lone[i], LLMC_ZSTR, &r, &e);
+        ck_assert_msg(st == LLMC_EINVAL, "%s accepted", lone[i]);
+        ck_assert_ptr_null(r);
+        if (i < 9) {
+            ck_assert_int_eq(fast, 0);
+            ck_assert_msg(strstr(e.msg, "lone UTF-16 surrogate") != NULL, "%s: %s", lone[i],
+                          e.msg);
+        }
+    }
+    /* provider output: U+FFFD, the same on every parse */
+    json_object *o = NULL;
+    llmc_err e;
+    const char *t1 = "{\"a\":\"x\\ud800y\\udc00\"}";
+    ck_assert_int_eq(llmc_json_parse(t1, strlen(t1), "response", &o, &e), LLMC_OK);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "a")),
+                     "x\xef\xbf\xbdy\xef\xbf\xbd");
+    json_object_put(o);
+    /* the escape in a comment or in a '...' string is found the way json-c
+     * finds strings */
+    const char *t2 = "{/* \"\\ud800 */\"a\":'\\ud83d\\ude00\"'}";
+    ck_assert_int_eq(llmc_json_parse(t2, strlen(t2), "r", &o, &e), LLMC_OK);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "a")),
+                     "\xf0\x9f\x98\x80\"");
+    json_object_put(o);
+}
+END_TEST
+
+/* One thread, failed and valid parses interleaved: nothing of a failed
+ * parse reaches the next one (json-c kept a pending high surrogate in a
+ * reused tokener). */
+START_TEST(interleaved_parses_one_thread)
+{
+    static const struct {
+        const char *bad, *good, *want;
+    } seq[] = {
+        {"{\"a\":\"\\ud83d", "{\"a\":\"\\u00e9\"}", "\xc3\xa9"},
+        {"{\"a\":\"\\ud83d\\ude", "{\"a\":\"\\u0041\"}", "A"},
+        {"{\"a\":\"\\ud83d\\u", "{\"a\":\"\\udE00x\\ud83d\\ude00\"}", NULL},
+        {"{\"a\":\"\\u00", "{\"a\":\"b\"}", "b"},
+        {"{\"a\":\"\\ud83d\\ude00", "{\"a\":\"c\"}", "c"},
+        {"{\"a\":[1,", "{\"a\":\"\\ud83d\\ude00\"}", "\xf0\x9f\x98\x80"},
+        {"{\"a\":\"x\\", "{\"a\":\"\\\"\"}", "\""},
+    };
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+            llmc_request *r = NULL;
+            llmc_err e;
+            ck_assert_int_eq(llmc_request_from_json(seq[i].bad, LLMC_ZSTR, &r, &e), LLMC_EINVAL);
+            llmc_status st = llmc_request_from_json(seq[i].good, LLMC_ZSTR, &r, &e);
+            if (!seq[i].want) {
+                /* its first escape is a lone low surrogate: refused, not
+                 * completed by the previous text's high half */
+                ck_assert_int_eq(st, LLMC_EINVAL);
+                continue;
+            }
+            ck_assert_msg(st == LLMC_OK, "%s: %s", seq[i].good, e.msg);
+            json_object *a = json_object_object_get(llmc_request_json(r), "a");
+            ck_assert_str_eq(json_object_get_string(a), seq[i].want);
+            llmc_request_free(r);
+            /* the provider-side parser too */
+            json_object *o = NULL;
+            ck_assert_int_ne(llmc_json_parse(seq[i].bad, strlen(seq[i].bad), "r", &o, &e),
+                             LLMC_OK);
+            ck_assert_int_eq(llmc_json_parse(seq[i].good, strlen(seq[i].good), "r", &o, &e),
+                             LLMC_OK);
+            ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "a")),
+                             seq[i].want);
+            json_object_put(o);
+        }
+}
+END_TEST
+
+/* ---- kept regression inputs (tests/fuzz/regress/) ----
+ * fastkey/: one request text per file; the two paths must agree (or the
+ * fast one decline). client/: one text per line, parsed in order on one
+ * thread; each must parse exactly as it does alone on a fresh thread. */
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    llmc_buf b = LLMC_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        ck_assert_int_eq(llmc_buf_append(&b, chunk, n), LLMC_OK);
+    fclose(f);
+    if (!b.data)
+        llmc_buf_puts(&b, "");
+    *len = b.len;
+    return b.data;
+}
+
+/* The outcome of parsing one request text: status and the re-serialised
+ * object. */
+static char *parse_outcome(const char *text, size_t len)
+{
+    llmc_request *r = NULL;
+    llmc_err e;
+    llmc_status st = llmc_request_from_json(text, len, &r, &e);
+    llmc_buf b = LLMC_BUF_INIT;
+    llmc_buf_printf(&b, "%d ", (int)st);
+    if (st == LLMC_OK)
+        llmc_buf_puts(&b, json_object_to_json_string_ext(llmc_request_json(r),
+                                                         JSON_C_TO_STRING_PLAIN));
+    llmc_request_free(r);
+    return b.data;
+}
+
+typedef struct alone {
+    const char *text;
+    size_t len;
+    char *out;
+} alone;
+
+static void *parse_alone(void *p)
+{
+    alone *a = p;
+    a->out = parse_outcome(a->text, a->len);
+    return NULL;
+}
+
+static size_t regress_files(const char *area, const char *ext, char names[][1024], size_t max)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/fuzz/regress/%s", LLMC_TEST_SRCDIR, area);
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "missing %s", dir);
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < max) {
+        size_t l = strlen(de->d_name);
+        if (l > strlen(ext) && strcmp(de->d_name + l - strlen(ext), ext) == 0)
+            snprintf(names[n++], 1024, "%.511s/%.255s", dir, de->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+START_TEST(regress_inputs)
+{
+    static char names[256][1024];
+    size_t n = regress_files("fastkey", ".json", names, 256);
+    ck_assert_uint_gt(n, 0);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        char *t = read_all(names[i], &len);
+        diff_all(t);
+        free(t);
+    }
+    n = regress_files("client", ".txt", names, 256);
+    ck_assert_uint_gt(n, 0);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        char *t = read_all(names[i], &len);
+        for (char *line = t, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (!nl)
+                nl = line + strlen(line) - 1;
+            alone a = {line, (size_t)(nl - line) + (*nl != '\n'), NULL};
+            char *seq = parse_outcome(a.text, a.len);
+            pthread_t th;
+            ck_assert_int_eq(pthread_create(&th, NULL, parse_alone, &a), 0);
+            pthread_join(th, NULL);
+            ck_assert_msg(strcmp(seq, a.out) == 0, "%s: %.*s parsed as %s after the lines "
+                          "before it, as %s alone", names[i], (int)a.len, a.text, seq, a.out);
+            free(seq);
+            free(a.out);
+        }
+        free(t);
+    }
+}
+END_TEST
+
 /* ---- the client ---- */
 
 static int fast_hits_before;
@@ -514,6 +806,12 @@ static Suite *suite(void)
     tcase_add_test(t, corpus_declined);
     tcase_add_test(t, equivalent_texts);
     tcase_add_test(t, random_requests);
+    tcase_add_test(t, surrogate_pairs_exact);
+    tcase_add_test(t, surrogate_pairs_distinct_keys);
+    tcase_add_test(t, escape_classes);
+    tcase_add_test(t, lone_surrogates_refused);
+    tcase_add_test(t, interleaved_parses_one_thread);
+    tcase_add_test(t, regress_inputs);
     suite_add_tcase(s, t);
     TCase *c = tcase_create("client");
     tcase_set_timeout(c, 60);

@@ -1,11 +1,14 @@
 /* Key strategy v1 and the RFC 8785 canonicaliser. */
 #include <check.h>
+#include <dirent.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "canon.h"
+#include "jsontext.h"
 
 static char *canon_of(const char *json)
 {
@@ -273,15 +276,194 @@ START_TEST(t_named_strategy)
 }
 END_TEST
 
+/* ---- RFC 8785 numbers against ECMAScript (tables from node, see
+ * scripts/gen_number_fixtures.js) ---- */
+
+static char *canon_num(double d)
+{
+    llmc_buf b = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc__canon_double(&b, d), LLMC_OK);
+    return b.data;
+}
+
+/* Parse text with the library's JSON front end and canonicalise it. */
+static char *reparse(const char *text)
+{
+    json_object *o = NULL;
+    llmc_err e;
+    ck_assert_msg(llmc_json_parse(text, strlen(text), "number", &o, &e) == LLMC_OK, "%s: %s",
+                  text, e.msg);
+    llmc_buf b = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc_json_canonicalize(o, &b), LLMC_OK);
+    json_object_put(o);
+    return b.data;
+}
+
+static void check_number(double d, const char *want)
+{
+    char *got = canon_num(d);
+    ck_assert_msg(strcmp(got, want) == 0, "%.17g: %s, ECMAScript %s", d, got, want);
+    char neg[64];
+    snprintf(neg, sizeof neg, "-%s", want);
+    char *gotn = canon_num(-d);
+    ck_assert_msg(strcmp(gotn, neg) == 0, "%.17g: %s, ECMAScript %s", -d, gotn, neg);
+    /* idempotent: the output read back (as a request would be) gives
+     * itself, integral values beyond 2^63 written without exponent too */
+    char *again = reparse(got), *againn = reparse(gotn);
+    ck_assert_msg(strcmp(again, got) == 0, "%s read back as %s", got, again);
+    ck_assert_msg(strcmp(againn, gotn) == 0, "%s read back as %s", gotn, againn);
+    free(got);
+    free(gotn);
+    free(again);
+    free(againn);
+}
+
+static FILE *fixture(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/fixtures/numbers/%s", LLMC_TEST_SRCDIR, name);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "missing fixture %s", path);
+    return f;
+}
+
+START_TEST(t_numbers_powers_of_two)
+{
+    FILE *f = fixture("powers_of_two.tsv");
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#')
+            continue;
+        char want[128];
+        int e;
+        ck_assert_int_eq(sscanf(line, "%d\t%127s", &e, want), 2);
+        check_number(ldexp(1.0, e), want);
+        n++;
+    }
+    fclose(f);
+    ck_assert_int_eq(n, 2098);
+}
+END_TEST
+
+START_TEST(t_numbers_random)
+{
+    FILE *f = fixture("random_doubles.tsv");
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#')
+            continue;
+        char want[128];
+        unsigned long long bits;
+        ck_assert_int_eq(sscanf(line, "%llx\t%127s", &bits, want), 2);
+        double d;
+        uint64_t b = bits;
+        memcpy(&d, &b, sizeof d);
+        if (d < 0) /* the table has both signs; check_number does -d */
+            continue;
+        if (d == 0)
+            continue;
+        check_number(d, want);
+        n++;
+    }
+    fclose(f);
+    ck_assert_int_gt(n, 4000);
+}
+END_TEST
+
+/* Integer literals beyond 64 bits are numbers like any other (RFC 8785:
+ * IEEE doubles), not saturated to INT64_MIN / UINT64_MAX by the parser:
+ * distinct values keep distinct keys, and canonical output reads back as
+ * itself. */
+START_TEST(t_numbers_big_integers)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"-9223872036854775808.5", "-9223872036854776000"},
+        {"-9223872036854776000", "-9223872036854776000"},
+        {"-9223372036854775809", "-9223372036854776000"},
+        {"-9323372036854775808", "-9323372036854776000"},
+        {"18446744073709551616", "18446744073709552000"},
+        {"18446744073709551617000", "1.8446744073709552e+22"},
+        {"-100000000000000000000000", "-1e+23"},
+        {"[1,-99999999999999999999,{\"a\":123456789012345678901234567890}]",
+         "[1,-100000000000000000000,{\"a\":1.2345678901234568e+29}]"},
+        {"\"-99999999999999999999\"", "\"-99999999999999999999\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = reparse(cases[i].in);
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "%s: %s, want %s", cases[i].in, got,
+                      cases[i].want);
+        char *again = reparse(got);
+        ck_assert_str_eq(again, got);
+        free(got);
+        free(again);
+    }
+    /* at every offset from the start of the text (the scan that decides
+     * whether to look closer goes eight bytes at a time) */
+    for (int pad = 0; pad < 20; pad++) {
+        char in[128];
+        snprintf(in, sizeof in, "[%*s-19999999999999999999,\"\\ud876\\udc00\",%*s1]", pad, "",
+                 20 - pad, "");
+        char *got = reparse(in);
+        ck_assert_msg(strcmp(got, "[-20000000000000000000,\"\xf0\xad\xa0\x80\",1]") == 0,
+                      "%s: %s", in, got);
+        free(got);
+        snprintf(in, sizeof in, "[%*s-999999999999999999,\"\\u00e9\"]", pad, "");
+        got = reparse(in);
+        ck_assert_msg(strcmp(got, "[-1000000000000000000,\"\xc3\xa9\"]") == 0, "%s: %s", in, got);
+        free(got);
+    }
+}
+END_TEST
+
+/* Kept inputs (tests/fuzz/regress/canon/): canonical output reads back as
+ * itself. */
+START_TEST(t_canon_regress_inputs)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/fuzz/regress/canon", LLMC_TEST_SRCDIR);
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "missing %s", dir);
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[1024], text[4096];
+        snprintf(path, sizeof path, "%.511s/%.255s", dir, de->d_name);
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len] = 0;
+        char *once = reparse(text), *twice = reparse(once);
+        ck_assert_msg(strcmp(once, twice) == 0, "%s: %s then %s", de->d_name, once, twice);
+        free(once);
+        free(twice);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_gt(n, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("keys");
     TCase *tc = tcase_create("keys");
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, t_canon);
     tcase_add_test(tc, t_collisions);
     tcase_add_test(tc, t_key_context);
     tcase_add_test(tc, t_material);
     tcase_add_test(tc, t_named_strategy);
+    tcase_add_test(tc, t_numbers_powers_of_two);
+    tcase_add_test(tc, t_numbers_random);
+    tcase_add_test(tc, t_numbers_big_integers);
+    tcase_add_test(tc, t_canon_regress_inputs);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

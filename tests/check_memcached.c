@@ -373,6 +373,15 @@ START_TEST(test_unsupported_and_bad_options)
     ck_assert_int_eq(llmc_cache_open("memcached://127.0.0.1:1?nosuch=1", NULL, &c, &e),
                      LLMC_EINVAL);
     ck_assert_ptr_null(c);
+    /* An empty host in the list: a clear error naming it (the message was
+     * built from freed memory; ASan/valgrind saw a use-after-free). */
+    static const char *const empty_host[] = {"memcached://a,:11211", "memcached://:11211",
+                                             "memcached://127.0.0.1:1,:2,b:3"};
+    for (size_t i = 0; i < sizeof empty_host / sizeof empty_host[0]; i++) {
+        ck_assert_int_eq(llmc_cache_open(empty_host[i], NULL, &c, &e), LLMC_EINVAL);
+        ck_assert_ptr_null(c);
+        ck_assert_msg(strstr(e.msg, "empty host") != NULL && strstr(e.msg, "server #") != NULL, "%s: %s", empty_host[i], e.msg);
+    }
 }
 END_TEST
 

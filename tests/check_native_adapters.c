@@ -1524,6 +1524,64 @@ START_TEST(oll_build_translates_request)
 }
 END_TEST
 
+/* Token counts are the provider's numbers and may be anything: sums
+ * saturate instead of overflowing (undefined behaviour). The bodies are
+ * kept in tests/fuzz/regress/providers/. */
+START_TEST(usage_sums_saturate)
+{
+    static const struct {
+        const char *provider, *body;
+        int64_t prompt, completion, total;
+    } cases[] = {
+        {"anthropic",
+         "{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"c\",\"content\":"
+         "[{\"type\":\"text\",\"text\":\"x\"}],\"stop_reason\":\"end_turn\",\"usage\":"
+         "{\"input_tokens\":9223372036854775807,\"output_tokens\":1}}",
+         INT64_MAX, 1, INT64_MAX},
+        {"anthropic",
+         "{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"c\",\"content\":"
+         "[{\"type\":\"text\",\"text\":\"x\"}],\"stop_reason\":\"end_turn\",\"usage\":"
+         "{\"input_tokens\":1,\"output_tokens\":2,\"cache_read_input_tokens\":9223372036854775807,"
+         "\"cache_creation_input_tokens\":9223372036854775807}}",
+         INT64_MAX, 2, INT64_MAX},
+        {"anthropic",
+         "{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"c\",\"content\":"
+         "[{\"type\":\"text\",\"text\":\"x\"}],\"stop_reason\":\"end_turn\",\"usage\":"
+         "{\"input_tokens\":-9223372036854775808,\"output_tokens\":-1}}",
+         INT64_MIN, -1, INT64_MIN},
+        {"ollama",
+         "{\"model\":\"l\",\"message\":{\"role\":\"assistant\",\"content\":\"x\"},\"done\":true,"
+         "\"done_reason\":\"stop\",\"prompt_eval_count\":9223372036854775807,\"eval_count\":5}",
+         INT64_MAX, 5, INT64_MAX},
+        {"gemini",
+         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}],\"role\":\"model\"},"
+         "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":7,"
+         "\"candidatesTokenCount\":9223372036854775807,\"thoughtsTokenCount\":1}}",
+         7, INT64_MAX, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_object *o = NULL;
+        llmc_err err;
+        ck_assert_msg(parse(cases[i].provider, LLMC_CALL_CHAT, "m", cases[i].body, &o, &err) ==
+                          LLMC_OK, "%zu: %s", i, err.msg);
+        ck_assert_int_eq(jint(o, "usage.prompt_tokens"), cases[i].prompt);
+        ck_assert_int_eq(jint(o, "usage.completion_tokens"), cases[i].completion);
+        ck_assert_int_eq(jint(o, "usage.total_tokens"), cases[i].total);
+        json_object_put(o);
+        char path[512];
+        snprintf(path, sizeof path, "%s/fuzz/regress/providers/usage-overflow-%zu-%s.json",
+                 LLMC_TEST_SRCDIR, i, cases[i].provider);
+        FILE *f = fopen(path, "rb");
+        ck_assert_msg(f != NULL, "missing regression input %s", path);
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        ck_assert_str_eq(buf, cases[i].body);
+    }
+}
+END_TEST
+
 START_TEST(oll_parse_and_stream)
 {
     json_object *o = NULL;
@@ -1869,6 +1927,7 @@ static Suite *native_adapters_suite(void)
     tcase_add_test(adapters, gem_map_errors);
     tcase_add_test(adapters, oll_build_translates_request);
     tcase_add_test(adapters, oll_parse_and_stream);
+    tcase_add_test(adapters, usage_sums_saturate);
     suite_add_tcase(s, adapters);
 
     tcase_add_unchecked_fixture(wire, common_setup, NULL);

@@ -223,6 +223,23 @@ START_TEST(t_assembler_interleaved)
 }
 END_TEST
 
+START_TEST(t_assembler_no_choices)
+{
+    /* Only chunks with "choices": [] (a usage-only stream): no choice was
+     * ever allocated, and the result must not sort a NULL array. */
+    llmc__assembler *a = llmc__assembler_new();
+    json_object *o = tu_parse("{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                              "\"model\":\"m\",\"choices\":[]}");
+    ck_assert_int_eq(llmc__assembler_add(a, o), LLMC_OK);
+    json_object_put(o);
+    json_object *r = llmc__assembler_result(a);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(json_object_array_length(tu_get(r, "choices")), 0);
+    json_object_put(r);
+    llmc__assembler_free(a);
+}
+END_TEST
+
 START_TEST(t_storable)
 {
     struct {
@@ -315,6 +332,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_ndjson);
     tcase_add_test(tc, t_replay_roundtrip);
     tcase_add_test(tc, t_assembler_interleaved);
+    tcase_add_test(tc, t_assembler_no_choices);
     tcase_add_test(tc, t_storable);
 #if LLMC_HAVE_CURL
     tcase_add_test(tc, t_retry_helpers);

@@ -461,17 +461,21 @@ static llmc_status mc_open(const llmc_backend_config *cfg, void **out, llmc_err 
     if (cfg->n_hosts == 0) {
         memcached_return_t rc = memcached_server_add(m, "127.0.0.1", MC_DEFAULT_PORT);
         if (rc != MEMCACHED_SUCCESS) {
+            /* the message reads m: write it before m is freed */
+            st = mc_fail(err, m, rc, "adding server 127.0.0.1:11211");
             mc_close(c);
-            return mc_fail(err, m, rc, "adding server 127.0.0.1:11211");
+            return st;
         }
     }
     for (size_t i = 0; i < cfg->n_hosts; i++) {
         const llmc_host *h = &cfg->hosts[i];
         int port = h->port > 0 ? h->port : MC_DEFAULT_PORT;
         if (!h->host || !*h->host || port > 65535) {
+            /* the message reads c->url: write it before c is freed */
+            llmc_err_set(err, LLMC_EINVAL, 0, "memcached: server #%zu in %s has %s", i + 1,
+                         c->url, !h->host || !*h->host ? "an empty host name" : "a bad port");
             mc_close(c);
-            return llmc_err_set(err, LLMC_EINVAL, 0, "memcached: bad server #%zu in %s", i + 1,
-                                c->url);
+            return LLMC_EINVAL;
         }
         memcached_return_t rc = memcached_server_add(m, h->host, (in_port_t)port);
         if (rc != MEMCACHED_SUCCESS) {
