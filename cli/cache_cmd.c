@@ -18,12 +18,14 @@ enum {
     O_ALL = 1 << 3,
     O_RAW = 1 << 4,
     O_ENTRY = 1 << 5,
-    O_JSON = 1 << 6
+    O_JSON = 1 << 6,
+    O_PROXY = 1 << 7
 };
 
 typedef struct cache_opts {
     const char *cmd; /* "cache get" ... */
     const char *cache_url, *ns;
+    const char *proxy; /* stats --proxy URL */
     int64_t ttl;     /* seconds, -1 = default */
     int all, raw, entry, json, verbose, quiet, help;
     char **args;     /* positional arguments */
@@ -38,6 +40,7 @@ static const struct option cache_longopts[] = {
     {"raw", no_argument, NULL, 'R'},
     {"entry", no_argument, NULL, 'E'},
     {"json", no_argument, NULL, 'J'},
+    {"proxy", required_argument, NULL, 'P'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -55,7 +58,8 @@ static const char cache_help[] =
     "  flush --namespace NS | --all  delete a namespace's keys, or everything\n"
     "  keys [PREFIX] [--namespace NS]  list keys (backends that can enumerate)\n"
     "  ttl KEY                     remaining lifetime in seconds (-1: never expires)\n"
-    "  stats [--json]              backend, settings and backend counters\n"
+    "  stats [--json] [--proxy URL]  backend, settings and backend counters (and what\n"
+    "                              a running proxy's hits saved)\n"
     "  ping                        check that the backend answers\n"
     "  copy FROM_URL TO_URL [--namespace NS]\n"
     "                              copy entries keeping their remaining TTLs\n"
@@ -91,9 +95,12 @@ static const struct {
     {"ttl", O_CACHE, 1, 1, "ttl KEY [--cache URL]",
      "Print the remaining lifetime of KEY in whole seconds (rounded up), -1 when it\n"
      "never expires. Exit 3 when the key is absent.\n"},
-    {"stats", O_CACHE | O_JSON, 0, 0, "stats [--json] [--cache URL]",
+    {"stats", O_CACHE | O_JSON | O_PROXY, 0, 0, "stats [--json] [--cache URL] [--proxy URL]",
      "Print the backend, its settings and capabilities, and its own counters\n"
-     "(entries, bytes, ... as the backend reports them).\n"},
+     "(entries, bytes, ... as the backend reports them). With --proxy URL, also what\n"
+     "the hits of that running proxy saved: dollars, tokens and upstream time, by\n"
+     "model and tenant (read from its GET /ui/data with the admin key in\n"
+     "$LLMCACHE_PROXY_KEY).\n"},
     {"ping", O_CACHE, 0, 0, "ping [--cache URL]",
      "Check that the backend answers; prints PONG and the round trip time.\n"},
     {"copy", O_NS, 2, 2, "copy FROM_URL TO_URL [--namespace NS]",
@@ -127,6 +134,7 @@ static int parse_cache_opts(int argc, char **argv, unsigned allowed, cache_opts 
         case 'R': need = O_RAW; o->raw = 1; break;
         case 'E': need = O_ENTRY; o->entry = 1; break;
         case 'J': need = O_JSON; o->json = 1; break;
+        case 'P': need = O_PROXY; o->proxy = optarg; break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': o->help = 1; break;
@@ -354,8 +362,26 @@ static void stat_to_text(void *ud, const char *name, int64_t value)
     printf("  %-22s %lld\n", name, (long long)value);
 }
 
+/* The savings of a running proxy (NULL + exit status on failure). */
+static json_object *proxy_savings(const cache_opts *o, int *rc)
+{
+#ifdef LLMC_CLI_HAVE_TOP
+    return cli_proxy_data(o->cmd, o->proxy, getenv("LLMCACHE_PROXY_KEY"), rc);
+#else
+    cli_error(o->cmd, "--proxy: not built (it needs libcurl at build time)");
+    *rc = LLMC_CLI_EXIT_ERROR;
+    return NULL;
+#endif
+}
+
 static int do_stats(const cache_opts *o, llmc_cache *c)
 {
+    json_object *px = NULL;
+    if (o->proxy) {
+        int rc;
+        if (!(px = proxy_savings(o, &rc)))
+            return rc;
+    }
     const char *ns = llmc_cache_namespace(c);
     int64_t ttl = llmc_cache_default_ttl(c);
     uint32_t caps = llmc_cache_caps(c);
@@ -379,6 +405,17 @@ static int do_stats(const cache_opts *o, llmc_cache *c)
         json_object_object_add(j, "capabilities", capa);
         llmc_status st = llmc_cache_stats_foreach(c, stat_to_json, b);
         json_object_object_add(j, "backend_stats", b);
+        if (px) {
+            json_object *ps = json_object_new_object(), *v;
+            static const char *const keep[] = {"totals", "top_models", "top_tenants", "prices",
+                                               NULL};
+            json_object_object_add(ps, "url", json_object_new_string(o->proxy));
+            for (int i = 0; keep[i]; i++)
+                if (json_object_object_get_ex(px, keep[i], &v))
+                    json_object_object_add(ps, keep[i], json_object_get(v));
+            json_object_object_add(j, "proxy", ps);
+            json_object_put(px);
+        }
         if (st != LLMC_OK && st != LLMC_ENOTSUP) {
             json_object_put(j);
             return fail_op(o, c, st, "stats");
@@ -407,8 +444,17 @@ static int do_stats(const cache_opts *o, llmc_cache *c)
     llmc_status st = llmc_cache_stats_foreach(c, stat_to_text, NULL);
     if (st == LLMC_ENOTSUP)
         printf("  (none reported)\n");
-    else if (st != LLMC_OK)
+    else if (st != LLMC_OK) {
+        json_object_put(px);
         return fail_op(o, c, st, "stats");
+    }
+    if (px) {
+        char *shown = cli_redact_url(o->proxy);
+        printf("\nproxy %s (since it started):\n", shown ? shown : "");
+        free(shown);
+        cli_print_savings(stdout, px);
+        json_object_put(px);
+    }
     return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;
 }
 
@@ -425,33 +471,6 @@ static int do_ping(const cache_opts *o, llmc_cache *c)
 
 /* ---- copy ---- */
 
-typedef struct key_list {
-    llmc_buf bytes;
-    size_t *lens;
-    size_t n, cap;
-    int oom;
-} key_list;
-
-static int collect_key(void *ud, const char *key, size_t klen)
-{
-    key_list *l = ud;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 256;
-        size_t *nl = realloc(l->lens, nc * sizeof *nl);
-        if (!nl) {
-            l->oom = 1;
-            return 1;
-        }
-        l->lens = nl;
-        l->cap = nc;
-    }
-    if (llmc_buf_append(&l->bytes, key, klen) != LLMC_OK) {
-        l->oom = 1;
-        return 1;
-    }
-    l->lens[l->n++] = klen;
-    return 0;
-}
 
 static void progress(size_t done, size_t total, int final)
 {
@@ -501,11 +520,11 @@ static int do_copy(const cache_opts *o)
         llmc_cache_close(from);
         return rc;
     }
-    key_list keys = {LLMC_BUF_INIT, NULL, 0, 0, 0};
+    llmc_key_list keys = LLMC_KEY_LIST_INIT;
     llmc_buf prefix = LLMC_BUF_INIT;
     if (o->ns)
         llmc_buf_printf(&prefix, "%s:", o->ns);
-    llmc_status st = llmc_cache_scan(from, prefix.data, prefix.len, collect_key, &keys);
+    llmc_status st = llmc_cache_list_keys(from, prefix.data, prefix.len, &keys);
     llmc_buf_free(&prefix);
     if (st == LLMC_ENOTSUP) {
         cli_error(o->cmd,
@@ -518,8 +537,6 @@ static int do_copy(const cache_opts *o)
         rc = LLMC_CLI_EXIT_ERROR;
         goto done;
     }
-    if (st == LLMC_OK && keys.oom)
-        st = LLMC_ENOMEM;
     if (st != LLMC_OK) {
         rc = fail_op(o, from, st, "listing the source's keys");
         goto done;
@@ -594,8 +611,7 @@ static int do_copy(const cache_opts *o)
            failed, llmc_cache_url(from), llmc_cache_url(to));
     rc = fflush(stdout) != 0 || failed ? LLMC_CLI_EXIT_ERROR : 0;
 done:
-    llmc_buf_free(&keys.bytes);
-    free(keys.lens);
+    llmc_key_list_free(&keys);
     llmc_cache_close(from);
     llmc_cache_close(to);
     return rc;

@@ -40,6 +40,18 @@ int llmc_cli_serve(int argc, char **argv);
  * calls it only when LLMC_CLI_HAVE_PLUGINS is defined. */
 int llmc_cli_plugins(int argc, char **argv);
 
+/* `llmcache top`: a running proxy's dashboard figures, live in the
+ * terminal (cli/top.c, built with libcurl; main.c calls it only when
+ * LLMC_CLI_HAVE_TOP is defined). */
+int llmc_cli_top(int argc, char **argv);
+/* GET <url>/ui/data of a running proxy with an admin key (may be NULL).
+ * The document, or NULL after printing an error naming the problem;
+ * *exit_code is the exit status to use. */
+struct json_object *cli_proxy_data(const char *cmd, const char *url, const char *key,
+                                   int *exit_code);
+/* The savings part of a /ui/data document as text. */
+void cli_print_savings(FILE *f, struct json_object *data);
+
 /* ---- helpers (cli/util.c) ---- */
 
 /* Print "llmcache <cmd>: <message>" to stderr. */

@@ -1,5 +1,9 @@
 /* llmcache complete / embed / key: one request through the caching
- * client (client.h), with the cache controls as options. */
+ * client (client.h), with the cache controls as options.
+ *
+ * One file past 800 lines: the three commands share one option table,
+ * option parser and request builder, and each command's part is short;
+ * splitting them would only move those shared statics into a header. */
 #include "cli.h"
 
 #include <getopt.h>
@@ -12,6 +16,7 @@ typedef struct req_opts {
     const char *cmd;
     const char *model, *user, *system, *request_file, *mock;
     const char *api_base, *api_key, *cache_url, *ns, *provider, *timeout, *retries;
+    const char *cache_control; /* --cache-control, read by the library */
     int stream, text, no_cache, no_store, verbose, quiet, explain, help;
     int two_requests;        /* key: a second --request is compared */
     const char *request_file2;
@@ -27,7 +32,7 @@ typedef struct req_opts {
 enum {
     OPT_USER = 256, OPT_SYSTEM, OPT_REQUEST, OPT_STREAM, OPT_TEXT, OPT_CACHE, OPT_NO_CACHE,
     OPT_NO_STORE, OPT_TTL, OPT_NAMESPACE, OPT_API_BASE, OPT_API_KEY, OPT_MOCK, OPT_EXPLAIN,
-    OPT_INPUT, OPT_PARAM, OPT_PROVIDER, OPT_TIMEOUT, OPT_RETRIES
+    OPT_INPUT, OPT_PARAM, OPT_PROVIDER, OPT_TIMEOUT, OPT_RETRIES, OPT_CACHE_CONTROL
 };
 
 static const char complete_help[] =
@@ -62,6 +67,8 @@ static const char complete_help[] =
     "      --no-store          do not write the answer to the cache\n"
     "      --ttl SECONDS       lifetime of the stored answer (0 = never expires)\n"
     "  -n, --namespace NS      key namespace (entries are stored under NS:<hash>)\n"
+    "      --cache-control V   an HTTP Cache-Control value, as the proxy reads it:\n"
+    "                          no-cache, no-store, max-age=SECONDS\n"
     "Provider:\n"
     "      --api-base URL      provider base URL (default: the provider's, or\n"
     "                          $OPENAI_BASE_URL, $ANTHROPIC_BASE_URL, ...)\n"
@@ -92,8 +99,8 @@ static const char embed_help[] =
     "  -p, --param NAME=VALUE  set a request member (e.g. dimensions=256)\n"
     "      --mock-response X   answer with deterministic fake vectors, no network\n"
     "  -c, --cache URL, --no-cache, --no-store, --ttl SECONDS, -n, --namespace NS,\n"
-    "      --api-base URL, --api-key KEY, --provider NAME, --timeout SECONDS,\n"
-    "      --retries N, -v, -q   as for llmcache complete\n"
+    "      --cache-control V, --api-base URL, --api-key KEY, --provider NAME,\n"
+    "      --timeout SECONDS, --retries N, -v, -q   as for llmcache complete\n"
     "  -h, --help              this help\n"
     "\n"
     "Exit status: 0 ok, 1 error, 2 usage or invalid request, 4 provider error.\n";
@@ -141,6 +148,7 @@ static const struct option req_longopts[] = {
     {"provider", required_argument, NULL, OPT_PROVIDER},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"cache-control", required_argument, NULL, OPT_CACHE_CONTROL},
     {"explain", no_argument, NULL, 'e'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -209,6 +217,7 @@ static int parse_opts(int argc, char **argv, req_opts *o)
                                        "--ttl '%s': expected a number of seconds >= 0", optarg);
             break;
         case 'n': o->ns = optarg; break;
+        case OPT_CACHE_CONTROL: o->cache_control = optarg; break;
         case OPT_API_BASE: o->api_base = optarg; break;
         case OPT_API_KEY: o->api_key = optarg; break;
         case OPT_MOCK: o->mock = optarg; break;
@@ -331,17 +340,31 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
         char *name = strndup(o->params[i], nlen);
         if (!name)
             goto oom;
-        /* JSON when it parses (numbers, true, objects), else a string.
-         * The library parses it (its own \u decoding; a lone surrogate
-         * escape is refused, not replaced). */
+        /* JSON when it parses (numbers, true, objects), else a string. */
         json_object *probe = NULL;
+        json_tokener *tok = json_tokener_new();
+        if (tok) {
+            /* -1: up to and including the NUL, so "0" is a complete number;
+             * trailing text ("1 2", "0abc") makes it a string. */
+            probe = json_tokener_parse_ex(tok, eq + 1, -1);
+            if (json_tokener_get_error(tok) != json_tokener_success ||
+                json_tokener_get_parse_end(tok) < strlen(eq + 1)) {
+                json_object_put(probe);
+                probe = NULL;
+            }
+            json_tokener_free(tok);
+        }
         llmc_status st;
-        if (llmc_json_parse(eq + 1, strlen(eq + 1), "--param value", &probe, NULL) != LLMC_OK ||
-            !probe) {
+        if (!probe) {
             st = llmc_request_set_string(r, name, eq + 1);
-        } else {
-            json_object_put(probe);
+        } else if (strcmp(name, "cache") == 0 || strcmp(name, "caching") == 0) {
+            /* Cache controls are validated by the request setter. */
             st = llmc_request_set_json(r, name, eq + 1);
+            json_object_put(probe);
+        } else {
+            /* The parsed value itself: scalars ("0", "true") included. */
+            st = json_object_object_add(llmc_request_json(r), name, probe) == 0 ? LLMC_OK
+                                                                                : LLMC_ENOMEM;
         }
         free(name);
         if (st != LLMC_OK) {
@@ -562,28 +585,18 @@ static int run_call(int argc, char **argv, llmc_call_type call)
     llmc_request *req = NULL;
     if ((rc = build_request(&o, call, &req)) != 0)
         goto out;
-    if (call == LLMC_CALL_CHAT) {
+    if (call == LLMC_CALL_CHAT && o.request_file &&
+        llmc_call_type_of_request(o.request_text.data ? o.request_text.data : "",
+                                  o.request_text.len) == LLMC_CALL_TEXT) {
         /* A body with "prompt" and no "messages" is a legacy text
          * completion (/v1/completions). */
-        json_object *v;
-        json_object *rj = llmc_request_json(req);
-        if (!json_object_object_get_ex(rj, "messages", &v) &&
-            json_object_object_get_ex(rj, "prompt", &v)) {
-            call = LLMC_CALL_TEXT;
-            if (o.stream) {
-                llmc_request_free(req);
-                rc = cli_usage_error(o.cmd, "--stream is for chat requests (\"messages\"), "
-                                            "this one has \"prompt\"");
-                goto out;
-            }
+        call = LLMC_CALL_TEXT;
+        if (o.stream) {
+            llmc_request_free(req);
+            rc = cli_usage_error(o.cmd, "--stream is for chat requests (\"messages\"), "
+                                        "this one has \"prompt\"");
+            goto out;
         }
-    }
-    if (call == LLMC_CALL_CHAT && !o.stream) {
-        /* A request file that asks for a stream gets one. */
-        json_object *sv;
-        if (json_object_object_get_ex(llmc_request_json(req), "stream", &sv) &&
-            json_object_is_type(sv, json_type_boolean) && json_object_get_boolean(sv))
-            o.stream = 1;
     }
     int need_cache = !(o.no_cache && o.no_store);
     llmc_cache *cache = NULL;
@@ -595,12 +608,20 @@ static int run_call(int argc, char **argv, llmc_call_type call)
     llmc_err err;
     llmc_err_clear(&err);
     llmc_response *resp = NULL;
-    llmc_status st;
     stream_ctx sc = {o.text, 0, 0};
-    if (o.stream)
-        st = llmc_completion_stream(client, req, on_chunk, &sc, &resp, &err);
-    else
-        st = llmc_client_call(client, call, req, NULL, NULL, &resp, &err);
+    /* The library's pipeline: prepare (controls, validation, routing,
+     * key), then execute (lookup, upstream, store). */
+    llmc_call_opts copts = LLMC_CALL_OPTS_INIT;
+    copts.cache_control = o.cache_control;
+    llmc_call *k = NULL;
+    llmc_status st = llmc_call_prepare_request(client, call, req, &copts, &k, &err);
+    if (st == LLMC_OK) {
+        /* A request file that asks for a stream gets one. */
+        if (call == LLMC_CALL_CHAT && llmc_call_wants_stream(k))
+            o.stream = 1;
+        st = llmc_call_execute(k, o.stream ? on_chunk : NULL, &sc, &resp, &err);
+    }
+    llmc_call_free(k);
     if (st != LLMC_OK) {
         if (o.stream && o.text && sc.any_text)
             fputc('\n', stdout);
@@ -656,19 +677,12 @@ static int key_request(const req_opts *o, key_req *kr)
     kr->call = o->ninputs ? LLMC_CALL_EMBEDDING : LLMC_CALL_CHAT;
     kr->req = NULL;
     if (o->request_file && !o->ninputs) {
-        /* A request with "input" and no "messages" is an embeddings
-         * request, one with "prompt" a text completion. */
-        json_object *j = NULL;
-        if (o->request_text.data)
-            llmc_json_parse(o->request_text.data, o->request_text.len, "request", &j, NULL);
-        json_object *v;
-        if (j && !json_object_object_get_ex(j, "messages", &v)) {
-            if (json_object_object_get_ex(j, "input", &v))
-                kr->call = LLMC_CALL_EMBEDDING;
-            else if (json_object_object_get_ex(j, "prompt", &v))
-                kr->call = LLMC_CALL_TEXT;
-        }
-        json_object_put(j);
+        /* The member that names the kind of call ("messages", "prompt",
+         * "input"), as the library reads it. */
+        llmc_call_type t = llmc_call_type_of_request(
+            o->request_text.data ? o->request_text.data : "", o->request_text.len);
+        if (t != LLMC_CALL_RAW)
+            kr->call = t;
     }
     int rc = build_request(o, kr->call, &kr->req);
     if (rc)

@@ -14,6 +14,7 @@ static const char main_help[] =
     "  key        print the cache key of a request (--explain: and why)\n"
     "  cache      get / set / del / flush / keys / ttl / stats / ping / copy\n"
     "  serve      run the OpenAI-compatible caching proxy\n"
+    "  top        a running proxy's hit ratio, savings and errors, live\n"
     "  plugins    list and inspect plugins\n"
     "  help [command]   help on a command (same as llmcache <command> --help)\n"
     "\n"
@@ -65,6 +66,16 @@ static int serve_missing(int argc, char **argv)
 }
 #endif
 
+#ifndef LLMC_CLI_HAVE_TOP
+static int top_missing(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_error("top", "not built (it needs libcurl at build time)");
+    return LLMC_CLI_EXIT_ERROR;
+}
+#endif
+
 #ifndef LLMC_CLI_HAVE_PLUGINS
 static int plugins_missing(int argc, char **argv)
 {
@@ -87,6 +98,11 @@ static const struct {
     {"serve", llmc_cli_serve},
 #else
     {"serve", serve_missing},
+#endif
+#ifdef LLMC_CLI_HAVE_TOP
+    {"top", llmc_cli_top},
+#else
+    {"top", top_missing},
 #endif
 #ifdef LLMC_CLI_HAVE_PLUGINS
     {"plugins", llmc_cli_plugins},

@@ -186,6 +186,36 @@ static int get_bool(cfgctx *x, json_object *o, const char *field, const char *na
     return 0;
 }
 
+/* "prices": a price file path, or prices inline ({"model": {"input":
+ * ..., "output": ...}}), merged over the default table by the client
+ * (its "prices" option). Inline prices are checked here so the message
+ * names the config field. */
+static int load_prices(cfgctx *x, proxy_config *c, json_object *v)
+{
+    const char *text;
+    if (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0) {
+        text = json_object_get_string(v);
+    } else if (json_object_is_type(v, json_type_object)) {
+        text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        llmc_prices *p = llmc_prices_new();
+        llmc_err e;
+        llmc_err_clear(&e);
+        llmc_status st = p ? llmc_prices_merge_json(p, text, strlen(text), &e) : LLMC_ENOMEM;
+        llmc_prices_free(p);
+        if (st != LLMC_OK)
+            return fail(x, "prices", "%s", e.msg[0] ? e.msg : llmc_strerror(st));
+    } else {
+        return fail(x, "prices",
+                    "must be a price file path or an object of model -> {\"input\": ..., "
+                    "\"cached_input\": ..., \"output\": ...} (dollars per million tokens)");
+    }
+    if (!c->client_opts && !(c->client_opts = llmc_options_new()))
+        return fail(x, "prices", "out of memory");
+    if (llmc_options_set(c->client_opts, "prices", text) != LLMC_OK)
+        return fail(x, "prices", "cannot be set");
+    return 0;
+}
+
 /* Reject members not in `known` (a typo must not be silently ignored). */
 static int check_members(cfgctx *x, json_object *o, const char *prefix,
                          const char *const *known)
@@ -455,7 +485,7 @@ int proxy_config_load(proxy_config *c, const char *path, char *err, size_t errsz
     }
     static const char *const known[] = {"listen", "cache", "client", "models",
                                         "allow_unlisted_models", "keys", "limits",
-                                        "coalescing", "metrics_public", "log", NULL};
+                                        "coalescing", "metrics_public", "log", "prices", NULL};
     if (check_members(&x, root, "", known))
         goto out;
     json_object *v;
@@ -493,6 +523,8 @@ int proxy_config_load(proxy_config *c, const char *path, char *err, size_t errsz
     }
     if (json_object_object_get_ex(root, "client", &v) &&
         options_from(&x, v, "client", &c->client_opts))
+        goto out;
+    if (json_object_object_get_ex(root, "prices", &v) && load_prices(&x, c, v))
         goto out;
     if (json_object_object_get_ex(root, "models", &v) && load_models(&x, c, v))
         goto out;

@@ -260,9 +260,31 @@ int llmc_cli_serve(int argc, char **argv)
                 cfg.cache_url ? cfg.cache_url : "", e.msg);
         goto done;
     }
-    if (llmc_client_new(cache, cfg.client_opts, &client, &e) != LLMC_OK) {
+    /* The server's own settings for the client: requests never choose
+     * the provider's endpoint or key, and only the configured models are
+     * served unless the configuration allows others. */
+    llmc_options *copts = cfg.client_opts ? llmc_options_dup(cfg.client_opts)
+                                          : llmc_options_new();
+    if (!copts || llmc_options_set(copts, "request_credentials", "false") != LLMC_OK ||
+        llmc_options_set(copts, "models_only", cfg.allow_unlisted ? "false" : "true") !=
+            LLMC_OK) {
+        llmc_options_free(copts);
+        fprintf(stderr, "llmcache serve: out of memory\n");
+        goto done;
+    }
+    llmc_status cst = llmc_client_new(cache, copts, &client, &e);
+    llmc_options_free(copts);
+    if (cst != LLMC_OK) {
         fprintf(stderr, "llmcache serve: config field \"client\": %s\n", e.msg);
         goto done;
+    }
+    for (size_t i = 0; i < cfg.n_models; i++) {
+        const proxy_model *m = &cfg.models[i];
+        if (llmc_client_add_model(client, m->name, m->target, m->api_base, m->api_key,
+                                  m->api_version, &e) != LLMC_OK) {
+            fprintf(stderr, "llmcache serve: config field \"models[%zu]\": %s\n", i, e.msg);
+            goto done;
+        }
     }
 
     srv = proxy_server_start(&cfg, cache, client, err, sizeof err);

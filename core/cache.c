@@ -928,32 +928,55 @@ llmc_status llmc_cache_mset(llmc_cache *c, size_t n, const llmc_kv *items)
     return st;
 }
 
+/* Appends each key the backend's scan gives to a key list. */
 typedef struct collect {
-    llmc_buf keys;   /* concatenated keys */
-    size_t *lens;
-    size_t n, cap;
+    llmc_key_list *l;
     int oom;
 } collect;
 
 static int collect_cb(void *ud, const char *key, size_t klen)
 {
     collect *col = ud;
-    if (col->n == col->cap) {
-        size_t cap = col->cap ? col->cap * 2 : 256;
-        size_t *nl = realloc(col->lens, cap * sizeof *nl);
+    llmc_key_list *l = col->l;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        size_t *nl = realloc(l->lens, cap * sizeof *nl);
         if (!nl) {
             col->oom = 1;
             return 1;
         }
-        col->lens = nl;
-        col->cap = cap;
+        l->lens = nl;
+        l->cap = cap;
     }
-    if (llmc_buf_append(&col->keys, key, klen) != LLMC_OK) {
+    if (llmc_buf_append(&l->bytes, key, klen) != LLMC_OK) {
         col->oom = 1;
         return 1;
     }
-    col->lens[col->n++] = klen;
+    l->lens[l->n++] = klen;
     return 0;
+}
+
+void llmc_key_list_free(llmc_key_list *l)
+{
+    if (!l)
+        return;
+    llmc_buf_free(&l->bytes);
+    free(l->lens);
+    memset(l, 0, sizeof *l);
+}
+
+/* The backend's scan into a list, under the handle's lock (LLMC_OK, or
+ * the failure in *e). */
+static llmc_status list_keys(llmc_cache *c, const char *prefix, size_t plen, llmc_key_list *l,
+                             llmc_err *e)
+{
+    collect col = {l, 0};
+    LOCK(c);
+    llmc_status st = c->ops->scan(c->ctx, plen ? prefix : "", plen, collect_cb, &col, e);
+    UNLOCK(c);
+    if (st == LLMC_OK && col.oom)
+        st = llmc_err_set(e, LLMC_ENOMEM, 0, "out of memory listing keys");
+    return st;
 }
 
 llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
@@ -979,18 +1002,14 @@ llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
         UNLOCK(c);
     } else if (BACKEND_HAS(c, scan)) {
         /* Emulate: list the namespace's keys, then delete them. */
-        collect col = {LLMC_BUF_INIT, NULL, 0, 0, 0};
+        llmc_key_list col = LLMC_KEY_LIST_INIT;
         char prefix[MAX_NAMESPACE_BYTES + 2];
         int pl = snprintf(prefix, sizeof prefix, "%s:", ns);
-        LOCK(c);
-        st = c->ops->scan(c->ctx, prefix, (size_t)pl, collect_cb, &col, &e);
-        UNLOCK(c);
-        if (st == LLMC_OK && col.oom)
-            st = llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory listing keys");
+        st = list_keys(c, prefix, (size_t)pl, &col, &e);
         size_t off = 0;
         for (size_t i = 0; st == LLMC_OK && i < col.n; i++) {
             LOCK(c);
-            llmc_status d = c->ops->del(c->ctx, col.keys.data + off, col.lens[i], &e);
+            llmc_status d = c->ops->del(c->ctx, col.bytes.data + off, col.lens[i], &e);
             UNLOCK(c);
             off += col.lens[i];
             if (d == LLMC_OK)
@@ -998,8 +1017,7 @@ llmc_status llmc_cache_flush(llmc_cache *c, const char *ns, uint64_t *deleted)
             else if (d != LLMC_MISS)
                 st = d;
         }
-        llmc_buf_free(&col.keys);
-        free(col.lens);
+        llmc_key_list_free(&col);
     } else {
         return fail(c, LLMC_ENOTSUP, "cache backend %s cannot flush a namespace", c->name);
     }
@@ -1042,6 +1060,25 @@ llmc_status llmc_cache_ping(llmc_cache *c)
     return st;
 }
 
+llmc_status llmc_cache_list_keys(llmc_cache *c, const char *prefix, size_t plen,
+                                 llmc_key_list *out)
+{
+    if (!c || !out || (plen && !prefix))
+        return LLMC_EINVAL;
+    llmc_key_list init = LLMC_KEY_LIST_INIT;
+    *out = init;
+    if (!BACKEND_HAS(c, scan))
+        return fail(c, LLMC_ENOTSUP, "cache backend %s cannot enumerate keys", c->name);
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = list_keys(c, prefix, plen, out, &e);
+    if (st != LLMC_OK) {
+        llmc_key_list_free(out);
+        return backend_fail(c, st, &e, "scan");
+    }
+    return LLMC_OK;
+}
+
 llmc_status llmc_cache_scan(llmc_cache *c, const char *prefix, size_t plen, llmc_scan_cb cb,
                             void *ud)
 {
@@ -1053,20 +1090,15 @@ llmc_status llmc_cache_scan(llmc_cache *c, const char *prefix, size_t plen, llmc
     llmc_err_clear(&e);
     /* Collect first so the callback runs without backend locks held and
      * may call back into the cache. */
-    collect col = {LLMC_BUF_INIT, NULL, 0, 0, 0};
-    LOCK(c);
-    llmc_status st = c->ops->scan(c->ctx, plen ? prefix : "", plen, collect_cb, &col, &e);
-    UNLOCK(c);
-    if (st == LLMC_OK && col.oom)
-        st = llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory listing keys");
+    llmc_key_list col = LLMC_KEY_LIST_INIT;
+    llmc_status st = list_keys(c, prefix, plen, &col, &e);
     size_t off = 0;
     for (size_t i = 0; st == LLMC_OK && i < col.n; i++) {
-        if (cb(ud, col.keys.data + off, col.lens[i]))
+        if (cb(ud, col.bytes.data + off, col.lens[i]))
             break;
         off += col.lens[i];
     }
-    llmc_buf_free(&col.keys);
-    free(col.lens);
+    llmc_key_list_free(&col);
     if (st != LLMC_OK)
         return backend_fail(c, st, &e, "scan");
     return st;

@@ -58,6 +58,23 @@ llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llm
 llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
                                 size_t vlen, int64_t ttl_ms, llmc_err *e);
 
+/* ---- price table of a client (core/savings.c) ---- */
+/* Loaded at most once, on first use or at client creation when the
+ * client was given a "prices" option; a load error is kept and reported
+ * to every caller. */
+typedef struct llmc__prices_slot {
+    pthread_mutex_t mu;
+    int tried;
+    llmc_status st;
+    llmc_prices *p;
+    char *override; /* the "prices" option, or NULL */
+    char msg[LLMC_ERRMSG_MAX];
+} llmc__prices_slot;
+llmc_status llmc__prices_slot_init(llmc__prices_slot *s, const char *override, int now,
+                                   llmc_err *err);
+const llmc_prices *llmc__prices_slot_get(llmc__prices_slot *s, llmc_err *err);
+void llmc__prices_slot_free(llmc__prices_slot *s);
+
 /* ---- URL parsing ---- */
 typedef struct llmc_url {
     char *scheme;      /* lower-cased */

@@ -2,6 +2,7 @@
  * optional namespace prefix. */
 #include "canon.h"
 #include "builtins.h"
+#include "fastjson.h"
 #include "hash.h"
 
 #include <json-c/json.h>
@@ -159,10 +160,35 @@ static llmc_status v1_compute(const llmc_key_input *in, llmc_buf *key, llmc_buf 
                         v1_params_json, &f, key, material, err);
 }
 
+/* The v1 key from the client's tokens (fastjson.c), byte-identical to
+ * v1_compute over the parsed object. */
+static llmc_status v1_compute_tokens(const llmc_key_input *in, const llmc_key_tokens *tokens,
+                                     llmc_buf *key, llmc_buf *material, llmc_err *err)
+{
+    if (!in || !tokens || !in->provider || !in->model ||
+        (in->call != LLMC_CALL_CHAT && in->call != LLMC_CALL_TEXT))
+        return llmc_err_set(err, LLMC_ENOTSUP, 0, "v1: tokens not keyed for this call");
+    llmc__fj_keyin ki;
+    memset(&ki, 0, sizeof ki);
+    ki.call = in->call;
+    ki.provider = in->provider;
+    ki.model = in->model;
+    ki.api_base = in->api_base;
+    ki.namespace_ = in->namespace_;
+    ki.scope_by_user = in->scope_by_user;
+    ki.input_item = -1;
+    /* The tokens are the client's llmc__fjdoc under a public name. */
+    llmc_status st = llmc__fj_key_v1((llmc__fjdoc *)(uintptr_t)tokens, &ki, key, material);
+    if (st != LLMC_OK)
+        return llmc_err_set(err, st, 0, "v1: tokens declined");
+    return LLMC_OK;
+}
+
 const llmc_key_strategy_ops llmc__key_strategy_v1 = {
     .hdr = LLMC_COMPONENT_INIT(llmc_key_strategy_ops, "v1",
                                "RFC 8785 canonical request + SHA-256 (default)"),
     .compute = v1_compute,
+    .compute_tokens = v1_compute_tokens,
 };
 
 llmc_status llmc_key_compute(const char *strategy, const llmc_key_input *in, llmc_buf *key,

@@ -202,6 +202,8 @@ static llmc_status mock_respond(const llmc_provider_call *call, struct json_obje
     return LLMC_OK;
 }
 
+static const char *const mock_claims[] = {"mock_response", "mock_tool_calls", NULL};
+
 const llmc_provider_ops llmc__provider_mock = {
     .hdr = LLMC_COMPONENT_INIT(llmc_provider_ops, "mock",
                                "answers with the request's mock_response, no network"),
@@ -209,4 +211,5 @@ const llmc_provider_ops llmc__provider_mock = {
              LLMC_PROVIDER_STREAM | LLMC_PROVIDER_LOCAL,
     .default_api_base = "mock://",
     .respond_local = mock_respond,
+    .claims = mock_claims,
 };

@@ -1,17 +1,21 @@
 #!/bin/sh
 # Install what llmcache needs on Debian 12. With --test, also the servers
-# and tools the test suites start (redis-server, memcached, nginx, node)
-# and libFuzzer for the fuzz harnesses (libclang-rt-14-dev: clang-14's
-# -fsanitize=fuzzer runtime).
+# and tools the test suites start (redis-server, memcached, nginx, node,
+# pytest; redis-py for the Python benchmark's baseline; chromium for the
+# proxy dashboard's browser test) and libFuzzer for the fuzz harnesses
+# (libclang-rt-14-dev: clang-14's -fsanitize=fuzzer runtime).
 # Uses sudo when not run as root.
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS="gcc clang meson ninja-build pkg-config libjson-c-dev libssl-dev check \
-      libhiredis-dev libmemcached-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev"
+      libhiredis-dev libmemcached-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev \
+      python3-dev"
 if [ "${1:-}" = "--test" ]; then
+  # chromium: the proxy dashboard's browser test (driven by puppeteer-core
+  # from npm, installed by the test into the build dir).
   PKGS="$PKGS redis-server redis-tools memcached libmemcached-tools sqlite3 openssl nginx wrk \
-        curl procps libclang-rt-14-dev"
+        curl procps python3-pytest python3-redis chromium libclang-rt-14-dev"
   # Node.js runs the official openai npm client in the proxy tests. A
   # machine that already has node and npm (from Debian or elsewhere) keeps
   # them: Debian's npm package conflicts with other node builds.

@@ -25,9 +25,14 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <math.h>
 
 #define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
 #define NPM_DIR LLMC_BUILD_ROOT "/tests/npm"
+/* puppeteer-core in its own prefix: `npm install --no-save` prunes
+ * packages it was not asked for. */
+#define NPM_BROWSER_DIR LLMC_BUILD_ROOT "/tests/npm-browser"
+#define PRICES LLMC_SOURCE_ROOT "/share/llmcache/prices.json"
 #define ADMIN_KEY "sk-proxy-admin-0001"
 #define KEY_A "sk-proxy-team-a-0002"
 #define KEY_B "sk-proxy-team-b-0003"
@@ -366,6 +371,8 @@ static void setup(void)
     snprintf(tmpdir, sizeof tmpdir, "/tmp/llmc-check-proxy.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
     setenv("LLMC_TEST_KEY_B", KEY_B, 1);
+    /* The source tree's price table (the proxies inherit it). */
+    setenv("LLMCACHE_PRICES", PRICES, 1);
     fp = fp_start();
     ck_assert_ptr_nonnull(fp);
     fp_add_route(fp, "POST", "/slow/v1/chat/completions", slow_stream, NULL);
@@ -896,6 +903,362 @@ START_TEST(test_models_health_metrics_ping)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* What hits saved: headers, metrics, the dashboard's endpoints. */
+
+static long long metric_value(const char *text, const char *line_prefix)
+{
+    const char *p = strstr(text, line_prefix);
+    return p ? atoll(p + strlen(line_prefix)) : -1;
+}
+
+static double metric_double(const char *text, const char *line_prefix)
+{
+    const char *p = strstr(text, line_prefix);
+    return p ? strtod(p + strlen(line_prefix), NULL) : -1;
+}
+
+START_TEST(test_savings)
+{
+    proxy px;
+    proxy_start(&px, "proxy-savings", NULL);
+    char *b = chat_body("savings", 0);
+    resp r;
+    /* A slow provider: the time a hit saves is at least this. */
+    fp_set_delay_ms(fp, 300);
+    http(&r, "POST", &px, "/v1/chat/completions", b, admin_h);
+    fp_set_delay_ms(fp, 0);
+    ck_status(&r, "MISS");
+    ck_assert_ptr_null(hdr(&r, "x-llmcache-saved-tokens"));
+    resp_free(&r);
+    http(&r, "POST", &px, "/v1/chat/completions", b, admin_h);
+    ck_status(&r, "HIT");
+    /* The saving is the stored answer's usage at gpt-4o-mini's price
+     * ($0.15 input, $0.60 output per million). */
+    json_object *o = body_json(&r), *u, *v;
+    ck_assert(json_object_object_get_ex(o, "usage", &u));
+    ck_assert(json_object_object_get_ex(u, "prompt_tokens", &v));
+    long long pt = json_object_get_int64(v);
+    ck_assert(json_object_object_get_ex(u, "completion_tokens", &v));
+    long long ct = json_object_get_int64(v);
+    ck_assert(json_object_object_get_ex(u, "total_tokens", &v));
+    long long tt = json_object_get_int64(v);
+    json_object_put(o);
+    ck_assert_int_gt(tt, 0);
+    ck_assert_int_eq(atoll(hdr(&r, "x-llmcache-saved-tokens")), tt);
+    double usd = ((double)pt * 0.15 + (double)ct * 0.60) / 1e6;
+    double got = strtod(hdr(&r, "x-llmcache-saved-usd"), NULL);
+    ck_assert_msg(got > usd * 0.999 && got < usd * 1.001, "saved usd %s, wanted %.10f",
+                  hdr(&r, "x-llmcache-saved-usd"), usd);
+    resp_free(&r);
+    /* A streamed hit says the same. */
+    char *sb = chat_body("savings", 1);
+    http(&r, "POST", &px, "/v1/chat/completions", sb, admin_h);
+    ck_status(&r, "HIT");
+    ck_assert_int_eq(atoll(hdr(&r, "x-llmcache-saved-tokens")), tt);
+    resp_free(&r);
+    free(sb);
+    /* A tenant's hits are counted under its namespace. */
+    const char *const a_h[] = {"Authorization: Bearer " KEY_A, NULL};
+    for (int i = 0; i < 2; i++) {
+        http(&r, "POST", &px, "/v1/chat/completions", b, a_h);
+        ck_status(&r, i ? "HIT" : "MISS");
+        resp_free(&r);
+    }
+    free(b);
+    /* An unknown model (a hostile name): tokens yes, dollars "unknown",
+     * and the label is escaped where /metrics writes it. */
+    const char *hostile = "{\"model\":\"ev\\\"il\\nx} 1\",\"mock_response\":\"a b c\","
+                          "\"messages\":[{\"role\":\"user\",\"content\":\"hostile\"}]}";
+    for (int i = 0; i < 2; i++) {
+        http(&r, "POST", &px, "/v1/chat/completions", hostile, admin_h);
+        ck_status(&r, i ? "HIT" : "MISS");
+        if (i) {
+            ck_assert_str_eq(hdr(&r, "x-llmcache-saved-usd"), "unknown");
+            ck_assert_int_gt(atoll(hdr(&r, "x-llmcache-saved-tokens")), 0);
+        }
+        resp_free(&r);
+    }
+    http(&r, "GET", &px, "/metrics", NULL, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    char line[256];
+    snprintf(line, sizeof line,
+             "llmcache_saved_tokens_total{model=\"gpt-4o-mini\",tenant=\"(admin)\","
+             "endpoint=\"chat\"} ");
+    ck_assert_int_eq(metric_value(r.body, line), 2 * tt);
+    snprintf(line, sizeof line,
+             "llmcache_saved_tokens_total{model=\"gpt-4o-mini\",tenant=\"team-a\","
+             "endpoint=\"chat\"} ");
+    ck_assert_int_eq(metric_value(r.body, line), tt);
+    snprintf(line, sizeof line,
+             "llmcache_saved_usd_total{model=\"gpt-4o-mini\",tenant=\"team-a\","
+             "endpoint=\"chat\"} ");
+    double mu = metric_double(r.body, line);
+    ck_assert_msg(mu > usd * 0.999 && mu < usd * 1.001, "%f", mu);
+    ck_assert_ptr_nonnull(strstr(r.body, "llmcache_saved_unpriced_hits_total{model=\"ev\\\"il\\nx} "
+                                         "1\",tenant=\"(admin)\",endpoint=\"chat\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(r.body, "# TYPE llmcache_saved_seconds_total counter"));
+    /* Two hits (plain and streamed) of an answer that took >= 0.3 s. */
+    snprintf(line, sizeof line,
+             "llmcache_saved_seconds_total{model=\"gpt-4o-mini\",tenant=\"(admin)\","
+             "endpoint=\"chat\"} ");
+    ck_assert_msg(metric_double(r.body, line) >= 0.6, "%s", r.body);
+    resp_free(&r);
+
+    /* The dashboard: a browser is asked for the key; admin keys only. */
+    http(&r, "GET", &px, "/ui", NULL, NULL);
+    ck_assert_int_eq(r.status, 401);
+    ck_assert_ptr_nonnull(strstr(hdr(&r, "www-authenticate"), "Basic"));
+    resp_free(&r);
+    /* "someone:sk-proxy-team-a-0002" */
+    const char *const tenant_basic[] = {"Authorization: Basic c29tZW9uZTpzay1wcm94eS10ZWFtLWEtMDAwMg==", NULL};
+    http(&r, "GET", &px, "/ui", NULL, tenant_basic);
+    ck_assert_int_eq(r.status, 403);
+    resp_free(&r);
+    const char *const bad_basic[] = {"Authorization: Basic !!!notbase64", NULL};
+    http(&r, "GET", &px, "/ui", NULL, bad_basic);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    /* "someone:sk-proxy-admin-0001" */
+    const char *const admin_basic[] = {"Authorization: Basic c29tZW9uZTpzay1wcm94eS1hZG1pbi0wMDAx", NULL};
+    http(&r, "GET", &px, "/ui", NULL, admin_basic);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(hdr(&r, "content-type"), "text/html"));
+    ck_assert_ptr_nonnull(strstr(hdr(&r, "content-security-policy"), "default-src 'none'"));
+    ck_assert_ptr_nonnull(strstr(r.body, "id=\"saved-usd\""));
+    /* Self-contained: nothing loaded from elsewhere (the one URL is the
+     * SVG namespace name, never fetched). */
+    ck_assert_ptr_null(strstr(r.body, "https://"));
+    const char *u1 = strstr(r.body, "http://");
+    ck_assert(u1 && strncmp(u1, "http://www.w3.org/2000/svg\"", 27) == 0);
+    ck_assert_ptr_null(strstr(u1 + 1, "http://"));
+    ck_assert_ptr_null(strstr(r.body, "<script src"));
+    ck_assert_ptr_null(strstr(r.body, "@import"));
+    resp_free(&r);
+    http(&r, "GET", &px, "/ui/data", NULL, a_h);
+    ck_assert_int_eq(r.status, 403);
+    resp_free(&r);
+    http(&r, "GET", &px, "/ui/data?since=soon", NULL, admin_h);
+    ck_assert_int_eq(r.status, 400);
+    resp_free(&r);
+    http(&r, "GET", &px, "/ui/data", NULL, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    o = body_json(&r);
+    json_object *t, *x;
+    ck_assert(json_object_object_get_ex(o, "totals", &t));
+    ck_assert(json_object_object_get_ex(t, "saved_tokens", &x));
+    ck_assert_int_gt(json_object_get_int64(x), 3 * tt);
+    ck_assert(json_object_object_get_ex(t, "unpriced_hits", &x));
+    ck_assert_int_eq(json_object_get_int64(x), 1);
+    ck_assert(json_object_object_get_ex(o, "top_tenants", &x));
+    ck_assert_str_eq(jpath_str(o, "top_tenants", 0, "name", NULL), "(admin)");
+    ck_assert(json_object_object_get_ex(o, "prices", &x));
+    ck_assert(json_object_object_get_ex(x, "loaded", &v) && json_object_get_boolean(v));
+    json_object_put(o);
+    resp_free(&r);
+
+    /* The same figures in the terminal: llmcache top, cache stats --proxy. */
+    char outp[300], errp[300];
+    snprintf(outp, sizeof outp, "%s/top.out", tmpdir);
+    snprintf(errp, sizeof errp, "%s/top.err", tmpdir);
+    char *top[] = {SERVE, "top", "--url", px.url, "--key", ADMIN_KEY, "--once", NULL};
+    ck_assert_int_eq(wait_exit(spawn(top, outp, errp)), 0);
+    char *text = slurp(outp, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "hit ratio:"));
+    ck_assert_ptr_nonnull(strstr(text, "gpt-4o-mini"));
+    ck_assert_ptr_nonnull(strstr(text, "team-a"));
+    ck_assert_ptr_nonnull(strstr(text, "no price"));
+    /* The hostile model name reaches the terminal without its newline. */
+    ck_assert_ptr_nonnull(strstr(text, "ev\"il?x} 1"));
+    ck_assert_ptr_null(strstr(text, "\033"));
+    free(text);
+    char *bad[] = {SERVE, "top", "--url", px.url, "--key", KEY_A, "--once", NULL};
+    ck_assert_int_eq(wait_exit(spawn(bad, outp, errp)), 1);
+    text = slurp(errp, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "admin key"));
+    ck_assert_ptr_null(strstr(text, KEY_A));
+    free(text);
+    setenv("LLMCACHE_PROXY_KEY", ADMIN_KEY, 1);
+    char *stats[] = {SERVE, "cache", "stats", "--cache", "local://", "--proxy", px.url,
+                     "--json", NULL};
+    ck_assert_int_eq(wait_exit(spawn(stats, outp, errp)), 0);
+    unsetenv("LLMCACHE_PROXY_KEY");
+    text = slurp(outp, NULL);
+    o = json_tokener_parse(text);
+    ck_assert_msg(o != NULL, "%s", text);
+    ck_assert(json_object_object_get_ex(o, "proxy", &x));
+    ck_assert(json_object_object_get_ex(x, "totals", &t));
+    ck_assert(json_object_object_get_ex(t, "saved_tokens", &v));
+    ck_assert_int_gt(json_object_get_int64(v), 3 * tt);
+    json_object_put(o);
+    free(text);
+    testsrv_stop(&px.srv);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The dashboard in a real browser: Debian's chromium driven by the
+ * puppeteer-core npm package. */
+
+static int browser_ready(void)
+{
+    struct stat st;
+    if (stat(NPM_BROWSER_DIR "/node_modules/puppeteer-core/package.json", &st) == 0)
+        return 1;
+    if (!testsrv_which("node") || !testsrv_which("npm"))
+        return 0;
+    mkdir(NPM_BROWSER_DIR, 0755);
+    char *argv[] = {"npm", "install", "--prefix", NPM_BROWSER_DIR, "--no-audit", "--no-fund",
+                    "--no-save", "--loglevel=error", "puppeteer-core@24", NULL};
+    int rc = testsrv_run(tmpdir, argv);
+    return rc == 0 && stat(NPM_BROWSER_DIR "/node_modules/puppeteer-core/package.json", &st) == 0;
+}
+
+static const char *js(json_object *o, const char *a, const char *b);
+
+static double jnum(json_object *o, const char *a, const char *b)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, a, &v))
+        return -1;
+    if (b && !json_object_object_get_ex(v, b, &v))
+        return -1;
+    return json_object_get_double(v);
+}
+
+START_TEST(test_dashboard_browser)
+{
+    ck_assert_msg(testsrv_which("chromium"),
+                  "chromium is not installed (sh scripts/install-deps.sh --test)");
+    ck_assert_msg(browser_ready(), "could not install puppeteer-core into " NPM_BROWSER_DIR);
+    proxy px;
+    proxy_start(&px, "proxy-dashboard", NULL);
+    /* Traffic: misses then hits for the admin and a tenant, a streamed
+     * hit, an embedding hit, an unpriced model and an error. */
+    const char *const a_h[] = {"Authorization: Bearer " KEY_A, NULL};
+    const char *const *who[] = {admin_h, a_h};
+    resp r;
+    /* Upstream calls that take a while, as real ones do. */
+    fp_set_delay_ms(fp, 120);
+    /* In waves a sample interval apart, so the charts have a history. */
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            sleep_ms(2300);
+        for (int q = 0; q < 3; q++) {
+            char text[64];
+            snprintf(text, sizeof text, "dashboard question %d", q);
+            char *b = chat_body(text, 0);
+            for (int i = 0; i < 1 + q; i++) {
+                http(&r, "POST", &px, "/v1/chat/completions", b, who[k]);
+                ck_assert_int_eq(r.status, 200);
+                resp_free(&r);
+            }
+            free(b);
+        }
+    }
+    sleep_ms(2300);
+    char *sb = chat_body("dashboard question 2", 1);
+    http(&r, "POST", &px, "/v1/chat/completions", sb, admin_h);
+    ck_status(&r, "HIT");
+    resp_free(&r);
+    free(sb);
+    char eb[256];
+    snprintf(eb, sizeof eb,
+             "{\"model\":\"text-embedding-3-small\",\"input\":[\"dash one %u\",\"dash two\"]}",
+             run_tag);
+    for (int i = 0; i < 2; i++) {
+        http(&r, "POST", &px, "/v1/embeddings", eb, admin_h);
+        ck_status(&r, i ? "HIT" : "MISS");
+        resp_free(&r);
+    }
+    const char *house = "{\"model\":\"house-llm\",\"mock_response\":\"in house answer\","
+                        "\"messages\":[{\"role\":\"user\",\"content\":\"dash\"}]}";
+    for (int i = 0; i < 2; i++) {
+        http(&r, "POST", &px, "/v1/chat/completions", house, admin_h);
+        resp_free(&r);
+    }
+    http(&r, "POST", &px, "/v1/chat/completions",
+         "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         admin_h);
+    ck_assert_int_eq(r.status, 404);
+    resp_free(&r);
+    fp_set_delay_ms(fp, 0);
+
+    char script[300], out[300], err[300], profile[300], shot[300], phone[300];
+    snprintf(script, sizeof script, "%s/dashboard.mjs", NPM_BROWSER_DIR);
+    char *src = slurp(LLMC_SOURCE_ROOT "/tests/proxy/dashboard.mjs", NULL);
+    ck_assert_ptr_nonnull(src);
+    spit(script, src);
+    free(src);
+    snprintf(out, sizeof out, "%s/dashboard.out", tmpdir);
+    snprintf(err, sizeof err, "%s/dashboard.err", tmpdir);
+    snprintf(profile, sizeof profile, "%s/chromium-profile", tmpdir);
+    /* Kept in the build dir (docs/dashboard*.png are copies of these). */
+    snprintf(shot, sizeof shot, "%s/tests/dashboard.png", LLMC_BUILD_ROOT);
+    snprintf(phone, sizeof phone, "%s/tests/dashboard-phone.png", LLMC_BUILD_ROOT);
+    unlink(shot);
+    unlink(phone);
+    setenv("PROXY_URL", px.url, 1);
+    setenv("ADMIN_KEY", ADMIN_KEY, 1);
+    setenv("CHROMIUM", testsrv_which("chromium"), 1);
+    setenv("PROFILE", profile, 1);
+    setenv("SHOT", shot, 1);
+    setenv("SHOT_PHONE", phone, 1);
+    char *argv[] = {"node", script, NULL};
+    int rc = wait_exit(spawn(argv, out, err));
+    char *o = slurp(out, NULL), *e = slurp(err, NULL);
+    ck_assert_msg(rc == 0, "node dashboard.mjs failed (%d): %s %s", rc, o ? o : "", e ? e : "");
+    json_object *j = json_tokener_parse(o);
+    ck_assert_msg(j != NULL, "node printed no JSON: %s", o);
+    json_object *v;
+    ck_assert_int_eq((int)jnum(j, "status", NULL), 200);
+    ck_assert(json_object_object_get_ex(j, "console_errors", &v));
+    ck_assert_msg(json_object_array_length(v) == 0, "console errors: %s", o);
+    ck_assert(json_object_object_get_ex(j, "page_errors", &v));
+    ck_assert_msg(json_object_array_length(v) == 0, "page errors: %s", o);
+    ck_assert(json_object_object_get_ex(j, "failed_requests", &v));
+    ck_assert_msg(json_object_array_length(v) == 0, "failed requests: %s", o);
+    /* The page shows what /metrics reports. */
+    double hits = jnum(j, "metrics", "hits"), misses = jnum(j, "metrics", "misses");
+    ck_assert_msg(hits >= 8 && misses >= 5, "%s", o);
+    double ratio = jnum(j, "metrics", "hit_ratio");
+    ck_assert_msg(fabs(jnum(j, "hit_ratio", NULL) - ratio) < 1e-9, "%s", o);
+    char want[64];
+    snprintf(want, sizeof want, "%.1f%%", ratio * 100);
+    ck_assert_msg(strcmp(js(j, "hit_ratio_text", NULL), want) == 0, "hit ratio shown %s, want %s",
+                  js(j, "hit_ratio_text", NULL), want);
+    double usd = jnum(j, "metrics", "saved_usd");
+    ck_assert_msg(usd > 0, "%s", o);
+    ck_assert_msg(fabs(jnum(j, "saved_usd", NULL) - usd) <= usd * 1e-9, "%s", o);
+    /* The page's format: six decimals under a cent, four under $100. */
+    snprintf(want, sizeof want, usd < 0.01 ? "$%.6f" : "$%.4f", usd);
+    ck_assert_msg(strcmp(js(j, "saved_usd_text", NULL), want) == 0, "saved shown %s, want %s",
+                  js(j, "saved_usd_text", NULL), want);
+    ck_assert_msg(jnum(j, "saved_tokens", NULL) == jnum(j, "metrics", "saved_tokens"), "%s", o);
+    double secs = jnum(j, "metrics", "saved_seconds");
+    ck_assert_msg(secs >= 0.12 && fabs(jnum(j, "saved_seconds", NULL) - secs) < 1e-5, "%s", o);
+    /* Tables, backend and errors rendered; charts drawn; fits a phone. */
+    ck_assert_ptr_nonnull(strstr(o, "gpt-4o-mini"));
+    ck_assert_ptr_nonnull(strstr(o, "house-llm"));
+    ck_assert_ptr_nonnull(strstr(o, "no price"));
+    ck_assert_ptr_nonnull(strstr(o, "team-a"));
+    ck_assert_ptr_nonnull(strstr(o, "no-such-model"));
+    ck_assert(json_object_object_get_ex(j, "backend", &v));
+    ck_assert_ptr_nonnull(strstr(json_object_get_string(v), "stateup"));
+    ck_assert_int_ge((int)jnum(j, "paths", NULL), 3);
+    ck_assert(json_object_object_get_ex(j, "phone_overflow", &v));
+    ck_assert_msg(!json_object_get_boolean(v), "the page is wider than a phone: %s", o);
+    struct stat st;
+    ck_assert_int_eq(stat(shot, &st), 0);
+    ck_assert_int_gt(st.st_size, 10000);
+    ck_assert_int_eq(stat(phone, &st), 0);
+    json_object_put(j);
+    free(o);
+    free(e);
+    testsrv_stop(&px.srv);
+}
+END_TEST
+
 START_TEST(test_coalescing_curl)
 {
     enum { N = 8 };
@@ -952,6 +1315,46 @@ START_TEST(test_coalescing_curl)
     }
     fp_set_delay_ms(fp, 0);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
+    free(b);
+}
+END_TEST
+
+/* llmcache_coalesced_total counts requests answered by another's upstream
+ * call, once each: when the leader fails, its waiters run again, one
+ * leads a second flight and the others wait again, and still each is
+ * counted once, when it is answered. */
+START_TEST(test_coalesced_counted_once)
+{
+    enum { N = 6 };
+    proxy p;
+    proxy_start(&p, "proxy-ccount", "");
+    char *b = chat_body("coalesce after a failed leader", 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", p.url);
+    fp_set_delay_ms(fp, 1000);
+    fp_fail_next(fp, 1, 400, 0);
+    call c[N];
+    for (int i = 0; i < N; i++)
+        call_start(&c[i], "POST", url, b, admin_h, NULL);
+    int hits = 0, errors = 0;
+    for (int i = 0; i < N; i++) {
+        resp r;
+        call_finish(&c[i], &r);
+        if (r.status == 400)
+            errors++;
+        else if (r.status == 200 && strcmp(hdr(&r, "x-llmcache-status"), "HIT") == 0)
+            hits++;
+        resp_free(&r);
+    }
+    fp_set_delay_ms(fp, 0);
+    ck_assert_int_eq(errors, 1);
+    resp m;
+    http(&m, "GET", &p, "/metrics", NULL, admin_h);
+    const char *v = strstr(m.body, "\nllmcache_coalesced_total ");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(atoll(v + strlen("\nllmcache_coalesced_total ")), hits);
+    resp_free(&m);
+    testsrv_stop(&p.srv);
     free(b);
 }
 END_TEST
@@ -1167,6 +1570,10 @@ START_TEST(test_bad_config)
     bad_config("{\"cache\": {\"url\": \"nosuch://x\"}}", "nosuch");
     bad_config("{\"cache\": \"local://\",\n \"models\": [,]}", "line 2");
     bad_config("{\"client\": {\"max_retries\": 99}}", "client");
+    bad_config("{\"prices\": {\"house\": {\"inptu\": 1}}}", "field \"prices\": price of model "
+               "\"house\": unknown field \"inptu\"");
+    bad_config("{\"prices\": 5}", "field \"prices\": must be a price file path");
+    bad_config("{\"prices\": \"/nonexistent/prices.json\"}", "/nonexistent/prices.json");
     /* Bad command lines are usage errors too. */
     char *argv[] = {SERVE, "serve", "--threads", "many", NULL};
     ck_assert_int_eq(wait_exit(spawn(argv, NULL, "/dev/null")), 2);
@@ -1266,7 +1673,10 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_models_health_metrics_ping);
     tcase_add_test(tc, test_coalescing_curl);
     tcase_add_test(tc, test_coalescing_timeout);
+    tcase_add_test(tc, test_coalesced_counted_once);
     tcase_add_test(tc, test_openai_npm);
+    tcase_add_test(tc, test_savings);
+    tcase_add_test(tc, test_dashboard_browser);
     tcase_add_test(tc, test_sigterm_finishes_in_flight);
     tcase_add_test(tc, test_bad_config);
     tcase_add_test(tc, test_env_provider_key);

@@ -148,6 +148,22 @@ typedef int (*llmc_scan_cb)(void *ud, const char *key, size_t klen);
 LLMC_API llmc_status llmc_cache_scan(llmc_cache *c, const char *prefix, size_t plen,
                                      llmc_scan_cb cb, void *ud);
 
+/* The same keys as one list, for a caller that works through them after
+ * the listing (a copy between caches): keys back to back in `bytes`, key
+ * i is lens[i] bytes long. *out is the caller's (it need not be
+ * initialised; free with llmc_key_list_free, also after a failure).
+ * LLMC_ENOTSUP as for llmc_cache_scan. */
+typedef struct llmc_key_list {
+    llmc_buf bytes;
+    size_t *lens;
+    size_t n, cap;
+} llmc_key_list;
+#define LLMC_KEY_LIST_INIT {LLMC_BUF_INIT, NULL, 0, 0}
+LLMC_API llmc_status llmc_cache_list_keys(llmc_cache *c, const char *prefix, size_t plen,
+                                          llmc_key_list *out);
+/* Free a list's memory (the struct itself is the caller's). NULL ok. */
+LLMC_API void llmc_key_list_free(llmc_key_list *l);
+
 /* Counters of one cache handle since it was opened (or last reset).
  * Latencies are of the backend call as seen by the core, in nanoseconds;
  * percentiles come from a log-scale histogram with four buckets per

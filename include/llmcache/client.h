@@ -33,6 +33,8 @@
 #include "cache.h"
 #include "entry.h"
 #include "keys.h"
+#include "savings.h"
+#include "call.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,12 +42,9 @@ extern "C" {
 
 struct json_object;
 
-typedef struct llmc_client llmc_client;
-typedef struct llmc_request llmc_request;
-typedef struct llmc_response llmc_response;
+/* llmc_client, llmc_request, llmc_response and llmc_chunk_cb are
+ * declared in call.h. */
 
-/* Length argument meaning "NUL-terminated, use strlen". */
-#define LLMC_ZSTR ((size_t)-1)
 
 /* ------------------------------------------------------------------ */
 /* Client. */
@@ -73,6 +72,20 @@ typedef struct llmc_response llmc_response;
  *                       without parsing it or computing its key again
  *                       (only the provider's api_base environment
  *                       variables are re-checked)
+ *   prices              price override merged over the default table
+ *                       (savings.h): a path to a price file, or inline
+ *                       JSON ({"my-model": {"input": 1, "output": 2}});
+ *                       checked here, a bad one is LLMC_EINVAL / LLMC_EIO.
+ *                       Without it the default table
+ *                       (llmc_prices_default_path) is read on the first
+ *                       llmc_response_saved.
+ *   request_credentials use the request's api_key, api_base, base_url,
+ *                       api_version, headers and extra_headers members
+ *                       (default true); false for a server whose clients
+ *                       must not choose the provider's endpoint or key
+ *   models_only         answer only the models of llmc_client_add_model
+ *                       (and mock_response requests); others are
+ *                       LLMC_ENOTFOUND (default false)
  * Unknown options are LLMC_EINVAL naming the option. Credentials not given
  * here come from the environment at call time (OPENAI_API_KEY,
  * OPENAI_BASE_URL, AZURE_API_KEY, AZURE_API_BASE, AZURE_API_VERSION,
@@ -85,6 +98,17 @@ LLMC_API void llmc_client_free(llmc_client *c);
 
 /* The attached cache (borrowed), or NULL. */
 LLMC_API llmc_cache *llmc_client_cache(const llmc_client *c);
+
+/* List a model under `name` (a proxy's "model_list" entry): a request
+ * for `name` goes to `target` ("provider/model" or a name the provider
+ * is inferred from) with these settings (each may be NULL: the usual
+ * lookup), which win over the request's and the options'. Strings are
+ * copied. LLMC_EEXIST if the name is listed. Call before sharing the
+ * client between threads. */
+LLMC_API llmc_status llmc_client_add_model(llmc_client *c, const char *name,
+                                           const char *target, const char *api_base,
+                                           const char *api_key, const char *api_version,
+                                           llmc_err *err);
 
 /* Replace key computation with a callback (LiteLLM's get_cache_key
  * override). fn NULL restores the key strategy. The namespace prefix is
@@ -185,7 +209,6 @@ LLMC_API llmc_status llmc_embedding_json(llmc_client *c, const char *json, size_
  * stored response is replayed as a chunk sequence. *out (may be NULL if
  * not wanted) receives the assembled (or cached) full response. The
  * request's "stream" member is ignored here. */
-typedef int (*llmc_chunk_cb)(void *ud, struct json_object *chunk);
 LLMC_API llmc_status llmc_completion_stream(llmc_client *c, const llmc_request *req,
                                             llmc_chunk_cb cb, void *ud,
                                             llmc_response **out, llmc_err *err);
@@ -242,6 +265,30 @@ LLMC_API const char *llmc_response_provider(const llmc_response *r);
 LLMC_API const char *llmc_response_model(const llmc_response *r);
 /* Number of HTTP attempts made for this call (0 on a full hit). */
 LLMC_API int llmc_response_attempts(const llmc_response *r);
+
+/* What serving this response from the cache saved: the tokens of the
+ * original call (its usage), their price in dollars, and the original
+ * call's upstream latency (0 = unknown: stored before latencies were
+ * kept). For embeddings, the items that hit (usd from their tokens; the
+ * time only when every item hit). LLMC_OK with *out filled; LLMC_MISS
+ * with *out zeroed when nothing came from the cache. When the price table
+ * cannot be read, the status of that (LLMC_EIO, LLMC_EINVAL) with the
+ * reason in err, and *out still holds tokens and time with priced = 0.
+ * The client that made the response must still be alive. Thread safe
+ * for different responses. */
+LLMC_API llmc_status llmc_response_saved(const llmc_response *r, llmc_saving *out,
+                                         llmc_err *err);
+
+/* The client's price table (loaded on first use), borrowed for the
+ * client's lifetime; NULL with the reason in err when it cannot be read.
+ * Thread safe. */
+LLMC_API const llmc_prices *llmc_client_prices(llmc_client *c, llmc_err *err);
+/* Replay a chat response (a hit from llmc_call_lookup, or any stored
+ * chat.completion) to cb as chat.completion.chunk objects: role, content
+ * in several deltas, tool calls, finish_reason, usage last. cb returning
+ * non-zero stops it with LLMC_ECANCELED. The response is not changed. */
+LLMC_API llmc_status llmc_response_replay(llmc_response *r, llmc_chunk_cb cb, void *ud,
+                                          llmc_err *err);
 
 /* Free a response. NULL is accepted. */
 LLMC_API void llmc_response_free(llmc_response *r);

@@ -37,6 +37,10 @@ typedef struct llmc_key_input {
     int scope_by_user;             /* include `user` in the key */
 } llmc_key_input;
 
+/* A request text already tokenized by the client (opaque: only the
+ * library's own strategies can read it). */
+typedef struct llmc_key_tokens llmc_key_tokens;
+
 typedef struct llmc_key_strategy_ops {
     llmc_component hdr;
     /* Write the final key (namespace prefix included) to `key`. When
@@ -44,6 +48,14 @@ typedef struct llmc_key_strategy_ops {
      * key was derived from (for `llmcache key --explain`). */
     llmc_status (*compute)(const llmc_key_input *in, llmc_buf *key,
                            llmc_buf *material, llmc_err *err);
+    /* Optional capability (present when hdr.struct_size reaches it, may
+     * be NULL): the same key as compute, byte for byte, from the request
+     * text's tokens instead of a parsed object, so that a hit needs no
+     * json-c parse. in->request and in->input_item are NULL. Any status
+     * but LLMC_OK declines: the client parses the text and calls compute.
+     * Called for chat and text calls only. */
+    llmc_status (*compute_tokens)(const llmc_key_input *in, const llmc_key_tokens *tokens,
+                                  llmc_buf *key, llmc_buf *material, llmc_err *err);
 } llmc_key_strategy_ops;
 
 /* Register a named strategy (table not copied). LLMC_EEXIST if taken. */

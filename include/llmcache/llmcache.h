@@ -12,7 +12,9 @@
 #include "registry.h"
 #include "defaults.h"
 #include "provider.h"
+#include "call.h"
 #include "client.h"
+#include "savings.h"
 #include "plugin.h"
 
 #endif

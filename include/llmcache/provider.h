@@ -250,6 +250,12 @@ typedef struct llmc_provider_ops {
     llmc_status (*respond_local)(const llmc_provider_call *call,
                                  struct json_object *request,
                                  struct json_object **out, llmc_err *err);
+
+    /* Optional (present when hdr.struct_size reaches it; may be NULL):
+     * request members that make this provider answer whatever the model
+     * names (NULL-terminated), LiteLLM's mock_response. The model still
+     * names the provider the key is computed for, when it names one. */
+    const char *const *claims;
 } llmc_provider_ops;
 
 /* Register a provider (table not copied; it must outlive the process).

@@ -1,0 +1,330 @@
+/* Internals of the completion client, shared by the files that make up
+ * the request pipeline (see docs/architecture.md for the picture):
+ *
+ *   request.c    llmc_request, the one reader of cache controls and the
+ *                value view (jv) that lets it read a json-c object or
+ *                the fast path's tokens alike
+ *   controls.c   controls given outside the body (headers, tenant)
+ *   calltypes.c  the call-type table: validation, key material, hit
+ *                marking, streaming, proxy paths, one row per call type
+ *   route.c      model -> provider, endpoint and credentials
+ *   memo.c       exact request text -> prepared result
+ *   call.c       the prepared call: prepare, lookup, execute, free
+ *   embed.c      embeddings: one entry per input item
+ *   upstream.c   the provider call (HTTP, streams) through the adapter
+ *   response.c   llmc_response
+ *   client.c     llmc_client and the convenience wrappers
+ * Not installed. */
+#ifndef LLMC_CLIENT_INTERNAL_H
+#define LLMC_CLIENT_INTERNAL_H
+
+#include "internal.h"
+#include "fastjson.h"
+#include "net.h"
+
+#include <json-c/json.h>
+
+#define LLMC__JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* ---- cache controls ---- */
+typedef struct llmc__controls {
+    int no_cache;
+    int no_store;
+    int64_t ttl_ms;      /* LLMC_TTL_DEFAULT, 0 = never, > 0 */
+    int64_t max_age_ms;  /* -1 = any */
+    char *ns;            /* owned */
+    int use_cache;       /* -1 unset, 0, 1 */
+    char *key;           /* owned preset key */
+} llmc__controls;
+
+void llmc__controls_init(llmc__controls *c);
+void llmc__controls_free(llmc__controls *c);
+/* Deep copy (strings duplicated). */
+llmc_status llmc__controls_copy(llmc__controls *dst, const llmc__controls *src);
+
+struct llmc_request {
+    json_object *obj;
+    llmc__controls ctl;
+};
+
+/* ---- a read-only view of a JSON value: a json-c object, or a token of
+ * the fast path's document. Everything that reads a request (controls,
+ * validation, routing) reads it through this view, so the fast path and
+ * the json-c path cannot disagree about a rule. ---- */
+typedef enum jv_kind {
+    JV_ABSENT = 0, JV_NULL, JV_BOOL, JV_INT, JV_DOUBLE, JV_STRING, JV_OBJECT, JV_ARRAY
+} jv_kind;
+
+typedef struct llmc__jv {
+    json_object *o;           /* json-c form, or */
+    const llmc__fjdoc *d;     /* token form: d->t[i] */
+    long i;                   /* -1 = absent (token form) */
+    int absent;               /* json-c form: member not there */
+} llmc__jv;
+
+jv_kind llmc__jv_kind(const llmc__jv *v);
+/* Member `name` of an object view (absent when not an object). */
+llmc__jv llmc__jv_member(const llmc__jv *v, const char *name);
+size_t llmc__jv_len(const llmc__jv *v);          /* array elements / string bytes */
+int llmc__jv_bool(const llmc__jv *v);
+/* Numbers: 1 = a number (*d always, *is_int and *i for integers). */
+int llmc__jv_number(const llmc__jv *v, int *is_int, int64_t *i, double *d);
+/* A string's decoded bytes (json-c: borrowed; tokens: appended to buf and
+ * pointing into it). NULL when not a string, or a NUL inside (tokens). */
+const char *llmc__jv_string(const llmc__jv *v, llmc_buf *buf, size_t *len);
+/* Visit each member once with the value json-c keeps for it (the last
+ * of duplicates). cb returns non-OK to stop. LLMC_ENOTSUP: the token form
+ * cannot say this as json-c would (duplicate or NUL-holding names). */
+typedef llmc_status (*llmc__jv_member_cb)(void *ud, const char *name, const llmc__jv *v);
+llmc_status llmc__jv_foreach(const llmc__jv *v, llmc__jv_member_cb cb, void *ud);
+
+/* The one reader of LiteLLM's `caching` and `cache: {...}` members:
+ * LLMC_OK (ctl filled), LLMC_EINVAL naming the member, or LLMC_ENOTSUP
+ * when a token view cannot be read exactly (the caller parses with json-c
+ * and reads again). */
+llmc_status llmc__read_controls(const llmc__jv *root, llmc__controls *ctl, llmc_err *err);
+/* Is s a usable namespace: non-empty, no white space, control
+ * characters or '=' (tenants' preset keys are "<ns>:key=<key>")? */
+int llmc__namespace_ok(const char *s);
+/* Controls given outside the body (core/controls.c): llmc_call_opts read
+ * and checked, then laid over the body's (they win; a tenant confines
+ * the namespace and a preset key). */
+typedef struct llmc__outer {
+    int no_cache, no_store;
+    int64_t max_age_ms; /* -1 = not given */
+    int64_t ttl_ms;     /* -2 = not given */
+    const char *ns;
+    const char *tenant;
+} llmc__outer;
+llmc_status llmc__read_outer(const llmc_call_opts *o, llmc__outer *oc, llmc_err *err);
+llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc);
+/* "stream": true in the request. */
+int llmc__wants_stream(const llmc__jv *root);
+
+/* ---- call types ---- */
+typedef enum llmc__hit_mark {
+    LLMC__HIT_SPLICE, /* "cache": true spliced into the stored body */
+    LLMC__HIT_MERGE   /* items merged into a new body marked "cache": true */
+} llmc__hit_mark;
+
+typedef struct llmc__calltype {
+    llmc_call_type type;
+    const char *name;          /* llmc_call_type_name */
+    const char *what;          /* for messages: "chat completion" */
+    uint32_t provider_flag;    /* LLMC_PROVIDER_* the executing provider needs */
+    /* Request validation beyond "model": the members this call needs. */
+    llmc_status (*validate)(const llmc__jv *root, llmc_err *err);
+    /* Key material: 0 = the whole request is one entry; 1 = one entry per
+     * item of "input". */
+    int per_item;
+    llmc__hit_mark hit;
+    /* Streams: 1 = chunks are captured (assembled) on a miss and the
+     * stored answer is replayed as chunks on a hit. */
+    int streams;
+    /* The proxy's paths for this call type (NULL-terminated). */
+    const char *const *paths;
+    const char *label;         /* metric label */
+} llmc__calltype;
+
+const llmc__calltype *llmc__calltype_of(llmc_call_type t);
+
+
+/* ---- routing ---- */
+/* A model of the client's list (llmc_client_add_model). */
+typedef struct llmc__model {
+    char *name, *target, *api_base, *api_key, *api_version;
+} llmc__model;
+
+typedef struct llmc__route {
+    const llmc__model *alias;      /* the listed model, or NULL */
+    const llmc_provider_ops *ops;  /* the provider the model resolves to */
+    const llmc_provider_ops *exec; /* the one that answers */
+    char model[256];
+    char base[512];
+    const char *api_base;          /* normalised, or NULL */
+    const char *api_base_for_key;  /* NULL when the provider's default */
+    const char *api_key;           /* borrowed from the request or options */
+    const char *api_version;
+} llmc__route;
+
+/* Strings routing reads from a token view are decoded into these
+ * (thread-local) buffers; `declined` is set when one cannot be read as
+ * json-c would. */
+#define LLMC__VIEW_STRS 8
+typedef struct llmc__reqview {
+    llmc__jv root;
+    llmc_buf *strs;            /* LLMC__VIEW_STRS buffers (token form) */
+    int nstr;
+    int declined;
+} llmc__reqview;
+
+llmc_status llmc__resolve_route(llmc_client *c, const llmc__calltype *ct, llmc__reqview *rv,
+                        llmc__route *rt, llmc_err *err);
+
+/* ---- the client ---- */
+typedef struct llmc__memo llmc__memo;
+
+struct llmc_client {
+    llmc_cache *cache;
+    llmc__memo *memo;          /* NULL when disabled or no cache */
+    llmc_options *opts;
+    llmc__http *http;          /* NULL when libcurl is not built in */
+    llmc_err http_err;         /* why http is NULL */
+    llmc__http_config http_cfg;
+    const llmc_provider_ops *forced;
+    char *key_strategy;        /* NULL = the cache's */
+    int scope_by_user;         /* -1 = the cache's */
+    llmc_key_fn key_fn;
+    void *key_ud;
+    int request_credentials;   /* use the request's api_key, api_base, ... */
+    int models_only;           /* serve listed models (and mock_response) only */
+    llmc__model *models;
+    size_t n_models;
+    llmc__prices_slot prices;  /* what hits saved, in dollars */
+};
+
+const llmc__model *llmc__client_model(const llmc_client *c, const char *name);
+
+/* Caching on for these controls (the cache's mode and use-cache). */
+int llmc__caching_on(const llmc_client *c, const llmc__controls *ctl);
+const llmc_key_strategy_ops *llmc__client_key_strategy(const llmc_client *c);
+int llmc__client_scope_by_user(const llmc_client *c);
+
+/* ---- memo ---- */
+#define LLMC__MEMO_MAX_KEY 256
+#define LLMC__MEMO_MAX_MODEL 256
+#define LLMC__MEMO_MAX_TEXT (64 * 1024) /* bigger requests are not memoised */
+
+/* What a prepared text resolved to. */
+typedef struct llmc__memo_val {
+    const llmc_provider_ops *ops;
+    int no_cache, no_store, stream;
+    int64_t ttl_ms, max_age_ms;
+    char key[LLMC__MEMO_MAX_KEY];
+    size_t klen;
+    char model[LLMC__MEMO_MAX_MODEL];
+} llmc__memo_val;
+
+llmc_status llmc__memo_new(size_t slots, llmc__memo **out);
+void llmc__memo_free(llmc__memo *m);
+/* `salt` is everything besides the text the key depends on that can
+ * change between calls (the namespace given outside the body). */
+/* On a hit, fills *out's scalars and writes the key and model to `key`
+ * and `model` (LLMC__MEMO_MAX_KEY / LLMC__MEMO_MAX_MODEL bytes); out->key
+ * and out->model are not touched. */
+int llmc__memo_get(llmc__memo *m, llmc_call_type call, const char *text, size_t len,
+                   const char *salt, llmc__memo_val *out, char *key, char *model);
+void llmc__memo_put(llmc__memo *m, llmc_call_type call, const char *text, size_t len,
+                    const char *salt, const llmc__memo_val *v);
+
+/* ---- responses ---- */
+struct llmc_response {
+    char *text;
+    size_t text_len;
+    json_object *json;         /* lazily parsed on hits */
+    char *key;
+    int hit;
+    int stored;
+    int64_t age_ms;
+    const char *provider;      /* static (registry table) */
+    char *model;
+    int attempts;
+    size_t n_items;
+    char **item_keys;
+    unsigned char *item_hits;
+    /* For llmc_response_saved: set on (partial) hits. */
+    llmc_client *client;
+    int64_t upstream_ms;       /* the original call's latency, 0 unknown */
+    int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
+};
+
+llmc_response *llmc__response_new(void);
+/* A hit: the stored body with "cache":true spliced in, one allocation;
+ * NULL when the body is not an object or out of memory. */
+llmc_response *llmc__response_hit(const char *body, size_t blen, const char *key,
+                                  size_t klen, const char *model, const char *provider,
+                                  int64_t age);
+int llmc__body_is_object(const char *b, size_t n);
+llmc_status llmc__response_from_obj(json_object *o, const char *key, const char *model,
+                                    const char *provider, llmc_response **out,
+                                    llmc_err *err);
+
+/* ---- upstream ---- */
+/* Call the provider. Non-streamed: *out = normalised response. Streamed
+ * (cb non-NULL): chunks go to cb as they arrive and *out = the assembled
+ * response (only when the stream completed). `input` replaces "input"
+ * (embeddings: the missing items). */
+llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object *req,
+                                json_object *input, const llmc__route *rt, llmc_chunk_cb cb,
+                                void *ud, json_object **out, int *attempts, llmc_err *err);
+/* Upstream time of a miss, stored with the entry so a hit can report what
+ * it saved: whole ms since t0 (llmc_mono_ns), at least 1 (0 = unknown). */
+int64_t llmc__upstream_ms_since(uint64_t t0);
+/* Replay a stored response to cb as chunks. */
+llmc_status llmc__replay_to(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err);
+
+/* ---- the prepared call ---- */
+typedef struct llmc__embed llmc__embed;
+
+struct llmc_call {
+    llmc_client *c;
+    const llmc__calltype *ct;
+    const char *text;          /* borrowed request text, or NULL */
+    size_t len;
+    json_object *obj;          /* the parsed request (owned or borrowed) */
+    int obj_owned;
+    llmc__controls ctl;
+    int caching;
+    int stream;                /* the request asked for a stream */
+    const llmc_provider_ops *ops;
+    char model[256];
+    llmc_buf key;              /* a computed key (chat/text; embeddings: item 0's) */
+    const char *kp;            /* the key: key.data, or kin (from the memo) */
+    size_t kl;
+    char kin[LLMC__MEMO_MAX_KEY];
+    int looked_up;
+    int fast;                  /* prepared from tokens */
+    int memo;                  /* prepared from the memo */
+    llmc__embed *emb;
+};
+
+/* Prepare into storage the caller owns (released with
+ * llmc__call_release; nothing to release after a failure). */
+llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type type,
+                                    const char *json, size_t len, const llmc_call_opts *opts,
+                                    llmc_err *err);
+llmc_status llmc__call_prepare_req(llmc_call *k, llmc_client *c, llmc_call_type type,
+                                   const llmc_request *req, const llmc_call_opts *opts,
+                                   llmc_err *err);
+void llmc__call_release(llmc_call *k);
+
+/* Keys of a parsed request (`item` non-NULL: that embedding item). */
+llmc_status llmc__compute_key(llmc_client *c, const llmc__calltype *ct, json_object *req,
+                              json_object *item, const llmc__route *rt,
+                              const llmc__controls *ctl, llmc_buf *key, llmc_buf *material,
+                              llmc_err *err);
+
+/* embed.c */
+llmc_status llmc__embed_prepare(llmc_call *k, const llmc__route *rt, llmc_err *err);
+llmc_status llmc__embed_lookup(llmc_call *k, llmc_response **out, llmc_err *err);
+llmc_status llmc__embed_execute(llmc_call *k, const llmc__route *rt, llmc_response **out,
+                                llmc_err *err);
+size_t llmc__embed_count(const llmc_call *k);
+json_object *llmc__embed_item(const llmc_call *k, size_t i);
+const char *llmc__embed_key(const llmc_call *k, size_t i);
+void llmc__embed_free(llmc__embed *e);
+
+/* Per-thread scratch of the hit path. */
+typedef struct llmc__scratch {
+    llmc_lookup lookup;
+    llmc_buf strs[LLMC__VIEW_STRS];
+} llmc__scratch;
+
+llmc__scratch *llmc__scratch_get(void);
+llmc_lookup *llmc__thread_lookup(void);
+
+/* Parse request text into a json-c object (which must be an object). */
+llmc_status llmc__parse_request_text(const char *json, size_t len, json_object **out,
+                                     llmc_err *err);
+
+#endif
