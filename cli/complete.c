@@ -501,6 +501,21 @@ static void print_status(const req_opts *o, const llmc_response *r, int have_cac
             llmc_response_cache_stored(r) ? " (stored)" : " (not stored)");
 }
 
+/* A completion never fails because of the cache (the library fails
+ * open), but the user is told when the cache did not answer. */
+static void warn_cache_failed(const req_opts *o, llmc_cache *cache)
+{
+    llmc_stats st;
+    if (!cache || o->quiet || llmc_cache_stats(cache, &st, sizeof st) != LLMC_OK)
+        return;
+    if (st.errors == 0 && st.breaker_skips == 0)
+        return;
+    const char *msg = llmc_cache_errmsg(cache);
+    fprintf(stderr, "llmcache %s: warning: cache %s failed%s%s%s; the answer came from the "
+                    "provider\n",
+            o->cmd, llmc_cache_url(cache), msg[0] ? " (" : "", msg, msg[0] ? ")" : "");
+}
+
 typedef struct stream_ctx {
     int text;
     int any_text;
@@ -650,6 +665,7 @@ static int run_call(int argc, char **argv, llmc_call_type call)
         if (cli_show_status(o.verbose, o.quiet))
             print_status(&o, resp, cache != NULL);
     }
+    warn_cache_failed(&o, cache);
     llmc_response_free(resp);
     llmc_request_free(req);
     llmc_client_free(client);

@@ -1,5 +1,6 @@
 /* Internals of `llmcache serve`, the caching proxy: the configuration
- * (proxy_config.c), the HTTP server (proxy_http.c) and the command
+ * (proxy_config.c), the HTTP server (proxy_http.c), whether the cache
+ * answers (proxy_cache_state.c, one cache per process) and the command
  * (serve.c). Not installed. */
 #ifndef LLMC_PROXY_H
 #define LLMC_PROXY_H
@@ -93,5 +94,12 @@ int proxy_server_add_connection(proxy_server *s, int fd);
  * server is then left running (its threads still use the cache and the
  * client) and the caller should end the process with _exit. */
 int proxy_server_stop(proxy_server *s);
+
+/* Whether the cache answers (proxy_cache_state.c). Thread-safe.
+ * proxy_cache_state_up: 1 if the cache's last ping, at most a second old
+ * (pinged now when older), succeeded, else 0. proxy_cache_state_note
+ * records the result of a ping made elsewhere (/cache/ping, start-up). */
+int proxy_cache_state_up(llmc_cache *cache);
+void proxy_cache_state_note(llmc_status ping_status);
 
 #endif

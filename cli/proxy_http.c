@@ -339,6 +339,9 @@ static enum MHD_Result handle(preq *r)
         int stop = atomic_load(&s->stopping) != 0;
         json_object_object_add(o, "status", json_object_new_string(stop ? "stopping" : "ok"));
         json_object_object_add(o, "version", json_object_new_string(llmc_version()));
+        if (s->cache)
+            json_object_object_add(o, "cache", json_object_new_string(
+                                                   proxy_cache_state_up(s->cache) ? "up" : "down"));
         return px_queue_json(r, stop ? 503 : 200, o);
     }
     if (px_ui_challenge(r))

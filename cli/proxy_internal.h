@@ -11,6 +11,7 @@
  *   proxy_flight.c   in-flight requests: coalescing identical misses
  *   proxy_metrics.c  counters and GET /metrics
  *   proxy_admin.c    /cache/ping, /cache/delete, /cache/flush, /v1/models
+ *   proxy_cache_state.c  whether the cache answers (/health, /metrics)
  * Not installed. */
 #ifndef LLMC_PROXY_INTERNAL_H
 #define LLMC_PROXY_INTERNAL_H

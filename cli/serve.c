@@ -260,6 +260,13 @@ int llmc_cli_serve(int argc, char **argv)
                 cfg.cache_url ? cfg.cache_url : "", e.msg);
         goto done;
     }
+    /* A cache that does not answer yet is no reason not to serve: the
+     * answers go upstream (misses) until it does. */
+    llmc_status ping = llmc_cache_ping(cache);
+    proxy_cache_state_note(ping);
+    if (ping != LLMC_OK)
+        fprintf(stderr, "llmcache serve: warning: cache %s is down (%s); serving without it "
+                        "until it answers\n", llmc_cache_url(cache), llmc_cache_errmsg(cache));
     /* The server's own settings for the client: requests never choose
      * the provider's endpoint or key, and only the configured models are
      * served unless the configuration allows others. */

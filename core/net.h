@@ -119,5 +119,8 @@ llmc_status llmc__replay(struct json_object *resp, llmc_chunk_sink sink, void *u
 /* Is a normalised response worth storing (choices with content / tool
  * calls / text; an embedding)? */
 int llmc__response_storable(llmc_call_type call, struct json_object *resp);
+/* 1 when every choice of an assembled (streamed) response carries the
+ * provider's finish_reason: only then did the stream really complete. */
+int llmc__response_finished(struct json_object *resp);
 
 #endif

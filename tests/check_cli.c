@@ -891,9 +891,24 @@ START_TEST(errors_name_the_problem)
     EXPECT(0, "complete", "--cache", mc, "--api-base", api_base, "--model", "gpt-4o-mini",
            "--user", "cache down", "--text");
     ck_assert_str_eq(out, "echo: cache down\n");
+    HAS(err, "warning: cache memcached://");
     /* ... but raw cache commands report it. */
     EXPECT(1, "cache", "ping", "--cache", mc);
     HAS(err, "ping");
+#endif
+#if LLMC_HAVE_REDIS
+    /* A Redis that is down at start is no open error either. */
+    char rd[64];
+    snprintf(rd, sizeof rd, "redis://127.0.0.1:%d", testsrv_free_port());
+    EXPECT(0, "complete", "--cache", rd, "--api-base", api_base, "--model", "gpt-4o-mini",
+           "--user", "redis down", "--text");
+    ck_assert_str_eq(out, "echo: redis down\n");
+    HAS(err, "warning: cache redis://");
+    HASNT(err, "cannot open cache");
+    EXPECT(1, "cache", "get", "--cache", rd, "some-key");
+    HAS(err, "cannot connect to redis");
+    EXPECT(1, "cache", "set", "--cache", rd, "some-key", "v");
+    HAS(err, "cannot connect to redis");
 #endif
 }
 END_TEST

@@ -529,10 +529,11 @@ START_TEST(t_tls_verify)
 {
     char url[1400];
     llmc_err e;
-    /* wrong CA: refused */
+    /* wrong CA: refused (the server answered: a configuration error,
+     * so the open fails) */
     snprintf(url, sizeof url, "rediss://127.0.0.1:%d?tls_ca=%s&tls_cert=%s&tls_key=%s",
              tls.port, tls.other_ca, tls.client_cert, tls.client_key);
-    ck_assert_int_eq(open_err(url, NULL, &e), LLMC_ECONN);
+    ck_assert_int_eq(open_err(url, NULL, &e), LLMC_EAUTH);
     ck_assert_msg(strstr(e.msg, "verif") != NULL, "%s", e.msg);
     /* same, with verification explicitly off: accepted */
     strcat(url, "&tls_verify=0");
@@ -543,19 +544,39 @@ START_TEST(t_tls_verify)
     snprintf(url, sizeof url,
              "rediss://127.0.0.1:%d?tls_ca=%s&tls_cert=%s&tls_key=%s&tls_server_name=evil.example",
              tls.port, tls.ca, tls.client_cert, tls.client_key);
-    ck_assert_int_eq(open_err(url, NULL, &e), LLMC_ECONN);
+    ck_assert_int_eq(open_err(url, NULL, &e), LLMC_EAUTH);
     /* right CA, the certificate's DNS name */
     snprintf(url, sizeof url,
              "rediss://127.0.0.1:%d?tls_ca=%s&tls_cert=%s&tls_key=%s&tls_server_name=localhost",
              tls.port, tls.ca, tls.client_cert, tls.client_key);
     c = open_ok(url, NULL);
     llmc_cache_close(c);
-    /* no client certificate: the server refuses */
+    /* no client certificate: the server resets the connection after the
+     * handshake, which cannot be told from a server going away: the
+     * handle opens (with a warning) and every call fails */
     snprintf(url, sizeof url, "rediss://127.0.0.1:%d?tls_ca=%s", tls.port, tls.ca);
-    ck_assert_int_eq(open_err(url, NULL, &e), LLMC_ECONN);
+    llmc_cache *nc = NULL;
+    llmc_err_clear(&e);
+    llmc_status nst = llmc_cache_open(url, NULL, &nc, &e);
+    if (nst == LLMC_OK) {
+        nst = llmc_cache_ping(nc);
+        snprintf(e.msg, sizeof e.msg, "%s", llmc_cache_errmsg(nc));
+        llmc_cache_close(nc);
+    }
+    ck_assert_msg(nst == LLMC_EAUTH || nst == LLMC_ECONN, "%s: %s", llmc_status_name(nst),
+                  e.msg);
     /* plain redis:// against the TLS port: a clear failure, no hang */
     snprintf(url, sizeof url, "redis://127.0.0.1:%d?connect_timeout_ms=500", tls.port);
-    llmc_status st = open_err(url, NULL, &e);
+    /* (the open may succeed when the server just closes: each call then
+     * fails with the reason) */
+    llmc_cache *pc = NULL;
+    llmc_err_clear(&e);
+    llmc_status st = llmc_cache_open(url, NULL, &pc, &e);
+    if (st == LLMC_OK) {
+        st = llmc_cache_ping(pc);
+        snprintf(e.msg, sizeof e.msg, "%s", llmc_cache_errmsg(pc));
+        llmc_cache_close(pc);
+    }
     ck_assert_msg(st == LLMC_ECONN || st == LLMC_ETIMEDOUT || st == LLMC_EPROTO, "%s: %s",
                   llmc_status_name(st), e.msg);
 }
@@ -569,11 +590,63 @@ START_TEST(t_unreachable)
     char url[200];
     int port = testsrv_free_port();
     snprintf(url, sizeof url, "redis://127.0.0.1:%d?connect_timeout_ms=300", port);
-    ck_assert_int_eq(open_err(url, NULL, &e), LLMC_ECONN);
-    ck_assert_msg(strstr(e.msg, "cannot connect") != NULL, "%s", e.msg);
+    /* Nobody listening is not an open error: the handle opens and each
+     * call says why it failed. */
+    llmc_cache *c = NULL;
+    llmc_err_clear(&e);
+    ck_assert_msg(llmc_cache_open(url, NULL, &c, &e) == LLMC_OK, "open: %s", e.msg);
+    llmc_buf b = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc_cache_get(c, "u:1", 3, &b), LLMC_ECONN);
+    ck_assert_msg(strstr(llmc_cache_errmsg(c), "cannot connect") != NULL, "%s",
+                  llmc_cache_errmsg(c));
+    ck_assert_int_eq(llmc_cache_ping(c), LLMC_ECONN);
+    llmc_cache_close(c);
     ck_assert_int_eq(open_err("redis://no-such-host.invalid:6379?connect_timeout_ms=300", NULL,
                               &e),
-                     LLMC_ECONN);
+                     LLMC_OK);
+    /* Configuration errors still fail the open at once. */
+    ck_assert_int_eq(open_err("redis://127.0.0.1:1?connect_timeout_ms=abc", NULL, &e),
+                     LLMC_EINVAL);
+    ck_assert_msg(strstr(e.msg, "connect_timeout_ms") != NULL, "%s", e.msg);
+    ck_assert_int_eq(open_err("redis://127.0.0.1:1?no_such_option=1", NULL, &e), LLMC_EINVAL);
+    ck_assert_msg(strstr(e.msg, "no_such_option") != NULL, "%s", e.msg);
+    ck_assert_int_eq(open_err("rediss://127.0.0.1:1?tls_ca=/no/such/ca.pem", NULL, &e),
+                     LLMC_EINVAL);
+    llmc_buf_free(&b);
+}
+END_TEST
+
+/* Opened while the server is down, the same handle is used as soon as
+ * the server answers: no reopen. */
+START_TEST(t_open_down_then_up)
+{
+    redissrv r;
+    own_server(&r, REDISSRV_TCP);
+    redissrv_kill(&r);
+    llmc_cache *c = NULL;
+    llmc_err e;
+    llmc_err_clear(&e);
+    ck_assert_msg(llmc_cache_open(r.url, NULL, &c, &e) == LLMC_OK, "open: %s", e.msg);
+    llmc_buf b = LLMC_BUF_INIT;
+    llmc_status st = llmc_cache_set(c, "od:1", 4, "v", 1, 0);
+    ck_assert_msg(st == LLMC_ECONN, "set while down: %s", llmc_status_name(st));
+    ck_assert_msg(strstr(llmc_cache_errmsg(c), REDISSRV_PASSWORD) == NULL, "leak: %s",
+                  llmc_cache_errmsg(c));
+    ck_assert_int_eq(redissrv_restart(&r), 0);
+    /* The reconnect backoff is at most a second: poll, bounded. */
+    st = LLMC_ECONN;
+    for (int i = 0; i < 200 && st != LLMC_OK; i++) {
+        st = llmc_cache_set(c, "od:1", 4, "v", 1, 0);
+        if (st != LLMC_OK)
+            usleep(25000);
+    }
+    ck_assert_int_eq(st, LLMC_OK);
+    ck_assert_int_eq(llmc_cache_get(c, "od:1", 4, &b), LLMC_OK);
+    ck_assert_int_eq(b.len, 1);
+    ck_assert_int_eq(llmc_cache_ping(c), LLMC_OK);
+    llmc_buf_free(&b);
+    llmc_cache_close(c);
+    stop_own_srv();
 }
 END_TEST
 
@@ -941,6 +1014,7 @@ static Suite *redis_suite(void)
     tcase_add_test(tc, t_error_reply);
     tcase_add_test(tc, t_tls_verify);
     tcase_add_test(tc, t_unreachable);
+    tcase_add_test(tc, t_open_down_then_up);
     tcase_add_test(tc, t_not_redis);
     tcase_add_loop_test(tc, t_kill_and_restart, 0, 3);
     tcase_add_test(tc, t_stalled_server_times_out);

@@ -68,6 +68,22 @@ static void sentinel_teardown(void)
     rsentinel_stop(&sen);
 }
 
+/* The open fails, or it succeeds (a server that resets the connection
+ * looks like one going away) and then every call fails: the status of the
+ * open or of a ping. */
+static llmc_status open_or_ping(const char *url, llmc_err *e)
+{
+    llmc_cache *c = NULL;
+    llmc_err_clear(e);
+    llmc_status st = llmc_cache_open(url, NULL, &c, e);
+    if (st == LLMC_OK) {
+        st = llmc_cache_ping(c);
+        snprintf(e->msg, sizeof e->msg, "%s", llmc_cache_errmsg(c));
+        llmc_cache_close(c);
+    }
+    return st;
+}
+
 static llmc_cache *open_url(const char *url, const char *opt1, const char *val1)
 {
     llmc_options *o = llmc_options_new();
@@ -310,10 +326,21 @@ START_TEST(t_errors)
     snprintf(url, sizeof url, "redis-cluster://:wrong-Secret-99@127.0.0.1:%d", clu.node[0].port);
     ck_assert_int_eq(open_err(url, &e), LLMC_EAUTH);
     ck_assert_ptr_null(strstr(e.msg, "wrong-Secret-99"));
-    /* Nobody listening. */
+    /* Nobody listening: the handle opens (the servers may be starting)
+     * and each call says why it failed. */
     int dead = testsrv_free_port();
     snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d?connect_timeout_ms=500", dead);
-    ck_assert_int_eq(open_err(url, &e), LLMC_ECONN);
+    ck_assert_int_eq(open_err(url, &e), LLMC_OK);
+    {
+        llmc_cache *dc = open_url(url, NULL, NULL);
+        llmc_buf db = LLMC_BUF_INIT;
+        ck_assert_int_eq(llmc_cache_get(dc, "dead:k", 6, &db), LLMC_ECONN);
+        ck_assert_int_eq(llmc_cache_ping(dc), LLMC_ECONN);
+        llmc_cache_close(dc);
+    }
+    /* Configuration errors still fail the open. */
+    snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d?refresh_interval_ms=x", dead);
+    ck_assert_int_eq(open_err(url, &e), LLMC_EINVAL);
     /* A dead seed is skipped when another one answers. */
     snprintf(url, sizeof url, "redis-cluster://:%s@127.0.0.1:%d,127.0.0.1:%d?connect_timeout_ms=500",
              RCLUSTER_PASSWORD, dead, clu.node[1].port);
@@ -702,11 +729,12 @@ START_TEST(t_tls_cluster)
     ck_assert_int_eq(llmc_cache_flush(c, ns, &deleted), LLMC_OK);
     ck_assert_uint_eq(deleted, N);
     llmc_cache_close(c);
-    /* Without the client certificate the handshake is refused. */
+    /* Without the client certificate the server refuses (or resets the
+     * connection after the handshake). */
     llmc_err e;
     snprintf(url, sizeof url, "rediss-cluster://:%s@127.0.0.1:%d?tls_ca=%s&connect_timeout_ms=2000",
              RCLUSTER_PASSWORD, tclu.node[0].port, certsrv.ca);
-    ck_assert_int_ne(open_err(url, &e), LLMC_OK);
+    ck_assert_int_ne(open_or_ping(url, &e), LLMC_OK);
 }
 END_TEST
 
@@ -723,12 +751,12 @@ START_TEST(t_tls_sentinel)
     ck_assert_int_eq(llmc_cache_ping(c), LLMC_OK);
     llmc_buf_free(&b);
     llmc_cache_close(c);
-    /* Plain TCP to the TLS sentinel port fails to open. */
+    /* Plain TCP to the TLS sentinel port: the open or every call fails. */
     char url[512];
     llmc_err e;
     snprintf(url, sizeof url, "redis-sentinel://:%s@127.0.0.1:%d/%s?connect_timeout_ms=1000",
              RCLUSTER_PASSWORD, tsen.sentinel[0].port, RSENTINEL_MASTER);
-    ck_assert_int_ne(open_err(url, &e), LLMC_OK);
+    ck_assert_int_ne(open_or_ping(url, &e), LLMC_OK);
 }
 END_TEST
 
@@ -840,6 +868,20 @@ START_TEST(t_sentinel_errors)
              RCLUSTER_PASSWORD, testsrv_free_port(), sen.sentinel[1].port, RSENTINEL_MASTER,
              RSENTINEL_PASSWORD);
     ck_assert_int_eq(open_err(url, &e), LLMC_OK);
+    /* No sentinel answers: the handle opens, each call fails with the
+     * reason, the master password is not in it. */
+    snprintf(url, sizeof url,
+             "redis-sentinel://:%s@127.0.0.1:%d/%s?connect_timeout_ms=300&command_timeout_ms=300",
+             RCLUSTER_PASSWORD, testsrv_free_port(), RSENTINEL_MASTER);
+    {
+        llmc_cache *dc = open_url(url, NULL, NULL);
+        llmc_buf db = LLMC_BUF_INIT;
+        ck_assert_int_eq(llmc_cache_set(dc, "sdead:k", 7, "v", 1, 0), LLMC_ECONN);
+        ck_assert_int_eq(llmc_cache_get(dc, "sdead:k", 7, &db), LLMC_ECONN);
+        ck_assert_int_eq(llmc_cache_ping(dc), LLMC_ECONN);
+        ck_assert_ptr_null(strstr(llmc_cache_errmsg(dc), RCLUSTER_PASSWORD));
+        llmc_cache_close(dc);
+    }
     /* db=N selects a database on the master. */
     llmc_cache *d = open_url(sen.url, "db", "3");
     ck_assert_int_eq(llmc_cache_set(d, "sdb:k", 5, "in-db-3", 7, LLMC_TTL_NEVER), LLMC_OK);

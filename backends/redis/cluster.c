@@ -319,9 +319,17 @@ static llmc_status over_masters(cctx *x, const char *pat, size_t patlen, int unl
     if (!m)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     if (nm == 0) {
+        /* No topology yet (the servers were down so far): learn it now
+         * and go on with what it found. */
         free(m);
         llmc__rc_refresh(x, 0, NULL);
-        return no_masters(x, err);
+        m = llmc__rc_masters_snapshot(x, &nm);
+        if (!m)
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        if (nm == 0) {
+            free(m);
+            return no_masters(x, err);
+        }
     }
     llmc_status st = LLMC_OK;
     int stop = 0;
@@ -371,9 +379,17 @@ static llmc_status all_masters(cctx *x, const char *cmd, int want, int64_t *sum,
     if (!m)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     if (nm == 0) {
+        /* No topology yet (the servers were down so far): learn it now
+         * and go on with what it found. */
         free(m);
         llmc__rc_refresh(x, 0, NULL);
-        return no_masters(x, err);
+        m = llmc__rc_masters_snapshot(x, &nm);
+        if (!m)
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        if (nm == 0) {
+            free(m);
+            return no_masters(x, err);
+        }
     }
     llmc_status st = LLMC_OK;
     for (size_t i = 0; i < nm && st == LLMC_OK; i++) {
@@ -619,10 +635,19 @@ static llmc_status open_common(const llmc_backend_config *cfg, int mode, void **
             }
         }
     }
-    /* Learn the topology now, so a wrong address, password or master
-     * name fails the open with a clear message. */
-    if ((st = llmc__rc_refresh(x, 1, err)) != LLMC_OK)
+    /* Learn the topology now, so a wrong password or master name fails
+     * the open with a clear message. When no node or sentinel can be
+     * reached the handle opens anyway with an empty slot table: every
+     * call refreshes it (rate-limited), so the cache is used as soon as
+     * the servers answer. */
+    st = llmc__rc_refresh(x, 1, err);
+    if (llmc__redis_unreachable(st)) {
+        llmc__log("warn", "%s; opened anyway, the cache is used once the servers answer",
+                  err && err->msg[0] ? err->msg : llmc_strerror(st));
+        llmc_err_clear(err);
+    } else if (st != LLMC_OK) {
         goto fail;
+    }
     *out = x;
     return LLMC_OK;
 fail:

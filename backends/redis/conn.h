@@ -109,6 +109,15 @@ uint64_t llmc__rconn_rx_bytes(const llmc_rconn *c);
 llmc_status llmc__redis_error_reply(const redisReply *r, const char *what,
                                     const char *label, const char *secret, llmc_err *err);
 
+/* A connect or command that failed because the server cannot be
+ * reached (refused, unresolvable, timed out), as opposed to a server that
+ * answered with a refusal (wrong password, unknown database, bad TLS
+ * peer). Open tolerates the first kind only. */
+static inline int llmc__redis_unreachable(llmc_status st)
+{
+    return st == LLMC_ECONN || st == LLMC_ETIMEDOUT;
+}
+
 /* ---- pool ---- */
 
 typedef struct llmc_rpool {

@@ -722,18 +722,26 @@ static llmc_status r_open(const llmc_backend_config *cfg, void **out, llmc_err *
         free(x);
         return st;
     }
-    /* Connect now, so a wrong address or password fails the open with a
-     * clear message instead of the first cache call. */
+    /* Try to connect now, so a wrong password or database fails the open
+     * with a clear message. A server that cannot be reached is not an
+     * open error: it may be starting together with this process. The
+     * handle opens, calls fail (and fail open through the cache's
+     * breaker) and the pool connects as soon as the server answers. */
     llmc_rconn *c = NULL;
     int fresh;
     st = llmc__rpool_acquire(&x->pool, llmc__deadline_after_ms(x->pool.cfg.connect_timeout_ms),
                              &c, &fresh, err);
-    if (st != LLMC_OK) {
+    if (llmc__redis_unreachable(st)) {
+        llmc__log("warn", "%s; opened anyway, the cache is used once the server answers",
+                  err && err->msg[0] ? err->msg : llmc_strerror(st));
+        llmc_err_clear(err);
+    } else if (st != LLMC_OK) {
         llmc__rpool_destroy(&x->pool);
         free(x);
         return st;
+    } else {
+        llmc__rpool_release(&x->pool, c);
     }
-    llmc__rpool_release(&x->pool, c);
     *out = x;
     return LLMC_OK;
 }

@@ -66,7 +66,12 @@ static llmc_status tls_fail(llmc_rconn *c, llmc_err *err, const char *what, int 
         return llmc_err_set(err, LLMC_ECONN, 0, "redis at %s: TLS connection closed by server",
                             c->label);
     tls_errstr(buf, sizeof buf);
-    return llmc_err_set(err, LLMC_ECONN, sslerr, "redis at %s: TLS %s failed: %s%s", c->label,
+    /* A TLS failure the server answered (an alert: bad or missing client
+     * certificate, which TLS 1.3 reports on the first read) is a
+     * configuration problem, not an unreachable server: LLMC_EAUTH, so
+     * opening the cache still fails on it. */
+    llmc_status st = sslerr == SSL_ERROR_SSL ? LLMC_EAUTH : LLMC_ECONN;
+    return llmc_err_set(err, st, sslerr, "redis at %s: TLS %s failed: %s%s", c->label,
                         what, buf,
                         strstr(buf, "certificate required")
                             ? " (the server wants a client certificate: set tls_cert and "
@@ -139,7 +144,7 @@ llmc_status llmc__rtls_handshake(llmc_rconn *c, const llmc_rnode_cfg *cfg,
         c->broken = 1;
         if (cfg->tls_verify && vr != X509_V_OK) {
             ERR_clear_error();
-            return llmc_err_set(err, LLMC_ECONN, vr,
+            return llmc_err_set(err, LLMC_EAUTH, vr,
                                 "redis at %s: TLS certificate verification failed: %s "
                                 "(set tls_ca, or tls_verify=0 to skip verification)",
                                 c->label, X509_verify_cert_error_string(vr));

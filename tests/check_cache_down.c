@@ -1,0 +1,306 @@
+/* The proxy (`llmcache serve`) while its cache is down: started with
+ * redis-server down, then Redis started (hits without a restart); Redis
+ * killed and restarted under load (no failed client request, hits
+ * resume); the cache's state on /health, /cache/ping and /metrics.
+ * Real redis-server and the fake provider, on loopback ports the test
+ * picks; requests go through libcurl. */
+#include "fake_provider.h"
+#include "support/redissrv.h"
+#include "support/testsrv.h"
+#include "llmc_config.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
+
+static fp_server *fp;
+static redissrv rs;
+static testsrv px;
+static testsrv mc; /* memcached, when a test starts one */
+static int px_port;
+
+typedef struct reply {
+    long status;
+    char body[8192];
+    size_t len;
+    char xstatus[64];
+} reply;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    reply *r = ud;
+    size_t k = sz * n, room = sizeof r->body - 1 - r->len;
+    memcpy(r->body + r->len, p, k < room ? k : room);
+    r->len += k < room ? k : room;
+    r->body[r->len] = 0;
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    reply *r = ud;
+    size_t k = sz * n;
+    static const char name[] = "x-llmcache-status:";
+    if (k > sizeof name && strncasecmp(p, name, sizeof name - 1) == 0) {
+        const char *v = p + sizeof name - 1;
+        while (*v == ' ')
+            v++;
+        size_t vl = (size_t)(p + k - v);
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+            vl--;
+        snprintf(r->xstatus, sizeof r->xstatus, "%.*s", (int)vl, v);
+    }
+    return k;
+}
+
+/* One request; 0 if it completed at the HTTP level. */
+static int request(const char *path, const char *body, reply *r)
+{
+    memset(r, 0, sizeof *r);
+    CURL *h = curl_easy_init();
+    if (!h)
+        return -1;
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", px_port, path);
+    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    return cc == CURLE_OK ? 0 : -1;
+}
+
+static char *chat(const char *text, char *buf, size_t n)
+{
+    snprintf(buf, n,
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+             text);
+    return buf;
+}
+
+static void proxy_start(const char *cache_url)
+{
+    ck_assert_int_eq(testsrv_mkdir(&px, "cache-down-proxy"), 0);
+    px_port = testsrv_free_port();
+    char cfg[400], text[4096];
+    snprintf(cfg, sizeof cfg, "%s/proxy.json", px.dir);
+    /* A short breaker cool-down, so that the test does not wait long for
+     * the cache to be tried again after Redis is back. */
+    snprintf(text, sizeof text,
+             "{\"listen\": \"127.0.0.1:%d\",\n"
+             " \"cache\": {\"url\": \"%s\", \"options\": {\"ttl\": 3600, "
+             "\"breaker_cooldown_ms\": 200, \"connect_timeout_ms\": 500}},\n"
+             " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
+             " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
+             "\"api_base\": \"%s/v1\", \"api_key\": \"sk-test-provider\"}],\n"
+             " \"limits\": {\"threads\": 4, \"workers\": 16}}\n",
+             px_port, cache_url, fp_url(fp));
+    FILE *f = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
+    ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
+    ck_assert_msg(testsrv_wait_tcp(&px, px_port, 10000) == 0,
+                  "llmcache serve did not start with its cache down");
+}
+
+static void setup(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    fp = fp_start();
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_msg(redissrv_start(&rs, REDISSRV_TCP) == 0, "redis-server did not start");
+}
+
+static void teardown(void)
+{
+    testsrv_stop(&px);
+    if (mc.dir[0])
+        testsrv_stop(&mc);
+    redissrv_stop(&rs);
+    fp_stop(fp);
+    curl_global_cleanup();
+}
+
+/* Send `body` until it is a HIT; bounded number of tries. */
+static int until_hit(const char *body)
+{
+    reply r;
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(request("/v1/chat/completions", body, &r), 0);
+        ck_assert_msg(r.status == 200, "HTTP %ld: %s", r.status, r.body);
+        if (strcmp(r.xstatus, "HIT") == 0)
+            return 1;
+        usleep(50000);
+    }
+    return 0;
+}
+
+START_TEST(t_start_with_redis_down)
+{
+    redissrv_kill(&rs);
+    proxy_start(rs.url);
+    reply r;
+    char b[512];
+    /* Misses are served, the cache is reported down, still 200. */
+    ck_assert_int_eq(request("/v1/chat/completions", chat("down at start", b, sizeof b), &r),
+                     0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "echo: down at start"));
+    ck_assert_str_ne(r.xstatus, "HIT");
+    ck_assert_int_eq(request("/health", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "\"cache\":\"down\"") != NULL, "%s", r.body);
+    ck_assert_int_eq(request("/cache/ping", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "\"cache\":\"down\"") != NULL, "%s", r.body);
+    ck_assert_msg(strstr(r.body, REDISSRV_PASSWORD) == NULL, "password leaked: %s", r.body);
+    ck_assert_int_eq(request("/metrics", NULL, &r), 0);
+    ck_assert_msg(strstr(r.body, "\nllmcache_cache_up 0\n") != NULL, "%s", r.body);
+
+    /* Redis comes up: the same proxy process uses it. */
+    ck_assert_int_eq(redissrv_restart(&rs), 0);
+    ck_assert_msg(until_hit(chat("after the restart", b, sizeof b)),
+                  "no HIT after Redis came up");
+    ck_assert_int_eq(request("/cache/ping", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "\"cache\":\"up\"") != NULL, "%s", r.body);
+    ck_assert_int_eq(request("/metrics", NULL, &r), 0);
+    ck_assert_msg(strstr(r.body, "\nllmcache_cache_up 1\n") != NULL, "%s", r.body);
+    ck_assert_int_eq(request("/health", NULL, &r), 0);
+    ck_assert_msg(strstr(r.body, "\"cache\":\"up\"") != NULL, "%s", r.body);
+}
+END_TEST
+
+/* Clients sending a fixed set of requests in a loop while Redis is
+ * killed and restarted. */
+#define N_CLIENTS 4
+#define N_PROMPTS 5
+
+static atomic_int stop_load, failed, served;
+
+static void *client_loop(void *p)
+{
+    int id = (int)(intptr_t)p;
+    char b[512], text[64];
+    reply r;
+    for (int i = 0; !atomic_load(&stop_load); i++) {
+        snprintf(text, sizeof text, "under load %d", (i + id) % N_PROMPTS);
+        if (request("/v1/chat/completions", chat(text, b, sizeof b), &r) != 0 ||
+            r.status != 200 || !strstr(r.body, "echo: under load"))
+            atomic_fetch_add(&failed, 1);
+        atomic_fetch_add(&served, 1);
+    }
+    return NULL;
+}
+
+static void wait_served(int more)
+{
+    int target = atomic_load(&served) + more;
+    for (int i = 0; i < 3000 && atomic_load(&served) < target; i++)
+        usleep(10000);
+    ck_assert_msg(atomic_load(&served) >= target, "the clients stalled (%d of %d requests)",
+                  atomic_load(&served), target);
+}
+
+START_TEST(t_redis_restart_under_load)
+{
+    proxy_start(rs.url);
+    char b[512];
+    ck_assert(until_hit(chat("under load 0", b, sizeof b)));
+    pthread_t t[N_CLIENTS];
+    for (int i = 0; i < N_CLIENTS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, client_loop, (void *)(intptr_t)i), 0);
+    wait_served(40);
+    redissrv_kill(&rs);
+    wait_served(40);
+    ck_assert_int_eq(redissrv_restart(&rs), 0);
+    wait_served(40);
+    atomic_store(&stop_load, 1);
+    for (int i = 0; i < N_CLIENTS; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(atomic_load(&failed), 0);
+    ck_assert_int_ge(atomic_load(&served), 120);
+    /* The restarted Redis is empty: its entries come back and hit. */
+    for (int k = 0; k < N_PROMPTS; k++) {
+        char text[64];
+        snprintf(text, sizeof text, "under load %d", k);
+        ck_assert_msg(until_hit(chat(text, b, sizeof b)), "no HIT for '%s' after the restart",
+                      text);
+    }
+}
+END_TEST
+
+/* memcached down: answers served, the cache reported down; memcached
+ * started on that port: hits, without restarting the proxy. */
+START_TEST(t_memcached_down)
+{
+    ck_assert_int_eq(testsrv_mkdir(&mc, "cache-down-mc"), 0);
+    int port = testsrv_free_port();
+    char url[128];
+    snprintf(url, sizeof url, "memcached://127.0.0.1:%d?retry_timeout_s=1", port);
+    proxy_start(url);
+    reply r;
+    char b[512];
+    ck_assert_int_eq(request("/v1/chat/completions", chat("memcached down", b, sizeof b), &r),
+                     0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "echo: memcached down"));
+    ck_assert_str_ne(r.xstatus, "HIT");
+    ck_assert_int_eq(request("/health", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "\"cache\":\"down\"") != NULL, "%s", r.body);
+
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {"memcached", "-l", "127.0.0.1", "-p", p, "-U", "0", "-m", "32", "-t", "1",
+                    "-u", "root", NULL};
+    if (geteuid() != 0)
+        argv[11] = NULL; /* -u is only needed (and allowed) as root */
+    ck_assert_msg(testsrv_spawn(&mc, argv) == 0 && testsrv_wait_tcp(&mc, port, 5000) == 0,
+                  "memcached did not start");
+    ck_assert_msg(until_hit(chat("memcached back", b, sizeof b)),
+                  "no HIT after memcached came up");
+    ck_assert_int_eq(request("/cache/ping", NULL, &r), 0);
+    ck_assert_msg(strstr(r.body, "\"cache\":\"up\"") != NULL, "%s", r.body);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cache_down");
+    TCase *tc = tcase_create("proxy");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, t_start_with_redis_down);
+    tcase_add_test(tc, t_redis_restart_under_load);
+#if LLMC_HAVE_MEMCACHED
+    tcase_add_test(tc, t_memcached_down);
+#endif
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf == 0 ? 0 : 1;
+}
