@@ -27,6 +27,7 @@ typedef struct llmc__sse {
     int has_data;     /* a data field was seen */
     int skip_lf;      /* the previous byte was CR (CRLF line ends) */
     int started;      /* past a possible BOM */
+    int bom;          /* bytes of a BOM matched so far (it may be split) */
     size_t max_event; /* refuse events larger than this (0 = 64 MiB) */
 } llmc__sse;
 
