@@ -19,7 +19,8 @@ enum {
     O_RAW = 1 << 4,
     O_ENTRY = 1 << 5,
     O_JSON = 1 << 6,
-    O_PROXY = 1 << 7
+    O_PROXY = 1 << 7,
+    O_REPAIR = 1 << 8
 };
 
 typedef struct cache_opts {
@@ -27,7 +28,7 @@ typedef struct cache_opts {
     const char *cache_url, *ns;
     const char *proxy; /* stats --proxy URL */
     int64_t ttl;     /* seconds, -1 = default */
-    int all, raw, entry, json, verbose, quiet, help;
+    int all, raw, entry, json, repair, verbose, quiet, help;
     char **args;     /* positional arguments */
     int nargs;
 } cache_opts;
@@ -41,6 +42,7 @@ static const struct option cache_longopts[] = {
     {"entry", no_argument, NULL, 'E'},
     {"json", no_argument, NULL, 'J'},
     {"proxy", required_argument, NULL, 'P'},
+    {"repair", no_argument, NULL, 'X'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -61,6 +63,7 @@ static const char cache_help[] =
     "  stats [--json] [--proxy URL]  backend, settings and backend counters (and what\n"
     "                              a running proxy's hits saved)\n"
     "  ping                        check that the backend answers\n"
+    "  check [--repair]            check the backend's storage for damage (sqlite)\n"
     "  copy FROM_URL TO_URL [--namespace NS]\n"
     "                              copy entries keeping their remaining TTLs\n"
     "\n"
@@ -103,6 +106,13 @@ static const struct {
      "$LLMCACHE_PROXY_KEY).\n"},
     {"ping", O_CACHE, 0, 0, "ping [--cache URL]",
      "Check that the backend answers; prints PONG and the round trip time.\n"},
+    {"check", O_CACHE | O_REPAIR, 0, 0, "check [--repair] [--cache URL]",
+     "Check the backend's own storage for damage (SQLite: PRAGMA integrity_check)\n"
+     "and print the result. Damaged entries read as misses; --repair rebuilds the\n"
+     "file from every entry that can still be read (expired ones are left out) and\n"
+     "puts it in place of the damaged one: stop every other process using the file\n"
+     "first. Exit 0 when healthy or repaired, 1 when damaged (or on error).\n"
+     "Backends on a server (redis, memcached) have no such check.\n"},
     {"copy", O_NS, 2, 2, "copy FROM_URL TO_URL [--namespace NS]",
      "Copy every entry (or those of namespace NS) from one cache to another as\n"
      "stored, keeping each entry's remaining TTL; expired entries are skipped.\n"
@@ -142,6 +152,7 @@ static int parse_cache_opts(int argc, char **argv, unsigned allowed, cache_opts 
         case 'E': need = O_ENTRY; o->entry = 1; break;
         case 'J': need = O_JSON; o->json = 1; break;
         case 'P': need = O_PROXY; o->proxy = optarg; break;
+        case 'X': need = O_REPAIR; o->repair = 1; break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': o->help = 1; break;
@@ -476,6 +487,30 @@ static int do_ping(const cache_opts *o, llmc_cache *c)
     return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;
 }
 
+static int do_check(const cache_opts *o, llmc_cache *c)
+{
+    llmc_check_result r;
+    llmc_status st = llmc_cache_check(c, o->repair ? LLMC_CHECK_REPAIR : 0, &r, sizeof r);
+    if (st != LLMC_OK && st != LLMC_ECORRUPT)
+        return fail_op(o, c, st, "check");
+    if (!r.damaged) {
+        printf("ok: no damage found\n");
+    } else if (r.repaired) {
+        printf("repaired: %llu problem%s found (first: %s); kept %llu entries, left out %llu "
+               "expired, skipped %llu damaged span%s\n",
+               (unsigned long long)r.problems, r.problems == 1 ? "" : "s", r.detail,
+               (unsigned long long)r.kept, (unsigned long long)r.expired,
+               (unsigned long long)r.unreadable, r.unreadable == 1 ? "" : "s");
+    } else {
+        printf("damaged: %llu problem%s (first: %s)\n", (unsigned long long)r.problems,
+               r.problems == 1 ? "" : "s", r.detail);
+        cli_error(o->cmd, "the storage is damaged; damaged entries read as misses; run "
+                  "llmcache cache check --repair to rebuild it");
+        return LLMC_CLI_EXIT_ERROR;
+    }
+    return fflush(stdout) == 0 ? 0 : LLMC_CLI_EXIT_ERROR;
+}
+
 /* ---- copy ---- */
 
 
@@ -680,6 +715,8 @@ int llmc_cli_cache(int argc, char **argv)
         rc = do_ttl(&o, c);
     else if (strcmp(sub, "stats") == 0)
         rc = do_stats(&o, c);
+    else if (strcmp(sub, "check") == 0)
+        rc = do_check(&o, c);
     else
         rc = do_ping(&o, c);
     llmc_cache_close(c);

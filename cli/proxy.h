@@ -84,6 +84,15 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
 /* The port actually bound (for --listen 127.0.0.1:0). */
 int proxy_server_port(const proxy_server *s);
 
+/* Serve an already connected stream socket (e.g. one end of a
+ * socketpair) as a new client connection, as if it had been accepted on
+ * the listening socket: in-process drivers such as the fuzz harness use
+ * it to reach the HTTP handling without the network. The server owns
+ * `fd` from the call on, whatever the result (libmicrohttpd closes it on
+ * failure). 0, or -1 when the server refused it (stopping, connection
+ * limit). Thread-safe. */
+int proxy_server_add_connection(proxy_server *s, int fd);
+
 /* Graceful stop: stop accepting, let in-flight requests finish (up to the
  * configured shutdown timeout), close everything and free the server.
  * Returns 0; -1 when requests were still in flight after the timeout: the

@@ -147,10 +147,14 @@ enum MHD_Result px_handle_ping(preq *r)
     uint64_t t0 = px_now_ns();
     llmc_status st = llmc_cache_ping(r->srv->cache);
     double ms = (double)(px_now_ns() - t0) / 1e6;
-    proxy_cache_state_note(st);
+    /* Damaged storage answers: up for the up/down state, "corrupt" here. */
+    proxy_cache_state_note(st == LLMC_ECORRUPT ? LLMC_OK : st);
     json_object *res = json_object_new_object();
     json_object_object_add(res, "status", json_object_new_string("ok"));
-    json_object_object_add(res, "cache", json_object_new_string(st == LLMC_OK ? "up" : "down"));
+    json_object_object_add(res, "cache",
+                           json_object_new_string(st == LLMC_OK         ? "up"
+                                                  : st == LLMC_ECORRUPT ? "corrupt"
+                                                                        : "down"));
     if (st != LLMC_OK) /* the proxy still serves (misses): not an HTTP error */
         json_object_object_add(res, "error",
                                json_object_new_string(llmc_cache_errmsg(r->srv->cache)));

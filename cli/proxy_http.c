@@ -665,10 +665,15 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     proxy_server *s = cls;
     /* libmicrohttpd's own complaints (a client's malformed request, a
      * dropped connection) are access-log material, not errors of ours. */
-    if (s->cfg->quiet)
+    if (s && s->cfg->quiet)
         return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    /* Unix-socket connections (proxy_server_add_connection) take no TCP
+     * options; libmicrohttpd says so on every one of them. */
+    if (s && atomic_load(&s->nontcp) &&
+        (strncmp(msg, "Setting TCP_", 12) == 0 || strncmp(msg, "Failed to push the data", 23) == 0))
+        return;
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
@@ -831,6 +836,27 @@ proxy_server *proxy_server_start(const proxy_config *cfg, llmc_cache *cache,
 int proxy_server_port(const proxy_server *s)
 {
     return s->port;
+}
+
+int proxy_server_add_connection(proxy_server *s, int fd)
+{
+    /* The socket's own peer address: for a Unix socket libmicrohttpd
+     * then leaves the TCP options (NODELAY, CORK) alone. */
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    memset(&peer, 0, sizeof peer);
+    if (getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 || plen > sizeof peer) {
+        close(fd);
+        return -1;
+    }
+    if (!s->mhd || atomic_load(&s->stopping)) {
+        close(fd);
+        return -1;
+    }
+    if (peer.ss_family == AF_UNIX)
+        atomic_store(&s->nontcp, 1);
+    return MHD_add_connection(s->mhd, fd, (const struct sockaddr *)&peer, plen) == MHD_YES ? 0
+                                                                                          : -1;
 }
 
 int proxy_server_stop(proxy_server *s)

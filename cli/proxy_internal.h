@@ -82,6 +82,7 @@ struct proxy_server {
     struct MHD_Daemon *mhd;
     int port;
     atomic_int stopping;
+    atomic_int nontcp; /* a Unix-socket connection was added */
     metrics m;
     char *models_json;
     size_t models_len;

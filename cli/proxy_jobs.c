@@ -56,6 +56,20 @@ static const char *miss_status(const preq *r)
     return r->no_store ? "MISS-NOSTORE" : "MISS";
 }
 
+/* A miss says MISS (or REFRESH) only when the answer was really stored:
+ * a store that failed or was skipped (backend down or read-only, an
+ * answer that must not be cached) is reported as not stored. */
+static const char *unstored_status(const char *cstatus, const llmc_response *resp)
+{
+    if (llmc_response_cache_stored(resp))
+        return cstatus;
+    if (strcmp(cstatus, "MISS") == 0)
+        return "MISS-NOSTORE";
+    if (strcmp(cstatus, "REFRESH") == 0)
+        return "BYPASS";
+    return cstatus;
+}
+
 /* A hit from the library's lookup: count it, then hand it on. */
 void px_took_hit(preq *r, llmc_response *resp, const char **cstatus, int64_t *age_s)
 {
@@ -150,7 +164,7 @@ static void run_completion(preq *r)
     const char *text = llmc_response_text(resp, &len);
     llmc_buf b = LLMC_BUF_INIT;
     llmc_buf_set(&b, text, len);
-    px_finish_plain(r, 200, &b, cstatus, age_s);
+    px_finish_plain(r, 200, &b, unstored_status(cstatus, resp), age_s);
     llmc_buf_free(&b);
     llmc_response_free(resp);
 }
@@ -183,7 +197,7 @@ static void run_embedding(preq *r)
     else if (hits > 0)
         cstatus = "PARTIAL";
     else
-        cstatus = miss_status(r);
+        cstatus = unstored_status(miss_status(r), resp);
     size_t len;
     const char *text = llmc_response_text(resp, &len);
     if (strcmp(cstatus, "HIT") == 0) {

@@ -255,6 +255,16 @@ enum MHD_Result px_handle_metrics(preq *r)
                         "llmcache_backend_get_latency_seconds_count %llu\n",
                         (double)st.get_ns_p50 / 1e9, (double)st.get_ns_p99 / 1e9,
                         (double)st.get_ns_total / 1e9, (unsigned long long)st.get_count);
+        metric(&b, "llmcache_backend_set_latency_seconds", "summary",
+               "Backend set latency (log-scale histogram percentiles); the count is every "
+               "store attempted.");
+        llmc_buf_printf(&b,
+                        "llmcache_backend_set_latency_seconds{quantile=\"0.5\"} %.9f\n"
+                        "llmcache_backend_set_latency_seconds{quantile=\"0.99\"} %.9f\n"
+                        "llmcache_backend_set_latency_seconds_sum %.9f\n"
+                        "llmcache_backend_set_latency_seconds_count %llu\n",
+                        (double)st.set_ns_p50 / 1e9, (double)st.set_ns_p99 / 1e9,
+                        (double)st.set_ns_total / 1e9, (unsigned long long)st.set_count);
         metric(&b, "llmcache_backend_corrupt_total", "counter",
                "Stored entries that failed verification (deleted, counted as misses).");
         llmc_buf_printf(&b, "llmcache_backend_corrupt_total %llu\n",
@@ -266,6 +276,17 @@ enum MHD_Result px_handle_metrics(preq *r)
         metric(&b, "llmcache_backend_breaker_open", "gauge",
                "1 while the circuit breaker skips the backend.");
         llmc_buf_printf(&b, "llmcache_backend_breaker_open %u\n", st.breaker_open);
+        metric(&b, "llmcache_backend_stores_skipped_total", "counter",
+               "Answers not stored because the request's cache read had just failed.");
+        llmc_buf_printf(&b, "llmcache_backend_stores_skipped_total %llu\n",
+                        (unsigned long long)st.stores_skipped);
+        metric(&b, "llmcache_backend_corrupt_reads_total", "counter",
+               "Backend calls that found the backend's storage damaged.");
+        llmc_buf_printf(&b, "llmcache_backend_corrupt_reads_total %llu\n",
+                        (unsigned long long)st.corrupt_reads);
+        metric(&b, "llmcache_backend_storage_corrupt", "gauge",
+               "1 once the backend reported damaged storage, until it is repaired.");
+        llmc_buf_printf(&b, "llmcache_backend_storage_corrupt %u\n", st.storage_corrupt);
     }
     if (s->cache) {
         metric(&b, "llmcache_cache_up", "gauge",

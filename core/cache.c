@@ -145,6 +145,9 @@ llmc_status llmc_cache_stats(llmc_cache *c, llmc_stats *out, size_t size)
     s.breaker_trips = atomic_load(&c->breaker_trips);
     s.breaker_skips = atomic_load(&c->breaker_skips);
     s.breaker_open = atomic_load(&c->breaker_open_until_ns) != 0;
+    s.stores_skipped = atomic_load(&c->stores_skipped);
+    s.corrupt_reads = atomic_load(&c->corrupt_reads);
+    s.storage_corrupt = atomic_load(&c->storage_corrupt) != 0;
     memcpy(out, &s, size < sizeof s ? size : sizeof s);
     return LLMC_OK;
 }
@@ -157,6 +160,8 @@ void llmc_cache_stats_reset(llmc_cache *c)
         memset((void *)&c->slots[i], 0, sizeof c->slots[i]);
     atomic_store(&c->breaker_trips, 0);
     atomic_store(&c->breaker_skips, 0);
+    atomic_store(&c->stores_skipped, 0);
+    atomic_store(&c->corrupt_reads, 0);
 }
 
 llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)
@@ -203,6 +208,8 @@ static llmc_status backend_fail(llmc_cache *c, llmc_status st, llmc_err *e, cons
     if (e->status != st || !e->msg[0])
         llmc_err_set(e, st, e->native, "%s %s: %s", c->name, op, llmc_strerror(st));
     ADD(llmc__stat_slot(c)->errors, 1);
+    if (st == LLMC_ECORRUPT)
+        llmc__storage_corrupt(c, e);
     return llmc__cache_fail(c, e);
 }
 
@@ -277,10 +284,13 @@ bool llmc__breaker_allow(llmc_cache *c)
 
 void llmc__breaker_record(llmc_cache *c, llmc_status st)
 {
-    if (c->breaker_threshold <= 0)
-        return;
+    /* Failures are counted even with the breaker disabled: the
+     * skipped-store rule (llmc__soft_stalled) needs to know when a failing
+     * backend answers again. */
     if (llmc__status_is_backend_failure(st)) {
         int64_t n = atomic_fetch_add(&c->consecutive_failures, 1) + 1;
+        if (c->breaker_threshold <= 0)
+            return;
         int64_t until = (int64_t)llmc_mono_ns() + c->breaker_cooldown_ms * 1000000;
         if (atomic_exchange(&c->breaker_probe, 0) == 1) {
             atomic_store(&c->breaker_open_until_ns, until); /* probe failed */
@@ -295,12 +305,77 @@ void llmc__breaker_record(llmc_cache *c, llmc_status st)
             }
         }
     } else {
-        atomic_store(&c->consecutive_failures, 0);
-        atomic_store(&c->breaker_probe, 0);
-        if (atomic_exchange(&c->breaker_open_until_ns, 0) != 0)
+        /* Only write shared state on a transition: this runs on every hit. */
+        if (atomic_load_explicit(&c->consecutive_failures, memory_order_relaxed) != 0) {
+            atomic_store(&c->consecutive_failures, 0);
+            atomic_fetch_add(&c->recover_gen, 1);
+        }
+        if (c->breaker_threshold <= 0)
+            return;
+        if (atomic_load_explicit(&c->breaker_probe, memory_order_relaxed) != 0)
+            atomic_store(&c->breaker_probe, 0);
+        if (atomic_load_explicit(&c->breaker_open_until_ns, memory_order_relaxed) != 0 &&
+            atomic_exchange(&c->breaker_open_until_ns, 0) != 0)
             llmc__log("warn", "cache %s: backend answers again; circuit closed",
                       c->url_redacted);
     }
+}
+
+/* ---- one request, one cache timeout ----
+ *
+ * A completion reads the cache, calls the provider, then stores. When the
+ * read reached a stalled backend and timed out, the store would wait the
+ * same timeout again. So each thread remembers whether its last soft call
+ * on a handle failed, and a soft store is skipped while that is so and no
+ * call on the handle has succeeded since (the recovery generation is
+ * unchanged). The read and the store of one request run on one thread
+ * (client and proxy alike), which makes this per request without any
+ * state in the request. Reads always go to the backend, so the cache is
+ * used again as soon as it answers. */
+
+static _Atomic uint64_t next_uid = 1;
+static __thread uint64_t stall_uid;
+static __thread uint64_t stall_gen;
+
+void llmc__soft_failed(llmc_cache *c)
+{
+    stall_uid = c->uid;
+    stall_gen = atomic_load(&c->recover_gen);
+}
+
+void llmc__soft_ok(llmc_cache *c)
+{
+    if (stall_uid == c->uid)
+        stall_uid = 0;
+}
+
+bool llmc__soft_stalled(llmc_cache *c)
+{
+    if (stall_uid != c->uid)
+        return false;
+    if (stall_gen != atomic_load(&c->recover_gen)) {
+        stall_uid = 0;
+        return false;
+    }
+    return true;
+}
+
+void llmc__store_skipped(llmc_cache *c)
+{
+    atomic_fetch_add(&c->stores_skipped, 1);
+    atomic_fetch_add(&c->breaker_skips, 1);
+}
+
+/* ---- damaged storage ---- */
+
+void llmc__storage_corrupt(llmc_cache *c, const llmc_err *e)
+{
+    atomic_fetch_add(&c->corrupt_reads, 1);
+    if (atomic_exchange(&c->storage_corrupt, 1) == 0)
+        llmc__log("warn",
+                  "cache %s: the backend reports damaged storage (%s); affected entries "
+                  "read as misses until it is repaired (llmcache cache check --repair)",
+                  c->url_redacted, e && e->msg[0] ? e->msg : "corrupt");
 }
 
 /* ---- option handling and open ---- */
@@ -451,6 +526,7 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     }
     pthread_mutex_init(&c->serial_lock, NULL);
     pthread_mutex_init(&c->err_lock, NULL);
+    c->uid = atomic_fetch_add(&next_uid, 1);
     c->ops = ops;
     llmc__plugin_acquire(&ops->hdr); /* a plugin backend stays loaded */
     c->caps = ops->caps;
@@ -1073,16 +1149,57 @@ llmc_status llmc_cache_ping(llmc_cache *c)
 {
     if (!c)
         return LLMC_EINVAL;
-    if (!BACKEND_HAS(c, ping))
-        return LLMC_OK;
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = LLMC_OK;
+    if (BACKEND_HAS(c, ping)) {
+        LOCK(c);
+        st = c->ops->ping(c->ctx, &e);
+        UNLOCK(c);
+        if (st != LLMC_OK)
+            return backend_fail(c, st, &e, "ping");
+    }
+    if (atomic_load(&c->storage_corrupt))
+        return fail(c, LLMC_ECORRUPT,
+                    "cache %s answers, but its storage is damaged (%llu corrupt reads since "
+                    "open); check and repair it (llmcache cache check --repair)",
+                    c->url_redacted, (unsigned long long)atomic_load(&c->corrupt_reads));
+    return st;
+}
+
+llmc_status llmc_cache_check(llmc_cache *c, unsigned flags, llmc_check_result *out,
+                             size_t size)
+{
+    if (!c || !out || size == 0)
+        return LLMC_EINVAL;
+    if (flags & ~(unsigned)LLMC_CHECK_REPAIR)
+        return fail(c, LLMC_EINVAL, "llmc_cache_check: unknown flags 0x%x", flags);
+    llmc_check_result r;
+    memset(&r, 0, sizeof r);
+    memset(out, 0, size);
+    if (!BACKEND_HAS(c, check))
+        return fail(c, LLMC_ENOTSUP,
+                    "cache backend %s has no storage check (a server checks its own files)",
+                    c->name);
     llmc_err e;
     llmc_err_clear(&e);
     LOCK(c);
-    llmc_status st = c->ops->ping(c->ctx, &e);
+    llmc_status st = c->ops->check(c->ctx, flags, &r, &e);
     UNLOCK(c);
-    if (st != LLMC_OK)
-        return backend_fail(c, st, &e, "ping");
-    return st;
+    memcpy(out, &r, size < sizeof r ? size : sizeof r);
+    if (st == LLMC_OK) {
+        if (atomic_exchange(&c->storage_corrupt, 0) != 0)
+            llmc__log("warn", "cache %s: storage %s", c->url_redacted,
+                      r.repaired ? "repaired" : "checked: no damage found");
+        return LLMC_OK;
+    }
+    if (st == LLMC_ECORRUPT) {
+        atomic_store(&c->storage_corrupt, 1);
+        if (!e.msg[0])
+            llmc_err_set(&e, st, 0, "cache %s: storage is damaged: %s", c->name, r.detail);
+        return llmc__cache_fail(c, &e);
+    }
+    return backend_fail(c, st, &e, "check");
 }
 
 llmc_status llmc_cache_list_keys(llmc_cache *c, const char *prefix, size_t plen,

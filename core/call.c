@@ -320,7 +320,7 @@ static void call_init(llmc_call *k, llmc_client *c, const llmc__calltype *ct)
     k->key = init;
     k->kp = NULL;
     k->kl = 0;
-    k->looked_up = k->fast = k->memo = 0;
+    k->looked_up = k->fast = k->memo = k->read_failed = 0;
     k->emb = NULL;
     k->model[0] = '\0';
 }
@@ -562,10 +562,13 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
     llmc_lookup *lk = llmc__thread_lookup();
     if (!lk)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    if (llmc_cache_get_entry(k->c->cache, k->kp, k->kl, k->ctl.max_age_ms,
-                             LLMC_ENTRY_SOFT, lk) != LLMC_OK ||
-        lk->entry.call != k->ct->type || !llmc__body_is_object(lk->entry.body, lk->entry.body_len))
-        return LLMC_MISS; /* absent, another call type, or not ours */
+    llmc_status gs = llmc_cache_get_entry(k->c->cache, k->kp, k->kl, k->ctl.max_age_ms,
+                                          LLMC_ENTRY_SOFT | LLMC_ENTRY_REPORT, lk);
+    if (gs != LLMC_OK && gs != LLMC_MISS)
+        k->read_failed = 1;
+    if (gs != LLMC_OK || lk->entry.call != k->ct->type ||
+        !llmc__body_is_object(lk->entry.body, lk->entry.body_len))
+        return LLMC_MISS; /* absent, failed, another call type, or not ours */
     llmc_response *r = llmc__response_hit(lk->entry.body, lk->entry.body_len, k->kp, k->kl,
                                           k->model, k->ops->hdr.name, lk->age_ms);
     if (!r)
@@ -658,12 +661,15 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
                                  k->ops->hdr.name, &r, err);
     if (st == LLMC_OK) {
         r->attempts = attempts;
-        if (k->caching && !k->ctl.no_store && llmc__response_storable(k->ct->type, resp)) {
-            llmc_status ps =
-                llmc_cache_put_entry_ex(k->c->cache, k->kp, k->kl, k->ct->type, r->text,
-                                        r->text_len, k->ctl.ttl_ms, upstream_ms,
-                                        LLMC_ENTRY_SOFT);
-            r->stored = ps == LLMC_OK;
+        /* A stream is complete only when the provider said each choice
+         * finished; an end marker alone is not enough. */
+        if (k->caching && !k->ctl.no_store && llmc__response_storable(k->ct->type, resp) &&
+            (!cb || llmc__response_finished(resp))) {
+            if (k->read_failed)
+                llmc__store_skipped(k->c->cache);
+            else
+                llmc__put_entry(k->c->cache, k->kp, k->kl, k->ct->type, r->text, r->text_len,
+                                k->ctl.ttl_ms, upstream_ms, LLMC_ENTRY_SOFT, &r->stored);
         }
         *o = r;
     }

@@ -281,6 +281,10 @@ struct llmc_call {
     size_t kl;
     char kin[LLMC__MEMO_MAX_KEY];
     int looked_up;
+    /* The lookup reached the cache and failed (a stalled server timed
+     * out): this call does not store either, so it waits for the cache
+     * once, whichever thread executes it. */
+    int read_failed;
     int fast;                  /* prepared from tokens */
     int memo;                  /* prepared from the memo */
     llmc__embed *emb;

@@ -236,9 +236,15 @@ llmc_status llmc__embed_lookup(llmc_call *k, llmc_response **out, llmc_err *err)
         llmc_lookup *lk = llmc__thread_lookup();
         if (!lk)
             return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-        if (llmc_cache_get_entry(k->c->cache, e->keys[i], strlen(e->keys[i]),
-                                 k->ctl.max_age_ms, LLMC_ENTRY_SOFT, lk) != LLMC_OK ||
-            lk->entry.call != LLMC_CALL_EMBEDDING)
+        llmc_status gs = llmc_cache_get_entry(k->c->cache, e->keys[i], strlen(e->keys[i]),
+                                              k->ctl.max_age_ms, LLMC_ENTRY_SOFT, lk);
+        /* After one item's read failed, the backend is not asked for the
+         * others: one request waits out one cache timeout. */
+        if (gs != LLMC_OK && llmc__soft_stalled(k->c->cache)) {
+            k->read_failed = 1;
+            break;
+        }
+        if (gs != LLMC_OK || lk->entry.call != LLMC_CALL_EMBEDDING)
             continue;
         json_object *o = NULL, *v;
         if (llmc_json_parse(lk->entry.body, lk->entry.body_len, "cached embedding", &o,
@@ -370,10 +376,14 @@ llmc_status llmc__embed_execute(llmc_call *k, const llmc__route *rt, llmc_respon
                 int nonempty =
                     (json_object_is_type(ev, json_type_array) && json_object_array_length(ev)) ||
                     (json_object_is_type(ev, json_type_string) && json_object_get_string_len(ev));
-                if (!nonempty ||
-                    llmc_cache_put_entry_ex(k->c->cache, e->keys[i], strlen(e->keys[i]),
-                                            LLMC_CALL_EMBEDDING, bs, bl, k->ctl.ttl_ms,
-                                            item_upstream_ms, LLMC_ENTRY_SOFT) != LLMC_OK)
+                int item_stored = 0;
+                if (nonempty && k->read_failed)
+                    llmc__store_skipped(k->c->cache);
+                else if (nonempty)
+                    llmc__put_entry(k->c->cache, e->keys[i], strlen(e->keys[i]),
+                                    LLMC_CALL_EMBEDDING, bs, bl, k->ctl.ttl_ms,
+                                    item_upstream_ms, LLMC_ENTRY_SOFT, &item_stored);
+                if (!item_stored)
                     stored = 0;
                 json_object_put(body);
             }

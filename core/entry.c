@@ -116,8 +116,13 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
     e.native = 0;
     e.msg[0] = 0;
     llmc_status st = llmc__cache_get_raw(c, key, klen, &out->raw, &e);
-    if (soft)
+    if (soft) {
         llmc__breaker_record(c, st);
+        if (llmc__status_is_backend_failure(st))
+            llmc__soft_failed(c);
+        else
+            llmc__soft_ok(c);
+    }
     if (st == LLMC_MISS) {
         ADD(s->misses, 1);
         return LLMC_MISS;
@@ -126,10 +131,12 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
         ADD(s->errors, 1);
         if (e.msg[0] == 0)
             llmc_err_set(&e, st, e.native, "%s get: %s", c->name, llmc_strerror(st));
+        if (st == LLMC_ECORRUPT)
+            llmc__storage_corrupt(c, &e);
         llmc__cache_fail(c, &e);
         if (soft) {
             ADD(s->misses, 1);
-            return LLMC_MISS;
+            return (flags & LLMC_ENTRY_REPORT) ? st : LLMC_MISS;
         }
         return st;
     }
@@ -183,17 +190,12 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
     return LLMC_OK;
 }
 
-llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
-                                 llmc_call_type call, const char *body, size_t blen,
-                                 int64_t ttl_ms, unsigned flags)
+llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_call_type call,
+                            const char *body, size_t blen, int64_t ttl_ms, int64_t upstream_ms,
+                            unsigned flags, int *stored)
 {
-    return llmc_cache_put_entry_ex(c, key, klen, call, body, blen, ttl_ms, 0, flags);
-}
-
-llmc_status llmc_cache_put_entry_ex(llmc_cache *c, const char *key, size_t klen,
-                                    llmc_call_type call, const char *body, size_t blen,
-                                    int64_t ttl_ms, int64_t upstream_ms, unsigned flags)
-{
+    if (stored)
+        *stored = 0;
     if (!c || !key || !klen || (!body && blen) || upstream_ms < 0)
         return LLMC_EINVAL;
     int soft = (flags & LLMC_ENTRY_SOFT) != 0;
@@ -205,8 +207,13 @@ llmc_status llmc_cache_put_entry_ex(llmc_cache *c, const char *key, size_t klen,
         llmc_err_set(&e, LLMC_EINVAL, 0, "ttl %lld ms is invalid", (long long)ttl_ms);
         return llmc__cache_fail(c, &e);
     }
-    if (soft && !llmc__breaker_allow(c))
-        return LLMC_OK; /* dropped while the circuit is open */
+    if (soft && llmc__soft_stalled(c)) {
+        /* This thread's read just failed and nobody has reached the
+         * backend since: a store would most likely wait out a second
+         * timeout for the same request. */
+        llmc__store_skipped(c);
+        return LLMC_OK;
+    }
     llmc_entry en;
     memset(&en, 0, sizeof en);
     en.version = LLMC_ENTRY_VERSION;
@@ -236,20 +243,48 @@ llmc_status llmc_cache_put_entry_ex(llmc_cache *c, const char *key, size_t klen,
     llmc_status st = c->ser->encode(&en, enc, &e);
     if (st != LLMC_OK)
         return llmc__cache_fail(c, &e);
+    /* Asked last, right before the backend call: an allowed call may hold
+     * the breaker's probe and must report its outcome, so no early return
+     * may come between. */
+    if (soft && !llmc__breaker_allow(c))
+        return LLMC_OK; /* dropped while the circuit is open */
     st = llmc__cache_set_raw(c, key, klen, enc->data, enc->len, ttl_ms, &e);
     /* Don't keep megabytes of scratch per thread after a big entry. */
     if (enc->cap > (1u << 20))
         llmc_buf_free(enc);
-    if (soft && st != LLMC_ETOOBIG)
+    if (soft && st != LLMC_ETOOBIG) {
         llmc__breaker_record(c, st);
+        if (llmc__status_is_backend_failure(st))
+            llmc__soft_failed(c);
+        else
+            llmc__soft_ok(c);
+    }
     if (st != LLMC_OK) {
         ADD(llmc__stat_slot(c)->errors, 1);
         if (!e.msg[0])
             llmc_err_set(&e, st, e.native, "%s set: %s", c->name, llmc_strerror(st));
+        if (st == LLMC_ECORRUPT)
+            llmc__storage_corrupt(c, &e);
         llmc__cache_fail(c, &e);
         return soft ? LLMC_OK : st;
     }
+    if (stored)
+        *stored = 1;
     return LLMC_OK;
+}
+
+llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
+                                 llmc_call_type call, const char *body, size_t blen,
+                                 int64_t ttl_ms, unsigned flags)
+{
+    return llmc__put_entry(c, key, klen, call, body, blen, ttl_ms, 0, flags, NULL);
+}
+
+llmc_status llmc_cache_put_entry_ex(llmc_cache *c, const char *key, size_t klen,
+                                    llmc_call_type call, const char *body, size_t blen,
+                                    int64_t ttl_ms, int64_t upstream_ms, unsigned flags)
+{
+    return llmc__put_entry(c, key, klen, call, body, blen, ttl_ms, upstream_ms, flags, NULL);
 }
 
 llmc_status llmc_entry_encode(const char *serializer, const llmc_entry *e, llmc_buf *out,

@@ -36,7 +36,7 @@ typedef struct parser {
     size_t pos;
 } parser;
 
-static pthread_key_t doc_key;
+static pthread_key_t doc_key[LLMC__FJ_DOC_SLOTS];
 static pthread_once_t doc_once = PTHREAD_ONCE_INIT;
 
 void llmc__fj_doc_free(llmc__fjdoc *d)
@@ -57,20 +57,23 @@ static void doc_destroy(void *p)
 
 static void doc_init(void)
 {
-    pthread_key_create(&doc_key, doc_destroy);
+    for (int i = 0; i < LLMC__FJ_DOC_SLOTS; i++)
+        pthread_key_create(&doc_key[i], doc_destroy);
 }
 
-llmc__fjdoc *llmc__fj_thread_doc(void)
+llmc__fjdoc *llmc__fj_thread_doc_slot(int slot)
 {
+    if (slot < 0 || slot >= LLMC__FJ_DOC_SLOTS)
+        return NULL;
     pthread_once(&doc_once, doc_init);
-    llmc__fjdoc *d = pthread_getspecific(doc_key);
+    llmc__fjdoc *d = pthread_getspecific(doc_key[slot]);
     if (!d) {
         d = calloc(1, sizeof *d);
         if (!d)
             return NULL;
         llmc_buf init = LLMC_BUF_INIT;
         d->scratch = init;
-        if (pthread_setspecific(doc_key, d) != 0) {
+        if (pthread_setspecific(doc_key[slot], d) != 0) {
             free(d);
             return NULL;
         }

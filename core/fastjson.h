@@ -39,9 +39,13 @@ typedef struct llmc__fjdoc {
     llmc_buf scratch; /* decoded member names while canonicalising */
 } llmc__fjdoc;
 
-/* The calling thread's reusable document (freed at thread exit); NULL
- * on allocation failure. */
-llmc__fjdoc *llmc__fj_thread_doc(void);
+/* The calling thread's reusable documents (freed at thread exit); NULL
+ * on allocation failure. Slot LLMC__FJ_DOC_REQUEST holds the request
+ * being prepared; LLMC__FJ_DOC_AUX serves code that reads another text
+ * (a stored response) while the request's document is still in use. */
+enum { LLMC__FJ_DOC_REQUEST = 0, LLMC__FJ_DOC_AUX = 1, LLMC__FJ_DOC_SLOTS = 2 };
+llmc__fjdoc *llmc__fj_thread_doc_slot(int slot);
+#define llmc__fj_thread_doc() llmc__fj_thread_doc_slot(LLMC__FJ_DOC_REQUEST)
 /* Release a document's memory (for documents not from llmc__fj_thread_doc). */
 void llmc__fj_doc_free(llmc__fjdoc *d);
 

@@ -138,6 +138,15 @@ struct llmc_cache {
     _Atomic int breaker_probe;            /* a probe is in flight */
     _Atomic uint64_t breaker_trips, breaker_skips;
     _Atomic int breaker_logged_state;
+    /* Bumped when a failing backend answers again: a thread whose last
+     * soft call failed stops skipping stores once it changes. */
+    _Atomic uint64_t recover_gen;
+    uint64_t uid;                      /* unique per handle in this process */
+    _Atomic uint64_t stores_skipped;   /* soft stores not attempted (see entry.c) */
+    /* Damaged storage reported by the backend itself (LLMC_ECORRUPT from
+     * a backend call, e.g. SQLite's SQLITE_CORRUPT). */
+    _Atomic uint64_t corrupt_reads;
+    _Atomic int storage_corrupt;       /* 1 from the first report until a repair */
 
     /* last error */
     pthread_mutex_t err_lock;
@@ -153,6 +162,23 @@ llmc_status llmc__cache_fail(llmc_cache *c, const llmc_err *e);
 bool llmc__breaker_allow(llmc_cache *c);
 void llmc__breaker_record(llmc_cache *c, llmc_status st);
 bool llmc__status_is_backend_failure(llmc_status st);
+/* A backend call answered LLMC_ECORRUPT (its storage is damaged): count
+ * it and log the first report (once per transition). */
+void llmc__storage_corrupt(llmc_cache *c, const llmc_err *e);
+/* Per-thread memory of the last soft call on a handle: failed() marks
+ * that this thread's last soft call on c reached the backend and failed,
+ * ok() clears it, stalled() says whether it is still marked and the
+ * backend has not answered anyone since. */
+void llmc__soft_failed(llmc_cache *c);
+void llmc__soft_ok(llmc_cache *c);
+bool llmc__soft_stalled(llmc_cache *c);
+/* Count a soft store not attempted because its request's read failed. */
+void llmc__store_skipped(llmc_cache *c);
+/* As llmc_cache_put_entry_ex; *stored (may be NULL) is 1 only when the
+ * entry was really written. */
+llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_call_type call,
+                            const char *body, size_t blen, int64_t ttl_ms, int64_t upstream_ms,
+                            unsigned flags, int *stored);
 llmc_stat_slot *llmc__stat_slot(llmc_cache *c);
 
 /* Logging: one line to stderr when LLMCACHE_LOG is set (or always for

@@ -27,6 +27,7 @@ typedef struct llmc__sse {
     int has_data;     /* a data field was seen */
     int skip_lf;      /* the previous byte was CR (CRLF line ends) */
     int started;      /* past a possible BOM */
+    int bom;          /* bytes of a BOM matched so far (it may be split) */
     size_t max_event; /* refuse events larger than this (0 = 64 MiB) */
 } llmc__sse;
 
@@ -118,5 +119,8 @@ llmc_status llmc__replay(struct json_object *resp, llmc_chunk_sink sink, void *u
 /* Is a normalised response worth storing (choices with content / tool
  * calls / text; an embedding)? */
 int llmc__response_storable(llmc_call_type call, struct json_object *resp);
+/* 1 when every choice of an assembled (streamed) response carries the
+ * provider's finish_reason: only then did the stream really complete. */
+int llmc__response_finished(struct json_object *resp);
 
 #endif

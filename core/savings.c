@@ -397,40 +397,6 @@ double llmc_prices_cost(const llmc_prices *p, const char *model, uint64_t input,
 /* ------------------------------------------------------------------ */
 /* The saving of one hit. */
 
-static pthread_key_t doc_key;
-static pthread_once_t doc_once = PTHREAD_ONCE_INIT;
-
-static void doc_destroy(void *d)
-{
-    llmc__fj_doc_free(d);
-    free(d);
-}
-
-static void doc_init(void)
-{
-    pthread_key_create(&doc_key, doc_destroy);
-}
-
-/* This file's own per-thread document: callers may be in the middle of
- * using the shared one (llmc__fj_thread_doc) for the request. */
-static llmc__fjdoc *thread_doc(void)
-{
-    pthread_once(&doc_once, doc_init);
-    llmc__fjdoc *d = pthread_getspecific(doc_key);
-    if (!d) {
-        d = calloc(1, sizeof *d);
-        if (!d)
-            return NULL;
-        llmc_buf init = LLMC_BUF_INIT;
-        d->scratch = init;
-        if (pthread_setspecific(doc_key, d) != 0) {
-            free(d);
-            return NULL;
-        }
-    }
-    return d;
-}
-
 typedef struct usage_in {
     int64_t prompt, completion, total, cached, item_prompt;
     int has_prompt, has_completion, has_total, has_item_prompt;
@@ -455,7 +421,8 @@ static int fj_count(const llmc__fjdoc *d, long tok, int64_t *out)
 /* 1 handled (model copied into `model`), 0 declined (json-c decides). */
 static int usage_fast(const char *body, size_t len, usage_in *u, char *model, size_t msz)
 {
-    llmc__fjdoc *d = thread_doc();
+    /* The request's document may still be in use by the caller. */
+    llmc__fjdoc *d = llmc__fj_thread_doc_slot(LLMC__FJ_DOC_AUX);
     if (!d || !llmc__fj_parse(d, body, len))
         return 0;
     long m = llmc__fj_member(d, 0, "model");

@@ -237,14 +237,16 @@ static int num(cur *c, int64_t *out)
     }
     if (c->p >= c->end || *c->p < '0' || *c->p > '9')
         return 0;
-    uint64_t v = 0;
-    int digits = 0;
+    /* Every int64 the encoder can write (times are int64 ms) reads back:
+     * INT64_MIN included, anything beyond refused. */
+    uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-        if (++digits > 18)
+        uint64_t d = (uint64_t)(*c->p++ - '0');
+        if (v > (lim - d) / 10)
             return 0;
-        v = v * 10 + (uint64_t)(*c->p++ - '0');
+        v = v * 10 + d;
     }
-    *out = neg ? -(int64_t)v : (int64_t)v;
+    *out = !neg ? (int64_t)v : v > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)v;
     return 1;
 }
 

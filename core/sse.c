@@ -82,12 +82,20 @@ llmc_status llmc__sse_feed(llmc__sse *p, const char *data, size_t len, llmc__eve
                            void *ud)
 {
     size_t i = 0;
-    if (!p->started && len) {
-        /* A UTF-8 BOM may open the stream; it can itself be split, but no
-         * provider sends one, so only a whole one is skipped. */
-        if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
-            i = 3;
+    /* A UTF-8 BOM may open the stream, split over any number of feeds:
+     * the events must not depend on how the bytes arrive. */
+    static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+    while (!p->started && i < len) {
+        if (data[i] == bom[p->bom]) {
+            i++;
+            if (++p->bom == 3)
+                p->started = 1;
+            continue;
+        }
+        /* Not a BOM after all: the bytes held back are the line's. */
         p->started = 1;
+        if (p->bom && llmc_buf_append(&p->line, bom, (size_t)p->bom) != LLMC_OK)
+            return LLMC_ENOMEM;
     }
     size_t max = p->max_event ? p->max_event : DEFAULT_MAX;
     while (i < len) {

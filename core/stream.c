@@ -522,3 +522,19 @@ int llmc__response_storable(llmc_call_type call, struct json_object *resp)
     }
     return 0;
 }
+
+int llmc__response_finished(struct json_object *resp)
+{
+    json_object *choices, *fr;
+    if (!resp || !json_object_object_get_ex(resp, "choices", &choices) ||
+        !json_object_is_type(choices, json_type_array) || json_object_array_length(choices) == 0)
+        return 0;
+    size_t n = json_object_array_length(choices);
+    for (size_t i = 0; i < n; i++) {
+        json_object *ch = json_object_array_get_idx(choices, i);
+        if (!json_object_object_get_ex(ch, "finish_reason", &fr) ||
+            !json_object_is_type(fr, json_type_string) || json_object_get_string_len(fr) == 0)
+            return 0;
+    }
+    return 1;
+}

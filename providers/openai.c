@@ -84,8 +84,13 @@ static llmc_status body_error(const llmc_provider_call *call, const char *data, 
     r.body_len = len;
     r.retry_after_ms = -1;
     llmc_status st = llmc_provider_map_error_default(call, &r, err);
-    if (st == LLMC_EUPSTREAM && llmc_provider_is_context_error(err ? err->msg : NULL))
-        return llmc_err_set(err, LLMC_ECONTEXT, status, "%s", err->msg);
+    if (st == LLMC_EUPSTREAM && err && llmc_provider_is_context_error(err->msg)) {
+        /* The same message under the more precise status. (Formatting
+         * err->msg into itself would overlap: it came out empty.) */
+        err->status = LLMC_ECONTEXT;
+        err->native = status;
+        return LLMC_ECONTEXT;
+    }
     return st;
 }
 

@@ -2,7 +2,9 @@
 # Install what llmcache needs on Debian 12. With --test, also the servers
 # and tools the test suites start (redis-server, memcached, nginx, node,
 # pytest; redis-py for the Python benchmark's baseline; chromium for the
-# proxy dashboard's browser test).
+# proxy dashboard's browser test; chattr from e2fsprogs makes a read-only
+# file when the tests run as root) and libFuzzer for the fuzz harnesses
+# (libclang-rt-14-dev: clang-14's -fsanitize=fuzzer runtime).
 # Uses sudo when not run as root.
 set -eu
 SUDO=""
@@ -14,7 +16,7 @@ if [ "${1:-}" = "--test" ]; then
   # chromium: the proxy dashboard's browser test (driven by puppeteer-core
   # from npm, installed by the test into the build dir).
   PKGS="$PKGS redis-server redis-tools memcached libmemcached-tools sqlite3 openssl nginx wrk \
-        curl procps python3-pytest python3-redis chromium"
+        curl procps python3-pytest python3-redis chromium e2fsprogs libclang-rt-14-dev"
   # Node.js runs the official openai npm client in the proxy tests. A
   # machine that already has node and npm (from Debian or elsewhere) keeps
   # them: Debian's npm package conflicts with other node builds.

@@ -22,6 +22,15 @@ if command -v clang >/dev/null 2>&1; then
   else CC=clang meson setup build-clang >/dev/null || fail=1; fi
   ninja -C build-clang >/dev/null || { echo "clang build failed"; fail=1; }
 fi
+# Fuzz every harness for a few seconds (clang with libFuzzer, e.g. Debian's
+# libclang-rt-14-dev): a finding fails the run. scripts/fuzz.sh runs long.
+if command -v clang >/dev/null 2>&1 && printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){(void)d;(void)n;return 0;}\n' |
+   clang -x c -fsanitize=fuzzer,address,undefined -o /tmp/llmc-fuzz-probe.$$ - >/dev/null 2>&1; then
+  rm -f /tmp/llmc-fuzz-probe.$$
+  sh scripts/fuzz.sh -t "${LLMC_FUZZ_SECONDS:-6}" || fail=1
+else
+  echo "fuzzing skipped: clang with libFuzzer not found (scripts/install-deps.sh --test)"
+fi
 # One summary line over both builds.
 python3 - <<'PY' 2>/dev/null || true
 import json

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SQ_SCHEMA_VERSION 1
 #define SQ_APP_ID 0x4C4C4D43 /* "LLMC" */
@@ -129,6 +130,8 @@ typedef struct sq_ctx {
     sq_touch touches[SQ_TOUCH_MAX];
     size_t n_touch;
     uint64_t sets_since_purge;
+    char journal_mode[16], synchronous[16]; /* to reconnect after a repair */
+    int memory;
     /* counters (under lock) */
     uint64_t evictions, purged, busy_retries;
 } sq_ctx;
@@ -388,6 +391,66 @@ rollback:
     return st;
 }
 
+/* Open the connection, check or create the schema, set the pragmas and
+ * prepare the statements (at open, and again after a repair). */
+static llmc_status sq_connect(sq_ctx *c, llmc_err *err)
+{
+    llmc_status st;
+    /* NOMUTEX: our own lock serialises the connection. No URI parsing: a
+     * path is a path, even if it contains '?'. */
+    int rc = sqlite3_open_v2(c->path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        st = llmc_err_set(err, sq_status_of(rc), rc,
+                          "sqlite: cannot open %s: %s (does the directory exist and is it "
+                          "writable?)",
+                          c->path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        sq_close_db(c);
+        return st;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, (int)c->busy_ms);
+
+    if ((st = sq_schema(c, err)) != LLMC_OK) {
+        sq_close_db(c);
+        return st;
+    }
+
+    uint64_t dl = deadline_of(c);
+    char sql[128];
+    if (!c->memory) {
+        snprintf(sql, sizeof sql, "PRAGMA journal_mode = %s", c->journal_mode);
+        if ((rc = exec_retry(c, sql, dl)) != SQLITE_OK) {
+            st = sq_fail(c, err, rc, "setting journal_mode");
+            sq_close_db(c);
+            return st;
+        }
+    }
+    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", c->synchronous);
+    if ((rc = exec_retry(c, sql, dl)) != SQLITE_OK) {
+        st = sq_fail(c, err, rc, "setting synchronous");
+        sq_close_db(c);
+        return st;
+    }
+
+    for (int i = 0; i < Q_COUNT_; i++) {
+        for (int attempt = 0;; attempt++) {
+            rc = sqlite3_prepare_v3(c->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->q[i],
+                                    NULL);
+            if (!is_busy(rc) || llmc_mono_ns() >= dl)
+                break;
+            nap(attempt);
+        }
+        if (rc != SQLITE_OK) {
+            st = sq_fail(c, err, rc, "preparing statements");
+            sq_close_db(c);
+            return st;
+        }
+    }
+    return LLMC_OK;
+}
+
 static llmc_status sq_open(const llmc_backend_config *cfg, void **out, llmc_err *err)
 {
     const llmc_options *o = cfg->options;
@@ -435,57 +498,12 @@ static llmc_status sq_open(const llmc_backend_config *cfg, void **out, llmc_err 
         return llmc_err_set(err, LLMC_ENOMEM, 0, "sqlite: out of memory");
     }
 
-    /* NOMUTEX: our own lock serialises the connection. No URI parsing: a
-     * path is a path, even if it contains '?'. */
-    int rc = sqlite3_open_v2(path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
-    if (rc != SQLITE_OK) {
-        st = llmc_err_set(err, sq_status_of(rc), rc,
-                          "sqlite: cannot open %s: %s (does the directory exist and is it "
-                          "writable?)",
-                          path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+    snprintf(c->journal_mode, sizeof c->journal_mode, "%s", jm);
+    snprintf(c->synchronous, sizeof c->synchronous, "%s", sync);
+    c->memory = memory;
+    if ((st = sq_connect(c, err)) != LLMC_OK) {
         sq_close(c);
         return st;
-    }
-    sqlite3_extended_result_codes(c->db, 1);
-    sqlite3_busy_timeout(c->db, (int)busy_ms);
-
-    if ((st = sq_schema(c, err)) != LLMC_OK) {
-        sq_close(c);
-        return st;
-    }
-
-    uint64_t dl = deadline_of(c);
-    char sql[128];
-    if (!memory) {
-        snprintf(sql, sizeof sql, "PRAGMA journal_mode = %s", jm);
-        if ((rc = exec_retry(c, sql, dl)) != SQLITE_OK) {
-            st = sq_fail(c, err, rc, "setting journal_mode");
-            sq_close(c);
-            return st;
-        }
-    }
-    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", sync);
-    if ((rc = exec_retry(c, sql, dl)) != SQLITE_OK) {
-        st = sq_fail(c, err, rc, "setting synchronous");
-        sq_close(c);
-        return st;
-    }
-
-    for (int i = 0; i < Q_COUNT_; i++) {
-        for (int attempt = 0;; attempt++) {
-            rc = sqlite3_prepare_v3(c->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->q[i],
-                                    NULL);
-            if (!is_busy(rc) || llmc_mono_ns() >= dl)
-                break;
-            nap(attempt);
-        }
-        if (rc != SQLITE_OK) {
-            st = sq_fail(c, err, rc, "preparing statements");
-            sq_close(c);
-            return st;
-        }
     }
     *out = c;
     return LLMC_OK;
@@ -956,6 +974,319 @@ static llmc_status sq_stats(void *vctx, llmc_stat_cb cb, void *ud)
     return LLMC_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* check / repair */
+
+/* PRAGMA integrity_check on db: number of problems and the first one. A
+ * check that cannot even finish (a damaged page on its way) is a problem
+ * too. */
+static int sq_integrity(sqlite3 *db, uint64_t *problems, char *first, size_t fn)
+{
+    sqlite3_stmt *s = NULL;
+    *problems = 0;
+    first[0] = 0;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check(100)", -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            const char *t = (const char *)sqlite3_column_text(s, 0);
+            if (!t || strcmp(t, "ok") == 0)
+                continue;
+            /* A row may hold several problems, one per line, after a
+             * "*** in database main ***" banner. */
+            while (*t) {
+                size_t len = strcspn(t, "\n");
+                if (len && strncmp(t, "*** ", 4) != 0) {
+                    if (!*problems)
+                        snprintf(first, fn, "%.*s", (int)len, t);
+                    (*problems)++;
+                }
+                t += len;
+                if (*t == '\n')
+                    t++;
+            }
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE)
+        return SQLITE_OK;
+    if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
+        if (!*problems)
+            snprintf(first, fn, "%s", sqlite3_errmsg(db));
+        (*problems)++;
+        return SQLITE_OK;
+    }
+    return rc;
+}
+
+static int is_damage(int rc)
+{
+    return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+/* Copy one row (id, key, value, expires_at, last_access) of `rd` into
+ * the new database through `ins`. SQLITE_OK, or the insert's error. */
+static int copy_row(sqlite3_stmt *rd, sqlite3_stmt *ins, int64_t now, llmc_check_result *out)
+{
+    int64_t exp = sqlite3_column_int64(rd, 3);
+    if (exp > 0 && exp <= now) {
+        out->expired++;
+        return SQLITE_OK;
+    }
+    const void *k = sqlite3_column_blob(rd, 1);
+    int kl = sqlite3_column_bytes(rd, 1);
+    const void *v = sqlite3_column_blob(rd, 2);
+    int vl = sqlite3_column_bytes(rd, 2);
+    if (!k || kl <= 0) {
+        out->unreadable++;
+        return SQLITE_OK;
+    }
+    sqlite3_bind_blob64(ins, 1, k, (sqlite3_uint64)kl, SQLITE_STATIC);
+    sqlite3_bind_blob64(ins, 2, v ? v : (const void *)"", (sqlite3_uint64)vl, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 3, exp);
+    sqlite3_bind_int64(ins, 4, sqlite3_column_int64(rd, 4));
+    sqlite3_bind_int64(ins, 5, (int64_t)kl + vl);
+    int rc = sqlite3_step(ins);
+    int changed = sqlite3_changes(sqlite3_db_handle(ins)) > 0;
+    sqlite3_reset(ins);
+    sqlite3_clear_bindings(ins);
+    if (rc != SQLITE_DONE)
+        return rc;
+    out->kept += changed;
+    return SQLITE_OK;
+}
+
+/* Copy every readable, unexpired entry of c->db into a new database at
+ * tmp. Rows are read in id order. When a read fails on a damaged page the
+ * walk resumes past it, skipping 1, 2, 4 ... ids until rows come back;
+ * the ids it jumped over are then read one by one, each through its own
+ * b-tree descent, so only the rows that sit on damaged pages are lost. */
+#define SQ_GAP_PROBES 65536
+
+/* Read ids lo..hi one by one, at most the first SQ_GAP_PROBES of them
+ * (ids are handed out in order, so the rows of a span follow its start;
+ * a skip that ran to the end of the id space is not walked in full). */
+static int probe_gap(sqlite3_stmt *one, sqlite3_stmt *ins, int64_t lo, int64_t hi, int64_t now,
+                     llmc_check_result *out)
+{
+    if (hi < lo)
+        return SQLITE_OK;
+    uint64_t n = (uint64_t)hi - (uint64_t)lo + 1;
+    if (n > SQ_GAP_PROBES)
+        n = SQ_GAP_PROBES;
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t id = lo + (int64_t)i;
+        sqlite3_bind_int64(one, 1, id);
+        int orc = sqlite3_step(one);
+        int irc = orc == SQLITE_ROW ? copy_row(one, ins, now, out) : SQLITE_OK;
+        sqlite3_reset(one);
+        if (irc != SQLITE_OK)
+            return irc;
+    }
+    return SQLITE_OK;
+}
+
+static llmc_status sq_salvage(sq_ctx *c, const char *tmp, llmc_check_result *out, llmc_err *err)
+{
+    sqlite3 *nd = NULL;
+    sqlite3_stmt *rd = NULL, *one = NULL, *ins = NULL;
+    llmc_status st = LLMC_OK;
+    char sql[96];
+    unlink(tmp);
+    int rc = sqlite3_open_v2(tmp, &nd, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(nd, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(nd, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(nd, sq_migrations[0], NULL, NULL, NULL);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d; PRAGMA application_id = %d",
+             SQ_SCHEMA_VERSION, SQ_APP_ID);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(nd, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(nd,
+                                "INSERT OR IGNORE INTO llmc_entries(key, value, expires_at, "
+                                "last_access, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                -1, &ins, NULL);
+    if (rc != SQLITE_OK) {
+        st = llmc_err_set(err, sq_status_of(rc), rc, "sqlite: repair: cannot create %s: %s",
+                          tmp, nd ? sqlite3_errmsg(nd) : sqlite3_errstr(rc));
+        goto done;
+    }
+    rc = sqlite3_prepare_v2(c->db,
+                            "SELECT id, key, value, expires_at, last_access FROM llmc_entries "
+                            "WHERE id > ?1 ORDER BY id",
+                            -1, &rd, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(c->db,
+                                "SELECT id, key, value, expires_at, last_access FROM "
+                                "llmc_entries WHERE id = ?1",
+                                -1, &one, NULL);
+    if (rc != SQLITE_OK) {
+        st = sq_fail(c, err, rc, "repair: reading the entries");
+        goto done;
+    }
+    int64_t after = 0, skip = 1, now = llmc_now_ms();
+    int64_t gap_from = -1; /* last good id before a damaged span, -1: none */
+    for (int rounds = 0; rounds < 100000; rounds++) {
+        sqlite3_bind_int64(rd, 1, after);
+        int first = 1;
+        while ((rc = sqlite3_step(rd)) == SQLITE_ROW) {
+            if (first && gap_from >= 0) {
+                /* Back past a damaged span: read the ids jumped over. */
+                int irc = probe_gap(one, ins, gap_from + 1, after, now, out);
+                if (irc != SQLITE_OK) {
+                    rc = irc;
+                    goto write_failed;
+                }
+                gap_from = -1;
+            }
+            first = 0;
+            after = sqlite3_column_int64(rd, 0);
+            skip = 1;
+            int irc = copy_row(rd, ins, now, out);
+            if (irc != SQLITE_OK) {
+                rc = irc;
+                goto write_failed;
+            }
+        }
+        sqlite3_reset(rd);
+        if (rc == SQLITE_DONE)
+            break;
+        if (!is_damage(rc) && (rc & 0xff) != SQLITE_IOERR) {
+            st = sq_fail(c, err, rc, "repair: reading the entries");
+            goto done;
+        }
+        if (gap_from < 0) {
+            gap_from = after;
+            out->unreadable++;
+        }
+        if (after > INT64_MAX - skip)
+            break;
+        after += skip;
+        if (skip < ((int64_t)1 << 60))
+            skip *= 2;
+    }
+    if (gap_from >= 0) {
+        /* The damage reached the end of the table. */
+        rc = probe_gap(one, ins, gap_from + 1, after, now, out);
+        if (rc != SQLITE_OK)
+            goto write_failed;
+    }
+    rc = sqlite3_exec(nd, "COMMIT", NULL, NULL, NULL);
+    uint64_t problems = 0;
+    char first[128];
+    if (rc == SQLITE_OK)
+        rc = sq_integrity(nd, &problems, first, sizeof first);
+    if (rc != SQLITE_OK || problems) {
+        st = llmc_err_set(err, LLMC_EIO, rc, "sqlite: repair: the rebuilt file %s fails its "
+                          "own check (%s)", tmp, rc != SQLITE_OK ? sqlite3_errmsg(nd) : first);
+        goto done;
+    }
+    goto done;
+write_failed:
+    st = llmc_err_set(err, sq_status_of(rc), rc, "sqlite: repair: writing %s: %s", tmp,
+                      sqlite3_errmsg(nd));
+done:
+    sqlite3_finalize(rd);
+    sqlite3_finalize(one);
+    sqlite3_finalize(ins);
+    if (nd)
+        sqlite3_close_v2(nd);
+    if (st != LLMC_OK)
+        unlink(tmp);
+    return st;
+}
+
+static llmc_status sq_check(void *vctx, unsigned flags, llmc_check_result *out, llmc_err *err)
+{
+    sq_ctx *c = vctx;
+    llmc_status st = LLMC_OK;
+    pthread_mutex_lock(&c->lock);
+    int rc = sq_integrity(c->db, &out->problems, out->detail, sizeof out->detail);
+    if (rc != SQLITE_OK) {
+        st = sq_fail(c, err, rc, "integrity_check");
+        goto out;
+    }
+    out->damaged = out->problems > 0;
+    if (!out->damaged)
+        goto out;
+    if (!(flags & LLMC_CHECK_REPAIR)) {
+        st = llmc_err_set(err, LLMC_ECORRUPT, 0,
+                          "sqlite: %s is damaged (%llu problem%s, first: %s)", c->path,
+                          (unsigned long long)out->problems, out->problems == 1 ? "" : "s",
+                          out->detail);
+        goto out;
+    }
+    if (c->memory) {
+        st = llmc_err_set(err, LLMC_ENOTSUP, 0, "sqlite: an in-memory database cannot be "
+                          "repaired");
+        goto out;
+    }
+    /* The file is replaced: another connection would keep writing to the
+     * old one (and its journal would then meet the new file). Leaving WAL
+     * mode needs every other connection closed, so it doubles as the
+     * check; it also folds the WAL into the file that is read below. */
+    {
+        sqlite3_stmt *jm = NULL;
+        const char *mode = NULL;
+        rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = DELETE", -1, &jm, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(jm) == SQLITE_ROW)
+            mode = (const char *)sqlite3_column_text(jm, 0);
+        int in_use = !mode || strcmp(mode, "delete") != 0;
+        int busy = is_busy(sqlite3_errcode(c->db));
+        sqlite3_finalize(jm);
+        if (in_use && busy) {
+            st = llmc_err_set(err, LLMC_EBUSY, 0,
+                              "sqlite: repair: %s is in use by another connection; stop every "
+                              "process using it and retry", c->path);
+            goto out;
+        }
+    }
+    size_t tl = strlen(c->path) + 16;
+    char *tmp = malloc(tl);
+    if (!tmp) {
+        st = llmc_err_set(err, LLMC_ENOMEM, 0, "sqlite: out of memory");
+        goto out;
+    }
+    snprintf(tmp, tl, "%s.repair", c->path);
+    st = sq_salvage(c, tmp, out, err);
+    if (st == LLMC_OK) {
+        c->n_touch = 0;
+        sq_close_db(c);
+        size_t pl = strlen(c->path) + 8;
+        char *side = malloc(pl);
+        if (side) {
+            snprintf(side, pl, "%s-wal", c->path);
+            unlink(side);
+            snprintf(side, pl, "%s-shm", c->path);
+            unlink(side);
+            snprintf(side, pl, "%s-journal", c->path);
+            unlink(side);
+            free(side);
+        }
+        if (rename(tmp, c->path) != 0) {
+            st = llmc_err_set(err, LLMC_EIO, errno, "sqlite: repair: cannot move %s over %s: %s",
+                              tmp, c->path, strerror(errno));
+            unlink(tmp);
+        }
+        /* Reconnect in any case: to the rebuilt file, or back to the old. */
+        llmc_err e2;
+        llmc_err_clear(&e2);
+        llmc_status cst = sq_connect(c, &e2);
+        if (st == LLMC_OK && cst != LLMC_OK) {
+            *err = e2;
+            st = cst;
+        }
+        if (st == LLMC_OK)
+            out->repaired = 1;
+    }
+    free(tmp);
+out:
+    pthread_mutex_unlock(&c->lock);
+    return st;
+}
+
 const llmc_backend_ops llmc__backend_sqlite = {
     .hdr = LLMC_COMPONENT_INIT(llmc_backend_ops, "sqlite",
                                "SQLite file (WAL, LRU limits, shared between processes)"),
@@ -977,4 +1308,5 @@ const llmc_backend_ops llmc__backend_sqlite = {
     .stats = sq_stats,
     .scan = sq_scan,
     .ttl = sq_ttl,
+    .check = sq_check,
 };

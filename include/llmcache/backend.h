@@ -125,6 +125,11 @@ typedef struct llmc_backend_ops {
     /* Optional: remaining TTL in ms, -1 for none; LLMC_MISS if absent. */
     llmc_status (*ttl)(void *ctx, const char *key, size_t klen, int64_t *ttl_ms,
                        llmc_err *err);
+    /* Optional: verify the backend's own storage and,
+     * with LLMC_CHECK_REPAIR in flags, rebuild it; fills *out (zeroed by
+     * the core). LLMC_OK when healthy or repaired, LLMC_ECORRUPT when
+     * damaged and not repaired. */
+    llmc_status (*check)(void *ctx, unsigned flags, llmc_check_result *out, llmc_err *err);
 } llmc_backend_ops;
 
 /* Register a backend for this process. The table must stay valid and

@@ -166,7 +166,9 @@ LLMC_API llmc_status llmc_cache_flush_in(llmc_cache *c, const char *tenant, cons
  * for memcached: every server). Explicitly named because it is drastic. */
 LLMC_API llmc_status llmc_cache_flush_all(llmc_cache *c);
 
-/* Check that the backend answers. */
+/* Check that the backend answers. LLMC_ECORRUPT when it answers but has
+ * reported damaged storage since the handle was opened (see
+ * llmc_cache_check). */
 LLMC_API llmc_status llmc_cache_ping(llmc_cache *c);
 
 /* Visit every live key that starts with prefix[0..plen) (plen 0: all).
@@ -208,6 +210,14 @@ typedef struct llmc_stats {
     uint32_t breaker_open;    /* 1 while open */
     uint64_t mac_failures;    /* with an entry_secret: entries whose MAC was
                                  missing or wrong (each also a miss) */
+    /* Soft stores not attempted because the same thread's cache read of
+     * that request had just failed (a stalled backend then costs one
+     * timeout per request, not two); the answer is reported not stored. */
+    uint64_t stores_skipped;
+    /* Backend calls that found the backend's own storage damaged (e.g. a
+     * SQLite page that fails its checks); each is also a miss or error. */
+    uint64_t corrupt_reads;
+    uint32_t storage_corrupt; /* 1 once damage was reported, until repaired */
 } llmc_stats;
 
 /* Fill *out (size `size`, pass sizeof(llmc_stats)) with the handle's
@@ -218,6 +228,38 @@ LLMC_API llmc_status llmc_cache_stats(llmc_cache *c, llmc_stats *out, size_t siz
  * name/value pairs. */
 typedef void (*llmc_stat_cb)(void *ud, const char *name, int64_t value);
 LLMC_API llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud);
+
+/* Result of llmc_cache_check. */
+typedef struct llmc_check_result {
+    uint32_t damaged;   /* 1 if the storage failed its check */
+    uint32_t repaired;  /* 1 if LLMC_CHECK_REPAIR rebuilt it */
+    uint64_t problems;  /* problems the check listed (it stops at 100) */
+    uint64_t kept;      /* repair: entries copied into the rebuilt storage */
+    uint64_t expired;   /* repair: expired entries left out */
+    uint64_t unreadable; /* repair: damaged spans skipped (their entries are lost) */
+    char detail[256];   /* the first problem, for people; "" when healthy */
+} llmc_check_result;
+
+/* Flags for llmc_cache_check. */
+enum {
+    /* Rebuild damaged storage from what can still be read. The SQLite
+     * backend copies every readable, unexpired entry into a fresh file
+     * and puts it in place of the damaged one; no other process may use
+     * the file meanwhile (LLMC_EBUSY if one visibly does). */
+    LLMC_CHECK_REPAIR = 1u << 0
+};
+
+/* Check the backend's own storage for damage (SQLite: PRAGMA
+ * integrity_check) and, with LLMC_CHECK_REPAIR, repair it. Fills *out
+ * (size `size`, pass sizeof(llmc_check_result)). Returns LLMC_OK when the
+ * storage is healthy or was repaired, LLMC_ECORRUPT when it is damaged
+ * and was not repaired, LLMC_ENOTSUP for backends without a storage check
+ * (network servers check their own files). A healthy or repaired result
+ * clears the handle's storage_corrupt state. Not to be run concurrently
+ * with other calls on a handle whose backend is not thread-safe; the
+ * SQLite backend serialises it with its other calls. */
+LLMC_API llmc_status llmc_cache_check(llmc_cache *c, unsigned flags, llmc_check_result *out,
+                                      size_t size);
 
 /* Reset the handle's counters to zero. */
 LLMC_API void llmc_cache_stats_reset(llmc_cache *c);

@@ -95,7 +95,15 @@ enum {
      * write on put (both return LLMC_MISS / LLMC_OK), counted in stats and
      * subject to the circuit breaker. Without it the real status comes
      * back. */
-    LLMC_ENTRY_SOFT = 1u << 0
+    LLMC_ENTRY_SOFT = 1u << 0,
+    /* With LLMC_ENTRY_SOFT, on get: a backend call that failed is still
+     * counted as a miss and fed to the circuit breaker, but its status
+     * (LLMC_ETIMEDOUT, LLMC_ECONN, ...) is returned instead of LLMC_MISS,
+     * so a caller that hands the request to another thread can skip that
+     * request's store (see llmc_request_set_no_store): one cache timeout
+     * per request. On one thread the library does this by itself: a soft
+     * put right after a failed soft get on the same thread is skipped. */
+    LLMC_ENTRY_REPORT = 1u << 1
 };
 
 /* A looked-up entry. Free the buffer with llmc_lookup_free. */
