@@ -665,7 +665,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     proxy_server *s = cls;
     /* libmicrohttpd's own complaints (a client's malformed request, a
      * dropped connection) are access-log material, not errors of ours. */
-    if (s && s->cfg->quiet)
+    if (s->cfg->quiet)
         return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
