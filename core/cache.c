@@ -26,7 +26,7 @@
 static const char *const common_options[] = {
     "namespace", "ttl", "max_entries", "max_bytes", "max_item_bytes", "timeout_ms",
     "serializer", "key_strategy", "mode", "breaker_threshold", "breaker_cooldown_ms",
-    "scope_by_user", "entry_secret", NULL};
+    "scope_by_user", "entry_secret", "stale_if_error", "stale_while_revalidate", NULL};
 
 /* ---- stats ---- */
 
@@ -549,6 +549,14 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     if ((st = llmc_options_get_i64(c->opts, "ttl", 0, MAX_TTL_SECONDS, 0, &v, err)) != LLMC_OK)
         goto done;
     c->default_ttl_ms = v * 1000;
+    if ((st = llmc_options_get_i64(c->opts, "stale_if_error", 0, MAX_TTL_SECONDS, 0, &v,
+                                   err)) != LLMC_OK)
+        goto done;
+    c->stale_if_error_ms = v * 1000;
+    if ((st = llmc_options_get_i64(c->opts, "stale_while_revalidate", 0, MAX_TTL_SECONDS, 0, &v,
+                                   err)) != LLMC_OK)
+        goto done;
+    c->stale_while_revalidate_ms = v * 1000;
     int64_t max_entries, max_bytes, max_item;
     if ((st = llmc_options_get_i64(c->opts, "max_entries", 0, INT64_MAX / 2, 0, &max_entries,
                                    err)) != LLMC_OK ||

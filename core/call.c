@@ -322,6 +322,8 @@ static void call_init(llmc_call *k, llmc_client *c, const llmc__calltype *ct)
     k->kl = 0;
     k->looked_up = k->fast = k->memo = k->read_failed = 0;
     k->emb = NULL;
+    k->stale = NULL;
+    k->serving_stale = 0;
     k->model[0] = '\0';
 }
 
@@ -382,6 +384,8 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
         k->ctl.no_store = mv.no_store;
         k->ctl.ttl_ms = mv.ttl_ms;
         k->ctl.max_age_ms = mv.max_age_ms;
+        k->ctl.sie_ms = mv.sie_ms;
+        k->ctl.swr_ms = mv.swr_ms;
         k->stream = mv.stream;
         k->caching = 1;
         k->kp = k->kin;
@@ -436,6 +440,8 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
         mv.no_store = body.no_store;
         mv.ttl_ms = body.ttl_ms;
         mv.max_age_ms = body.max_age_ms;
+        mv.sie_ms = body.sie_ms;
+        mv.swr_ms = body.swr_ms;
         mv.stream = k->stream;
         memcpy(mv.key, k->kp, k->kl + 1);
         mv.klen = k->kl;
@@ -523,6 +529,8 @@ void llmc__call_release(llmc_call *k)
     llmc_buf_free(&k->key);
     llmc__embed_free(k->emb);
     k->emb = NULL;
+    llmc_response_free(k->stale);
+    k->stale = NULL;
 }
 
 void llmc_call_free(llmc_call *k)
@@ -548,6 +556,10 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
     if (cb && !k->ct->streams)
         return llmc_err_set(err, LLMC_ENOTSUP, 0, "streaming is supported for chat calls only");
     k->looked_up = 1;
+    if (k->stale) {
+        llmc_response_free(k->stale); /* looked up again: the newer one counts */
+        k->stale = NULL;
+    }
     if (!k->caching || k->ctl.no_cache)
         return LLMC_MISS;
     if (k->ct->per_item) {
@@ -563,7 +575,9 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
     if (!lk)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     llmc_status gs = llmc_cache_get_entry(k->c->cache, k->kp, k->kl, k->ctl.max_age_ms,
-                                          LLMC_ENTRY_SOFT | LLMC_ENTRY_REPORT, lk);
+                                          LLMC_ENTRY_SOFT | LLMC_ENTRY_REPORT |
+                                              llmc__stale_lookup_flags(k),
+                                          lk);
     if (gs != LLMC_OK && gs != LLMC_MISS)
         k->read_failed = 1;
     if (gs != LLMC_OK || lk->entry.call != k->ct->type ||
@@ -575,6 +589,8 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     r->client = k->c;
     r->upstream_ms = lk->entry.upstream_ms;
+    if (lk->stale_ms > 0 && llmc__stale_found(k, lk, r) != LLMC_OK)
+        return LLMC_MISS; /* kept for a provider failure, or too stale */
     if (k->fast)
         __atomic_fetch_add(&fast_hits, 1, __ATOMIC_RELAXED);
     llmc_status st = LLMC_OK;
@@ -647,12 +663,19 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
     }
     json_object *resp = NULL;
     int attempts = 0;
+    /* With a stale answer in reserve, count what a stream delivered. */
+    llmc__stale_tap tap = {cb, ud, 0};
+    int tapped = cb && k->stale;
     uint64_t t0 = llmc_mono_ns();
-    st = llmc__call_upstream(k->c, k->ct->type, k->obj, NULL, &rt, cb, ud, &resp, &attempts,
-                             err);
+    st = llmc__call_upstream(k->c, k->ct->type, k->obj, NULL, &rt,
+                             tapped ? llmc__stale_tap_cb : cb, tapped ? (void *)&tap : ud,
+                             &resp, &attempts, err);
     int64_t upstream_ms = llmc__upstream_ms_since(t0);
-    if (st != LLMC_OK)
+    if (st != LLMC_OK) {
+        if (k->stale)
+            st = llmc__stale_fallback(k, st, cb, ud, tap.n, o, err);
         goto done;
+    }
     /* A "cache" member from upstream (another cache in front of the
      * provider) must not be stored or it would be duplicated on a hit. */
     json_object_object_del(resp, "cache");
@@ -668,8 +691,9 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
             if (k->read_failed)
                 llmc__store_skipped(k->c->cache);
             else
-                llmc__put_entry(k->c->cache, k->kp, k->kl, k->ct->type, r->text, r->text_len,
-                                k->ctl.ttl_ms, upstream_ms, LLMC_ENTRY_SOFT, &r->stored);
+                llmc__put_entry_kept(k->c->cache, k->kp, k->kl, k->ct->type, r->text,
+                                     r->text_len, k->ctl.ttl_ms, llmc__stale_keep_ms(k),
+                                     upstream_ms, LLMC_ENTRY_SOFT, &r->stored);
         }
         *o = r;
     }
@@ -748,6 +772,11 @@ const char *llmc_call_provider(const llmc_call *k)
 const char *llmc_call_model(const llmc_call *k)
 {
     return k ? k->model : NULL;
+}
+
+int llmc_call_stale(const llmc_call *k)
+{
+    return k ? k->serving_stale : 0;
 }
 
 int64_t llmc_call_ttl_ms(const llmc_call *k)

@@ -42,6 +42,10 @@ llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts, llmc_cl
     if (!c)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     c->cache = cache;
+    if (!(c->reval = llmc__reval_new())) {
+        free(c);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
     c->scope_by_user = -1;
     c->opts = opts ? llmc_options_dup(opts) : llmc_options_new();
     if (!c->opts) {
@@ -157,6 +161,8 @@ void llmc_client_free(llmc_client *c)
 {
     if (!c)
         return;
+    /* Background refreshes use the connections and the cache: first. */
+    llmc__reval_free(c->reval);
     llmc__http_free(c->http);
     llmc__memo_free(c->memo);
     for (size_t i = 0; i < c->n_models; i++) {

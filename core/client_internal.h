@@ -36,6 +36,11 @@ typedef struct llmc__controls {
     int use_cache;       /* -1 unset, 0, 1 */
     char *key;           /* owned preset key */
     char *tenant;        /* owned; every key of the call lies in "tenant:" */
+    /* Stale windows, ms: how long past its freshness an entry may answer
+     * when the provider fails (stale-if-error) or at once while it is
+     * refreshed (stale-while-revalidate); -1 = the cache's option. */
+    int64_t sie_ms;
+    int64_t swr_ms;
 } llmc__controls;
 
 void llmc__controls_init(llmc__controls *c);
@@ -91,6 +96,7 @@ typedef struct llmc__outer {
     int no_cache, no_store;
     int64_t max_age_ms; /* -1 = not given */
     int64_t ttl_ms;     /* -2 = not given */
+    int64_t sie_ms, swr_ms; /* -1 = not given */
     const char *ns;
     const char *tenant;
 } llmc__outer;
@@ -161,6 +167,7 @@ llmc_status llmc__resolve_route(llmc_client *c, const llmc__calltype *ct, llmc__
 
 /* ---- the client ---- */
 typedef struct llmc__memo llmc__memo;
+typedef struct llmc__reval llmc__reval;
 
 struct llmc_client {
     llmc_cache *cache;
@@ -179,6 +186,7 @@ struct llmc_client {
     llmc__model *models;
     size_t n_models;
     llmc__prices_slot prices;  /* what hits saved, in dollars */
+    llmc__reval *reval;        /* background refreshes */
 };
 
 const llmc__model *llmc__client_model(const llmc_client *c, const char *name);
@@ -198,6 +206,7 @@ typedef struct llmc__memo_val {
     const llmc_provider_ops *ops;
     int no_cache, no_store, stream;
     int64_t ttl_ms, max_age_ms;
+    int64_t sie_ms, swr_ms;
     char key[LLMC__MEMO_MAX_KEY];
     size_t klen;
     char model[LLMC__MEMO_MAX_MODEL];
@@ -234,6 +243,7 @@ struct llmc_response {
     llmc_client *client;
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
+    int stale;                 /* answered from an entry past its freshness */
 };
 
 llmc_response *llmc__response_new(void);
@@ -288,6 +298,11 @@ struct llmc_call {
     int fast;                  /* prepared from tokens */
     int memo;                  /* prepared from the memo */
     llmc__embed *emb;
+    /* Stale serving (core/stale.c): the stale answer kept by a lookup
+     * for a provider failure (stale-if-error), and 1 once the call
+     * answers from a stale entry. */
+    llmc_response *stale;
+    int serving_stale;
 };
 
 /* Prepare into storage the caller owns (released with
@@ -315,6 +330,37 @@ size_t llmc__embed_count(const llmc_call *k);
 json_object *llmc__embed_item(const llmc_call *k, size_t i);
 const char *llmc__embed_key(const llmc_call *k, size_t i);
 void llmc__embed_free(llmc__embed *e);
+
+/* stale.c: serving entries past their freshness. */
+/* LLMC_ENTRY_STALE when the call accepts stale entries at all. */
+unsigned llmc__stale_lookup_flags(const llmc_call *k);
+/* A lookup found r, stale by lk->stale_ms: LLMC_OK to answer with it
+ * now (stale-while-revalidate: r is marked and a refresh started), or
+ * LLMC_MISS (r kept for a provider failure, or freed). */
+llmc_status llmc__stale_found(llmc_call *k, const llmc_lookup *lk, llmc_response *r);
+/* How long past its TTL a store by this call keeps the entry, ms. */
+int64_t llmc__stale_keep_ms(const llmc_call *k);
+/* Counts the chunks an upstream stream delivered (a stale answer can
+ * replace a stream only before its first chunk). */
+typedef struct llmc__stale_tap {
+    llmc_chunk_cb cb;
+    void *ud;
+    size_t n;
+} llmc__stale_tap;
+int llmc__stale_tap_cb(void *ud, struct json_object *chunk);
+/* The provider failed with st: LLMC_OK with the kept stale answer in *o
+ * (replayed to cb) when the failure is one stale-if-error covers and
+ * nothing was streamed yet; else st unchanged. */
+llmc_status llmc__stale_fallback(llmc_call *k, llmc_status st, llmc_chunk_cb cb, void *ud,
+                                 size_t delivered, llmc_response **o, llmc_err *err);
+
+/* revalidate.c: background refreshes (stale-while-revalidate). */
+llmc__reval *llmc__reval_new(void);
+/* Waits for the running refreshes, then frees. NULL accepted. */
+void llmc__reval_free(llmc__reval *rv);
+/* Start one background refresh of k's entry unless one of that key is
+ * running (or too many are): 1 started, 0 not. */
+int llmc__reval_start(llmc_call *k);
 
 /* Per-thread scratch of the hit path. */
 typedef struct llmc__scratch {

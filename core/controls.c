@@ -36,8 +36,10 @@ static int whole_seconds(const char *p, size_t n, long long *out)
 }
 
 /* Cache-Control: no-cache, no-store, max-age=N / s-maxage=N (the longest
- * age accepted from the cache, as in HTTP); other directives do not
- * apply to a cache in front of an API and are ignored. */
+ * age accepted from the cache, as in HTTP), stale-if-error=N and
+ * stale-while-revalidate=N (RFC 5861: how long past its freshness an
+ * answer may still be served); other directives do not apply to a cache
+ * in front of an API and are ignored. */
 static llmc_status parse_cache_control(const char *h, llmc__outer *oc, llmc_err *err)
 {
     const char *p = h;
@@ -66,6 +68,19 @@ static llmc_status parse_cache_control(const char *h, llmc__outer *oc, llmc_err 
                                     "seconds >= 0",
                                     (int)(skip - 1), p);
             oc->max_age_ms = secs_to_ms(s);
+        } else if ((n >= 15 && strncasecmp(p, "stale-if-error=", 15) == 0) ||
+                   (n >= 23 && strncasecmp(p, "stale-while-revalidate=", 23) == 0)) {
+            size_t skip = (p[6] == 'i' || p[6] == 'I') ? 15 : 23;
+            long long s;
+            if (whole_seconds(p + skip, n - skip, &s) != 0 || s > LLMC_TTL_MAX_S)
+                return llmc_err_set(err, LLMC_EINVAL, 0,
+                                    "header Cache-Control: %.*s must be a whole number of "
+                                    "seconds from 0 to %lld",
+                                    (int)(skip - 1), p, (long long)LLMC_TTL_MAX_S);
+            if (skip == 15)
+                oc->sie_ms = secs_to_ms(s);
+            else
+                oc->swr_ms = secs_to_ms(s);
         }
         p = e;
     }
@@ -77,6 +92,7 @@ llmc_status llmc__read_outer(const llmc_call_opts *o, llmc__outer *oc, llmc_err 
     memset(oc, 0, sizeof *oc);
     oc->max_age_ms = -1;
     oc->ttl_ms = -2;
+    oc->sie_ms = oc->swr_ms = -1;
     if (!o)
         return LLMC_OK;
     if (o->struct_size < offsetof(llmc_call_opts, namespace_) + sizeof o->namespace_)
@@ -117,6 +133,10 @@ llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc)
         ctl->max_age_ms = oc->max_age_ms;
     if (oc->ttl_ms != -2)
         ctl->ttl_ms = oc->ttl_ms;
+    if (oc->sie_ms >= 0)
+        ctl->sie_ms = oc->sie_ms;
+    if (oc->swr_ms >= 0)
+        ctl->swr_ms = oc->swr_ms;
     if (oc->ns) {
         char *n = llmc__strdup(oc->ns);
         if (!n)

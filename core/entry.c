@@ -25,7 +25,8 @@ void llmc_lookup_free(llmc_lookup *l)
  *
  * HMAC-SHA256 under the cache's entry_secret over a domain string, the
  * envelope fields that change what a hit returns (call type, created,
- * expires, upstream time), the key itself and the body, each length
+ * expires, upstream time, and from version 3 the end of the stale
+ * window), the key itself and the body, each length
  * prefixed so no two different inputs share a byte string. It proves the
  * entry was written by someone holding the secret for exactly this key. */
 
@@ -49,7 +50,11 @@ static void le64(unsigned char *p, uint64_t v)
 int llmc__entry_mac(const unsigned char *secret, size_t slen, const char *key, size_t klen,
                     const llmc_entry *e, uint8_t out[32])
 {
-    static const char domain[] = "llmcache entry mac v2";
+    /* Version 3 entries cover stale_until as well, under their own
+     * domain string, so a v2 MAC can never pass for a v3 entry. */
+    static const char domain2[] = "llmcache entry mac v2";
+    static const char domain3[] = "llmcache entry mac v3";
+    int v3 = e->version >= 3;
     pthread_once(&hmac_once, hmac_init);
     if (!hmac_alg)
         return -1;
@@ -60,18 +65,20 @@ int llmc__entry_mac(const unsigned char *secret, size_t slen, const char *key, s
     OSSL_PARAM params[2];
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
     params[1] = OSSL_PARAM_construct_end();
-    unsigned char f[1 + 8 * 4];
+    unsigned char f[1 + 8 * 5];
     f[0] = (unsigned char)e->call;
     le64(f + 1, (uint64_t)e->created_ms);
     le64(f + 9, (uint64_t)e->expires_ms);
     le64(f + 17, (uint64_t)e->upstream_ms);
     le64(f + 25, (uint64_t)klen);
+    le64(f + 33, (uint64_t)e->stale_until_ms);
     unsigned char bl[8];
     le64(bl, (uint64_t)e->body_len);
     size_t n = 0;
     int ok = EVP_MAC_init(ctx, secret, slen, params) &&
-             EVP_MAC_update(ctx, (const unsigned char *)domain, sizeof domain) &&
-             EVP_MAC_update(ctx, f, sizeof f) &&
+             EVP_MAC_update(ctx, (const unsigned char *)(v3 ? domain3 : domain2),
+                            sizeof domain2) &&
+             EVP_MAC_update(ctx, f, v3 ? sizeof f : sizeof f - 8) &&
              EVP_MAC_update(ctx, (const unsigned char *)key, klen) &&
              EVP_MAC_update(ctx, bl, sizeof bl) &&
              (e->body_len == 0 ||
@@ -174,25 +181,51 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
         }
     }
     int64_t now = llmc_now_ms();
-    if (out->entry.expires_ms && now >= out->entry.expires_ms) {
-        ADD(s->misses, 1);
-        return LLMC_MISS;
-    }
     out->age_ms = now - out->entry.created_ms;
     if (out->age_ms < 0)
         out->age_ms = 0;
-    if (max_age_ms >= 0 && out->age_ms > max_age_ms) {
+    out->stale_ms = 0;
+    if ((out->entry.expires_ms && now >= out->entry.expires_ms) ||
+        (max_age_ms >= 0 && out->age_ms > max_age_ms)) {
+        /* Past its freshness (for this reader): a miss, or with
+         * LLMC_ENTRY_STALE an answer while inside the entry's own stale
+         * window. */
         ADD(s->misses, 1);
-        return LLMC_MISS;
+        if (!(flags & LLMC_ENTRY_STALE) || !out->entry.stale_until_ms ||
+            now >= out->entry.stale_until_ms)
+            return LLMC_MISS;
+        int64_t fresh_end = out->entry.expires_ms;
+        if (max_age_ms >= 0 && (!fresh_end || out->entry.created_ms + max_age_ms < fresh_end))
+            fresh_end = out->entry.created_ms + max_age_ms;
+        out->stale_ms = now - fresh_end > 0 ? now - fresh_end : 1;
+        ADD(s->bytes_read, out->raw.len);
+        return LLMC_OK;
     }
     ADD(s->hits, 1);
     ADD(s->bytes_read, out->raw.len);
     return LLMC_OK;
 }
 
+int64_t llmc__cache_stale_window(const llmc_cache *c)
+{
+    if (!c)
+        return 0;
+    return c->stale_if_error_ms > c->stale_while_revalidate_ms ? c->stale_if_error_ms
+                                                               : c->stale_while_revalidate_ms;
+}
+
 llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_call_type call,
                             const char *body, size_t blen, int64_t ttl_ms, int64_t upstream_ms,
                             unsigned flags, int *stored)
+{
+    return llmc__put_entry_kept(c, key, klen, call, body, blen, ttl_ms, -1, upstream_ms, flags,
+                                stored);
+}
+
+llmc_status llmc__put_entry_kept(llmc_cache *c, const char *key, size_t klen,
+                                 llmc_call_type call, const char *body, size_t blen,
+                                 int64_t ttl_ms, int64_t stale_ms, int64_t upstream_ms,
+                                 unsigned flags, int *stored)
 {
     if (stored)
         *stored = 0;
@@ -220,6 +253,19 @@ llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_ca
     en.serializer_id = c->ser->id;
     en.created_ms = llmc_now_ms();
     en.expires_ms = ttl_ms ? en.created_ms + ttl_ms : 0;
+    /* The backend keeps the entry for its TTL plus the stale window; the
+     * envelope says where freshness ends and where the window does. An
+     * entry without a TTL never goes stale. */
+    if (stale_ms < 0)
+        stale_ms = llmc__cache_stale_window(c);
+    int64_t keep_ms = ttl_ms;
+    if (ttl_ms && stale_ms > 0) {
+        if (stale_ms > LLMC__MAX_KEEP_MS - ttl_ms)
+            stale_ms = LLMC__MAX_KEEP_MS - ttl_ms > 0 ? LLMC__MAX_KEEP_MS - ttl_ms : 0;
+        keep_ms = ttl_ms + stale_ms;
+        if (stale_ms > 0)
+            en.stale_until_ms = en.expires_ms + stale_ms;
+    }
     en.call = call;
     llmc__sha256(key, klen, en.key_sha256);
     en.body = body ? body : "";
@@ -248,7 +294,7 @@ llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_ca
      * may come between. */
     if (soft && !llmc__breaker_allow(c))
         return LLMC_OK; /* dropped while the circuit is open */
-    st = llmc__cache_set_raw(c, key, klen, enc->data, enc->len, ttl_ms, &e);
+    st = llmc__cache_set_raw(c, key, klen, enc->data, enc->len, keep_ms, &e);
     /* Don't keep megabytes of scratch per thread after a big entry. */
     if (enc->cap > (1u << 20))
         llmc_buf_free(enc);

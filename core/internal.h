@@ -118,6 +118,10 @@ struct llmc_cache {
     char *namespace_;
     char *name;
     int64_t default_ttl_ms;
+    /* Default stale windows (options stale_if_error,
+     * stale_while_revalidate), ms; 0 = off. */
+    int64_t stale_if_error_ms;
+    int64_t stale_while_revalidate_ms;
     uint64_t max_item_bytes;
     int64_t timeout_ms;
     llmc_cache_mode mode;
@@ -179,6 +183,16 @@ void llmc__store_skipped(llmc_cache *c);
 llmc_status llmc__put_entry(llmc_cache *c, const char *key, size_t klen, llmc_call_type call,
                             const char *body, size_t blen, int64_t ttl_ms, int64_t upstream_ms,
                             unsigned flags, int *stored);
+/* As llmc__put_entry, keeping the entry stale_ms past its TTL (-1: the
+ * cache's window, llmc__cache_stale_window). */
+llmc_status llmc__put_entry_kept(llmc_cache *c, const char *key, size_t klen,
+                                 llmc_call_type call, const char *body, size_t blen,
+                                 int64_t ttl_ms, int64_t stale_ms, int64_t upstream_ms,
+                                 unsigned flags, int *stored);
+/* The larger of the cache's two stale windows, ms (0 for NULL). */
+int64_t llmc__cache_stale_window(const llmc_cache *c);
+/* Bound of TTL plus stale window, so the sum never overflows. */
+#define LLMC__MAX_KEEP_MS (INT64_MAX / 4)
 llmc_stat_slot *llmc__stat_slot(llmc_cache *c);
 
 /* Logging: one line to stderr when LLMCACHE_LOG is set (or always for

@@ -108,6 +108,8 @@ int llmc__memo_get(llmc__memo *m, llmc_call_type call, const char *text, size_t 
         out->stream = v->stream;
         out->ttl_ms = v->ttl_ms;
         out->max_age_ms = v->max_age_ms;
+        out->sie_ms = v->sie_ms;
+        out->swr_ms = v->swr_ms;
         memcpy(key, v->key, v->klen + 1);
         out->klen = v->klen;
         memcpy(model, v->model, strlen(v->model) + 1);

@@ -164,6 +164,8 @@ void llmc__controls_init(llmc__controls *c)
     c->ttl_ms = LLMC_TTL_DEFAULT;
     c->max_age_ms = -1;
     c->use_cache = -1;
+    c->sie_ms = -1;
+    c->swr_ms = -1;
 }
 
 void llmc__controls_free(llmc__controls *c)
@@ -251,6 +253,17 @@ static llmc_status read_control(void *ud, const char *k, const llmc__jv *v)
         if (seconds_ms(v, &ctl->max_age_ms) != 0)
             return llmc_err_set(cr->err, LLMC_EINVAL, 0,
                                 "cache control \"%s\" must be a number of seconds >= 0", k);
+    } else if (strcmp(k, "stale-if-error") == 0 || strcmp(k, "stale-while-revalidate") == 0) {
+        int64_t ms;
+        if (seconds_ms(v, &ms) != 0 || ms > LLMC_TTL_MAX_S * 1000)
+            return llmc_err_set(cr->err, LLMC_EINVAL, 0,
+                                "cache control \"%s\" must be a number of seconds from 0 to "
+                                "%lld",
+                                k, (long long)LLMC_TTL_MAX_S);
+        if (k[6] == 'i')
+            ctl->sie_ms = ms;
+        else
+            ctl->swr_ms = ms;
     } else if (strcmp(k, "namespace") == 0 || strcmp(k, "key") == 0) {
         size_t n = 0;
         const char *s = llmc__jv_string(v, &cr->s, &n);
@@ -275,7 +288,8 @@ static llmc_status read_control(void *ud, const char *k, const llmc__jv *v)
     } else {
         return llmc_err_set(cr->err, LLMC_EINVAL, 0,
                             "cache control \"%s\" is unknown (known: no-cache, no-store, "
-                            "ttl, s-maxage, namespace, use-cache, key)",
+                            "ttl, s-maxage, stale-if-error, stale-while-revalidate, "
+                            "namespace, use-cache, key)",
                             k);
     }
     return LLMC_OK;
@@ -525,6 +539,20 @@ void llmc_request_set_s_maxage(llmc_request *r, int64_t seconds)
 {
     if (r)
         r->ctl.max_age_ms =
+            seconds < 0 ? -1 : (seconds > LLMC_TTL_MAX_S ? LLMC_TTL_MAX_S : seconds) * 1000;
+}
+
+void llmc_request_set_stale_if_error(llmc_request *r, int64_t seconds)
+{
+    if (r)
+        r->ctl.sie_ms =
+            seconds < 0 ? -1 : (seconds > LLMC_TTL_MAX_S ? LLMC_TTL_MAX_S : seconds) * 1000;
+}
+
+void llmc_request_set_stale_while_revalidate(llmc_request *r, int64_t seconds)
+{
+    if (r)
+        r->ctl.swr_ms =
             seconds < 0 ? -1 : (seconds > LLMC_TTL_MAX_S ? LLMC_TTL_MAX_S : seconds) * 1000;
 }
 

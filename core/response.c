@@ -170,6 +170,11 @@ int llmc_response_cache_hit(const llmc_response *r)
     return r ? r->hit : 0;
 }
 
+int llmc_response_cache_stale(const llmc_response *r)
+{
+    return r ? r->stale : 0;
+}
+
 const char *llmc_response_cache_key(const llmc_response *r)
 {
     return r ? r->key : NULL;

@@ -2,9 +2,10 @@
  * check it strictly on the way back: a value that does not parse exactly,
  * whose body length or checksum does not match, is corrupt.
  *
- * Version 2 (written):
- * json:   {"llmcache":2,"ser":"json","call":"chat","created":<ms>,
- *          "expires":<ms>,"upstream_ms":<ms>,"key_sha256":"<hex>",
+ * Version 3 (written):
+ * json:   {"llmcache":3,"ser":"json","call":"chat","created":<ms>,
+ *          "expires":<ms>,"stale_until":<ms>,"upstream_ms":<ms>,
+ *          "key_sha256":"<hex>",
  *          ["mac":"<64 hex>",]"body_len":<n>,"crc32c":"<8 hex>",
  *          "body_enc":"json"|"base64","body":<body>}
  *         The body is embedded verbatim when it is a JSON object or array
@@ -12,10 +13,15 @@
  *         member order is fixed so the reader can find the body without
  *         parsing it.
  * binary: "LLMC" v:u8 ser:u8 call:u8 flags:u8 created:i64le expires:i64le
- *         upstream_ms:i64le key_sha256[32] body_len:u64le crc32c:u32le
- *         [mac[32] when flags bit 0] body
- * The CRC-32C covers every field (see entry_crc), so any 1-, 2- or 3-bit
- * flip and any burst up to 32 bits anywhere in the entry is caught.
+ *         upstream_ms:i64le stale_until:i64le key_sha256[32] body_len:u64le
+ *         crc32c:u32le [mac[32] when flags bit 0] body
+ * "expires" is when freshness ends; "stale_until" (0 = none) when the
+ * entry stops being servable stale. The CRC-32C covers every field (see
+ * entry_crc), so any 1-, 2- or 3-bit flip and any burst up to 32 bits
+ * anywhere in the entry is caught.
+ *
+ * Version 2 (still read): as version 3 without stale_until (binary: the
+ * key digest follows upstream_ms).
  *
  * Version 1 (still read): no upstream_ms, no mac, and a 64-bit
  * "body_hash" (json) / body_hash:u64le after body_len (binary) computed by
@@ -59,19 +65,24 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
-/* Version 2 check value: CRC-32C over one fixed byte layout of every
- * envelope field and the body, the same for both serializers. */
-static uint32_t entry_crc(const llmc_entry *e, const char *body, size_t len)
+/* Version 2 and 3 check value: CRC-32C over one fixed byte layout of
+ * every envelope field of that version and the body, the same for both
+ * serializers. */
+static uint32_t entry_crc(unsigned version, const llmc_entry *e, const char *body, size_t len)
 {
-    unsigned char h[3 + 8 * 3 + 32 + 32 + 8];
+    unsigned char h[3 + 8 * 4 + 32 + 32 + 8];
     size_t n = 0;
-    h[n++] = 2;
+    h[n++] = (unsigned char)version;
     h[n++] = (unsigned char)e->call;
     h[n++] = e->mac_present ? 1 : 0;
     put64(h + n, (uint64_t)e->created_ms);
     put64(h + n + 8, (uint64_t)e->expires_ms);
     put64(h + n + 16, (uint64_t)e->upstream_ms);
     n += 24;
+    if (version >= 3) {
+        put64(h + n, (uint64_t)e->stale_until_ms);
+        n += 8;
+    }
     memcpy(h + n, e->key_sha256, 32);
     n += 32;
     if (e->mac_present) {
@@ -179,6 +190,8 @@ static llmc_status json_encode(const llmc_entry *e, llmc_buf *out, llmc_err *err
                             (int)e->call);
     if (e->upstream_ms < 0)
         return llmc_err_set(err, LLMC_EINVAL, 0, "entry has a negative upstream time");
+    if (e->stale_until_ms < 0)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "entry has a negative stale_until time");
     char hex[65], mac[65];
     llmc_hex(e->key_sha256, 32, hex);
     if (e->mac_present)
@@ -188,13 +201,16 @@ static llmc_status json_encode(const llmc_entry *e, llmc_buf *out, llmc_err *err
     if (st == LLMC_OK)
         st = llmc_buf_printf(out,
                              "{\"llmcache\":%u,\"ser\":\"json\",\"call\":\"%s\",\"created\":%lld,"
-                             "\"expires\":%lld,\"upstream_ms\":%lld,\"key_sha256\":\"%s\",%s%s%s"
+                             "\"expires\":%lld,\"stale_until\":%lld,\"upstream_ms\":%lld,"
+                             "\"key_sha256\":\"%s\",%s%s%s"
                              "\"body_len\":%zu,\"crc32c\":\"%08lx\",\"body_enc\":\"%s\",\"body\":",
                              (unsigned)LLMC_ENTRY_VERSION, call, (long long)e->created_ms,
-                             (long long)e->expires_ms, (long long)e->upstream_ms, hex,
+                             (long long)e->expires_ms, (long long)e->stale_until_ms,
+                             (long long)e->upstream_ms, hex,
                              e->mac_present ? "\"mac\":\"" : "", e->mac_present ? mac : "",
                              e->mac_present ? "\"," : "", e->body_len,
-                             (unsigned long)entry_crc(e, e->body, e->body_len),
+                             (unsigned long)entry_crc(LLMC_ENTRY_VERSION, e, e->body,
+                                                      e->body_len),
                              embed ? "json" : "base64");
     if (st == LLMC_OK) {
         if (embed) {
@@ -278,7 +294,7 @@ static llmc_status json_decode(const char *data, size_t len, llmc_entry *e, llmc
                                llmc_err *err)
 {
     cur c = {data, data + len};
-    int64_t v, created, expires, upstream = 0, blen;
+    int64_t v, created, expires, stale_until = 0, upstream = 0, blen;
     if (!lit(&c, "{\"llmcache\":") || !num(&c, &v))
         return corrupt(err, "not a llmcache json envelope");
     if (v > LLMC_ENTRY_VERSION || v < 1)
@@ -303,6 +319,8 @@ static llmc_status json_decode(const char *data, size_t len, llmc_entry *e, llmc
     if (!lit(&c, ",\"created\":") || !num(&c, &created) || !lit(&c, ",\"expires\":") ||
         !num(&c, &expires))
         return corrupt(err, "bad header fields");
+    if (v >= 3 && (!lit(&c, ",\"stale_until\":") || !num(&c, &stale_until) || stale_until < 0))
+        return corrupt(err, "bad stale_until");
     if (v >= 2 && (!lit(&c, ",\"upstream_ms\":") || !num(&c, &upstream) || upstream < 0))
         return corrupt(err, "bad upstream_ms");
     if (!lit(&c, ",\"key_sha256\":\"") || !hexbytes(&c, ks, 32) || !lit(&c, "\","))
@@ -349,6 +367,7 @@ static llmc_status json_decode(const char *data, size_t len, llmc_entry *e, llmc
     d.serializer_id = SER_JSON_ID;
     d.created_ms = created;
     d.expires_ms = expires;
+    d.stale_until_ms = stale_until;
     d.upstream_ms = upstream;
     d.call = call;
     memcpy(d.key_sha256, ks, 32);
@@ -360,7 +379,7 @@ static llmc_status json_decode(const char *data, size_t len, llmc_entry *e, llmc
     if (v >= 2) {
         uint32_t want =
             (uint32_t)hb[0] << 24 | (uint32_t)hb[1] << 16 | (uint32_t)hb[2] << 8 | hb[3];
-        if (entry_crc(&d, body, body_len) != want)
+        if (entry_crc((unsigned)v, &d, body, body_len) != want)
             return corrupt(err, "checksum mismatch");
     } else {
         uint64_t want = 0;
@@ -385,6 +404,7 @@ const llmc_serializer_ops llmc__serializer_json = {
 
 #define BIN1_HDR 72
 #define BIN2_HDR 76
+#define BIN3_HDR 84
 #define BIN_FLAG_MAC 1u
 
 static llmc_status bin_encode(const llmc_entry *e, llmc_buf *out, llmc_err *err)
@@ -394,7 +414,9 @@ static llmc_status bin_encode(const llmc_entry *e, llmc_buf *out, llmc_err *err)
                             (int)e->call);
     if (e->upstream_ms < 0)
         return llmc_err_set(err, LLMC_EINVAL, 0, "entry has a negative upstream time");
-    size_t hdr = BIN2_HDR + (e->mac_present ? 32 : 0);
+    if (e->stale_until_ms < 0)
+        return llmc_err_set(err, LLMC_EINVAL, 0, "entry has a negative stale_until time");
+    size_t hdr = BIN3_HDR + (e->mac_present ? 32 : 0);
     if (llmc_buf_reserve(out, hdr + e->body_len) != LLMC_OK)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory encoding entry");
     unsigned char *h = (unsigned char *)out->data + out->len;
@@ -406,13 +428,14 @@ static llmc_status bin_encode(const llmc_entry *e, llmc_buf *out, llmc_err *err)
     put64(h + 8, (uint64_t)e->created_ms);
     put64(h + 16, (uint64_t)e->expires_ms);
     put64(h + 24, (uint64_t)e->upstream_ms);
-    memcpy(h + 32, e->key_sha256, 32);
-    put64(h + 64, e->body_len);
-    uint32_t crc = entry_crc(e, e->body, e->body_len);
+    put64(h + 32, (uint64_t)e->stale_until_ms);
+    memcpy(h + 40, e->key_sha256, 32);
+    put64(h + 72, e->body_len);
+    uint32_t crc = entry_crc(LLMC_ENTRY_VERSION, e, e->body, e->body_len);
     for (int i = 0; i < 4; i++)
-        h[72 + i] = (unsigned char)(crc >> (8 * i));
+        h[80 + i] = (unsigned char)(crc >> (8 * i));
     if (e->mac_present)
-        memcpy(h + BIN2_HDR, e->mac, 32);
+        memcpy(h + BIN3_HDR, e->mac, 32);
     if (e->body_len)
         memcpy(h + hdr, e->body, e->body_len);
     out->len += hdr + e->body_len;
@@ -458,14 +481,17 @@ static llmc_status bin_decode(const char *data, size_t len, llmc_entry *e, llmc_
                             "1 to %d", h[4], LLMC_ENTRY_VERSION);
     if (h[4] == 1)
         return bin_decode_v1(data, len, e, err);
-    if (len < BIN2_HDR)
+    /* Version 3 inserts stale_until after upstream_ms: the fields after
+     * it move by 8 bytes. */
+    size_t fixed = h[4] >= 3 ? BIN3_HDR : BIN2_HDR, sh = h[4] >= 3 ? 8 : 0;
+    if (len < fixed)
         return corrupt(err, "truncated header");
     if (h[5] != SER_BINARY_ID || h[6] > LLMC_CALL_EMBEDDING || (h[7] & ~BIN_FLAG_MAC) != 0)
         return corrupt(err, "bad header");
-    size_t hdr = BIN2_HDR + ((h[7] & BIN_FLAG_MAC) ? 32 : 0);
+    size_t hdr = fixed + ((h[7] & BIN_FLAG_MAC) ? 32 : 0);
     if (len < hdr)
         return corrupt(err, "truncated header");
-    uint64_t blen = get64(h + 64);
+    uint64_t blen = get64(h + 64 + sh);
     if (blen != len - hdr)
         return corrupt(err, "body length mismatch (truncated?)");
     llmc_entry d;
@@ -476,19 +502,24 @@ static llmc_status bin_decode(const char *data, size_t len, llmc_entry *e, llmc_
     d.created_ms = (int64_t)get64(h + 8);
     d.expires_ms = (int64_t)get64(h + 16);
     d.upstream_ms = (int64_t)get64(h + 24);
-    memcpy(d.key_sha256, h + 32, 32);
+    if (sh)
+        d.stale_until_ms = (int64_t)get64(h + 32);
+    memcpy(d.key_sha256, h + 32 + sh, 32);
     if (h[7] & BIN_FLAG_MAC) {
         d.mac_present = 1;
-        memcpy(d.mac, h + BIN2_HDR, 32);
+        memcpy(d.mac, h + fixed, 32);
     }
     d.body = data + hdr;
     d.body_len = (size_t)blen;
-    uint32_t want = (uint32_t)h[72] | (uint32_t)h[73] << 8 | (uint32_t)h[74] << 16 |
-                    (uint32_t)h[75] << 24;
-    if (entry_crc(&d, d.body, d.body_len) != want)
+    const unsigned char *cp = h + 72 + sh;
+    uint32_t want = (uint32_t)cp[0] | (uint32_t)cp[1] << 8 | (uint32_t)cp[2] << 16 |
+                    (uint32_t)cp[3] << 24;
+    if (entry_crc(h[4], &d, d.body, d.body_len) != want)
         return corrupt(err, "checksum mismatch");
     if (d.upstream_ms < 0)
         return corrupt(err, "bad upstream_ms");
+    if (d.stale_until_ms < 0)
+        return corrupt(err, "bad stale_until");
     *e = d;
     return LLMC_OK;
 }

@@ -65,8 +65,10 @@ typedef struct llmc_call_opts {
     uint32_t struct_size;      /* sizeof(llmc_call_opts) */
     /* Cache-Control: "no-cache" (skip the read), "no-store" (skip the
      * write), "max-age=N" / "s-maxage=N" (the oldest answer accepted,
-     * whole seconds); other directives are ignored. A malformed age is
-     * LLMC_EINVAL naming the directive. */
+     * whole seconds), "stale-if-error=N" / "stale-while-revalidate=N"
+     * (stale windows, seconds, as llmc_request_set_stale_if_error);
+     * other directives are ignored. A malformed number is LLMC_EINVAL
+     * naming the directive. */
     const char *cache_control;
     /* x-llmcache-ttl: TTL of the stored entry, whole seconds >= 0. */
     const char *ttl;
@@ -110,7 +112,11 @@ LLMC_API llmc_status llmc_call_prepare_request(llmc_client *c, llmc_call_type ty
 /* Answer from the cache: LLMC_OK with a new response in *out (out may be
  * NULL when only `cb` is wanted; the response is marked as a hit:
  * "cache": true), or LLMC_MISS (caching off, no-cache, absent, too old,
- * unreadable: the cache never fails a call). With cb non-NULL (call types
+ * unreadable: the cache never fails a call). An entry past its freshness
+ * but inside the call's stale-while-revalidate window is LLMC_OK too,
+ * marked stale (llmc_response_cache_stale), and its refresh starts in
+ * the background (llmc_client_wait_refreshes); one inside the
+ * stale-if-error window is LLMC_MISS, kept by the call for execute. With cb non-NULL (call types
  * that stream: chat) a hit is also replayed to cb as chunks; cb returning
  * non-zero ends it with LLMC_ECANCELED. Each call goes to the backend
  * (a proxy looks again after an identical request finished). */
@@ -120,7 +126,11 @@ LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
 /* Complete the call: look up first unless llmc_call_lookup already did,
  * then call the provider, store the answer under the prepared key (unless
  * no-store, caching off, an empty, failed or incomplete answer) and
- * return it in *out (may be NULL when cb is given). With cb, the answer
+ * return it in *out (may be NULL when cb is given). When the provider
+ * fails (5xx, 429 after the retries, a timeout, a refused connection,
+ * before any chunk was streamed) and the lookup found an entry inside
+ * the call's stale-if-error window, that entry is the answer: LLMC_OK,
+ * marked stale, replayed to cb. With cb, the answer
  * is streamed as chat.completion.chunk objects (borrowed, valid during
  * the callback) as they arrive; a stream is stored only when it
  * completed. Errors as for llmc_client_call (client.h). May be called
@@ -157,6 +167,11 @@ LLMC_API llmc_call_type llmc_call_kind(const llmc_call *k);
 /* The provider the model resolved to and the model without its prefix. */
 LLMC_API const char *llmc_call_provider(const llmc_call *k);
 LLMC_API const char *llmc_call_model(const llmc_call *k);
+/* 1 once the call answered from a stale entry: a lookup that served one
+ * by stale-while-revalidate, or an execute whose provider call failed
+ * and that answered by stale-if-error. A streaming callback can ask it
+ * before the first chunk to label the stream. */
+LLMC_API int llmc_call_stale(const llmc_call *k);
 /* TTL the answer would be stored with, ms (LLMC_TTL_DEFAULT: the
  * cache's). */
 LLMC_API int64_t llmc_call_ttl_ms(const llmc_call *k);

@@ -93,8 +93,20 @@ struct json_object;
 LLMC_API llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts,
                                      llmc_client **out, llmc_err *err);
 
-/* Free a client and its connections. NULL is accepted. */
+/* Free a client and its connections, after waiting for its background
+ * refreshes (llmc_client_wait_refreshes). NULL is accepted. */
 LLMC_API void llmc_client_free(llmc_client *c);
+
+/* Wait until no background refresh of c is running. A call answered
+ * stale-while-revalidate (llmc_response_cache_stale) refreshes its entry
+ * on a thread the client owns: one per key at a time (a second stale
+ * answer for that key while it runs starts none), at most 32 at once;
+ * the refresh calls the provider and stores the answer as the call
+ * would have, and a failed one stores nothing. The caller's call returns
+ * without waiting for it. A short-lived program that wants the refreshed
+ * entry stored before it exits calls this (llmc_client_free does too).
+ * Thread-safe; refreshes started meanwhile are waited for as well. */
+LLMC_API void llmc_client_wait_refreshes(llmc_client *c);
 
 /* The attached cache (borrowed), or NULL. */
 LLMC_API llmc_cache *llmc_client_cache(const llmc_client *c);
@@ -167,6 +179,16 @@ LLMC_API void llmc_request_set_ttl(llmc_request *r, int64_t seconds);
 /* Maximum accepted age of a cached answer in seconds (-1 = any; capped
  * at LLMC_TTL_MAX_S). */
 LLMC_API void llmc_request_set_s_maxage(llmc_request *r, int64_t seconds);
+/* Stale windows in seconds (-1 = the cache's option; capped at
+ * LLMC_TTL_MAX_S), the body's "stale-if-error" and
+ * "stale-while-revalidate" controls. stale-if-error: when the provider
+ * fails (5xx, 429 after the retries, a timeout, a refused connection),
+ * answer with an entry at most this long past its freshness, marked
+ * stale. stale-while-revalidate: answer with such an entry at once and
+ * refresh it in the background (see llmc_client_wait_refreshes). A store
+ * keeps the entry for its TTL plus the larger window. */
+LLMC_API void llmc_request_set_stale_if_error(llmc_request *r, int64_t seconds);
+LLMC_API void llmc_request_set_stale_while_revalidate(llmc_request *r, int64_t seconds);
 /* Namespace for this request's key (copied; NULL = the cache's). A name
  * llmc_namespace_check refuses is LLMC_EINVAL (the request unchanged). */
 LLMC_API llmc_status llmc_request_set_namespace(llmc_request *r, const char *ns);
@@ -290,8 +312,14 @@ LLMC_API struct json_object *llmc_response_json(llmc_response *r);
  * Borrowed. */
 LLMC_API const char *llmc_response_content(llmc_response *r);
 
-/* 1 if the answer came from the cache (for embeddings: every item did). */
+/* 1 if the answer came from the cache (for embeddings: every item did).
+ * A stale answer is one too. */
 LLMC_API int llmc_response_cache_hit(const llmc_response *r);
+/* 1 if the answer is a cached entry past its freshness, served because
+ * the provider failed (stale-if-error) or while it is refreshed in the
+ * background (stale-while-revalidate); a proxy says STALE. Its age is
+ * llmc_response_cache_age_ms. */
+LLMC_API int llmc_response_cache_stale(const llmc_response *r);
 /* The cache key used (for embeddings, the first item's), or NULL when
  * caching was off for the call. Borrowed. */
 LLMC_API const char *llmc_response_cache_key(const llmc_response *r);

@@ -20,8 +20,11 @@ extern "C" {
 /* Current envelope format version (what is written). Version 1 entries
  * (64-bit body hash, no upstream time, no MAC) are still read. Version 2
  * adds upstream_ms and the optional MAC, and checks the whole envelope
- * with CRC-32C. */
-#define LLMC_ENTRY_VERSION 2
+ * with CRC-32C. Version 3 adds stale_until_ms: an entry is kept past the
+ * end of its freshness (expires_ms) for its stale window, and may be
+ * served marked stale until then (stale-if-error,
+ * stale-while-revalidate). */
+#define LLMC_ENTRY_VERSION 3
 
 typedef enum llmc_call_type {
     LLMC_CALL_RAW = 0,       /* not a completion (raw entries) */
@@ -39,7 +42,7 @@ typedef struct llmc_entry {
     uint32_t version;        /* LLMC_ENTRY_VERSION */
     uint8_t serializer_id;   /* the writer's serializer id */
     int64_t created_ms;      /* Unix ms */
-    int64_t expires_ms;      /* Unix ms, 0 = never */
+    int64_t expires_ms;      /* Unix ms when freshness ends, 0 = never */
     llmc_call_type call;
     uint8_t key_sha256[32];  /* SHA-256 of the key the entry is stored at */
     const char *body;        /* body bytes (not NUL-terminated in general) */
@@ -52,6 +55,11 @@ typedef struct llmc_entry {
     uint8_t mac[32];         /* written by the core when the cache has an
                                 entry_secret; a serializer stores and
                                 returns it verbatim */
+    /* Added with version 3 (0 in older entries and from serializers that
+     * do not know it): Unix ms until which the entry may be served stale
+     * after expires_ms; 0 = no stale window. The backend keeps the entry
+     * until then. */
+    int64_t stale_until_ms;
 } llmc_entry;
 
 /* A serializer. `id` is written into the envelope so a reader can tell
@@ -103,7 +111,12 @@ enum {
      * request's store (see llmc_request_set_no_store): one cache timeout
      * per request. On one thread the library does this by itself: a soft
      * put right after a failed soft get on the same thread is skipped. */
-    LLMC_ENTRY_REPORT = 1u << 1
+    LLMC_ENTRY_REPORT = 1u << 1,
+    /* On get: an entry past its freshness (expiry, or older than
+     * max_age_ms) but before its stale_until_ms is returned too, LLMC_OK
+     * with llmc_lookup.stale_ms > 0 (counted as a miss: it is not
+     * fresh). Without it such an entry is LLMC_MISS. */
+    LLMC_ENTRY_STALE = 1u << 2
 };
 
 /* A looked-up entry. Free the buffer with llmc_lookup_free. */
@@ -112,9 +125,13 @@ typedef struct llmc_lookup {
     llmc_buf scratch;       /* decode scratch (owned) */
     llmc_entry entry;       /* points into raw/scratch */
     int64_t age_ms;         /* now - created */
+    /* With LLMC_ENTRY_STALE: how long ago (ms, >= 1) the entry's
+     * freshness ended; 0 = fresh. */
+    int64_t stale_ms;
 } llmc_lookup;
 
-#define LLMC_LOOKUP_INIT {LLMC_BUF_INIT, LLMC_BUF_INIT, {0, 0, 0, 0, 0, {0}, NULL, 0, 0, 0, {0}}, 0}
+#define LLMC_LOOKUP_INIT \
+    {LLMC_BUF_INIT, LLMC_BUF_INIT, {0, 0, 0, 0, 0, {0}, NULL, 0, 0, 0, {0}, 0}, 0, 0}
 
 /* Look up the entry at key and verify it (envelope, key digest, expiry,
  * and the MAC when the cache has an entry_secret). max_age_ms >= 0 rejects
@@ -130,7 +147,10 @@ LLMC_API llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t
 
 /* Store body under key inside an envelope. ttl_ms as in llmc_cache_set.
  * The body is copied (encoded) before the call returns. Same as
- * llmc_cache_put_entry_ex with upstream_ms 0. */
+ * llmc_cache_put_entry_ex with upstream_ms 0. An entry with a TTL is
+ * kept for the TTL plus the cache's stale window (the larger of its
+ * stale_if_error and stale_while_revalidate options; 0 by default) and
+ * records both ends (expires_ms, stale_until_ms). */
 LLMC_API llmc_status llmc_cache_put_entry(llmc_cache *c, const char *key, size_t klen,
                                           llmc_call_type call, const char *body,
                                           size_t blen, int64_t ttl_ms, unsigned flags);
