@@ -234,6 +234,117 @@ START_TEST(t_mac_covers_fields)
     ck_assert(memcmp(base, m, 32) != 0);
     llmc__entry_mac((const unsigned char *)"j", 1, "key", 3, &e, m);
     ck_assert(memcmp(base, m, 32) != 0);
+    /* version 3 covers the end of the stale window, under another
+     * domain: a v2 MAC never verifies a v3 entry */
+    v = e;
+    v.version = 3;
+    uint8_t v3[32];
+    llmc__entry_mac(sec, 1, "key", 3, &v, v3);
+    ck_assert(memcmp(base, v3, 32) != 0);
+    v.stale_until_ms = 5;
+    llmc__entry_mac(sec, 1, "key", 3, &v, m);
+    ck_assert(memcmp(v3, m, 32) != 0);
+    /* a v2 entry's MAC does not depend on a field it does not carry */
+    v = e;
+    v.version = 2;
+    v.stale_until_ms = 5;
+    llmc__entry_mac(sec, 1, "key", 3, &v, m);
+    ck_assert_mem_eq(base, m, 32);
+}
+END_TEST
+
+/* A store keeps the entry for its TTL plus the cache's stale window and
+ * records both ends; a lookup returns it past its freshness only when
+ * asked (LLMC_ENTRY_STALE), only inside the window, saying how stale. */
+START_TEST(t_stale_window)
+{
+    llmc_cache *c = open_url("local://?ttl=60&stale_if_error=600&stale_while_revalidate=30");
+    ck_assert_int_eq(llmc_cache_put_entry(c, "k", 1, LLMC_CALL_CHAT, BODY, sizeof BODY - 1,
+                                          LLMC_TTL_DEFAULT, 0), LLMC_OK);
+    llmc_lookup l = LLMC_LOOKUP_INIT;
+    ck_assert_int_eq(llmc_cache_get_entry(c, "k", 1, -1, LLMC_ENTRY_STALE, &l), LLMC_OK);
+    ck_assert_int_eq(l.stale_ms, 0);
+    ck_assert_int_eq(l.entry.expires_ms - l.entry.created_ms, 60000);
+    ck_assert_int_eq(l.entry.stale_until_ms - l.entry.expires_ms, 600000);
+    int64_t ttl = 0;
+    ck_assert_int_eq(llmc_cache_ttl(c, "k", 1, &ttl), LLMC_OK);
+    ck_assert_msg(ttl > 600000 && ttl <= 660000, "backend ttl %lld", (long long)ttl);
+    /* no TTL: never stale, no window */
+    ck_assert_int_eq(llmc_cache_put_entry(c, "n", 1, LLMC_CALL_CHAT, BODY, sizeof BODY - 1, 0,
+                                          0), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_get_entry(c, "n", 1, -1, 0, &l), LLMC_OK);
+    ck_assert_int_eq(l.entry.stale_until_ms, 0);
+
+    /* An entry whose freshness ended 5 s ago, stale-servable for 10 s. */
+    int64_t now = llmc_now_ms();
+    llmc_entry e;
+    memset(&e, 0, sizeof e);
+    e.call = LLMC_CALL_CHAT;
+    e.created_ms = now - 65000;
+    e.expires_ms = now - 5000;
+    e.stale_until_ms = now + 10000;
+    llmc_sha256("s", 1, e.key_sha256);
+    e.body = BODY;
+    e.body_len = sizeof BODY - 1;
+    llmc_buf enc = LLMC_BUF_INIT;
+    llmc_err err;
+    ck_assert_int_eq(llmc_entry_encode("json", &e, &enc, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, "s", 1, enc.data, enc.len, 60000), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_get_entry(c, "s", 1, -1, 0, &l), LLMC_MISS);
+    ck_assert_int_eq(llmc_cache_get_entry(c, "s", 1, -1, LLMC_ENTRY_STALE, &l), LLMC_OK);
+    ck_assert_msg(l.stale_ms >= 5000 && l.stale_ms < 15000, "stale_ms %lld",
+                  (long long)l.stale_ms);
+    ck_assert_mem_eq(l.entry.body, BODY, l.entry.body_len);
+    /* past the window: a miss even when stale is accepted */
+    e.stale_until_ms = now - 1000;
+    llmc_buf_clear(&enc);
+    ck_assert_int_eq(llmc_entry_encode("json", &e, &enc, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, "s", 1, enc.data, enc.len, 60000), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_get_entry(c, "s", 1, -1, LLMC_ENTRY_STALE, &l), LLMC_MISS);
+    /* no window at all (a version 2 entry, or stored without one) */
+    e.stale_until_ms = 0;
+    llmc_buf_clear(&enc);
+    ck_assert_int_eq(llmc_entry_encode("json", &e, &enc, &err), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_set(c, "s", 1, enc.data, enc.len, 60000), LLMC_OK);
+    ck_assert_int_eq(llmc_cache_get_entry(c, "s", 1, -1, LLMC_ENTRY_STALE, &l), LLMC_MISS);
+    llmc_buf_free(&enc);
+    llmc_lookup_free(&l);
+    llmc_cache_close(c);
+}
+END_TEST
+
+/* A version 2 entry written with a MAC by the version 2 code verifies
+ * under the same secret. */
+START_TEST(t_v2_mac_fixture)
+{
+    for (int s = 0; s < 2; s++) {
+        const char *ser = s ? "binary" : "json";
+        char path[1024], url[128];
+        snprintf(path, sizeof path, "%s/fixtures/entry_v2/chat_mac.%s", LLMC_TEST_SRCDIR, ser);
+        FILE *f = fopen(path, "rb");
+        ck_assert_msg(f != NULL, "missing fixture %s", path);
+        char data[4096];
+        size_t n = fread(data, 1, sizeof data, f);
+        fclose(f);
+        snprintf(url, sizeof url, "local://?serializer=%s&entry_secret=fixture-secret", ser);
+        llmc_cache *c = open_url(url);
+        const char *key = "v2-fixture-key";
+        ck_assert_int_eq(llmc_cache_set(c, key, strlen(key), data, n, 0), LLMC_OK);
+        llmc_lookup l = LLMC_LOOKUP_INIT;
+        ck_assert_int_eq(llmc_cache_get_entry(c, key, strlen(key), -1, 0, &l), LLMC_OK);
+        ck_assert_int_eq(l.entry.version, 2);
+        ck_assert_int_eq(l.entry.upstream_ms, 1234);
+        llmc_lookup_free(&l);
+        llmc_cache_close(c);
+        /* under another secret it is a MAC failure, a miss */
+        snprintf(url, sizeof url, "local://?serializer=%s&entry_secret=other-secret", ser);
+        c = open_url(url);
+        ck_assert_int_eq(llmc_cache_set(c, key, strlen(key), data, n, 0), LLMC_OK);
+        ck_assert_int_eq(llmc_cache_get_entry(c, key, strlen(key), -1, 0, &l), LLMC_MISS);
+        ck_assert_uint_eq(mac_failures(c), 1);
+        llmc_lookup_free(&l);
+        llmc_cache_close(c);
+    }
 }
 END_TEST
 
@@ -247,6 +358,8 @@ int main(void)
     tcase_add_test(tc, t_mac);
     tcase_add_test(tc, t_mac_env);
     tcase_add_test(tc, t_mac_covers_fields);
+    tcase_add_test(tc, t_stale_window);
+    tcase_add_test(tc, t_v2_mac_fixture);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

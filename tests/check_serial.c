@@ -102,7 +102,7 @@ START_TEST(t_json_readable)
     /* what redis-cli GET would show: readable, with the body inline */
     ck_assert_ptr_nonnull(strstr(out.data, "\"body\":{\"choices\""));
     ck_assert_ptr_nonnull(strstr(out.data, "\"call\":\"chat\""));
-    ck_assert(strncmp(out.data, "{\"llmcache\":2,", 14) == 0);
+    ck_assert(strncmp(out.data, "{\"llmcache\":3,", 14) == 0);
     llmc_buf_free(&out);
 }
 END_TEST
@@ -117,9 +117,9 @@ START_TEST(t_foreign_and_versions)
         for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++)
             ck_assert_int_eq(llmc_entry_decode(SERS[s], foreign[i], strlen(foreign[i]), NULL, 0, &d,
                                                &scratch, &err), LLMC_ECORRUPT);
-    ck_assert_int_eq(llmc_entry_decode("json", "{\"llmcache\":3,\"ser\":\"json\"", 27, NULL, 0, &d,
+    ck_assert_int_eq(llmc_entry_decode("json", "{\"llmcache\":4,\"ser\":\"json\"", 27, NULL, 0, &d,
                                        &scratch, &err), LLMC_EVERSION);
-    ck_assert_ptr_nonnull(strstr(err.msg, "version 3"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "version 4"));
     ck_assert_int_eq(llmc_entry_decode("binary", "LLMC\x09", 5, NULL, 0, &d, &scratch, &err),
                      LLMC_ECORRUPT); /* too short to even hold a version byte check */
     char bin[80] = "LLMC\x09\x02";
@@ -266,7 +266,7 @@ START_TEST(t_bitflips)
 }
 END_TEST
 
-/* ---- version 2 fields, version 1 entries ---- */
+/* ---- version 2 and 3 fields, version 1 and 2 entries ---- */
 
 START_TEST(t_v2_fields)
 {
@@ -285,8 +285,9 @@ START_TEST(t_v2_fields)
                 llmc_entry d;
                 ck_assert_int_eq(llmc_entry_decode(SERS[s], out.data, out.len, "k2", 2, &d,
                                                    &scratch, &err), LLMC_OK);
-                ck_assert_int_eq(d.version, 2);
+                ck_assert_int_eq(d.version, 3);
                 ck_assert_int_eq(d.upstream_ms, 987654321);
+                ck_assert_int_eq(d.stale_until_ms, 0);
                 ck_assert_int_eq(d.mac_present, m);
                 if (m)
                     ck_assert_mem_eq(d.mac, e.mac, 32);
@@ -303,16 +304,69 @@ START_TEST(t_v2_fields)
 }
 END_TEST
 
-static char *slurp(const char *name, size_t *len)
+/* Version 3: the end of the stale window round-trips in both
+ * serializers, is covered by the checksum, and may not be negative. */
+START_TEST(t_v3_stale_until)
+{
+    const char *bodies[] = {"{\"a\":1}", "plain"};
+    for (size_t s = 0; s < 2; s++)
+        for (int m = 0; m < 2; m++)
+            for (size_t b = 0; b < 2; b++) {
+                llmc_entry e = mkentry(bodies[b], strlen(bodies[b]), LLMC_CALL_CHAT, "k3");
+                e.stale_until_ms = 1700000660123;
+                e.upstream_ms = 55;
+                e.mac_present = (uint8_t)m;
+                for (int i = 0; i < 32; i++)
+                    e.mac[i] = (uint8_t)(i * 5 + 3);
+                llmc_buf out = LLMC_BUF_INIT, scratch = LLMC_BUF_INIT;
+                llmc_err err;
+                ck_assert_int_eq(llmc_entry_encode(SERS[s], &e, &out, &err), LLMC_OK);
+                llmc_entry d;
+                ck_assert_int_eq(llmc_entry_decode(SERS[s], out.data, out.len, "k3", 2, &d,
+                                                   &scratch, &err), LLMC_OK);
+                ck_assert_int_eq(d.version, 3);
+                ck_assert_int_eq(d.expires_ms, 1700000060123);
+                ck_assert_int_eq(d.stale_until_ms, 1700000660123);
+                ck_assert_int_eq(d.upstream_ms, 55);
+                ck_assert_int_eq(d.mac_present, m);
+                ck_assert_mem_eq(d.body, bodies[b], d.body_len);
+                if (s == 0)
+                    ck_assert_ptr_nonnull(strstr(out.data, "\"expires\":1700000060123,"
+                                                           "\"stale_until\":1700000660123,"));
+                else
+                    ck_assert_uint_eq(out.len, 84 + (m ? 32u : 0u) + strlen(bodies[b]));
+                /* every byte of the envelope matters, stale_until's too */
+                for (size_t pos = 0; pos < out.len; pos++) {
+                    out.data[pos] ^= 0x10;
+                    ck_assert_msg(llmc_entry_decode(SERS[s], out.data, out.len, "k3", 2, &d,
+                                                    &scratch, &err) != LLMC_OK,
+                                  "%s: flip at %zu accepted", SERS[s], pos);
+                    out.data[pos] ^= 0x10;
+                }
+                e.stale_until_ms = -1;
+                llmc_buf_clear(&out);
+                ck_assert_int_eq(llmc_entry_encode(SERS[s], &e, &out, &err), LLMC_EINVAL);
+                llmc_buf_free(&out);
+                llmc_buf_free(&scratch);
+            }
+}
+END_TEST
+
+static char *slurp_from(const char *dir, const char *name, size_t *len)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/fixtures/entry_v1/%s", LLMC_TEST_SRCDIR, name);
+    snprintf(path, sizeof path, "%s/fixtures/%s/%s", LLMC_TEST_SRCDIR, dir, name);
     FILE *f = fopen(path, "rb");
     ck_assert_msg(f != NULL, "missing fixture %s", path);
     char *buf = malloc(4096);
     *len = fread(buf, 1, 4096, f);
     fclose(f);
     return buf;
+}
+
+static char *slurp(const char *name, size_t *len)
+{
+    return slurp_from("entry_v1", name, len);
 }
 
 /* Entries written by the version 1 code (checked in byte for byte) still
@@ -370,6 +424,50 @@ START_TEST(t_v1_fixtures)
 }
 END_TEST
 
+/* Entries written by the version 2 code (checked in byte for byte, with
+ * and without a MAC) still read, with their fields and no stale window. */
+START_TEST(t_v2_fixtures)
+{
+    static const char chat[] =
+        "{\"id\":\"chatcmpl-2\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+        "\"message\":{\"role\":\"assistant\",\"content\":\"A version 2 answer.\"},"
+        "\"finish_reason\":\"stop\"}]}";
+    const char *names[] = {"chat", "chat_mac"};
+    for (size_t s = 0; s < 2; s++)
+        for (size_t i = 0; i < 2; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.%s", names[i], SERS[s]);
+            size_t len;
+            char *data = slurp_from("entry_v2", name, &len);
+            llmc_entry d;
+            llmc_buf scratch = LLMC_BUF_INIT;
+            llmc_err err;
+            ck_assert_msg(llmc_entry_decode(SERS[s], data, len, "v2-fixture-key", 14, &d,
+                                            &scratch, &err) == LLMC_OK, "%s: %s", name, err.msg);
+            ck_assert_int_eq(d.version, 2);
+            ck_assert_int_eq(d.call, LLMC_CALL_CHAT);
+            ck_assert_int_eq(d.mac_present, (int)i);
+            ck_assert_int_eq(d.stale_until_ms, 0);
+            ck_assert_int_eq(d.upstream_ms, i ? 1234 : 4321);
+            if (!i) {
+                ck_assert_int_eq(d.created_ms, 1700000000123);
+                ck_assert_int_eq(d.expires_ms, 1700000060123);
+            }
+            ck_assert_uint_eq(d.body_len, sizeof chat - 1);
+            ck_assert_mem_eq(d.body, chat, d.body_len);
+            for (size_t pos = 0; pos < len; pos++) {
+                data[pos] ^= 0x04;
+                ck_assert_msg(llmc_entry_decode(SERS[s], data, len, "v2-fixture-key", 14, &d,
+                                                &scratch, &err) != LLMC_OK,
+                              "%s: flip at %zu accepted", name, pos);
+                data[pos] ^= 0x04;
+            }
+            llmc_buf_free(&scratch);
+            free(data);
+        }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("serial");
@@ -383,6 +481,8 @@ int main(void)
     tcase_add_test(tc, t_bitflips);
     tcase_add_test(tc, t_v2_fields);
     tcase_add_test(tc, t_v1_fixtures);
+    tcase_add_test(tc, t_v3_stale_until);
+    tcase_add_test(tc, t_v2_fixtures);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
