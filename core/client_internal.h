@@ -358,9 +358,11 @@ llmc_status llmc__stale_fallback(llmc_call *k, llmc_status st, llmc_chunk_cb cb,
 llmc__reval *llmc__reval_new(void);
 /* Waits for the running refreshes, then frees. NULL accepted. */
 void llmc__reval_free(llmc__reval *rv);
-/* Start one background refresh of k's entry unless one of that key is
- * running (or too many are): 1 started, 0 not. */
-int llmc__reval_start(llmc_call *k);
+/* Start one background refresh of k's entry, whose stale copy was
+ * created at created_ms, unless one of that key is running, one started
+ * after created_ms stored its answer, or too many run: 1 started, 0
+ * not. */
+int llmc__reval_start(llmc_call *k, int64_t created_ms);
 
 /* Per-thread scratch of the hit path. */
 typedef struct llmc__scratch {

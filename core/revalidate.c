@@ -5,18 +5,30 @@
  * under the same key, TTL and stale window, exactly as execute would.
  * Only one refresh of a key runs at a time in a client (others find it
  * in the list and return), and at most MAX_RUNNING at once (beyond that
- * the refresh is left to a later stale answer). A failed refresh stores
- * nothing; the entry keeps answering stale until its window ends.
+ * the refresh is left to a later stale answer). A caller that read the
+ * stale entry just before a refresh of it stored a new one must not
+ * start a second: the last successful refreshes are remembered (key
+ * hash, start time), and a stale entry created before such a refresh
+ * started (within DONE_GRACE_MS) is already replaced. A failed refresh stores nothing and is
+ * not remembered; the entry keeps answering stale until its window
+ * ends, and the next stale answer tries again.
  *
  * The client owns the threads: llmc_client_wait_refreshes waits for
  * them, and llmc_client_free waits for them too before it frees
  * anything they use. */
 #include "client_internal.h"
+#include "hash.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_RUNNING 32
+#define DONE_SLOTS 256
+/* How long a finished refresh vouches for its key: the gap between a
+ * lookup reading the old entry and asking for its refresh, with room to
+ * spare. Older ones are ignored, so an entry written with a clock behind
+ * ours (another host) is refreshed again after this at the latest. */
+#define DONE_GRACE_MS 5000
 
 typedef struct rjob {
     struct rjob *next;
@@ -27,6 +39,9 @@ typedef struct rjob {
     char *text;
     size_t len;
     int64_t ttl_ms, keep_ms;
+    uint64_t h;         /* hash of the key */
+    int64_t started_ms;
+    int stored;
 } rjob;
 
 struct llmc__reval {
@@ -35,6 +50,11 @@ struct llmc__reval {
     rjob *running;   /* refreshes in flight (their keys coalesce others) */
     int n;
     int closing;
+    struct {
+        uint64_t h;
+        int64_t started_ms;
+    } done[DONE_SLOTS]; /* recent successful refreshes, a ring */
+    unsigned done_next;
 };
 
 llmc__reval *llmc__reval_new(void)
@@ -115,7 +135,7 @@ static void refresh(rjob *j)
     if (llmc__response_from_obj(resp, j->key, rt.model, rt.ops->hdr.name, &r, &err) != LLMC_OK)
         goto out;
     llmc__put_entry_kept(c->cache, j->key, j->kl, j->type, r->text, r->text_len, j->ttl_ms,
-                         j->keep_ms, upstream_ms, LLMC_ENTRY_SOFT, NULL);
+                         j->keep_ms, upstream_ms, LLMC_ENTRY_SOFT, &j->stored);
 out:
     llmc_response_free(r);
     if (resp)
@@ -136,13 +156,18 @@ static void *refresh_main(void *arg)
             break;
         }
     rv->n--;
+    if (j->stored) {
+        rv->done[rv->done_next % DONE_SLOTS].h = j->h;
+        rv->done[rv->done_next % DONE_SLOTS].started_ms = j->started_ms;
+        rv->done_next++;
+    }
     pthread_cond_broadcast(&rv->cv);
     pthread_mutex_unlock(&rv->mu);
     job_free(j); /* unlinked: nobody else sees it */
     return NULL;
 }
 
-int llmc__reval_start(llmc_call *k)
+int llmc__reval_start(llmc_call *k, int64_t created_ms)
 {
     llmc__reval *rv = k->c->reval;
     if (!rv || !k->kl || !k->c->cache)
@@ -170,12 +195,18 @@ int llmc__reval_start(llmc_call *k)
     memcpy(j->text, text, len);
     j->text[len] = '\0';
     j->len = len;
+    j->h = llmc__hash64(j->key, j->kl);
 
     pthread_mutex_lock(&rv->mu);
     int go = !rv->closing && rv->n < MAX_RUNNING;
     for (rjob *o = rv->running; go && o; o = o->next)
         if (o->kl == j->kl && memcmp(o->key, j->key, j->kl) == 0)
             go = 0; /* that key is being refreshed already */
+    j->started_ms = llmc_now_ms();
+    for (unsigned i = 0; go && i < DONE_SLOTS; i++)
+        if (rv->done[i].h == j->h && rv->done[i].started_ms > created_ms &&
+            j->started_ms - rv->done[i].started_ms < DONE_GRACE_MS)
+            go = 0; /* refreshed after this stale entry was written */
     if (go) {
         pthread_attr_t at;
         pthread_t tid;

@@ -52,7 +52,7 @@ llmc_status llmc__stale_found(llmc_call *k, const llmc_lookup *lk, llmc_response
      * refresh would be wasted, so such a call only uses stale-if-error. */
     if (lk->stale_ms <= swr_window(k) && !k->ctl.no_store) {
         k->serving_stale = 1;
-        llmc__reval_start(k);
+        llmc__reval_start(k, lk->entry.created_ms);
         return LLMC_OK;
     }
     if (lk->stale_ms <= sie_window(k)) {
