@@ -185,7 +185,10 @@ static int do_get(const cache_opts *o, llmc_cache *c)
     const char *key = o->args[0];
     if (o->entry) {
         llmc_lookup l = LLMC_LOOKUP_INIT;
-        llmc_status st = llmc_cache_get_entry(c, key, strlen(key), -1, 0, &l);
+        /* An entry past its freshness but inside its stale window is
+         * still stored and still answers (stale-if-error): shown, and
+         * said to be stale. */
+        llmc_status st = llmc_cache_get_entry(c, key, strlen(key), -1, LLMC_ENTRY_STALE, &l);
         if (st == LLMC_MISS) {
             cli_error(o->cmd, "no valid entry at key '%s' (absent, expired or not an entry)",
                       key);
@@ -205,9 +208,14 @@ static int do_get(const cache_opts *o, llmc_cache *c)
                     "llmcache: entry version=%u serializer=%u call=%s age=%llds expires=%s",
                     l.entry.version, l.entry.serializer_id, call ? call : "?",
                     (long long)(l.age_ms / 1000), l.entry.expires_ms ? "" : "never");
-            if (l.entry.expires_ms)
+            if (l.stale_ms > 0)
+                fprintf(stderr, "%llds ago (stale)", (long long)(l.stale_ms / 1000));
+            else if (l.entry.expires_ms)
                 fprintf(stderr, "in %llds",
                         (long long)((l.entry.expires_ms - llmc_now_ms() + 999) / 1000));
+            if (l.entry.stale_until_ms)
+                fprintf(stderr, " stale_until=in %llds",
+                        (long long)((l.entry.stale_until_ms - llmc_now_ms() + 999) / 1000));
             if (l.entry.upstream_ms)
                 fprintf(stderr, " upstream=%lldms", (long long)l.entry.upstream_ms);
             fprintf(stderr, " mac=%s\n", l.entry.mac_present ? "yes" : "no");
@@ -543,7 +551,9 @@ static int envelope_ttl(llmc_cache *from, const char *key, size_t klen, const ll
     llmc_buf_free(&scratch);
     if (st != LLMC_OK)
         return 0;
-    *ms = e.expires_ms ? e.expires_ms - llmc_now_ms() : -1;
+    /* The backend keeps an entry to the end of its stale window. */
+    int64_t until = e.stale_until_ms ? e.stale_until_ms : e.expires_ms;
+    *ms = until ? until - llmc_now_ms() : -1;
     if (*ms == 0)
         *ms = -2; /* expired this very millisecond */
     return 1;

@@ -494,6 +494,15 @@ static void print_status(const req_opts *o, const llmc_response *r, int have_cac
                              : "");
         return;
     }
+    if (llmc_response_cache_stale(r)) {
+        /* Past its freshness: the provider failed (stale-if-error), or
+         * the entry is being refreshed (stale-while-revalidate; the
+         * command waits for that before it exits). */
+        char age[32];
+        fmt_age(age, sizeof age, llmc_response_cache_age_ms(r));
+        fprintf(stderr, "llmcache: STALE age=%s key=%s\n", age, key);
+        return;
+    }
     if (llmc_response_cache_hit(r)) {
         char age[32];
         fmt_age(age, sizeof age, llmc_response_cache_age_ms(r));

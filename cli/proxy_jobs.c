@@ -41,6 +41,13 @@ static int on_chunk(void *ud, struct json_object *chunk)
     if (!r->streaming) {
         r->streaming = 1;
         r->status = 200;
+        /* The provider failed and the library replays a stale entry:
+         * the headers, sent with this first chunk, say so. */
+        if (llmc_call_stale(r->k) && !r->answered_hit) {
+            r->cache_status = "STALE";
+            r->age_s = llmc_call_stale_age_ms(r->k) / 1000;
+            atomic_fetch_add(&r->srv->m.stale, 1);
+        }
     }
     px_wake(r);
     pthread_mutex_unlock(&r->mu);
@@ -80,6 +87,11 @@ void px_took_hit(preq *r, llmc_response *resp, const char **cstatus, int64_t *ag
     px_count_hit(r, len, &sv);
     r->answered_hit = 1;
     *cstatus = "HIT";
+    if (llmc_response_cache_stale(resp)) {
+        /* stale-while-revalidate: answered now, refreshed behind it */
+        *cstatus = "STALE";
+        atomic_fetch_add(&r->srv->m.stale, 1);
+    }
     int64_t age = llmc_response_cache_age_ms(resp);
     *age_s = age > 0 ? age / 1000 : 0;
 }
@@ -164,7 +176,14 @@ static void run_completion(preq *r)
     const char *text = llmc_response_text(resp, &len);
     llmc_buf b = LLMC_BUF_INIT;
     llmc_buf_set(&b, text, len);
-    px_finish_plain(r, 200, &b, unstored_status(cstatus, resp), age_s);
+    if (llmc_response_cache_stale(resp)) {
+        /* The provider failed; a stale entry answered (stale-if-error). */
+        atomic_fetch_add(&s->m.stale, 1);
+        int64_t age = llmc_response_cache_age_ms(resp);
+        px_finish_plain(r, 200, &b, "STALE", age > 0 ? age / 1000 : 0);
+    } else {
+        px_finish_plain(r, 200, &b, unstored_status(cstatus, resp), age_s);
+    }
     llmc_buf_free(&b);
     llmc_response_free(resp);
 }

@@ -182,6 +182,12 @@ enum MHD_Result px_handle_metrics(preq *r)
            "upstream.");
     llmc_buf_printf(&b, "llmcache_coalesced_total %llu\n",
                     (unsigned long long)atomic_load(&m->coalesced));
+    metric(&b, "llmcache_stale_total", "counter",
+           "Requests answered with a cached entry past its freshness (x-llmcache-status: "
+           "STALE): the provider failed (stale-if-error) or the entry is being refreshed "
+           "(stale-while-revalidate).");
+    llmc_buf_printf(&b, "llmcache_stale_total %llu\n",
+                    (unsigned long long)atomic_load(&m->stale));
     metric(&b, "llmcache_coalesce_timeouts_total", "counter",
            "Waiters that gave up waiting and went upstream themselves.");
     llmc_buf_printf(&b, "llmcache_coalesce_timeouts_total %llu\n",

@@ -135,6 +135,8 @@ void px_add_cache_headers(preq *r, struct MHD_Response *resp, const char *status
     MHD_add_response_header(resp, "age", age);
     if (r->coalesced)
         MHD_add_response_header(resp, "x-llmcache-coalesced", "true");
+    if (strcmp(status, "STALE") == 0)
+        MHD_add_response_header(resp, "Warning", "110 - \"Response is Stale\"");
     if (r->saved_set && strcmp(status, "HIT") == 0) {
         char v[48];
         snprintf(v, sizeof v, "%llu", (unsigned long long)r->saved_tokens);

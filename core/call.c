@@ -779,6 +779,11 @@ int llmc_call_stale(const llmc_call *k)
     return k ? k->serving_stale : 0;
 }
 
+int64_t llmc_call_stale_age_ms(const llmc_call *k)
+{
+    return k && k->serving_stale ? k->stale_age_ms : -1;
+}
+
 int64_t llmc_call_ttl_ms(const llmc_call *k)
 {
     return k ? k->ctl.ttl_ms : LLMC_TTL_DEFAULT;

@@ -303,6 +303,7 @@ struct llmc_call {
      * answers from a stale entry. */
     llmc_response *stale;
     int serving_stale;
+    int64_t stale_age_ms;
 };
 
 /* Prepare into storage the caller owns (released with

@@ -52,6 +52,7 @@ llmc_status llmc__stale_found(llmc_call *k, const llmc_lookup *lk, llmc_response
      * refresh would be wasted, so such a call only uses stale-if-error. */
     if (lk->stale_ms <= swr_window(k) && !k->ctl.no_store) {
         k->serving_stale = 1;
+        k->stale_age_ms = lk->age_ms;
         llmc__reval_start(k, lk->entry.created_ms);
         return LLMC_OK;
     }
@@ -97,6 +98,7 @@ llmc_status llmc__stale_fallback(llmc_call *k, llmc_status st, llmc_chunk_cb cb,
     llmc_response *r = k->stale;
     k->stale = NULL;
     k->serving_stale = 1;
+    k->stale_age_ms = llmc_response_cache_age_ms(r);
     llmc__log("info", "provider failed (%s); answering with a stale entry",
               llmc_strerror(st));
     if (err)

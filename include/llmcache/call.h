@@ -172,6 +172,9 @@ LLMC_API const char *llmc_call_model(const llmc_call *k);
  * and that answered by stale-if-error. A streaming callback can ask it
  * before the first chunk to label the stream. */
 LLMC_API int llmc_call_stale(const llmc_call *k);
+/* Age in ms of the stale entry the call answered with; -1 when
+ * llmc_call_stale is 0. */
+LLMC_API int64_t llmc_call_stale_age_ms(const llmc_call *k);
 /* TTL the answer would be stored with, ms (LLMC_TTL_DEFAULT: the
  * cache's). */
 LLMC_API int64_t llmc_call_ttl_ms(const llmc_call *k);

@@ -1,0 +1,318 @@
+/* The proxy (`llmcache serve`) answering with stale entries: the
+ * provider answering 500 or 429 (or refusing streams) while the entry is
+ * past its TTL but inside its stale window gives x-llmcache-status:
+ * STALE, an age and a Warning: 110; past the window the error goes
+ * through; stale-while-revalidate answers STALE at once and refreshes
+ * the entry upstream once, then HIT. Real redis-server and the fake
+ * provider on loopback ports the test picks; requests through libcurl. */
+#include "fake_provider.h"
+#include "support/redissrv.h"
+#include "support/testsrv.h"
+#include "llmc_config.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
+
+static fp_server *fp;
+static redissrv rs;
+static testsrv px;
+static int px_port;
+
+typedef struct reply {
+    long status;
+    char body[16384];
+    size_t len;
+    char xstatus[64];
+    char warning[128];
+    char age[32];
+} reply;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    reply *r = ud;
+    size_t k = sz * n, room = sizeof r->body - 1 - r->len;
+    memcpy(r->body + r->len, p, k < room ? k : room);
+    r->len += k < room ? k : room;
+    r->body[r->len] = 0;
+    return sz * n;
+}
+
+/* Header `name` ("x-llmcache-status:") into out when line p is it. */
+static void take(const char *p, size_t k, const char *name, char *out, size_t outsz)
+{
+    size_t nl = strlen(name);
+    if (k <= nl || strncasecmp(p, name, nl) != 0)
+        return;
+    const char *v = p + nl;
+    while (*v == ' ')
+        v++;
+    size_t vl = (size_t)(p + k - v);
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+        vl--;
+    snprintf(out, outsz, "%.*s", (int)vl, v);
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    reply *r = ud;
+    size_t k = sz * n;
+    take(p, k, "x-llmcache-status:", r->xstatus, sizeof r->xstatus);
+    take(p, k, "warning:", r->warning, sizeof r->warning);
+    take(p, k, "age:", r->age, sizeof r->age);
+    return k;
+}
+
+/* One request with an optional extra header; 0 if it completed at the
+ * HTTP level. */
+static int request(const char *path, const char *body, const char *header, reply *r)
+{
+    memset(r, 0, sizeof *r);
+    CURL *h = curl_easy_init();
+    if (!h)
+        return -1;
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", px_port, path);
+    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+    if (header)
+        hd = curl_slist_append(hd, header);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    return cc == CURLE_OK ? 0 : -1;
+}
+
+static char *chat(const char *text, int stream, char *buf, size_t n)
+{
+    snprintf(buf, n,
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]%s}",
+             text, stream ? ",\"stream\":true" : "");
+    return buf;
+}
+
+/* Upstream requests whose body holds `text`. */
+static size_t upstream_calls(const char *text)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fp_count(fp); i++) {
+        const fp_request *q = fp_request_at(fp, i);
+        if (q && q->body && strstr(q->body, text))
+            n++;
+    }
+    return n;
+}
+
+static void setup(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    fp = fp_start();
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_msg(redissrv_start(&rs, REDISSRV_TCP) == 0, "redis-server did not start");
+    ck_assert_int_eq(testsrv_mkdir(&px, "stale-proxy"), 0);
+    px_port = testsrv_free_port();
+    char cfg[400], text[4096];
+    snprintf(cfg, sizeof cfg, "%s/proxy.json", px.dir);
+    /* Entries are fresh for 1 s and kept 10 min past that for
+     * stale-if-error; no retries, so a fault is one upstream request. */
+    snprintf(text, sizeof text,
+             "{\"listen\": \"127.0.0.1:%d\",\n"
+             " \"cache\": {\"url\": \"%s\", \"options\": {\"ttl\": 1, "
+             "\"stale_if_error\": 600}},\n"
+             " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
+             " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
+             "\"api_base\": \"%s/v1\", \"api_key\": \"sk-test-provider\"}],\n"
+             " \"limits\": {\"threads\": 4, \"workers\": 16}}\n",
+             px_port, rs.url, fp_url(fp));
+    FILE *f = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
+    ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
+    ck_assert_msg(testsrv_wait_tcp(&px, px_port, 10000) == 0, "llmcache serve did not start");
+}
+
+static void teardown(void)
+{
+    testsrv_stop(&px);
+    redissrv_stop(&rs);
+    fp_stop(fp);
+    curl_global_cleanup();
+}
+
+/* Store the answer to body, then let its 1 s TTL run out (a wait, not a
+ * measurement). */
+static void store_then_expire(const char *body, const char *header)
+{
+    reply r;
+    ck_assert_int_eq(request("/v1/chat/completions", body, header, &r), 0);
+    ck_assert_msg(r.status == 200, "HTTP %ld: %s", r.status, r.body);
+    ck_assert_str_eq(r.xstatus, "MISS");
+    usleep(1300 * 1000);
+}
+
+static void assert_stale(const reply *r, const char *content)
+{
+    ck_assert_msg(r->status == 200, "HTTP %ld: %s", r->status, r->body);
+    ck_assert_str_eq(r->xstatus, "STALE");
+    ck_assert_str_eq(r->warning, "110 - \"Response is Stale\"");
+    ck_assert_msg(atoi(r->age) >= 1, "age %s", r->age);
+    ck_assert_msg(strstr(r->body, content) != NULL, "%s", r->body);
+}
+
+START_TEST(t_provider_fails_while_stale)
+{
+    char b[512];
+    const char *body = chat("stale if error", 0, b, sizeof b);
+    store_then_expire(body, NULL);
+    reply r;
+    fp_fail_next(fp, 1, 500, -1);
+    ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
+    assert_stale(&r, "echo: stale if error");
+    fp_fail_next(fp, 1, 429, 0);
+    ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
+    assert_stale(&r, "echo: stale if error");
+    ck_assert_uint_eq(upstream_calls("stale if error"), 3);
+
+    /* A request that accepts no stale answer gets the error. */
+    fp_fail_next(fp, 1, 500, -1);
+    ck_assert_int_eq(request("/v1/chat/completions", body, "Cache-Control: stale-if-error=0",
+                             &r), 0);
+    ck_assert_int_ge(r.status, 500); /* the provider's error, passed on */
+    ck_assert_str_ne(r.xstatus, "STALE");
+
+    /* A stream gets the stale answer replayed, labelled STALE. */
+    char sb[512];
+    const char *sbody = chat("stale if error", 1, sb, sizeof sb);
+    fp_fail_next(fp, 1, 503, -1);
+    ck_assert_int_eq(request("/v1/chat/completions", sbody, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.xstatus, "STALE");
+    ck_assert_str_eq(r.warning, "110 - \"Response is Stale\"");
+    ck_assert_msg(strstr(r.body, "data: [DONE]") != NULL, "%s", r.body);
+
+    /* The provider answers again: a fresh answer, then hits. */
+    ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.xstatus, "MISS");
+    ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
+    ck_assert_str_eq(r.xstatus, "HIT");
+    ck_assert_str_eq(r.warning, "");
+
+    ck_assert_int_eq(request("/metrics", NULL, NULL, &r), 0);
+    ck_assert_msg(strstr(r.body, "\nllmcache_stale_total 3\n") != NULL, "%s", r.body);
+}
+END_TEST
+
+/* Past the window (the request's) the provider's error goes through. */
+START_TEST(t_past_window)
+{
+    char b[512];
+    const char *body = chat("too old", 0, b, sizeof b);
+    store_then_expire(body, NULL);
+    reply r;
+    fp_fail_next(fp, 1, 429, 0);
+    ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
+    ck_assert_str_eq(r.xstatus, "STALE");
+    usleep(1100 * 1000); /* more than a second past its freshness now */
+    fp_fail_next(fp, 1, 429, 0);
+    ck_assert_int_eq(request("/v1/chat/completions", body, "Cache-Control: stale-if-error=1",
+                             &r), 0);
+    ck_assert_int_eq(r.status, 429);
+    ck_assert_str_ne(r.xstatus, "STALE");
+}
+END_TEST
+
+typedef struct swr_arg {
+    const char *body;
+    reply r;
+    int rc;
+} swr_arg;
+
+static void *swr_worker(void *p)
+{
+    swr_arg *a = p;
+    a->rc = request("/v1/chat/completions", a->body, "Cache-Control: stale-while-revalidate=600",
+                    &a->r);
+    return NULL;
+}
+
+/* stale-while-revalidate through the proxy: STALE at once to every
+ * concurrent request, one refresh upstream, then HIT with the new
+ * answer. */
+START_TEST(t_stale_while_revalidate)
+{
+    char b[512];
+    const char *body = chat("revalidate me", 0, b, sizeof b);
+    store_then_expire(body, "Cache-Control: stale-while-revalidate=600");
+    ck_assert_uint_eq(upstream_calls("revalidate me"), 1);
+    fp_set_delay_ms(fp, 300); /* the refresh overlaps the requests */
+    enum { N = 6 };
+    pthread_t t[N];
+    swr_arg a[N];
+    for (int i = 0; i < N; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].body = body;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, swr_worker, &a[i]), 0);
+    }
+    int stale = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(a[i].rc, 0);
+        ck_assert_int_eq(a[i].r.status, 200);
+        ck_assert_msg(strcmp(a[i].r.xstatus, "STALE") == 0 || strcmp(a[i].r.xstatus, "HIT") == 0,
+                      "status %s", a[i].r.xstatus);
+        stale += strcmp(a[i].r.xstatus, "STALE") == 0;
+    }
+    ck_assert_int_ge(stale, 1);
+    /* The refresh lands in the background: poll (bounded) for the HIT. */
+    reply r;
+    int hit = 0;
+    for (int i = 0; i < 100 && !hit; i++) {
+        ck_assert_int_eq(request("/v1/chat/completions", body,
+                                 "Cache-Control: stale-while-revalidate=600", &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        hit = strcmp(r.xstatus, "HIT") == 0;
+        if (!hit)
+            usleep(50 * 1000);
+    }
+    ck_assert_msg(hit, "no HIT after the background refresh");
+    ck_assert_uint_eq(upstream_calls("revalidate me"), 2);
+    fp_set_delay_ms(fp, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("proxy_stale");
+    TCase *tc = tcase_create("proxy");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, t_provider_fails_while_stale);
+    tcase_add_test(tc, t_past_window);
+    tcase_add_test(tc, t_stale_while_revalidate);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
