@@ -2,7 +2,8 @@
  * core/entry.c). The first byte picks the mode:
  *   0: decode the rest as a json envelope, 1: as a binary one; what
  *      decodes must re-encode and decode to the same entry;
- *   2, 3: build an entry from the rest (call, times, key, body), encode it
+ *   2, 3: build an entry from the rest (call, times, key, body, and with
+ *      bit 4 of the flips byte the end of a stale window), encode it
  *      with json (2) or binary (3), decode it with the key check: the
  *      same entry must come back; then flip one or two bits of the
  *      encoded value (positions from the input): the decode must fail or
@@ -18,15 +19,17 @@ static const char *const sers[] = {"json", "binary"};
 static void same_entry(const llmc_entry *a, const llmc_entry *b, const char *what)
 {
     FUZZ_CHECK(a->call == b->call && a->created_ms == b->created_ms &&
-                   a->expires_ms == b->expires_ms &&
+                   a->expires_ms == b->expires_ms && a->stale_until_ms == b->stale_until_ms &&
+                   a->upstream_ms == b->upstream_ms &&
                    memcmp(a->key_sha256, b->key_sha256, 32) == 0 &&
                    a->body_len == b->body_len &&
                    (a->body_len == 0 || memcmp(a->body, b->body, a->body_len) == 0),
                "%s: a different entry came back (call %d/%d, created %lld/%lld, expires "
-               "%lld/%lld, body %zu/%zu bytes)",
+               "%lld/%lld, stale_until %lld/%lld, body %zu/%zu bytes)",
                what, (int)a->call, (int)b->call, (long long)a->created_ms,
                (long long)b->created_ms, (long long)a->expires_ms, (long long)b->expires_ms,
-               a->body_len, b->body_len);
+               (long long)a->stale_until_ms, (long long)b->stale_until_ms, a->body_len,
+               b->body_len);
 }
 
 static uint64_t rd64(const uint8_t *p)
@@ -80,6 +83,11 @@ static void roundtrip(const char *ser, const uint8_t *data, size_t size)
     size_t klen = data[24] % 32;
     if (klen > size - 25)
         klen = size - 25;
+    if ((data[23] & 0x10) && size - 25 - klen >= 8) {
+        /* the stale window's end: the 8 bytes after the key (never
+         * negative, as the encoder requires) */
+        e.stale_until_ms = (int64_t)(rd64(data + 25 + klen) & (uint64_t)INT64_MAX);
+    }
     const char *key = (const char *)data + 25;
     llmc_sha256(key, klen, e.key_sha256);
     e.body = (const char *)data + 25 + klen;
