@@ -278,6 +278,11 @@ static PyObject *get_cache_stored(PyObject *o, void *Py_UNUSED(c))
     return PyBool_FromLong(llmc_response_cache_stored(((PyLlmc_Response *)o)->r));
 }
 
+static PyObject *get_cache_stale(PyObject *o, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(llmc_response_cache_stale(((PyLlmc_Response *)o)->r));
+}
+
 static PyObject *get_provider(PyObject *o, void *Py_UNUSED(c))
 {
     return str_or_none(llmc_response_provider(((PyLlmc_Response *)o)->r));
@@ -316,6 +321,7 @@ static PyGetSetDef response_getset[] = {
     {"cache_key", get_cache_key, NULL, "The cache key used (embeddings: the first item's), or None when caching was off.", NULL},
     {"cache_age_ms", get_cache_age_ms, NULL, "Age of the cached entry in ms on a hit, else None.", NULL},
     {"cache_stored", get_cache_stored, NULL, "True if the fresh answer was handed to the cache for storing.", NULL},
+    {"cache_stale", get_cache_stale, NULL, "True if the answer is a cached entry past its freshness (the provider failed: stale-if-error, or it is being refreshed: stale-while-revalidate).", NULL},
     {"provider", get_provider, NULL, "The provider that answered (or would have): 'openai', 'anthropic', ...", NULL},
     {"attempts", get_attempts, NULL, "HTTP attempts made for this call (0 on a full hit).", NULL},
     {"item_hits", get_item_hits, NULL, "Embeddings: per input item, True if it came from the cache.", NULL},
