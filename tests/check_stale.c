@@ -6,7 +6,9 @@
  * Most cases plant an entry whose freshness ended a minute ago (the
  * envelope written as a store would write it, at the call's key), so no
  * case waits for a TTL; t_real_expiry lets one run out. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client_test_util.h"
@@ -469,6 +471,79 @@ START_TEST(t_real_expiry)
 }
 END_TEST
 
+/* Run the command; its exit status, stdout and stderr (malloc'd). */
+static int run_cli(char **out, char **err, const char *const *args)
+{
+    const char *bin = getenv("LLMCACHE_BIN");
+    ck_assert_msg(bin && access(bin, X_OK) == 0, "LLMCACHE_BIN not set or not executable");
+    char po[] = "/tmp/llmc-stale-out-XXXXXX", pe[] = "/tmp/llmc-stale-err-XXXXXX";
+    int fo = mkstemp(po), fe = mkstemp(pe);
+    ck_assert(fo >= 0 && fe >= 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = bin;
+        for (int i = 0; args[i] && n < 31; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int fds[2] = {fo, fe};
+    char **dst[2] = {out, err};
+    for (int i = 0; i < 2; i++) {
+        off_t len = lseek(fds[i], 0, SEEK_END);
+        *dst[i] = calloc(1, (size_t)len + 1);
+        ck_assert_int_eq(pread(fds[i], *dst[i], (size_t)len, 0), len);
+        close(fds[i]);
+    }
+    unlink(po);
+    unlink(pe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The command: a stale answer while the provider fails, exit 0 and a
+ * STALE status line. */
+START_TEST(t_cli)
+{
+    begin(1, NULL); /* the fake provider; the command opens its own file */
+    char url[600];
+    snprintf(url, sizeof url, "%s-cli?ttl=1&stale_if_error=600", backends[1].url);
+    const char *args[] = {"complete", "-v", "--cache", url, "--model", "gpt-4o-mini",
+                          "--api-base", base_v1, "--api-key", "sk-test", "--retries", "0",
+                          "--user", "from the command", "--text", NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_int_eq(run_cli(&out, &err, args), 0);
+    ck_assert_msg(strstr(err, "llmcache: MISS") && strstr(err, "(stored)"), "%s", err);
+    free(out);
+    free(err);
+    usleep(1300 * 1000); /* past the 1 s TTL */
+    fp_fail_next(srv, 10, 500, -1);
+    ck_assert_int_eq(run_cli(&out, &err, args), 0);
+    ck_assert_msg(strstr(err, "llmcache: STALE age=") != NULL, "%s", err);
+    ck_assert_msg(strstr(out, "echo: from the command") != NULL, "%s", out);
+    free(out);
+    free(err);
+    /* past the request's window: the provider's error, a failure exit */
+    const char *strict[] = {"complete", "-v", "--cache", url, "--model", "gpt-4o-mini",
+                            "--api-base", base_v1, "--api-key", "sk-test", "--retries", "0",
+                            "--cache-control", "stale-if-error=0", "--user",
+                            "from the command", "--text", NULL};
+    fp_fail_next(srv, 10, 500, -1);
+    ck_assert_int_ne(run_cli(&out, &err, strict), 0);
+    ck_assert_msg(strstr(err, "STALE") == NULL, "%s", err);
+    free(out);
+    free(err);
+    end();
+}
+END_TEST
+
 int main(void)
 {
     llmc_init();
@@ -484,6 +559,7 @@ int main(void)
     tcase_add_loop_test(tc, t_sie_stream, 0, NB);
     tcase_add_loop_test(tc, t_swr, 0, NB);
     tcase_add_loop_test(tc, t_real_expiry, 0, NB);
+    tcase_add_test(tc, t_cli);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
