@@ -68,7 +68,11 @@ typedef enum llmc_cache_mode {
  * expires), max_entries, max_bytes, max_item_bytes, timeout_ms,
  * serializer (json|binary|registered name), key_strategy (v1|registered
  * name), mode (default_on|default_off), breaker_threshold,
- * breaker_cooldown_ms, scope_by_user. Backends accept their own on top.
+ * breaker_cooldown_ms, scope_by_user, stale_if_error and
+ * stale_while_revalidate (seconds, default 0: how long past its TTL an
+ * entry is kept and may answer, marked stale, when the provider fails or
+ * while it is refreshed; see llmc_request_set_stale_if_error in
+ * client.h). Backends accept their own on top.
  *
  * An unknown scheme, an unknown option, a malformed URL or an out of
  * range number gives LLMC_EINVAL (or LLMC_ENOTFOUND / LLMC_ENOTBUILT for
