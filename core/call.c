@@ -65,6 +65,7 @@ llmc_lookup *llmc__thread_lookup(void)
     llmc_buf_clear(&t->lookup.scratch);
     memset(&t->lookup.entry, 0, sizeof t->lookup.entry);
     t->lookup.age_ms = 0;
+    t->lookup.stale_ms = 0;
     return &t->lookup;
 }
 

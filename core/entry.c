@@ -184,7 +184,10 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
     out->age_ms = now - out->entry.created_ms;
     if (out->age_ms < 0)
         out->age_ms = 0;
-    out->stale_ms = 0;
+    /* stale_ms is the newest member of llmc_lookup: written only for a
+     * caller that asks for stale entries (and so knows the member). */
+    if (flags & LLMC_ENTRY_STALE)
+        out->stale_ms = 0;
     if ((out->entry.expires_ms && now >= out->entry.expires_ms) ||
         (max_age_ms >= 0 && out->age_ms > max_age_ms)) {
         /* Past its freshness (for this reader): a miss, or with

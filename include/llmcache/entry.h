@@ -126,7 +126,8 @@ typedef struct llmc_lookup {
     llmc_entry entry;       /* points into raw/scratch */
     int64_t age_ms;         /* now - created */
     /* With LLMC_ENTRY_STALE: how long ago (ms, >= 1) the entry's
-     * freshness ended; 0 = fresh. */
+     * freshness ended; 0 = fresh. Not written without that flag (a
+     * caller built against an older header has no such member). */
     int64_t stale_ms;
 } llmc_lookup;
 
