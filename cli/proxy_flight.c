@@ -96,6 +96,7 @@ void px_land_flight(proxy_server *s, preq *r)
         preq *n = w->wnext;
         w->wnext = NULL;
         w->pass = PASS_AGAIN;
+        w->leader_stale = r->served_stale;
         px_enqueue(s, w);
         w = n;
     }

@@ -142,6 +142,11 @@ struct preq {
     int leader;
     int coalesced;
     int answered_hit; /* the answer came from the cache */
+    /* stale-if-error: this request's provider call failed and a stale
+     * entry answered; a waiter woken by such a leader answers stale too
+     * rather than try the failing provider again. */
+    int served_stale;
+    int leader_stale;
     uint64_t deadline_ns;
     preq *wnext;   /* next waiter on a flight */
     preq *qnext;   /* next in the job queue */

@@ -122,6 +122,14 @@ static void run_completion(preq *r)
      * request woken by its flight's leader, looks (again) here. */
     if (r->caching && !r->no_cache && (r->stream || r->pass != PASS_FIRST))
         st = llmc_call_lookup(r->k, NULL, NULL, &resp, &err);
+    if (st == LLMC_MISS && r->pass == PASS_AGAIN && r->leader_stale &&
+        llmc_call_take_stale(r->k, &resp) == LLMC_OK) {
+        /* The identical request just ahead of this one found the provider
+         * failing and answered stale: so does this one, without asking
+         * the provider again. */
+        st = LLMC_OK;
+        r->served_stale = 1;
+    }
     if (st == LLMC_OK) {
         px_took_hit(r, resp, &cstatus, &age_s);
         pthread_mutex_lock(&r->mu);
@@ -178,6 +186,7 @@ static void run_completion(preq *r)
     llmc_buf_set(&b, text, len);
     if (llmc_response_cache_stale(resp)) {
         /* The provider failed; a stale entry answered (stale-if-error). */
+        r->served_stale = 1;
         atomic_fetch_add(&s->m.stale, 1);
         int64_t age = llmc_response_cache_age_ms(resp);
         px_finish_plain(r, 200, &b, "STALE", age > 0 ? age / 1000 : 0);

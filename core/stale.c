@@ -64,6 +64,19 @@ llmc_status llmc__stale_found(llmc_call *k, const llmc_lookup *lk, llmc_response
     return LLMC_MISS;
 }
 
+llmc_status llmc_call_take_stale(llmc_call *k, llmc_response **out)
+{
+    if (out)
+        *out = NULL;
+    if (!k || !out || !k->stale)
+        return LLMC_MISS;
+    *out = k->stale;
+    k->stale = NULL;
+    k->serving_stale = 1;
+    k->stale_age_ms = llmc_response_cache_age_ms(*out);
+    return LLMC_OK;
+}
+
 int llmc__stale_tap_cb(void *ud, struct json_object *chunk)
 {
     llmc__stale_tap *t = ud;

@@ -243,6 +243,7 @@ END_TEST
 
 typedef struct swr_arg {
     const char *body;
+    const char *header;
     reply r;
     int rc;
 } swr_arg;
@@ -250,10 +251,37 @@ typedef struct swr_arg {
 static void *swr_worker(void *p)
 {
     swr_arg *a = p;
-    a->rc = request("/v1/chat/completions", a->body, "Cache-Control: stale-while-revalidate=600",
-                    &a->r);
+    a->rc = request("/v1/chat/completions", a->body, a->header, &a->r);
     return NULL;
 }
+
+/* Identical requests while the provider fails: the first goes upstream
+ * and answers stale; those that waited for it answer stale too, without
+ * trying the failing provider again. */
+START_TEST(t_coalesced_while_failing)
+{
+    char b[512];
+    const char *body = chat("outage", 0, b, sizeof b);
+    store_then_expire(body, NULL);
+    fp_fail_next(fp, 100, 500, -1);
+    fp_set_delay_ms(fp, 1000); /* the others arrive while the first is upstream */
+    enum { N = 6 };
+    pthread_t t[N];
+    swr_arg a[N];
+    for (int i = 0; i < N; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].body = body;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, swr_worker, &a[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(a[i].rc, 0);
+        assert_stale(&a[i].r, "echo: outage");
+    }
+    fp_set_delay_ms(fp, 0);
+    ck_assert_uint_eq(upstream_calls("outage"), 2); /* the store, one failed call */
+}
+END_TEST
 
 /* stale-while-revalidate through the proxy: STALE at once to every
  * concurrent request, one refresh upstream, then HIT with the new
@@ -271,6 +299,7 @@ START_TEST(t_stale_while_revalidate)
     for (int i = 0; i < N; i++) {
         memset(&a[i], 0, sizeof a[i]);
         a[i].body = body;
+        a[i].header = "Cache-Control: stale-while-revalidate=600";
         ck_assert_int_eq(pthread_create(&t[i], NULL, swr_worker, &a[i]), 0);
     }
     int stale = 0;
@@ -309,6 +338,7 @@ int main(void)
     tcase_add_test(tc, t_provider_fails_while_stale);
     tcase_add_test(tc, t_past_window);
     tcase_add_test(tc, t_stale_while_revalidate);
+    tcase_add_test(tc, t_coalesced_while_failing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

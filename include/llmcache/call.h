@@ -175,6 +175,14 @@ LLMC_API int llmc_call_stale(const llmc_call *k);
 /* Age in ms of the stale entry the call answered with; -1 when
  * llmc_call_stale is 0. */
 LLMC_API int64_t llmc_call_stale_age_ms(const llmc_call *k);
+/* The stale answer the last llmc_call_lookup kept for stale-if-error
+ * (it returned LLMC_MISS and found an entry inside the call's
+ * stale-if-error window): LLMC_OK with it in *out (a new response, the
+ * caller's; llmc_call_stale becomes 1), else LLMC_MISS. For a caller
+ * that knows the provider is failing right now (a proxy whose identical
+ * request was just answered stale) and answers without calling it
+ * again. */
+LLMC_API llmc_status llmc_call_take_stale(llmc_call *k, llmc_response **out);
 /* TTL the answer would be stored with, ms (LLMC_TTL_DEFAULT: the
  * cache's). */
 LLMC_API int64_t llmc_call_ttl_ms(const llmc_call *k);
