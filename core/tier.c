@@ -240,9 +240,9 @@ llmc_status llmc__tier_open(llmc_cache *c, llmc_err *err)
 {
     c->tier = NULL;
     const char *given = NULL;
-    for (const char *const *p = tier_options; *p; p++)
-        if (llmc_options_get(c->opts, *p) && (!given || strcmp(*p, "l1") == 0))
-            given = given ? given : *p;
+    for (const char *const *p = tier_options; *p && !given; p++)
+        if (llmc_options_get(c->opts, *p))
+            given = *p;
     if (!given)
         return LLMC_OK;
     int on = 1;
@@ -287,7 +287,12 @@ llmc_status llmc__tier_open(llmc_cache *c, llmc_err *err)
     t->sync_ns = channel ? sync_ms * 1000000 : 0;
     t->beat_ms = sync_ms / 4;
     pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
+    /* pause_ms waits against the monotonic clock. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cv, &ca);
+    pthread_condattr_destroy(&ca);
     uint8_t rnd[32];
     char seed[96];
     snprintf(seed, sizeof seed, "%p %llu %llu %ld", (void *)t, (unsigned long long)llmc_mono_ns(),

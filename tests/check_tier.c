@@ -3,6 +3,7 @@
  * memcached (bounded by l1_ttl). Round trips are counted by the server
  * (INFO commandstats), never by timing; waits for something that must
  * happen are bounded polls. */
+#include "support/rcluster.h"
 #include "support/redissrv.h"
 #include "support/testsrv.h"
 
@@ -109,6 +110,32 @@ static llmc_status get_entry(llmc_cache *c, const char *key)
     llmc_status st = llmc_cache_get_entry(c, key, strlen(key), -1, 0, &l);
     llmc_lookup_free(&l);
     return st;
+}
+
+/* Read key until a read is served by the tier (bounded); 1 when one was. */
+static int warm(llmc_cache *c, const char *key)
+{
+    for (int i = 0; i < 1000; i++) {
+        llmc_stats s0, s1;
+        llmc_cache_stats(c, &s0, sizeof s0);
+        if (get_entry(c, key) == LLMC_OK) {
+            llmc_cache_stats(c, &s1, sizeof s1);
+            if (s1.l1_hits == s0.l1_hits + 1)
+                return 1;
+        }
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* Wait (bounded) until c has applied n messages from other handles: a
+ * write through another handle invalidates copies too, and its message
+ * may arrive after c took a copy of the new value. */
+static void wait_invalidations(llmc_cache *c, uint64_t n)
+{
+    for (int i = 0; i < 1000 && stats(c).l1_invalidations < n; i++)
+        usleep(10000);
+    ck_assert_uint_ge(stats(c).l1_invalidations, n);
 }
 
 /* ---- options ---- */
@@ -252,8 +279,10 @@ START_TEST(redis_namespace_flush_reaches_tiers)
     const char *keys[] = {"t1:ns:k", "t1:other:k", "t2:ns:k", "t1x:ns:k", "ns:k"};
     for (size_t i = 0; i < 5; i++)
         put_entry(a, keys[i], "{\"v\":1}", 60000);
+    wait_invalidations(b, 5);
     for (size_t i = 0; i < 5; i++)
-        ck_assert_int_eq(get_entry(b, keys[i]), LLMC_OK); /* b's tier holds them */
+        ck_assert(warm(b, keys[i])); /* b's tier holds them */
+    uint64_t inv0 = stats(b).l1_invalidations;
 
     /* Tenant t1's sub-namespace ns, flushed through a. */
     uint64_t n = 0;
@@ -287,7 +316,7 @@ START_TEST(redis_namespace_flush_reaches_tiers)
     ck_assert_int_eq(get_entry(b, "t2:ns:k"), LLMC_OK);
     ck_assert_int_eq(get_entry(b, "t1x:ns:k"), LLMC_OK);
     ck_assert_int_eq(calls("get"), 0);
-    ck_assert_uint_ge(stats(b).l1_invalidations, 2);
+    ck_assert_uint_ge(stats(b).l1_invalidations, inv0 + 2);
     llmc_cache_close(a);
     llmc_cache_close(b);
     redis_down();
@@ -321,12 +350,7 @@ static int child_main(const char *url, int ready)
     if (!found)
         return 11;
     /* From the tier now. */
-    llmc_cache_stats(c, &s, sizeof s);
-    uint64_t h0 = s.l1_hits;
-    if (get_entry(c, "ns:shared") != LLMC_OK)
-        return 12;
-    llmc_cache_stats(c, &s, sizeof s);
-    if (s.l1_hits != h0 + 1)
+    if (!warm(c, "ns:shared"))
         return 13;
     if (write(ready, "r", 1) != 1)
         return 14;
@@ -434,13 +458,75 @@ START_TEST(redis_paused_stops_serving)
      * serving once its subscription is unconfirmed for l1_sync_ms. */
     ck_assert_int_eq(kill(rs.srv.pid, SIGSTOP), 0);
     usleep(800 * 1000);
+    uint32_t live = stats(a).l1_live;
     llmc_status st = get_str(a, "raw:k", v, sizeof v);
     ck_assert_int_eq(kill(rs.srv.pid, SIGCONT), 0);
+    ck_assert_uint_eq(live, 0);
     ck_assert_msg(st != LLMC_OK, "served from the tier past l1_sync_ms");
-    ck_assert_uint_eq(stats(a).l1_live, 0);
     wait_live(a, 1);
     llmc_cache_close(a);
     redis_down();
+}
+END_TEST
+
+/* ---- Cluster and Sentinel: the same channel through one master ---- */
+
+/* a deletes keys that b holds in its tier; b must hear of each. */
+static void two_handles_see_deletes(const char *url)
+{
+    char u[2200];
+    snprintf(u, sizeof u, "%s%sl1_ttl=600", url, strchr(url, '?') ? "&" : "?");
+    llmc_cache *a = open_url(u);
+    llmc_cache *b = open_url(u);
+    wait_live(a, 1);
+    wait_live(b, 1);
+    char k[32];
+    for (int i = 0; i < 8; i++) { /* keys over several slots and masters */
+        snprintf(k, sizeof k, "ns:k%d", i);
+        put_entry(a, k, "{\"v\":1}", 600000);
+    }
+    wait_invalidations(b, 8);
+    for (int i = 0; i < 8; i++) {
+        snprintf(k, sizeof k, "ns:k%d", i);
+        ck_assert_msg(warm(b, k), "%s: %s never served from the tier", url, k);
+    }
+    for (int i = 0; i < 8; i += 2) {
+        snprintf(k, sizeof k, "ns:k%d", i);
+        ck_assert_int_eq(llmc_cache_del(a, k, strlen(k)), LLMC_OK);
+    }
+    for (int i = 0; i < 8; i += 2) {
+        snprintf(k, sizeof k, "ns:k%d", i);
+        int gone = 0;
+        for (int j = 0; j < 1000 && !gone; j++) {
+            gone = get_entry(b, k) == LLMC_MISS;
+            if (!gone)
+                usleep(10000);
+        }
+        ck_assert_msg(gone, "%s: b still serves %s after a deleted it", url, k);
+    }
+    for (int i = 1; i < 8; i += 2) {
+        snprintf(k, sizeof k, "ns:k%d", i);
+        ck_assert_int_eq(get_entry(b, k), LLMC_OK);
+    }
+    llmc_cache_close(a);
+    llmc_cache_close(b);
+}
+
+START_TEST(cluster_invalidation)
+{
+    rcluster rc;
+    ck_assert_msg(rcluster_start(&rc, 3, 0) == 0, "cannot start a redis cluster");
+    two_handles_see_deletes(rc.url);
+    rcluster_stop(&rc);
+}
+END_TEST
+
+START_TEST(sentinel_invalidation)
+{
+    rsentinel st;
+    ck_assert_msg(rsentinel_start(&st) == 0, "cannot start redis with sentinels");
+    two_handles_see_deletes(st.url);
+    rsentinel_stop(&st);
 }
 END_TEST
 
@@ -504,7 +590,7 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("tier");
     TCase *t = tcase_create("tier");
-    tcase_set_timeout(t, 60);
+    tcase_set_timeout(t, 120);
     tcase_add_test(t, options_refused);
     tcase_add_test(t, redis_hit_without_round_trip);
     tcase_add_test(t, redis_copy_never_outlives_entry);
@@ -513,6 +599,8 @@ static Suite *suite(void)
     tcase_add_test(t, redis_restart_resubscribes);
     tcase_add_test(t, redis_paused_stops_serving);
     tcase_add_test(t, memcached_ttl_bound);
+    tcase_add_test(t, cluster_invalidation);
+    tcase_add_test(t, sentinel_invalidation);
     suite_add_tcase(s, t);
     return s;
 }
