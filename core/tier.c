@@ -41,6 +41,7 @@
 #define DEFAULT_BYTES (64LL << 20)
 #define DEFAULT_TTL_S 5
 #define DEFAULT_SYNC_MS 1000
+#define POLL_SLICE_MS 50
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1000
 
@@ -213,7 +214,10 @@ static void *subscriber(void *arg)
         llmc_status st = ops->sub_ping(sub, on_message, t, &e);
         if (st == LLMC_OK) {
             atomic_store_explicit(&t->confirmed_ns, t0, memory_order_release);
-            st = ops->sub_poll(sub, t->beat_ms, on_message, t, &e);
+            /* Short waits, so that closing the cache is not held up. */
+            int64_t until = t0 + t->beat_ms * 1000000;
+            while (st == LLMC_OK && (int64_t)llmc_mono_ns() < until && !stopping(t))
+                st = ops->sub_poll(sub, POLL_SLICE_MS, on_message, t, &e);
         }
         if (st != LLMC_OK) {
             atomic_store(&t->confirmed_ns, 0);
