@@ -164,6 +164,7 @@ void llmc_cache_stats_reset(llmc_cache *c)
     atomic_store(&c->breaker_skips, 0);
     atomic_store(&c->stores_skipped, 0);
     atomic_store(&c->corrupt_reads, 0);
+    llmc__tier_stats_reset(c);
 }
 
 llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)

@@ -512,6 +512,16 @@ void llmc__tier_stats(llmc_cache *c, llmc_stats *s)
     s->l1_resyncs = atomic_load(&t->resyncs);
 }
 
+void llmc__tier_stats_reset(llmc_cache *c)
+{
+    llmc__tier *t = c->tier;
+    if (!t)
+        return;
+    atomic_store(&t->invalidations, 0);
+    atomic_store(&t->resyncs, 0);
+    atomic_store(&t->publish_failures, 0);
+}
+
 void llmc__tier_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)
 {
     llmc__tier *t = c->tier;

@@ -45,6 +45,8 @@ void llmc__tier_deleted(llmc_cache *c, const char *key, size_t klen, int ok);
 void llmc__tier_flushed(llmc_cache *c, const char *prefix, int ok);
 /* Add the tier's counters to s (llmc_cache_stats). */
 void llmc__tier_stats(llmc_cache *c, llmc_stats *s);
+/* Zero the counters the tier keeps itself (llmc_cache_stats_reset). */
+void llmc__tier_stats_reset(llmc_cache *c);
 /* Report the tier's counters as "l1_..." name/value pairs. */
 void llmc__tier_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud);
 

@@ -323,6 +323,45 @@ START_TEST(redis_namespace_flush_reaches_tiers)
 }
 END_TEST
 
+/* ---- hostile messages on the channel ---- */
+
+static void publish_raw(const char *msg)
+{
+    const char *args[] = {"PUBLISH", "llmcache:l1", msg, NULL};
+    free(redissrv_cli(&rs, args));
+}
+
+START_TEST(redis_hostile_messages)
+{
+    redis_up();
+    llmc_cache *a = open_redis("l1_ttl=600");
+    wait_live(a, 1);
+    put_entry(a, "ns:keep", "{\"v\":1}", 600000);
+    put_entry(a, "ns:drop", "{\"v\":2}", 600000);
+    /* Too short, an unknown kind, empty key and prefix, binary junk:
+     * ignored. */
+    publish_raw("");
+    publish_raw("x");
+    publish_raw("0123456789abcdefZns:keep");
+    publish_raw("0123456789abcdefk");
+    publish_raw("0123456789abcdefp");
+    publish_raw("\xff\xfe\x00garbage");
+    /* A well-formed message can only drop a copy. */
+    publish_raw("0123456789abcdefkns:drop");
+    for (int i = 0; i < 1000 && stats(a).l1_invalidations < 1; i++)
+        usleep(10000);
+    ck_assert_uint_eq(stats(a).l1_invalidations, 1);
+    ck_assert_uint_eq(stats(a).l1_live, 1);
+    reset_stats();
+    ck_assert_int_eq(get_entry(a, "ns:keep"), LLMC_OK);
+    ck_assert_int_eq(calls("get"), 0);
+    ck_assert_int_eq(get_entry(a, "ns:drop"), LLMC_OK); /* from Redis again */
+    ck_assert_int_eq(calls("get"), 1);
+    llmc_cache_close(a);
+    redis_down();
+}
+END_TEST
+
 /* ---- two processes sharing one Redis ---- */
 
 /* The child: opens its own handle, reads key into its tier, says so on
@@ -596,6 +635,7 @@ static Suite *suite(void)
     tcase_add_test(t, redis_copy_never_outlives_entry);
     tcase_add_test(t, redis_namespace_flush_reaches_tiers);
     tcase_add_test(t, redis_two_processes);
+    tcase_add_test(t, redis_hostile_messages);
     tcase_add_test(t, redis_restart_resubscribes);
     tcase_add_test(t, redis_paused_stops_serving);
     tcase_add_test(t, memcached_ttl_bound);
