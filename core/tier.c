@@ -60,6 +60,7 @@ struct llmc__tier {
      * before it was sent); 0 while not subscribed. */
     _Atomic int64_t confirmed_ns;
     _Atomic uint64_t invalidations, resyncs, publish_failures;
+    _Atomic uint64_t evictions_base; /* the local table's count at the last reset */
 
     llmc_cache *c;
     pthread_t thread;
@@ -507,7 +508,8 @@ void llmc__tier_stats(llmc_cache *c, llmc_stats *s)
     }
     l1_counts k = {0, 0, 0};
     t->l1ops->stats(t->l1, count_cb, &k);
-    s->l1_evictions = (uint64_t)k.evictions;
+    uint64_t base = atomic_load(&t->evictions_base);
+    s->l1_evictions = (uint64_t)k.evictions > base ? (uint64_t)k.evictions - base : 0;
     s->l1_invalidations = atomic_load(&t->invalidations);
     s->l1_resyncs = atomic_load(&t->resyncs);
 }
@@ -520,6 +522,9 @@ void llmc__tier_stats_reset(llmc_cache *c)
     atomic_store(&t->invalidations, 0);
     atomic_store(&t->resyncs, 0);
     atomic_store(&t->publish_failures, 0);
+    l1_counts k = {0, 0, 0};
+    t->l1ops->stats(t->l1, count_cb, &k);
+    atomic_store(&t->evictions_base, (uint64_t)k.evictions);
 }
 
 void llmc__tier_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)
