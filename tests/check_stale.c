@@ -22,6 +22,7 @@ typedef struct backend {
     void (*teardown)(void);
     char url[512];
     int up;
+    int l1; /* with the local tier in front */
 } backend;
 
 static int local_setup(char *url, size_t n)
@@ -31,11 +32,13 @@ static int local_setup(char *url, size_t n)
 }
 
 static backend backends[] = {
-    {"local", local_setup, NULL, "", 0},
-    {"sqlite", conf_sqlite_setup, conf_sqlite_teardown, "", 0},
-    {"redis", conf_redis_setup, conf_redis_teardown, "", 0},
-    {"memcached", conf_memcached_setup, conf_memcached_teardown, "", 0},
-    {"redis-cluster", conf_redis_cluster_setup, conf_redis_cluster_teardown, "", 0},
+    {"local", local_setup, NULL, "", 0, 0},
+    {"sqlite", conf_sqlite_setup, conf_sqlite_teardown, "", 0, 0},
+    {"redis", conf_redis_setup, conf_redis_teardown, "", 0, 0},
+    {"memcached", conf_memcached_setup, conf_memcached_teardown, "", 0, 0},
+    {"redis-cluster", conf_redis_cluster_setup, conf_redis_cluster_teardown, "", 0, 0},
+    /* the same redis-server as "redis", through the local tier */
+    {"redis+l1", NULL, NULL, "", 0, 1},
 };
 #define NB ((int)(sizeof backends / sizeof backends[0]))
 
@@ -73,6 +76,8 @@ static void begin(int i, const char *const *opts)
     llmc_options *o = llmc_options_new();
     for (size_t k = 0; opts && opts[k]; k += 2)
         ck_assert_int_eq(llmc_options_set(o, opts[k], opts[k + 1]), LLMC_OK);
+    if (backends[i].l1)
+        ck_assert_int_eq(llmc_options_set(o, "l1", "1"), LLMC_OK);
     llmc_err e;
     ck_assert_msg(llmc_cache_open(backends[i].url, o, &cache, &e) == LLMC_OK, "%s: %s",
                   backends[i].name, e.msg);
@@ -548,7 +553,10 @@ int main(void)
 {
     llmc_init();
     for (int i = 0; i < NB; i++)
-        backends[i].up = backends[i].setup(backends[i].url, sizeof backends[i].url) == 0;
+        if (backends[i].setup)
+            backends[i].up = backends[i].setup(backends[i].url, sizeof backends[i].url) == 0;
+    memcpy(backends[5].url, backends[2].url, sizeof backends[5].url);
+    backends[5].up = backends[2].up;
     Suite *s = suite_create("stale");
     TCase *tc = tcase_create("stale");
     tcase_set_timeout(tc, 120);
