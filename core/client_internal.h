@@ -12,6 +12,8 @@
  *   call.c       the prepared call: prepare, lookup, execute, free
  *   embed.c      embeddings: one entry per input item
  *   upstream.c   the provider call (HTTP, streams) through the adapter
+ *   stale.c      answering with entries past their freshness
+ *   revalidate.c background refreshes (stale-while-revalidate)
  *   response.c   llmc_response
  *   client.c     llmc_client and the convenience wrappers
  * Not installed. */
