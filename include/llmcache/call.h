@@ -153,6 +153,12 @@ LLMC_API int llmc_call_reads_cache(const llmc_call *k);
 LLMC_API int llmc_call_stores(const llmc_call *k);
 /* 1 when the request said "stream": true. */
 LLMC_API int llmc_call_wants_stream(const llmc_call *k);
+/* The request member that keeps this call out of the cache whatever the
+ * controls say, because the answer depends on state the provider holds
+ * (Responses: "previous_response_id", "conversation"): nothing is read
+ * or written, llmc_call_caching is 0 and a proxy marks it BYPASS. NULL
+ * when none. Borrowed static string. */
+LLMC_API const char *llmc_call_bypass_reason(const llmc_call *k);
 LLMC_API llmc_call_type llmc_call_kind(const llmc_call *k);
 /* The provider the model resolved to and the model without its prefix. */
 LLMC_API const char *llmc_call_provider(const llmc_call *k);
@@ -178,10 +184,14 @@ LLMC_API llmc_status llmc_namespace_resolve(const char *tenant, const char *aske
 typedef struct llmc_call_type_info {
     uint32_t struct_size;      /* sizeof(llmc_call_type_info) */
     llmc_call_type type;
-    const char *name;          /* "chat", "text", "embedding" */
+    const char *name;          /* "chat", "text", "embedding", "responses" */
     const char *const *paths;  /* proxy paths, NULL-terminated */
     int streams;               /* can be streamed */
     const char *label;         /* short label for metrics */
+    /* Streamed chunks are this API's typed events (each has a "type"):
+     * sent as SSE "event: <type>" + "data:" lines, with no "[DONE]"
+     * terminator (Responses). 0: chat chunks ("data:" lines, "[DONE]"). */
+    int typed_events;
 } llmc_call_type_info;
 
 /* Fill *out (size = sizeof *out) for a call type. LLMC_ENOTFOUND for a
