@@ -164,9 +164,13 @@ static llmc_status native_upstream(llmc_client *c, json_object *req, const llmc_
     }
     llmc_provider_call pc;
     fill_call(c, rt, cb != NULL, &pc);
-    json_object *u = llmc__upstream_body(req, 0, NULL);
+    json_object *u = llmc__upstream_body(req, 0, NULL), *md;
     if (!u)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    /* metadata is the Responses API's own (kept with the response at the
+     * provider): passed on, though never part of the key. */
+    if (json_object_object_get_ex(req, "metadata", &md))
+        json_object_object_add(u, "metadata", json_object_get(md));
     llmc_http_request hr;
     llmc_http_request_init(&hr);
     llmc_status st = llmc__responses_build(&pc, u, &hr, err);
