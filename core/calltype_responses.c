@@ -277,3 +277,26 @@ llmc_status llmc__responses_upstream(llmc_client *c, json_object *req, const llm
         return native_upstream(c, req, rt, cb, ud, out, attempts, err);
     return translated_upstream(c, req, rt, cb, ud, out, attempts, err);
 }
+
+const char *llmc__responses_output_text(json_object *resp)
+{
+    json_object *out, *content, *v;
+    if (!json_object_object_get_ex(resp, "output", &out) || !json_object_is_type(out, json_type_array))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(out); i++) {
+        json_object *it = json_object_array_get_idx(out, i);
+        if (!json_object_object_get_ex(it, "type", &v) ||
+            strcmp(json_object_get_string(v), "message") != 0 ||
+            !json_object_object_get_ex(it, "content", &content) ||
+            !json_object_is_type(content, json_type_array))
+            continue;
+        for (size_t j = 0; j < json_object_array_length(content); j++) {
+            json_object *p = json_object_array_get_idx(content, j), *t;
+            if (json_object_object_get_ex(p, "type", &v) &&
+                strcmp(json_object_get_string(v), "output_text") == 0 &&
+                json_object_object_get_ex(p, "text", &t) && json_object_is_type(t, json_type_string))
+                return json_object_get_string(t);
+        }
+    }
+    return NULL;
+}

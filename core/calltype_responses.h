@@ -29,6 +29,10 @@ llmc_status llmc__responses_upstream(llmc_client *c, json_object *req, const llm
 llmc_status llmc__responses_replay(json_object *resp, llmc_chunk_cb cb, void *ud,
                                    llmc_err *err);
 
+/* The text of the first output_text part of the first message item of
+ * a response object, or NULL (borrowed from resp). */
+const char *llmc__responses_output_text(json_object *resp);
+
 /* ---- the stream parser (responses_stream.c) ----
  * Fed one SSE event at a time. Each event must be a JSON object whose
  * "type" names it (and agrees with the SSE event name when there is
