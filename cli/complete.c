@@ -497,14 +497,17 @@ static void fmt_age(char *buf, size_t n, int64_t ms)
 }
 
 /* One status line on stderr: HIT, MISS or BYPASS, with the key. */
-static void print_status(const req_opts *o, const llmc_response *r, int have_cache)
+static void print_status(const req_opts *o, const llmc_response *r, int have_cache,
+                         const char *bypass)
 {
     const char *key = llmc_response_cache_key(r);
     const char *prov = llmc_response_provider(r);
     if (!have_cache || !key) {
-        fprintf(stderr, "llmcache: BYPASS (%s) provider=%s\n",
-                have_cache ? "caching off for this call" : "--no-cache and --no-store",
-                prov ? prov : "?");
+        fprintf(stderr, "llmcache: BYPASS (%s%s) provider=%s\n",
+                !have_cache ? "--no-cache and --no-store"
+                : bypass    ? "never cached: the answer depends on provider state, "
+                            : "caching off for this call",
+                have_cache && bypass ? bypass : "", prov ? prov : "?");
         return;
     }
     size_t items = llmc_response_item_count(r);
@@ -678,8 +681,10 @@ static int run_call(int argc, char **argv, llmc_call_type call)
     llmc_call_opts copts = LLMC_CALL_OPTS_INIT;
     copts.cache_control = o.cache_control;
     llmc_call *k = NULL;
+    const char *bypass = NULL;
     llmc_status st = llmc_call_prepare_request(client, call, req, &copts, &k, &err);
     if (st == LLMC_OK) {
+        bypass = llmc_call_bypass_reason(k);
         /* A request file that asks for a stream gets one. */
         llmc_call_type_info info;
         if (llmc_call_wants_stream(k) &&
@@ -714,7 +719,7 @@ static int run_call(int argc, char **argv, llmc_call_type call)
             rc = 0;
         }
         if (cli_show_status(o.verbose, o.quiet))
-            print_status(&o, resp, cache != NULL);
+            print_status(&o, resp, cache != NULL, bypass);
     }
     warn_cache_failed(&o, cache);
     llmc_response_free(resp);
