@@ -2200,6 +2200,8 @@ START_TEST(test_responses_curl)
     http(&r2, "POST", &main_px, "/responses", plain, admin_h);
     ck_status(&r2, "HIT");
     ck_assert_ptr_nonnull(hdr(&r2, "age"));
+    /* What the hit saved, from the Responses usage names. */
+    ck_assert_int_gt(atoi(hdr(&r2, "x-llmcache-saved-tokens")), 0);
     json_object *o1 = body_json(&r1), *o2 = body_json(&r2), *v;
     ck_assert_str_eq(jpath_str(o2, "object", -1, NULL, NULL), "response");
     ck_assert(json_object_object_get_ex(o2, "cache", &v) && json_object_get_boolean(v));
