@@ -39,8 +39,12 @@ static int on_chunk(void *ud, struct json_object *chunk)
         /* Typed events name themselves on an event: line, as the API
          * sends them. */
         json_object *t;
-        if (json_object_object_get_ex(chunk, "type", &t))
-            llmc_buf_printf(&r->sbuf, "event: %s\n", json_object_get_string(t));
+        const char *type = json_object_object_get_ex(chunk, "type", &t)
+                               ? json_object_get_string(t) : NULL;
+        /* Never a line break inside the event line (the library refuses
+         * such types; this is where the line is written). */
+        if (type && !strpbrk(type, "\r\n"))
+            llmc_buf_printf(&r->sbuf, "event: %s\n", type);
         r->events++;
     }
     llmc_buf_puts(&r->sbuf, "data: ");

@@ -69,6 +69,14 @@ llmc_status llmc__rstream_event(llmc__rstream *s, const char *provider, const ch
         return llmc_err_set(err, LLMC_EPROTO, 0, "%s: Responses stream event has no \"type\"",
                             provider);
     }
+    /* The type becomes an SSE "event:" line downstream: no control
+     * characters (a line break would forge events). */
+    for (const char *p = type; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            json_object_put(o);
+            return llmc_err_set(err, LLMC_EPROTO, 0, "%s: Responses stream event \"type\" "
+                                "holds a control character", provider);
+        }
     if (event && *event && strcmp(event, type) != 0) {
         char e[64];
         snprintf(e, sizeof e, "%s", event);

@@ -679,6 +679,7 @@ START_TEST(t_parser)
         {NULL, "not json", LLMC_EPROTO, "Responses stream event"},
         {NULL, "[1,2]", LLMC_EPROTO, "not a JSON object"},
         {NULL, "{\"x\":1}", LLMC_EPROTO, "no \"type\""},
+        {NULL, "{\"type\":\"a\\ndata: {}\"}", LLMC_EPROTO, "control character"},
         {"response.created", "{\"type\":\"response.completed\",\"response\":{}}", LLMC_EPROTO,
          "differs"},
         {NULL, "{\"type\":\"response.completed\"}", LLMC_EPROTO, "without a response"},

@@ -111,7 +111,8 @@ LLMC_API llmc_status llmc_call_prepare_request(llmc_client *c, llmc_call_type ty
  * NULL when only `cb` is wanted; the response is marked as a hit:
  * "cache": true), or LLMC_MISS (caching off, no-cache, absent, too old,
  * unreadable: the cache never fails a call). With cb non-NULL (call types
- * that stream: chat) a hit is also replayed to cb as chunks; cb returning
+ * that stream: chat, responses) a hit is also replayed to cb as chunks
+ * (responses: as the API's typed events); cb returning
  * non-zero ends it with LLMC_ECANCELED. Each call goes to the backend
  * (a proxy looks again after an identical request finished). */
 LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
@@ -121,9 +122,10 @@ LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
  * then call the provider, store the answer under the prepared key (unless
  * no-store, caching off, an empty, failed or incomplete answer) and
  * return it in *out (may be NULL when cb is given). With cb, the answer
- * is streamed as chat.completion.chunk objects (borrowed, valid during
- * the callback) as they arrive; a stream is stored only when it
- * completed. Errors as for llmc_client_call (client.h). May be called
+ * is streamed as chat.completion.chunk objects (LLMC_CALL_RESPONSES: the
+ * Responses API's typed events, each with its "type") (borrowed, valid
+ * during the callback) as they arrive; a stream is stored only when it
+ * completed (responses: reached response.completed). Errors as for llmc_client_call (client.h). May be called
  * once per call. */
 LLMC_API llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud,
                                        llmc_response **out, llmc_err *err);
