@@ -326,6 +326,44 @@ static void slow_stream(fp_conn *c, const fp_request *req, void *ud)
     fp_stream_end(c);
 }
 
+/* The Responses API, slowly: one output_text delta every 150 ms (client
+ * disconnects); plain calls as the fake provider answers them. */
+static void slow_responses(fp_conn *c, const fp_request *req, void *ud)
+{
+    if (!strstr(req->body, "\"stream\":true")) {
+        fp_openai_responses(c, req, ud);
+        return;
+    }
+    static const char resp_fmt[] =
+        "{\"id\":\"resp_slow\",\"object\":\"response\",\"status\":\"%s\",\"model\":"
+        "\"gpt-4o-mini\",\"output\":[%s]}";
+    static const char item[] =
+        "{\"id\":\"msg_slow\",\"type\":\"message\",\"status\":\"completed\",\"role\":"
+        "\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"part0 part1 part2 "
+        "part3 part4 part5 part6 part7 \",\"annotations\":[]}]}";
+    char ev[2048], r[1024];
+    int seq = 0;
+    fp_stream_begin(c, "text/event-stream");
+    snprintf(r, sizeof r, resp_fmt, "in_progress", "");
+    snprintf(ev, sizeof ev, "{\"type\":\"response.created\",\"sequence_number\":%d,"
+             "\"response\":%s}", seq++, r);
+    if (fp_sse_event(c, "response.created", ev) < 0)
+        return;
+    for (int i = 0; i < 8; i++) {
+        snprintf(ev, sizeof ev, "{\"type\":\"response.output_text.delta\",\"sequence_number\":"
+                 "%d,\"item_id\":\"msg_slow\",\"output_index\":0,\"content_index\":0,"
+                 "\"delta\":\"part%d \"}", seq++, i);
+        if (fp_sse_event(c, "response.output_text.delta", ev) < 0)
+            return;
+        sleep_ms(150);
+    }
+    snprintf(r, sizeof r, resp_fmt, "completed", item);
+    snprintf(ev, sizeof ev, "{\"type\":\"response.completed\",\"sequence_number\":%d,"
+             "\"response\":%s}", seq++, r);
+    fp_sse_event(c, "response.completed", ev);
+    fp_stream_end(c);
+}
+
 static void write_config(proxy *p, const char *extra)
 {
     char text[4096];
@@ -380,6 +418,7 @@ static void setup(void)
     fp = fp_start();
     ck_assert_ptr_nonnull(fp);
     fp_add_route(fp, "POST", "/slow/v1/chat/completions", slow_stream, NULL);
+    fp_add_route(fp, "POST", "/slow/v1/responses", slow_responses, NULL);
     proxy_start(&main_px, "proxy-main", NULL);
 }
 
@@ -2294,6 +2333,41 @@ START_TEST(test_responses_curl)
 }
 END_TEST
 
+/* A client that leaves a Responses stream: nothing partial is stored. */
+START_TEST(test_responses_client_disconnect)
+{
+    char b[512];
+    snprintf(b, sizeof b, "{\"model\":\"slow-stream\",\"stream\":true,\"input\":\"leave %u\"}",
+             run_tag);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/responses", main_px.url);
+    call c;
+    resp r;
+    call_start(&c, "POST", url, b, admin_h, "0.4");
+    call_finish(&c, &r);
+    ck_assert_int_eq(r.curl_exit, 28); /* we hung up */
+    ck_assert_ptr_nonnull(strstr(r.body, "event: response.output_text.delta"));
+    ck_assert_ptr_null(strstr(r.body, "response.completed"));
+    resp_free(&r);
+    sleep_ms(1500);
+    /* The upstream stream ran out after the client left: not stored. */
+    snprintf(b, sizeof b, "{\"model\":\"slow-stream\",\"stream\":true,\"input\":\"leave %u\"}",
+             run_tag);
+    size_t before = fp_count(fp);
+    http(&r, "POST", &main_px, "/v1/responses", b, admin_h);
+    ck_status(&r, "MISS");
+    ck_assert_ptr_nonnull(strstr(r.body, "event: response.completed"));
+    resp_free(&r);
+    ck_assert_uint_eq(fp_count(fp) - before, 1);
+    /* That complete stream was stored: the plain call is its hit. */
+    snprintf(b, sizeof b, "{\"model\":\"slow-stream\",\"input\":\"leave %u\"}", run_tag);
+    http(&r, "POST", &main_px, "/v1/responses", b, admin_h);
+    ck_status(&r, "HIT");
+    ck_assert_ptr_nonnull(strstr(r.body, "part0 part1"));
+    resp_free(&r);
+}
+END_TEST
+
 START_TEST(test_responses_npm)
 {
     ck_assert_msg(npm_ready(), "could not install the openai npm package into " NPM_DIR);
@@ -2346,6 +2420,7 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_coalesced_counted_once);
     tcase_add_test(tc, test_openai_npm);
     tcase_add_test(tc, test_responses_curl);
+    tcase_add_test(tc, test_responses_client_disconnect);
     tcase_add_test(tc, test_responses_npm);
     tcase_add_test(tc, test_savings);
     tcase_add_test(tc, test_dashboard_browser);
