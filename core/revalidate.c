@@ -122,7 +122,9 @@ static void refresh(rjob *j)
     int attempts = 0;
     uint64_t t0 = llmc_mono_ns();
     llmc_status st =
-        llmc__call_upstream(c, j->type, obj, NULL, &rt, NULL, NULL, &resp, &attempts, &err);
+        ct->upstream ? ct->upstream(c, obj, &rt, NULL, NULL, &resp, &attempts, &err)
+                     : llmc__call_upstream(c, j->type, obj, NULL, &rt, NULL, NULL, &resp,
+                                           &attempts, &err);
     int64_t upstream_ms = llmc__upstream_ms_since(t0);
     if (st != LLMC_OK) {
         llmc__log("info", "background refresh failed (%s); the stale entry stays",
@@ -130,7 +132,7 @@ static void refresh(rjob *j)
         goto out;
     }
     json_object_object_del(resp, "cache");
-    if (!llmc__response_storable(j->type, resp))
+    if (ct->storable ? !ct->storable(resp, 0) : !llmc__response_storable(j->type, resp))
         goto out;
     if (llmc__response_from_obj(resp, j->key, rt.model, rt.ops->hdr.name, &r, &err) != LLMC_OK)
         goto out;

@@ -118,8 +118,9 @@ llmc_status llmc__stale_fallback(llmc_call *k, llmc_status st, llmc_chunk_cb cb,
         llmc_err_clear(err);
     if (cb) {
         json_object *ro = llmc_response_json(r);
-        llmc_status rs = ro ? llmc__replay_to(ro, cb, ud, err)
-                            : llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable");
+        llmc_status rs = !ro ? llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable")
+                         : k->ct->replay ? k->ct->replay(ro, cb, ud, err)
+                                         : llmc__replay_to(ro, cb, ud, err);
         if (rs != LLMC_OK) {
             llmc_response_free(r);
             return rs;

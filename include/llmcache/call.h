@@ -116,8 +116,10 @@ LLMC_API llmc_status llmc_call_prepare_request(llmc_client *c, llmc_call_type ty
  * but inside the call's stale-while-revalidate window is LLMC_OK too,
  * marked stale (llmc_response_cache_stale), and its refresh starts in
  * the background (llmc_client_wait_refreshes); one inside the
- * stale-if-error window is LLMC_MISS, kept by the call for execute. With cb non-NULL (call types
- * that stream: chat) a hit is also replayed to cb as chunks; cb returning
+ * stale-if-error window is LLMC_MISS, kept by the call for execute. With
+ * cb non-NULL (call types that stream: chat, responses) a hit is also
+ * replayed to cb as chunks (responses: as the API's typed events); cb
+ * returning
  * non-zero ends it with LLMC_ECANCELED. Each call goes to the backend
  * (a proxy looks again after an identical request finished). */
 LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
@@ -131,9 +133,10 @@ LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
  * before any chunk was streamed) and the lookup found an entry inside
  * the call's stale-if-error window, that entry is the answer: LLMC_OK,
  * marked stale, replayed to cb. With cb, the answer
- * is streamed as chat.completion.chunk objects (borrowed, valid during
- * the callback) as they arrive; a stream is stored only when it
- * completed. Errors as for llmc_client_call (client.h). May be called
+ * is streamed as chat.completion.chunk objects (LLMC_CALL_RESPONSES: the
+ * Responses API's typed events, each with its "type") (borrowed, valid
+ * during the callback) as they arrive; a stream is stored only when it
+ * completed (responses: reached response.completed). Errors as for llmc_client_call (client.h). May be called
  * once per call. */
 LLMC_API llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud,
                                        llmc_response **out, llmc_err *err);
@@ -163,6 +166,12 @@ LLMC_API int llmc_call_reads_cache(const llmc_call *k);
 LLMC_API int llmc_call_stores(const llmc_call *k);
 /* 1 when the request said "stream": true. */
 LLMC_API int llmc_call_wants_stream(const llmc_call *k);
+/* The request member that keeps this call out of the cache whatever the
+ * controls say, because the answer depends on state the provider holds
+ * (Responses: "previous_response_id", "conversation"): nothing is read
+ * or written, llmc_call_caching is 0 and a proxy marks it BYPASS. NULL
+ * when none. Borrowed static string. */
+LLMC_API const char *llmc_call_bypass_reason(const llmc_call *k);
 LLMC_API llmc_call_type llmc_call_kind(const llmc_call *k);
 /* The provider the model resolved to and the model without its prefix. */
 LLMC_API const char *llmc_call_provider(const llmc_call *k);
@@ -204,10 +213,14 @@ LLMC_API llmc_status llmc_namespace_resolve(const char *tenant, const char *aske
 typedef struct llmc_call_type_info {
     uint32_t struct_size;      /* sizeof(llmc_call_type_info) */
     llmc_call_type type;
-    const char *name;          /* "chat", "text", "embedding" */
+    const char *name;          /* "chat", "text", "embedding", "responses" */
     const char *const *paths;  /* proxy paths, NULL-terminated */
     int streams;               /* can be streamed */
     const char *label;         /* short label for metrics */
+    /* Streamed chunks are this API's typed events (each has a "type"):
+     * sent as SSE "event: <type>" + "data:" lines, with no "[DONE]"
+     * terminator (Responses). 0: chat chunks ("data:" lines, "[DONE]"). */
+    int typed_events;
 } llmc_call_type_info;
 
 /* Fill *out (size = sizeof *out) for a call type. LLMC_ENOTFOUND for a
