@@ -476,6 +476,73 @@ START_TEST(t_real_expiry)
 }
 END_TEST
 
+static int count_events(void *ud, struct json_object *ev)
+{
+    json_object *t = NULL;
+    if (json_object_object_get_ex(ev, "type", &t))
+        (*(int *)ud)++;
+    return 0;
+}
+
+/* The Responses call type: a stale answer comes back as the provider
+ * fails, plain and streamed (replayed as the API's typed events); and
+ * stale-while-revalidate refreshes it through that API. */
+START_TEST(t_responses)
+{
+    const char *const opts[] = {"ttl", "1", "stale_if_error", "600", NULL};
+    begin(_i, opts);
+    const char *req = "{\"model\":\"gpt-4o-mini\",\"input\":\"stale responses\"}";
+    llmc_call *k = NULL;
+    llmc_response *r = NULL;
+    llmc_err e;
+    ck_assert_int_eq(llmc_call_prepare(cl, LLMC_CALL_RESPONSES, req, LLMC_ZSTR, NULL, &k, &e),
+                     LLMC_OK);
+    ck_assert_msg(llmc_call_execute(k, NULL, NULL, &r, &e) == LLMC_OK, "%s", e.msg);
+    ck_assert(llmc_response_cache_stored(r));
+    llmc_response_free(r);
+    llmc_call_free(k);
+    usleep(1300 * 1000); /* past the 1 s TTL */
+    fp_fail_next(srv, 100, 500, -1);
+    ck_assert_int_eq(llmc_call_prepare(cl, LLMC_CALL_RESPONSES, req, LLMC_ZSTR, NULL, &k, &e),
+                     LLMC_OK);
+    ck_assert_msg(llmc_call_execute(k, NULL, NULL, &r, &e) == LLMC_OK, "%s", e.msg);
+    ck_assert(llmc_response_cache_stale(r));
+    ck_assert_ptr_nonnull(strstr(llmc_response_text(r, NULL), "stale responses"));
+    llmc_response_free(r);
+    llmc_call_free(k);
+    const char *sreq = "{\"model\":\"gpt-4o-mini\",\"input\":\"stale responses\","
+                       "\"stream\":true}";
+    int events = 0;
+    ck_assert_int_eq(llmc_call_prepare(cl, LLMC_CALL_RESPONSES, sreq, LLMC_ZSTR, NULL, &k, &e),
+                     LLMC_OK);
+    ck_assert_msg(llmc_call_execute(k, count_events, &events, &r, &e) == LLMC_OK, "%s", e.msg);
+    ck_assert(llmc_call_stale(k));
+    ck_assert_int_ge(events, 2);
+    llmc_response_free(r);
+    llmc_call_free(k);
+    /* revalidated through the Responses API */
+    fp_reset(srv);
+    llmc_call_opts o = LLMC_CALL_OPTS_INIT;
+    o.cache_control = "stale-while-revalidate=600";
+    ck_assert_int_eq(llmc_call_prepare(cl, LLMC_CALL_RESPONSES, req, LLMC_ZSTR, &o, &k, &e),
+                     LLMC_OK);
+    ck_assert_int_eq(llmc_call_lookup(k, NULL, NULL, &r, &e), LLMC_OK);
+    ck_assert(llmc_response_cache_stale(r));
+    llmc_response_free(r);
+    llmc_call_free(k);
+    llmc_client_wait_refreshes(cl);
+    ck_assert_uint_eq(fp_count(srv), 1);
+    ck_assert_str_eq(fp_last(srv)->path, "/v1/responses");
+    ck_assert_int_eq(llmc_call_prepare(cl, LLMC_CALL_RESPONSES, req, LLMC_ZSTR, NULL, &k, &e),
+                     LLMC_OK);
+    ck_assert_int_eq(llmc_call_lookup(k, NULL, NULL, &r, &e), LLMC_OK);
+    ck_assert(llmc_response_cache_hit(r) && !llmc_response_cache_stale(r));
+    llmc_response_free(r);
+    llmc_call_free(k);
+    end();
+}
+END_TEST
+
 /* Run the command; its exit status, stdout and stderr (malloc'd). */
 static int run_cli(char **out, char **err, const char *const *args)
 {
@@ -568,6 +635,7 @@ int main(void)
     tcase_add_loop_test(tc, t_swr, 0, NB);
     tcase_add_loop_test(tc, t_real_expiry, 0, NB);
     tcase_add_test(tc, t_cli);
+    tcase_add_loop_test(tc, t_responses, 0, 3);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
