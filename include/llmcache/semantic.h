@@ -31,6 +31,7 @@
 
 #include "common.h"
 #include "component.h"
+#include "call.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -147,6 +148,60 @@ typedef struct llmc_semantic_stats {
     uint64_t verifier_rejects;  /* candidates refused by the verifier */
     uint64_t stored;            /* vectors added */
 } llmc_semantic_stats;
+
+/* ------------------------------------------------------------------ */
+/* The client's side. Semantic lookups are on for a client when its cache
+ * was opened with semantic=1 (or the client's options say so; the
+ * client's options win over the cache's, option by option):
+ *
+ *   semantic                 1 to turn on (default 0)
+ *   semantic_threshold       similarity a candidate needs, (0, 1]
+ *                            (default 0.95)
+ *   semantic_min_threshold   the operator's minimum: no request, and no
+ *                            semantic_threshold, goes below it
+ *   semantic_model           "local" (the built-in embedder, default) or
+ *                            "provider/model" for an embeddings model
+ *                            called through this client (its per-item
+ *                            embedding cache applies)
+ *   semantic_dim             dimensions of the local embedder (384)
+ *   semantic_max_turns       user turns beyond which a conversation is
+ *                            never compared (2)
+ *   semantic_index           index kind ("flat-int8", or "flat", or a
+ *                            plugin's)
+ *   semantic_max_per_scope   records kept per scope, newest first (1000)
+ *   semantic_refresh_ms      a scope read from the backend is read again
+ *                            after this long, so another replica's
+ *                            answers are found (1000)
+ *   semantic_max_scopes      scopes held in memory (1024, least recently
+ *                            used dropped)
+ *   semantic_verifier        a registered verifier's name
+ *
+ * Per request, the "cache" controls {"semantic": false} (opt out) and
+ * {"semantic_threshold": 0.98} (raise; a lower value than the
+ * configured one is ignored), or the setters below. */
+
+/* Install a verifier callback (fn NULL removes it); called with every
+ * candidate that passed the threshold and the guards, before the
+ * verifier named by semantic_verifier. Call before sharing the client
+ * between threads. Does nothing when semantic lookups are off. */
+LLMC_API void llmc_client_set_verifier(llmc_client *c, llmc_verifier_fn fn, void *ud);
+/* 1 when the client does semantic lookups. */
+LLMC_API int llmc_client_semantic_enabled(const llmc_client *c);
+/* Fill *out (size = sizeof *out): the histogram and counters since the
+ * client was created. LLMC_ENOTSUP (and zeros, bounds filled) when
+ * semantic lookups are off; LLMC_EINVAL for NULL or a short size.
+ * Thread-safe. */
+LLMC_API llmc_status llmc_client_semantic_stats(const llmc_client *c, llmc_semantic_stats *out,
+                                                size_t size);
+/* 1 when the response is a semantic hit (status HIT-SEMANTIC), with the
+ * similarity of the matched prompt in *similarity (may be NULL);
+ * llmc_response_cache_key is then the matched entry's key. 0 otherwise. */
+LLMC_API int llmc_response_semantic(const llmc_response *r, double *similarity);
+/* Per request: opt out (0), back in (1) or the client's setting (-1). */
+LLMC_API void llmc_request_set_semantic(llmc_request *r, int on);
+/* Per request: a stricter threshold, (0, 1]; LLMC_EINVAL otherwise. A
+ * value below the configured threshold changes nothing. */
+LLMC_API llmc_status llmc_request_set_semantic_threshold(llmc_request *r, double t);
 
 #ifdef __cplusplus
 }
