@@ -7,12 +7,15 @@
 #include "hash.h"
 #include "internal.h"
 #include "semantic.h"
+#include "vecdot.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TOP_K 4
+/* Candidates taken from the index and scored again exactly against the
+ * records' float vectors (an int8 index ranks approximately). */
+#define TOP_K 8
 #define NBUCKETS 256
 
 static const double bounds[LLMC_SEMANTIC_BUCKETS] = {0.5,  0.6,  0.7,   0.8,  0.85, 0.9,
@@ -337,7 +340,8 @@ llmc_status llmc__sem_search(llmc__sem *s, llmc_cache *cache, llmc__semcall *sc,
             }
             memcpy(cands[nc].prompt, r->prompt, r->prompt_len + 1);
             cands[nc].plen = r->prompt_len;
-            cands[nc].score = isfinite(scores[i]) ? scores[i] : -1.0f;
+            float exact = llmc__dot_f32(sc->vec, r->vec, sc->dim);
+            cands[nc].score = isfinite(exact) ? exact : -1.0f;
             nc++;
         }
     }
@@ -347,6 +351,13 @@ llmc_status llmc__sem_search(llmc__sem *s, llmc_cache *cache, llmc__semcall *sc,
         s->no_candidate++;
         return LLMC_MISS;
     }
+    /* Best first by the exact score (insertion sort of a few). */
+    for (size_t i = 1; i < nc; i++)
+        for (size_t j = i; j > 0 && cands[j].score > cands[j - 1].score; j--) {
+            cand t = cands[j];
+            cands[j] = cands[j - 1];
+            cands[j - 1] = t;
+        }
     double best = cands[0].score;
     llmc_status result = LLMC_MISS;
     for (size_t i = 0; i < nc && result == LLMC_MISS; i++) {
