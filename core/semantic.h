@@ -20,6 +20,8 @@
 
 /* ---- configuration ---- */
 #define LLMC__SEM_NAME_MAX 256
+/* Longest last user text compared (bytes); longer ones are never. */
+#define LLMC__SEM_MAX_PROMPT (16 * 1024)
 
 typedef struct llmc__semcfg {
     int enabled;                 /* semantic */

@@ -129,7 +129,9 @@ static int eligible(json_object *req, int64_t max_turns, llmc_buf *prompt)
     if (!is_role(last, "user") || !json_object_object_get_ex(last, "content", &content))
         return 0;
     llmc_buf_clear(prompt);
-    if (!text_of(content, prompt) || prompt->len == 0)
+    /* A prompt longer than a page or two is a document, not a question a
+     * near-duplicate can stand in for. */
+    if (!text_of(content, prompt) || prompt->len == 0 || prompt->len > LLMC__SEM_MAX_PROMPT)
         return 0;
     return 1;
 }
