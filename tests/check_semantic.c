@@ -17,6 +17,9 @@
 #include "client_test_util.h"
 #include "internal.h"
 #include "support/testsrv.h"
+#if LLMC_HAVE_REDIS
+#include "support/rcluster.h"
+#endif
 
 #if LLMC_HAVE_CURL
 
@@ -300,9 +303,27 @@ START_TEST(t_turns_and_tools_never_compared)
     snprintf(b, sizeof b, tool, "summarise it!");
     call(cl, a);
     expect_miss(cl, b, "echo: summarise it!");
+    /* A prompt longer than 16 KiB is a document: never compared. */
+    size_t big = 17 * 1024;
+    char *lp = malloc(big + 200), *lq = malloc(big + 200);
+    static const char head[] =
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Q ";
+    for (size_t i = 0; i < big; i++)
+        lp[i] = "lorem ipsum "[i % 12];
+    memcpy(lp, head, sizeof head - 1);
+    strcpy(lp + big, "\"}]}");
+    memcpy(lq, lp, big + 5);
+    lq[sizeof head - 3] = 'q'; /* only the case of the first letter differs */
+    call(cl, lp);
+    size_t before = fp_count(srv);
+    outcome lo = call(cl, lq);
+    ck_assert(!lo.hit);
+    ck_assert_uint_eq(fp_count(srv), before + 1);
+    free(lp);
+    free(lq);
     llmc_semantic_stats st;
     llmc_client_semantic_stats(cl, &st, sizeof st);
-    ck_assert_uint_ge(st.ineligible, 4);
+    ck_assert_uint_ge(st.ineligible, 6);
     llmc_client_free(cl);
     llmc_cache_close(c);
     /* semantic_max_turns raises the limit. */
@@ -549,6 +570,32 @@ START_TEST(t_restart_redis)
 }
 END_TEST
 
+/* Redis Cluster: the entry and its scope's records hash to different
+ * slots (nodes); a restart still finds both. */
+START_TEST(t_restart_cluster)
+{
+#if LLMC_HAVE_REDIS
+    rcluster rc;
+    memset(&rc, 0, sizeof rc);
+    ck_assert_msg(rcluster_start(&rc, 3, 0) == 0, "redis cluster did not start");
+    llmc_cache *c = open_cache(rc.url, "semantic=1", 1);
+    llmc_client *cl = client(c, NULL);
+    call(cl, CHAT("gpt-4o-mini", "What is a hash slot?", ""));
+    llmc_client_free(cl);
+    llmc_cache_close(c);
+    c = open_cache(rc.url, "semantic=1", 0);
+    cl = client(c, NULL);
+    expect_semantic_hit(cl, CHAT("gpt-4o-mini", "what is a HASH slot", ""),
+                        "echo: What is a hash slot?");
+    llmc_client_free(cl);
+    llmc_cache_close(c);
+    rcluster_stop(&rc);
+#else
+    ck_abort_msg("built without redis");
+#endif
+}
+END_TEST
+
 START_TEST(t_two_replicas_one_redis)
 {
 #if LLMC_HAVE_REDIS
@@ -619,6 +666,7 @@ int main(void)
     tcase_add_test(tc, t_embeddings_model);
     tcase_add_test(tc, t_restart_sqlite);
     tcase_add_test(tc, t_restart_redis);
+    tcase_add_test(tc, t_restart_cluster);
     tcase_add_test(tc, t_two_replicas_one_redis);
     tcase_add_test(tc, t_streams_replay_semantic_hit);
     suite_add_tcase(s, tc);
