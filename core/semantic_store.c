@@ -13,6 +13,7 @@
  * record, which costs a semantic miss, never a wrong answer (the entry
  * a record names is read and verified like any entry before it is
  * served). */
+#include "hash.h"
 #include "internal.h"
 #include "semantic.h"
 
@@ -74,6 +75,44 @@ static void drop(llmc__semrec *x)
     free(x->vec);
 }
 
+/* A newer record of the same key replaces the older one: walk from the
+ * newest, remembering keys in an open-addressing set of record indexes. */
+static void dedupe(llmc__semrecs *r)
+{
+    if (r->n < 2)
+        return;
+    size_t nslots = 16;
+    while (nslots < r->n * 2)
+        nslots *= 2;
+    size_t *slots = calloc(nslots, sizeof *slots); /* index + 1, 0 = empty */
+    unsigned char *dead = calloc(r->n, 1);
+    if (!slots || !dead) {
+        free(slots);
+        free(dead);
+        return; /* duplicates stay: harmless, the newest still wins a tie */
+    }
+    for (size_t i = r->n; i-- > 0;) {
+        const char *k = r->v[i].key;
+        size_t h = (size_t)llmc__hash64(k, strlen(k)) & (nslots - 1);
+        while (slots[h] && strcmp(r->v[slots[h] - 1].key, k) != 0)
+            h = (h + 1) & (nslots - 1);
+        if (slots[h])
+            dead[i] = 1;
+        else
+            slots[h] = i + 1;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (dead[i])
+            drop(&r->v[i]);
+        else
+            r->v[j++] = r->v[i];
+    }
+    r->n = j;
+    free(slots);
+    free(dead);
+}
+
 void llmc__semrecs_trim(llmc__semrecs *r, int64_t now_ms, size_t max)
 {
     size_t j = 0;
@@ -84,18 +123,7 @@ void llmc__semrecs_trim(llmc__semrecs *r, int64_t now_ms, size_t max)
             r->v[j++] = r->v[i];
     }
     r->n = j;
-    /* A newer record of the same key replaces the older one. */
-    j = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        int newer = 0;
-        for (size_t k = i + 1; k < r->n && !newer; k++)
-            newer = strcmp(r->v[k].key, r->v[i].key) == 0;
-        if (newer)
-            drop(&r->v[i]);
-        else
-            r->v[j++] = r->v[i];
-    }
-    r->n = j;
+    dedupe(r);
     if (r->n > max) {
         size_t cut = r->n - max; /* oldest first */
         for (size_t i = 0; i < cut; i++)

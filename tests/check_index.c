@@ -3,10 +3,12 @@
  * their SIMD dot products, and the built-in offline embedder. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "builtins.h"
+#include "semantic.h"
 #include "vecdot.h"
 
 static uint64_t rng = 88172645463325252ULL;
@@ -259,6 +261,124 @@ START_TEST(embed_edges)
 }
 END_TEST
 
+/* ---- a scope's records: codec, trim, hostile bytes ---- */
+START_TEST(records_codec)
+{
+    enum { D = 16 };
+    llmc__semrecs r;
+    memset(&r, 0, sizeof r);
+    r.dim = D;
+    float v[D];
+    for (int i = 0; i < 5; i++) {
+        unit(v, D);
+        char k[32];
+        snprintf(k, sizeof k, "ns:key%d", i % 3); /* keys 0, 1 repeat */
+        ck_assert_int_eq(llmc__semrecs_add(&r, k, "prompt \0x", 9, i == 4 ? 0 : 1000 + i, v),
+                         LLMC_OK);
+    }
+    llmc_buf b = LLMC_BUF_INIT;
+    ck_assert_int_eq(llmc__semrecs_encode(&r, &b), LLMC_OK);
+    llmc__semrecs d;
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(llmc__semrecs_decode(b.data, b.len, D, &d), LLMC_OK);
+    ck_assert_uint_eq(d.n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_str_eq(d.v[i].key, r.v[i].key);
+        ck_assert_uint_eq(d.v[i].prompt_len, 9);
+        ck_assert_mem_eq(d.v[i].prompt, "prompt \0x", 9);
+        ck_assert_int_eq(d.v[i].expires_ms, r.v[i].expires_ms);
+        ck_assert_mem_eq(d.v[i].vec, r.v[i].vec, sizeof v);
+    }
+    llmc__semrecs_free(&d);
+    /* Another dimension, every truncation, flipped bytes: refused (or
+     * decoded into something well-formed), never a crash. */
+    ck_assert_int_eq(llmc__semrecs_decode(b.data, b.len, D + 1, &d), LLMC_ECORRUPT);
+    ck_assert_uint_eq(d.n, 0);
+    for (size_t n = 0; n < b.len; n++) {
+        ck_assert_int_eq(llmc__semrecs_decode(b.data, n, D, &d), LLMC_ECORRUPT);
+        ck_assert_uint_eq(d.n, 0);
+    }
+    for (size_t i = 0; i < b.len; i++) {
+        char *c = malloc(b.len);
+        memcpy(c, b.data, b.len);
+        c[i] ^= 0x5a;
+        llmc_status st = llmc__semrecs_decode(c, b.len, D, &d);
+        ck_assert(st == LLMC_OK || st == LLMC_ECORRUPT);
+        if (st == LLMC_OK)
+            for (size_t j = 0; j < d.n; j++)
+                ck_assert_uint_eq(strlen(d.v[j].key) > 0, 1);
+        llmc__semrecs_free(&d);
+        free(c);
+    }
+    /* A count that promises more than the bytes hold. */
+    char *c = malloc(b.len);
+    memcpy(c, b.data, b.len);
+    c[12] = (char)0xff;
+    c[13] = (char)0xff;
+    ck_assert_int_eq(llmc__semrecs_decode(c, b.len, D, &d), LLMC_ECORRUPT);
+    free(c);
+    llmc_buf_free(&b);
+    /* Trim: expired go (now 1002: records 0, 1, 2 expired), the newest of
+     * a key wins, then the newest `max`. */
+    llmc__semrecs_trim(&r, 1002, 100);
+    ck_assert_uint_eq(r.n, 2);
+    ck_assert_str_eq(r.v[0].key, "ns:key0"); /* record 3 (expires 1003) */
+    ck_assert_int_eq(r.v[0].expires_ms, 1003);
+    ck_assert_str_eq(r.v[1].key, "ns:key1"); /* record 4 (never) */
+    llmc__semrecs_trim(&r, 1002, 1);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_str_eq(r.v[0].key, "ns:key1");
+    llmc__semrecs_free(&r);
+}
+END_TEST
+
+START_TEST(guards)
+{
+    static const struct {
+        const char *a, *b;
+        int agree;
+    } cases[] = {
+        {"refund 10 dollars", "refund 100 dollars", 0},
+        {"refund 10 dollars", "Refund 10 DOLLARS!", 1},
+        {"pay 1,000 now", "pay 1000 now", 1},
+        {"pay 1,5 now", "pay 15 now", 0},
+        {"costs 3.50", "costs 3.5", 1},
+        {"costs 3.50", "costs 35", 0},
+        {"move -5 steps", "move 5 steps", 0},
+        {"2 and 3", "3 and 2", 1},
+        {"version 1.2.3", "version 1.2.4", 0},
+        {"is X safe", "is X not safe", 0},
+        {"is X safe", "isn't X safe", 0},
+        {"is X not safe", "isn't X safe", 1},
+        {"never do that", "do that", 0},
+        {"don't stop", "do not stop", 1},
+        {"translate \"yes\"", "translate \"no\"", 0},
+        {"translate \"yes\"", "TRANSLATE \"yes\"", 1},
+        {"say 'hi' now", "say 'HI' now", 0},
+        {"it's fine", "its fine", 1},
+        {"99999999999999999999999999999999999999999999999999999", "same", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *why = NULL;
+        int got = llmc__sem_guards_agree(cases[i].a, strlen(cases[i].a), cases[i].b,
+                                         strlen(cases[i].b), &why);
+        ck_assert_msg(got == cases[i].agree, "\"%s\" vs \"%s\": %d (%s)", cases[i].a, cases[i].b,
+                      got, why ? why : "-");
+        /* Symmetric. */
+        ck_assert_int_eq(llmc__sem_guards_agree(cases[i].b, strlen(cases[i].b), cases[i].a,
+                                                strlen(cases[i].a), NULL),
+                         cases[i].agree);
+    }
+    /* Hostile: unterminated quotes, a thousand numbers, high bytes. */
+    char big[6000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = "1 \"'`\xff"[i % 6];
+    ck_assert_int_eq(llmc__sem_guards_agree(big, sizeof big, big, sizeof big, NULL), 0);
+    ck_assert_int_eq(llmc__sem_guards_agree("\"", 1, "\"", 1, NULL), 1);
+    ck_assert_int_eq(llmc__sem_guards_agree("", 0, "", 0, NULL), 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("index");
@@ -270,6 +390,8 @@ int main(void)
     tcase_add_test(tc, registry_kinds);
     tcase_add_test(tc, embed_near_duplicates);
     tcase_add_test(tc, embed_edges);
+    tcase_add_test(tc, records_codec);
+    tcase_add_test(tc, guards);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
