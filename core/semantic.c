@@ -73,6 +73,10 @@ llmc_status llmc__sem_new(llmc_cache *cache, const llmc_options *client_opts, ll
         free(s);
         return llmc_err_set(err, LLMC_ENOTFOUND, 0, "semantic index or verifier vanished");
     }
+    /* A plugin's index or verifier stays loaded while the client uses it
+     * (llmc_plugin_unload answers LLMC_EBUSY). */
+    llmc__plugin_acquire(&s->ix->hdr);
+    llmc__plugin_acquire(s->verifier ? &s->verifier->hdr : NULL);
     pthread_mutex_init(&s->lock, NULL);
     *out = s;
     return LLMC_OK;
@@ -98,6 +102,8 @@ void llmc__sem_free(llmc__sem *s)
             scope_free(sc);
         }
     pthread_mutex_destroy(&s->lock);
+    llmc__plugin_release(&s->ix->hdr);
+    llmc__plugin_release(s->verifier ? &s->verifier->hdr : NULL);
     free(s);
 }
 

@@ -432,6 +432,32 @@ START_TEST(t_controls_and_threshold)
 }
 END_TEST
 
+/* An index and a verifier from a plugin, autoloaded by name. */
+START_TEST(t_plugin_index_and_verifier)
+{
+    setenv("LLMCACHE_PLUGIN_PATH", LLMC_TEST_PLUGIN_DIR, 1);
+    llmc_cache *c = open_cache("local://", "semantic=1&semantic_index=scan", 1);
+    llmc_client *cl = client(c, NULL);
+    call(cl, CHAT("gpt-4o-mini", "Which river flows through Vienna?", ""));
+    expect_semantic_hit(cl, CHAT("gpt-4o-mini", "which river flows through vienna", ""),
+                        "echo: Which river flows through Vienna?");
+    llmc_client_free(cl);
+    /* length-ratio refuses a candidate more than twice as long. */
+    const char *opt[] = {"semantic_verifier", "length-ratio", "semantic_threshold", "0.3", NULL};
+    cl = client(c, opt);
+    call(cl, CHAT("gpt-4o-mini", "Explain in detail which river flows through the city of Budapest and why it matters", ""));
+    expect_miss(cl, CHAT("gpt-4o-mini", "river Budapest", ""), "echo: river Budapest");
+    llmc_semantic_stats st;
+    llmc_client_semantic_stats(cl, &st, sizeof st);
+    ck_assert_uint_ge(st.verifier_rejects, 1);
+    /* In use by the client: the plugin stays loaded. */
+    ck_assert_int_eq(llmc_plugin_unload("scan", NULL), LLMC_EBUSY);
+    llmc_client_free(cl);
+    llmc_cache_close(c);
+    ck_assert_int_eq(llmc_plugin_unload("scan", NULL), LLMC_OK);
+}
+END_TEST
+
 START_TEST(t_bad_options)
 {
     static const struct {
@@ -663,6 +689,7 @@ int main(void)
     tcase_add_test(tc, t_verifier_rejects);
     tcase_add_test(tc, t_controls_and_threshold);
     tcase_add_test(tc, t_bad_options);
+    tcase_add_test(tc, t_plugin_index_and_verifier);
     tcase_add_test(tc, t_embeddings_model);
     tcase_add_test(tc, t_restart_sqlite);
     tcase_add_test(tc, t_restart_redis);

@@ -63,7 +63,8 @@
  * threads look components up is safe. Unloading is safe against lookups
  * but not against code that is still using the plugin's tables: the
  * loader refuses (LLMC_EBUSY) while a cache opened with one of its
- * backends, key strategies or serializers is open, but it cannot know
+ * backends, key strategies or serializers is open, or a client uses one
+ * of its vector indexes or verifiers, but it cannot know
  * about a client that forced one of its providers (client option
  * `provider`), completion calls in flight, a cache being opened at that
  * very moment, or an llmc_registry_foreach walk in another thread; the
