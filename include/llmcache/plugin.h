@@ -189,7 +189,8 @@ LLMC_API llmc_status llmc_plugin_load(const char *path, llmc_err *err);
  * or its real path) or by its descriptor name: its tables are removed
  * from the registries and the file is dlclose()d. LLMC_ENOTFOUND if no
  * such plugin is loaded; LLMC_EBUSY (nothing changed) while caches that
- * use one of its backends, serializers or key strategies are open. The
+ * use one of its backends, serializers or key strategies are open, or
+ * clients that use one of its vector indexes or verifiers exist. The
  * caller must make sure no client still uses one of its providers (see
  * the top of this file). Thread-safe. */
 LLMC_API llmc_status llmc_plugin_unload(const char *path_or_name, llmc_err *err);
