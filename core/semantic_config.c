@@ -43,8 +43,9 @@ static llmc_status similarity(const char *what, const char *name, const char *v,
     return LLMC_OK;
 }
 
-/* The model is "local" or "provider/model": a provider that exists and a
- * model name, nothing else (it becomes an embeddings request). */
+/* The model is "local", "provider/model" (a provider that exists), or a
+ * bare model name the client routes (a proxy's listed embeddings model,
+ * or one a provider is inferred from): it becomes an embeddings request. */
 static llmc_status model_name(const char *what, const char *v, char *out, llmc_err *err)
 {
     size_t n = strlen(v);
@@ -53,15 +54,19 @@ static llmc_status model_name(const char *what, const char *v, char *out, llmc_e
         return LLMC_OK;
     }
     const char *slash = strchr(v, '/');
-    if (!slash || slash == v || !slash[1] || n >= LLMC__SEM_NAME_MAX)
+    if (n == 0 || n >= LLMC__SEM_NAME_MAX || slash == v || (slash && !slash[1]))
         return llmc_err_set(err, LLMC_EINVAL, 0,
-                            "%s semantic_model: \"%.64s\" is neither \"local\" nor "
-                            "provider/model (e.g. openai/text-embedding-3-small)", what, v);
+                            "%s semantic_model: \"%.64s\" is neither \"local\" nor a model "
+                            "name (e.g. openai/text-embedding-3-small)", what, v);
     for (const char *p = v; *p; p++)
         if ((unsigned char)*p < 0x21 || *p == 0x7f)
             return llmc_err_set(err, LLMC_EINVAL, 0,
                                 "%s semantic_model: white space or control characters in "
                                 "\"%.64s\"", what, v);
+    if (!slash) {
+        memcpy(out, v, n + 1);
+        return LLMC_OK;
+    }
     char prov[64];
     size_t pl = (size_t)(slash - v);
     if (pl >= sizeof prov)
