@@ -9,9 +9,11 @@
  * are shared by two clients over one Redis; they expire with their
  * entries. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "client_test_util.h"
@@ -645,6 +647,62 @@ START_TEST(t_two_replicas_one_redis)
 }
 END_TEST
 
+/* Threads sharing one client: lookups and stores into the same scopes at
+ * once. Every answer must be its own question's (any spelling of it),
+ * never another question's. */
+static llmc_client *shared_cl;
+static const char *const topics[] = {"Where is Quito", "Where is Lima", "Where is Bogota",
+                                     "Where is Caracas"};
+
+static void *worker(void *arg)
+{
+    unsigned seed = (unsigned)(size_t)arg;
+    for (int i = 0; i < 25; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int t = (int)((seed >> 16) % 4);
+        char q[100], body[300], want[120];
+        snprintf(q, sizeof q, "%s%s", topics[t], (seed >> 8) & 1 ? "?" : "");
+        if ((seed >> 9) & 1)
+            for (char *p = q; *p; p++)
+                *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        snprintf(body, sizeof body,
+                 "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                 q);
+        llmc_response *r = NULL;
+        llmc_err e;
+        if (llmc_completion_json(shared_cl, body, LLMC_ZSTR, &r, &e) != LLMC_OK)
+            return (void *)1;
+        const char *c = llmc_response_content(r);
+        snprintf(want, sizeof want, "echo: %s", topics[t]);
+        /* the answer names this topic, in whatever spelling was stored */
+        int ok = c && strncasecmp(c, want, strlen(want)) == 0;
+        llmc_response_free(r);
+        if (!ok)
+            return (void *)2;
+    }
+    return NULL;
+}
+
+START_TEST(t_threads_share_a_client)
+{
+    llmc_cache *c = open_cache("local://", "semantic=1", 1);
+    shared_cl = client(c, NULL);
+    pthread_t th[6];
+    for (size_t i = 0; i < 6; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, worker, (void *)(i + 1)), 0);
+    for (size_t i = 0; i < 6; i++) {
+        void *rv = NULL;
+        pthread_join(th[i], &rv);
+        ck_assert_ptr_null(rv);
+    }
+    llmc_semantic_stats st;
+    llmc_client_semantic_stats(shared_cl, &st, sizeof st);
+    ck_assert_uint_gt(st.hits, 0);
+    llmc_client_free(shared_cl);
+    llmc_cache_close(c);
+}
+END_TEST
+
 START_TEST(t_streams_replay_semantic_hit)
 {
     llmc_cache *c = open_cache("local://", "semantic=1", 1);
@@ -697,6 +755,7 @@ int main(void)
     tcase_add_test(tc, t_restart_cluster);
     tcase_add_test(tc, t_two_replicas_one_redis);
     tcase_add_test(tc, t_streams_replay_semantic_hit);
+    tcase_add_test(tc, t_threads_share_a_client);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
