@@ -207,7 +207,8 @@ llmc_status llmc__semrecs_decode(const char *p, size_t n, size_t dim, llmc__semr
     out->dim = dim;
     rd r = {(const unsigned char *)p, n, 0, 0};
     const unsigned char *m = get_bytes(&r, 8);
-    if (!m || memcmp(m, MAGIC, 4) != 0 || m[4] != VERSION)
+    /* The reserved bytes are zero: one byte string per set of records. */
+    if (!m || memcmp(m, MAGIC, 4) != 0 || m[4] != VERSION || m[5] || m[6] || m[7])
         return LLMC_ECORRUPT;
     uint32_t d = get_u32(&r), count = get_u32(&r);
     if (r.bad || d != dim || count > 10000000)
