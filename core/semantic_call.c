@@ -319,6 +319,7 @@ llmc_status llmc__semantic_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc
     } else {
         r->client = c;
         r->upstream_ms = hit.lk.entry.upstream_ms;
+        r->call = k->ct->type;
         r->semantic = 1;
         r->similarity = hit.similarity;
         if (cb) {
