@@ -98,7 +98,8 @@ void px_took_hit(preq *r, llmc_response *resp, const char **cstatus, int64_t *ag
     llmc_response_saved(resp, &sv, NULL);
     px_count_hit(r, len, &sv);
     r->answered_hit = 1;
-    *cstatus = "HIT";
+    px_semantic_note(r, resp);
+    *cstatus = r->semantic ? "HIT-SEMANTIC" : "HIT";
     if (llmc_response_cache_stale(resp)) {
         /* stale-while-revalidate: answered now, refreshed behind it */
         *cstatus = "STALE";

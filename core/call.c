@@ -328,6 +328,7 @@ static void call_init(llmc_call *k, llmc_client *c, const llmc__calltype *ct)
     k->emb = NULL;
     k->stale = NULL;
     k->serving_stale = 0;
+    k->sem = NULL;
     k->model[0] = '\0';
 }
 
@@ -368,7 +369,8 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
     call_init(k, c, ct);
     k->text = json;
     k->len = len;
-    int memoable = c->memo && !c->key_fn && !ct->per_item && len <= LLMC__MEMO_MAX_TEXT;
+    int memoable = c->memo && !c->key_fn && !ct->per_item && len <= LLMC__MEMO_MAX_TEXT &&
+                   !c->sem; /* a semantic step needs the controls the memo drops */
     /* The memo's salt: what outside the text the key depends on. */
     char saltbuf[512];
     const char *salt = NULL;
@@ -536,6 +538,8 @@ void llmc__call_release(llmc_call *k)
     k->emb = NULL;
     llmc_response_free(k->stale);
     k->stale = NULL;
+    llmc__semcall_free(k->sem);
+    k->sem = NULL;
 }
 
 void llmc_call_free(llmc_call *k)
@@ -587,7 +591,8 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
         k->read_failed = 1;
     if (gs != LLMC_OK || lk->entry.call != k->ct->type ||
         !llmc__body_is_object(lk->entry.body, lk->entry.body_len))
-        return LLMC_MISS; /* absent, failed, another call type, or not ours */
+        return llmc__semantic_lookup(k, cb, ud, out, err); /* exact: absent, failed, another
+                                                             call type, or not ours */
     llmc_response *r = llmc__response_hit(lk->entry.body, lk->entry.body_len, k->kp, k->kl,
                                           k->model, k->ops->hdr.name, lk->age_ms);
     if (!r)
@@ -596,7 +601,8 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
     r->upstream_ms = lk->entry.upstream_ms;
     r->call = k->ct->type;
     if (lk->stale_ms > 0 && llmc__stale_found(k, lk, r) != LLMC_OK)
-        return LLMC_MISS; /* kept for a provider failure, or too stale */
+        return llmc__semantic_lookup(k, cb, ud, out, err); /* stale: kept for a provider
+                                                             failure, or too stale */
     if (k->fast)
         __atomic_fetch_add(&fast_hits, 1, __ATOMIC_RELAXED);
     llmc_status st = LLMC_OK;
@@ -707,6 +713,7 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
                 llmc__put_entry_kept(k->c->cache, k->kp, k->kl, k->ct->type, r->text,
                                      r->text_len, k->ctl.ttl_ms, llmc__stale_keep_ms(k),
                                      upstream_ms, LLMC_ENTRY_SOFT, &r->stored);
+            llmc__semantic_stored(k, r);
         }
         *o = r;
     }

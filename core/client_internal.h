@@ -43,6 +43,8 @@ typedef struct llmc__controls {
      * refreshed (stale-while-revalidate); -1 = the cache's option. */
     int64_t sie_ms;
     int64_t swr_ms;
+    int semantic;        /* -1 unset, 0 (opted out), 1 */
+    double sem_threshold; /* 0 unset; may only raise the configured one */
 } llmc__controls;
 
 void llmc__controls_init(llmc__controls *c);
@@ -210,6 +212,7 @@ struct llmc_client {
     size_t n_models;
     llmc__prices_slot prices;  /* what hits saved, in dollars */
     llmc__reval *reval;        /* background refreshes */
+    struct llmc__sem *sem;     /* semantic lookups (semantic.c), NULL = off */
 };
 
 const llmc__model *llmc__client_model(const llmc_client *c, const char *name);
@@ -266,6 +269,8 @@ struct llmc_response {
     llmc_client *client;
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
+    int semantic;              /* a semantic hit: key is the matched entry's */
+    double similarity;
     llmc_call_type call;       /* how to replay it (RAW: as chat) */
     int stale;                 /* answered from an entry past its freshness */
 };
@@ -335,6 +340,7 @@ struct llmc_call {
     llmc_response *stale;
     int serving_stale;
     int64_t stale_age_ms;
+    struct llmc__semcall *sem; /* the semantic step's findings (semantic_call.c) */
 };
 
 /* Prepare into storage the caller owns (released with
@@ -395,6 +401,12 @@ void llmc__reval_free(llmc__reval *rv);
  * after created_ms stored its answer, or too many run: 1 started, 0
  * not. */
 int llmc__reval_start(llmc_call *k, int64_t created_ms);
+/* semantic_call.c: after an exact miss (LLMC_OK with a semantic hit, or
+ * LLMC_MISS), and after an answer was stored. */
+llmc_status llmc__semantic_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_response **out,
+                                  llmc_err *err);
+void llmc__semantic_stored(llmc_call *k, const llmc_response *r);
+void llmc__semcall_free(struct llmc__semcall *sc);
 
 /* Per-thread scratch of the hit path. */
 typedef struct llmc__scratch {
