@@ -77,18 +77,27 @@ static int key_equal(const char *a, size_t alen, const char *b)
 
 /* The headers every completion asks for, present or not: the framing
  * pass notes which are there (preq.head_seen). */
-static const char *const read_headers[] = {"Cache-Control", "x-llmcache-ttl",
-                                           "x-llmcache-namespace", "Authorization",
-                                           "x-api-key", "api-key"};
+static const struct {
+    const char *name;
+    size_t len;
+} read_headers[] = {{"Cache-Control", 13},  {"x-llmcache-ttl", 14}, {"x-llmcache-namespace", 20},
+                    {"Authorization", 13},  {"x-api-key", 9},       {"api-key", 7}};
 #define N_READ_HEADERS (sizeof read_headers / sizeof read_headers[0])
+
+/* Which of read_headers `name` (of length len) is; -1 for none. */
+static int read_header_index(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_READ_HEADERS; i++)
+        if (len == read_headers[i].len && strcasecmp(name, read_headers[i].name) == 0)
+            return (int)i;
+    return -1;
+}
 
 /* 0 when the head is known not to hold the header `name`. */
 static int maybe_present(const preq *r, const char *name)
 {
-    for (size_t i = 0; i < N_READ_HEADERS; i++)
-        if (strcasecmp(name, read_headers[i]) == 0)
-            return (r->head_seen >> i) & 1u;
-    return 1;
+    int i = read_header_index(name, strlen(name));
+    return i < 0 || ((r->head_seen >> i) & 1u);
 }
 
 const char *px_header(preq *r, const char *name)
@@ -542,9 +551,9 @@ static enum MHD_Result check_line(void *cls, enum MHD_ValueKind kind, const char
     } else if (kl == 17 && strcasecmp(key, "Transfer-Encoding") == 0) {
         f->n_te++;
     } else {
-        for (size_t i = 0; i < N_READ_HEADERS; i++)
-            if (strcasecmp(key, read_headers[i]) == 0)
-                f->seen |= 1u << i;
+        int i = read_header_index(key, kl);
+        if (i >= 0)
+            f->seen |= 1u << i;
     }
     return MHD_YES;
 }
