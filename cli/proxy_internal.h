@@ -33,6 +33,7 @@ enum endpoint {
     EP_CHAT,
     EP_TEXT,
     EP_EMBED,
+    EP_MESSAGES,
     EP_MODELS,
     EP_HEALTH,
     EP_METRICS,
@@ -43,6 +44,8 @@ enum endpoint {
     EP_UI_DATA,
     EP_COUNT_
 };
+/* The completion endpoints are EP_CHAT..EP_LAST_CALL. */
+#define EP_LAST_CALL EP_MESSAGES
 
 /* Buckets of the upstream latency histogram (proxy_metrics.c). */
 #define N_LAT 14
@@ -179,6 +182,12 @@ int px_header_all(preq *r, const char *name, llmc_buf *out);
 /* A header that takes one value: NULL when absent; when repeated, a 400
  * naming it is queued and *answered set. */
 const char *px_header_single(preq *r, const char *name, int *answered);
+
+/* The call type's API headers (llmc_call_opts.api_headers) of a
+ * request: names_values holds 2 * PX_API_HEADERS + 1 pointers, bufs
+ * PX_API_HEADERS buffers the caller frees. */
+#define PX_API_HEADERS 4
+int px_api_headers(preq *r, const char **names_values, llmc_buf *bufs);
 
 /* answers: errors, headers, results from workers (proxy_reply.c). */
 int px_status_for(const llmc_err *e);

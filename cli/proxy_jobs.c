@@ -35,6 +35,14 @@ static int on_chunk(void *ud, struct json_object *chunk)
         pthread_mutex_unlock(&r->mu);
         return 1;
     }
+    if (r->ep == EP_MESSAGES) {
+        /* The Messages API names each event after its "type". */
+        json_object *t = NULL;
+        json_object_object_get_ex(chunk, "type", &t);
+        llmc_buf_puts(&r->sbuf, "event: ");
+        llmc_buf_puts(&r->sbuf, t ? json_object_get_string(t) : "message");
+        llmc_buf_puts(&r->sbuf, "\n");
+    }
     llmc_buf_puts(&r->sbuf, "data: ");
     llmc_buf_append(&r->sbuf, s, len);
     llmc_buf_puts(&r->sbuf, "\n\n");
@@ -91,7 +99,8 @@ static void finish_stream(preq *r)
         r->streaming = 1;
         r->status = 200;
     }
-    llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
+    if (r->ep != EP_MESSAGES) /* message_stop ends a Messages stream */
+        llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
     r->s_done = 1;
     px_wake(r);
     pthread_mutex_unlock(&r->mu);

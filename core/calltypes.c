@@ -36,6 +36,9 @@ static llmc_status validate_embedding(const llmc__jv *root, llmc_err *err)
     return LLMC_OK;
 }
 
+static const char *const messages_paths[] = {"/v1/messages", "/messages", NULL};
+static const char *const messages_headers[] = {"anthropic-version", "anthropic-beta", NULL};
+
 static const char *const chat_paths[] = {"/v1/chat/completions", "/chat/completions", NULL};
 static const char *const text_paths[] = {"/v1/completions", "/completions", NULL};
 static const char *const embed_paths[] = {"/v1/embeddings", "/embeddings", NULL};
@@ -47,6 +50,8 @@ static const llmc__calltype rows[] = {
      LLMC__HIT_SPLICE, 0, text_paths, "completions"},
     {LLMC_CALL_EMBEDDING, "embedding", "embedding", LLMC_PROVIDER_EMBEDDING,
      validate_embedding, 1, LLMC__HIT_MERGE, 0, embed_paths, "embeddings"},
+    {LLMC_CALL_MESSAGES, "messages", "messages", LLMC_PROVIDER_CHAT, llmc__validate_messages,
+     0, LLMC__HIT_SPLICE, 1, messages_paths, "messages", messages_headers, &llmc__messages_fmt},
 };
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t)
@@ -72,6 +77,7 @@ llmc_status llmc_call_type_info_get(llmc_call_type t, llmc_call_type_info *out, 
     info.paths = ct->paths;
     info.streams = ct->streams;
     info.label = ct->label;
+    info.headers = ct->headers;
     memcpy(out, &info, size < sizeof info ? size : sizeof info);
     return LLMC_OK;
 }

@@ -36,6 +36,7 @@ typedef struct llmc__controls {
     int use_cache;       /* -1 unset, 0, 1 */
     char *key;           /* owned preset key */
     char *tenant;        /* owned; every key of the call lies in "tenant:" */
+    char **api_headers;  /* owned name, value, ..., NULL (llmc_call_opts) */
 } llmc__controls;
 
 void llmc__controls_init(llmc__controls *c);
@@ -93,9 +94,16 @@ typedef struct llmc__outer {
     int64_t ttl_ms;     /* -2 = not given */
     const char *ns;
     const char *tenant;
+    const char *const *api_headers;
 } llmc__outer;
 llmc_status llmc__read_outer(const llmc_call_opts *o, llmc__outer *oc, llmc_err *err);
 llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc);
+/* A copy of a name, value, ..., NULL list (NULL for NULL); NULL with
+ * *failed set when out of memory. */
+char **llmc__headers_dup(const char *const *h, int *failed);
+void llmc__headers_free(char **h);
+/* The value of header `name` (case-insensitive) in such a list, or NULL. */
+const char *llmc__headers_get(const char *const *h, const char *name);
 /* "stream": true in the request. */
 int llmc__wants_stream(const llmc__jv *root);
 
@@ -104,6 +112,35 @@ typedef enum llmc__hit_mark {
     LLMC__HIT_SPLICE, /* "cache": true spliced into the stored body */
     LLMC__HIT_MERGE   /* items merged into a new body marked "cache": true */
 } llmc__hit_mark;
+
+typedef struct llmc_call llmc_call;
+typedef struct llmc__route llmc__route;
+
+/* What a call type does differently from chat, beyond validation. Every
+ * member may be NULL: the chat behaviour then applies (chunks of
+ * core/stream.c, llmc__call_upstream with the request as it is, the key
+ * over the request as it is). */
+typedef struct llmc__callfmt {
+    /* Streams: assemble the events a miss streams into the answer that
+     * is stored (add: LLMC_ENOMEM only is fatal; result: NULL when there
+     * is nothing), and replay a stored answer as events. */
+    void *(*asm_new)(void);
+    llmc_status (*asm_add)(void *a, json_object *ev);
+    json_object *(*asm_result)(void *a);
+    void (*asm_free)(void *a);
+    llmc_status (*replay)(json_object *resp, llmc_chunk_sink sink, void *ud);
+    /* May this answer be stored; did this streamed answer finish. */
+    int (*storable)(json_object *resp);
+    int (*finished)(json_object *resp);
+    /* The provider call: *out = the answer in the call type's own shape;
+     * cb receives its events as they arrive. */
+    llmc_status (*upstream)(llmc_call *k, const llmc__route *rt, llmc_chunk_cb cb, void *ud,
+                            json_object **out, int *attempts, llmc_err *err);
+    /* The object the key strategy sees (a new reference), built from the
+     * request and the call's controls (its API headers). */
+    llmc_status (*key_request)(json_object *req, const llmc__controls *ctl, json_object **out,
+                               llmc_err *err);
+} llmc__callfmt;
 
 typedef struct llmc__calltype {
     llmc_call_type type;
@@ -122,7 +159,15 @@ typedef struct llmc__calltype {
     /* The proxy's paths for this call type (NULL-terminated). */
     const char *const *paths;
     const char *label;         /* metric label */
+    /* Request headers that are part of the request (NULL-terminated;
+     * NULL = none): llmc_call_opts.api_headers may name only these. */
+    const char *const *headers;
+    const llmc__callfmt *fmt;  /* NULL: chat's behaviour */
 } llmc__calltype;
+
+/* The messages row (core/calltype_messages.c). */
+extern const llmc__callfmt llmc__messages_fmt;
+llmc_status llmc__validate_messages(const llmc__jv *root, llmc_err *err);
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t);
 
@@ -133,7 +178,7 @@ typedef struct llmc__model {
     char *name, *target, *api_base, *api_key, *api_version;
 } llmc__model;
 
-typedef struct llmc__route {
+struct llmc__route {
     const llmc__model *alias;      /* the listed model, or NULL */
     const llmc_provider_ops *ops;  /* the provider the model resolves to */
     const llmc_provider_ops *exec; /* the one that answers */
@@ -143,7 +188,9 @@ typedef struct llmc__route {
     const char *api_base_for_key;  /* NULL when the provider's default */
     const char *api_key;           /* borrowed from the request or options */
     const char *api_version;
-} llmc__route;
+    /* The call's API headers for the adapter (llmc_provider_call). */
+    const char *const *api_headers;
+};
 
 /* Strings routing reads from a token view are decoded into these
  * (thread-local) buffers; `declined` is set when one cannot be read as
@@ -234,6 +281,7 @@ struct llmc_response {
     llmc_client *client;
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
+    llmc_call_type call;       /* what llmc_response_replay replays as */
 };
 
 llmc_response *llmc__response_new(void);
@@ -258,8 +306,11 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
 /* Upstream time of a miss, stored with the entry so a hit can report what
  * it saved: whole ms since t0 (llmc_mono_ns), at least 1 (0 = unknown). */
 int64_t llmc__upstream_ms_since(uint64_t t0);
-/* Replay a stored response to cb as chunks. */
+/* Replay a stored response to cb as chunks (as call type `call`'s
+ * events). */
 llmc_status llmc__replay_to(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err);
+llmc_status llmc__replay_as(llmc_call_type call, json_object *resp, llmc_chunk_cb cb, void *ud,
+                            llmc_err *err);
 
 /* ---- the prepared call ---- */
 typedef struct llmc__embed llmc__embed;

@@ -294,6 +294,8 @@ static llmc_status json_decode(const char *data, size_t len, llmc_entry *e, llmc
         call = LLMC_CALL_TEXT;
     else if (lit(&c, "embedding\""))
         call = LLMC_CALL_EMBEDDING;
+    else if (lit(&c, "messages\""))
+        call = LLMC_CALL_MESSAGES;
     else if (lit(&c, "raw\""))
         call = LLMC_CALL_RAW;
     else
@@ -425,7 +427,7 @@ static llmc_status bin_decode_v1(const char *data, size_t len, llmc_entry *e, ll
     const unsigned char *h = (const unsigned char *)data;
     if (len < BIN1_HDR)
         return corrupt(err, "truncated header");
-    if (h[5] != SER_BINARY_ID || h[6] > LLMC_CALL_EMBEDDING || h[7] != 0)
+    if (h[5] != SER_BINARY_ID || !llmc_call_type_name((llmc_call_type)h[6]) || h[7] != 0)
         return corrupt(err, "bad header");
     uint64_t blen = get64(h + 56);
     if (blen != len - BIN1_HDR)
@@ -460,7 +462,7 @@ static llmc_status bin_decode(const char *data, size_t len, llmc_entry *e, llmc_
         return bin_decode_v1(data, len, e, err);
     if (len < BIN2_HDR)
         return corrupt(err, "truncated header");
-    if (h[5] != SER_BINARY_ID || h[6] > LLMC_CALL_EMBEDDING || (h[7] & ~BIN_FLAG_MAC) != 0)
+    if (h[5] != SER_BINARY_ID || !llmc_call_type_name((llmc_call_type)h[6]) || (h[7] & ~BIN_FLAG_MAC) != 0)
         return corrupt(err, "bad header");
     size_t hdr = BIN2_HDR + ((h[7] & BIN_FLAG_MAC) ? 32 : 0);
     if (len < hdr)

@@ -83,9 +83,16 @@ typedef struct llmc_call_opts {
      * the two kinds never meet), embedding item keys and a key
      * function's keys are prefixed with "tenant:". NULL = none. */
     const char *tenant;
+    /* Request headers the call type's API defines as part of the request
+     * (llmc_call_type_info.headers: for messages `anthropic-version` and
+     * `anthropic-beta`), as name, value, name, value, ..., NULL; a
+     * repeated header is given once with its lines joined by ", ". They
+     * enter the key and go upstream; names the call type does not read
+     * are refused (LLMC_EINVAL naming them). NULL = none. */
+    const char *const *api_headers;
 } llmc_call_opts;
 
-#define LLMC_CALL_OPTS_INIT {(uint32_t)sizeof(llmc_call_opts), NULL, NULL, NULL, NULL}
+#define LLMC_CALL_OPTS_INIT {(uint32_t)sizeof(llmc_call_opts), NULL, NULL, NULL, NULL, NULL}
 
 /* Prepare a call of type `type` from OpenAI-format JSON text
  * json[0..len) (len LLMC_ZSTR = strlen). The text is borrowed: it must
@@ -178,17 +185,21 @@ LLMC_API llmc_status llmc_namespace_resolve(const char *tenant, const char *aske
 typedef struct llmc_call_type_info {
     uint32_t struct_size;      /* sizeof(llmc_call_type_info) */
     llmc_call_type type;
-    const char *name;          /* "chat", "text", "embedding" */
+    const char *name;          /* "chat", "text", "embedding", "messages" */
     const char *const *paths;  /* proxy paths, NULL-terminated */
     int streams;               /* can be streamed */
     const char *label;         /* short label for metrics */
+    /* Request headers that are part of this call's request (see
+     * llmc_call_opts.api_headers), NULL-terminated; NULL = none. */
+    const char *const *headers;
 } llmc_call_type_info;
 
 /* Fill *out (size = sizeof *out) for a call type. LLMC_ENOTFOUND for a
  * type without a row. Static strings. Thread-safe. */
 LLMC_API llmc_status llmc_call_type_info_get(llmc_call_type t, llmc_call_type_info *out,
                                              size_t size);
-/* The call type a proxy path serves ("/v1/chat/completions" -> chat);
+/* The call type a proxy path serves ("/v1/chat/completions" -> chat,
+ * "/v1/messages" -> messages);
  * LLMC_ENOTFOUND when none. Thread-safe. */
 LLMC_API llmc_status llmc_call_type_for_path(const char *path, llmc_call_type *out);
 /* The call type a request body is, by the member that names it:
