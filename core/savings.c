@@ -406,6 +406,19 @@ typedef struct usage_in {
  * integers at INT64_MAX). */
 #define MAX_COUNT ((int64_t)1 << 50)
 
+/* The Messages API's usage: input_tokens leaves out the tokens read from
+ * or written to Anthropic's prompt cache, which the prompt counts. */
+static void messages_usage(usage_in *u, int has_in, int64_t in, int has_out, int64_t out,
+                           int64_t cache_read, int64_t cache_creation)
+{
+    if (!has_in && !has_out)
+        return;
+    u->has_prompt = u->has_completion = 1;
+    u->prompt = in + cache_read + cache_creation;
+    u->completion = out;
+    u->cached = cache_read;
+}
+
 static int fj_count(const llmc__fjdoc *d, long tok, int64_t *out)
 {
     int is_int;
@@ -443,6 +456,14 @@ static int usage_fast(const char *body, size_t len, usage_in *u, char *model, si
     long det = llmc__fj_member(d, (size_t)us, "prompt_tokens_details");
     if (det >= 0 && d->t[det].type == LLMC__FJ_OBJ)
         fj_count(d, llmc__fj_member(d, (size_t)det, "cached_tokens"), &u->cached);
+    if (!u->has_prompt && !u->has_completion && !u->has_total) {
+        int64_t in = 0, out = 0, rd = 0, cr = 0;
+        int hi = fj_count(d, llmc__fj_member(d, (size_t)us, "input_tokens"), &in);
+        int ho = fj_count(d, llmc__fj_member(d, (size_t)us, "output_tokens"), &out);
+        fj_count(d, llmc__fj_member(d, (size_t)us, "cache_read_input_tokens"), &rd);
+        fj_count(d, llmc__fj_member(d, (size_t)us, "cache_creation_input_tokens"), &cr);
+        messages_usage(u, hi, in, ho, out, rd, cr);
+    }
     return 1;
 }
 
@@ -484,6 +505,13 @@ static void usage_slow(const char *body, size_t len, usage_in *u, char *model, s
         if (json_object_is_type(us, json_type_object) &&
             json_object_object_get_ex(us, "prompt_tokens_details", &det))
             jc_count(det, "cached_tokens", &u->cached);
+        if (!u->has_prompt && !u->has_completion && !u->has_total) {
+            int64_t in = 0, out = 0, rd = 0, cr = 0;
+            int hi = jc_count(us, "input_tokens", &in), ho = jc_count(us, "output_tokens", &out);
+            jc_count(us, "cache_read_input_tokens", &rd);
+            jc_count(us, "cache_creation_input_tokens", &cr);
+            messages_usage(u, hi, in, ho, out, rd, cr);
+        }
     }
     json_object_put(o);
 }
