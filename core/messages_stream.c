@@ -24,6 +24,16 @@ static const char *str(json_object *o, const char *k)
     return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
+/* A string member with its length (it may hold NUL bytes). */
+static const char *str_len(json_object *o, const char *k, size_t *len)
+{
+    json_object *v = get(o, k);
+    if (!v || !json_object_is_type(v, json_type_string))
+        return NULL;
+    *len = (size_t)json_object_get_string_len(v);
+    return json_object_get_string(v);
+}
+
 static int is_str(json_object *o, const char *k, const char *want)
 {
     const char *s = str(o, k);
@@ -134,9 +144,10 @@ static llmc_status flush_text(json_object *blk, blk_acc *acc)
     if (!acc->has_text)
         return LLMC_OK;
     const char *field = is_str(blk, "type", "thinking") ? "thinking" : "text";
-    const char *init = str(blk, field);
+    size_t ilen = 0;
+    const char *init = str_len(blk, field, &ilen);
     llmc_buf t = LLMC_BUF_INIT;
-    if ((init && llmc_buf_puts(&t, init) != LLMC_OK) ||
+    if ((init && llmc_buf_append(&t, init, ilen) != LLMC_OK) ||
         llmc_buf_append(&t, acc->text.data ? acc->text.data : "", acc->text.len) != LLMC_OK) {
         llmc_buf_free(&t);
         return LLMC_ENOMEM;
@@ -231,13 +242,14 @@ static llmc_status on_block_delta(llmc__msg_asm *a, json_object *ev)
         return LLMC_OK;
     const char *bt = str(blk, "type");
     const char *piece = NULL;
+    size_t plen = 0;
     if (strcmp(dt, "text_delta") == 0 && bt && strcmp(bt, "text") == 0)
-        piece = str(d, "text");
+        piece = str_len(d, "text", &plen);
     else if (strcmp(dt, "thinking_delta") == 0 && bt && strcmp(bt, "thinking") == 0)
-        piece = str(d, "thinking");
+        piece = str_len(d, "thinking", &plen);
     if (piece) {
         acc->has_text = 1;
-        return llmc_buf_puts(&acc->text, piece);
+        return llmc_buf_append(&acc->text, piece, plen);
     }
     if (strcmp(dt, "signature_delta") == 0 && bt && strcmp(bt, "thinking") == 0) {
         /* The signature arrives whole: it replaces, as the SDKs do. */
@@ -265,9 +277,10 @@ static llmc_status on_block_delta(llmc__msg_asm *a, json_object *ev)
         return LLMC_OK;
     }
     if (strcmp(dt, "input_json_delta") == 0) {
-        const char *pj = str(d, "partial_json");
+        size_t pl = 0;
+        const char *pj = str_len(d, "partial_json", &pl);
         acc->has_json = 1;
-        return pj ? llmc_buf_puts(&acc->json, pj) : LLMC_OK;
+        return pj ? llmc_buf_append(&acc->json, pj, pl) : LLMC_OK;
     }
     return LLMC_OK; /* a delta type this version does not know */
 }
@@ -304,16 +317,16 @@ static llmc_status on_message_delta(llmc__msg_asm *a, json_object *ev)
         /* Cumulative totals: a counter present overwrites, an absent or
          * null one leaves the start's. */
         json_object *mu = get(a->msg, "usage");
-        if (!mu || !json_object_is_type(mu, json_type_object)) {
-            mu = json_object_new_object();
-            if (!mu)
-                return LLMC_ENOMEM;
-            json_object_object_add(a->msg, "usage", mu);
-        }
         json_object_object_foreach(u, k, v)
         {
             if (!v)
                 continue;
+            if (!mu || !json_object_is_type(mu, json_type_object)) {
+                mu = json_object_new_object();
+                if (!mu)
+                    return LLMC_ENOMEM;
+                json_object_object_add(a->msg, "usage", mu);
+            }
             json_object *c = deep_copy(v);
             if (!c)
                 return LLMC_ENOMEM;
