@@ -266,6 +266,30 @@ START_TEST(t_key_material)
 }
 END_TEST
 
+/* A tenant's messages keys lie in its namespace, as every call's. */
+START_TEST(t_tenant_confined)
+{
+    llmc_call_opts o = LLMC_CALL_OPTS_INIT;
+    o.tenant = "team-a";
+    o.namespace_ = "sub";
+    llmc_call *k = NULL;
+    llmc_err err;
+    ck_assert_int_eq(llmc_call_prepare(client, LLMC_CALL_MESSAGES,
+                                       "{\"model\":\"claude-x\",\"max_tokens\":9,\"cache\":{"
+                                       "\"key\":\"other:abc\"},\"messages\":[{\"role\":\"user\","
+                                       "\"content\":\"q\"}]}",
+                                       LLMC_ZSTR, &o, &k, &err),
+                     LLMC_OK);
+    ck_assert_str_eq(llmc_call_key(k), "team-a:key=other:abc");
+    llmc_call_free(k);
+    ck_assert_int_eq(llmc_call_prepare(client, LLMC_CALL_MESSAGES, PLAIN("q"), LLMC_ZSTR, &o, &k,
+                                       &err),
+                     LLMC_OK);
+    ck_assert(strncmp(llmc_call_key(k), "team-a:sub:", 11) == 0);
+    llmc_call_free(k);
+}
+END_TEST
+
 START_TEST(t_bad_requests)
 {
     llmc_call *k = NULL;
@@ -656,6 +680,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_plain_miss_then_hit);
     tcase_add_test(tc, t_key_material);
     tcase_add_test(tc, t_bad_requests);
+    tcase_add_test(tc, t_tenant_confined);
     tcase_add_test(tc, t_stream_then_plain);
     tcase_add_test(tc, t_plain_then_stream);
     tcase_add_test(tc, t_tool_and_thinking_round_trip);

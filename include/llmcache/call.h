@@ -94,7 +94,8 @@ typedef struct llmc_call_opts {
 
 #define LLMC_CALL_OPTS_INIT {(uint32_t)sizeof(llmc_call_opts), NULL, NULL, NULL, NULL, NULL}
 
-/* Prepare a call of type `type` from OpenAI-format JSON text
+/* Prepare a call of type `type` from its API's JSON text (OpenAI format;
+ * LLMC_CALL_MESSAGES: an Anthropic Messages API request)
  * json[0..len) (len LLMC_ZSTR = strlen). The text is borrowed: it must
  * stay valid and unchanged until llmc_call_free. `opts` may be NULL (and
  * is not kept). On LLMC_OK *out is a new call (free with llmc_call_free);
@@ -118,7 +119,9 @@ LLMC_API llmc_status llmc_call_prepare_request(llmc_client *c, llmc_call_type ty
  * NULL when only `cb` is wanted; the response is marked as a hit:
  * "cache": true), or LLMC_MISS (caching off, no-cache, absent, too old,
  * unreadable: the cache never fails a call). With cb non-NULL (call types
- * that stream: chat) a hit is also replayed to cb as chunks; cb returning
+ * that stream: chat, messages) a hit is also replayed to cb as chunks (for
+ * messages: the Messages API's stream events, each with its "type"); cb
+ * returning
  * non-zero ends it with LLMC_ECANCELED. Each call goes to the backend
  * (a proxy looks again after an identical request finished). */
 LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
@@ -128,9 +131,10 @@ LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
  * then call the provider, store the answer under the prepared key (unless
  * no-store, caching off, an empty, failed or incomplete answer) and
  * return it in *out (may be NULL when cb is given). With cb, the answer
- * is streamed as chat.completion.chunk objects (borrowed, valid during
- * the callback) as they arrive; a stream is stored only when it
- * completed. Errors as for llmc_client_call (client.h). May be called
+ * is streamed as chat.completion.chunk objects (messages: the API's stream
+ * events; borrowed, valid during the callback) as they arrive; a stream
+ * is stored only when it completed (messages: message_stop and a
+ * stop_reason). Errors as for llmc_client_call (client.h). May be called
  * once per call. */
 LLMC_API llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud,
                                        llmc_response **out, llmc_err *err);
