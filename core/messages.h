@@ -38,7 +38,9 @@ void llmc__msg_asm_free(llmc__msg_asm *a);
 /* LLMC_ENOMEM is the only failure. The event is borrowed. */
 llmc_status llmc__msg_asm_add(llmc__msg_asm *a, json_object *ev);
 /* The assembled Message (new reference), NULL when no message_start
- * came. Call once. */
+ * came; marked with an "error" member (so never storable) when no
+ * message_stop followed the message_start or a tool input was not JSON.
+ * Call once. */
 json_object *llmc__msg_asm_result(llmc__msg_asm *a);
 /* 1 once message_stop was seen. */
 int llmc__msg_asm_stopped(const llmc__msg_asm *a);

@@ -373,10 +373,14 @@ json_object *llmc__msg_asm_result(llmc__msg_asm *a)
             return NULL;
         flush_json(a, blk, &a->acc[i]);
     }
-    if (a->broken) {
-        /* Keep the answer for the caller, marked so it is never stored. */
+    if (a->broken || !a->stopped) {
+        /* Keep the answer for the caller, marked so it is never stored:
+         * a tool input that is not JSON, or no message_stop after the
+         * message_start (one before it ended nothing). */
         json_object_object_add(a->msg, "error",
-                               json_object_new_string("a tool input in the stream is not JSON"));
+                               json_object_new_string(a->broken
+                                                          ? "a tool input in the stream is not JSON"
+                                                          : "the stream did not reach message_stop"));
     }
     json_object *m = a->msg;
     a->msg = NULL;
