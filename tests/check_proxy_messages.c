@@ -118,8 +118,10 @@ static const char *hdr(const resp *r, const char *name)
     return NULL;
 }
 
-/* POST body to path with the extra header lines (NULL-terminated). */
-static void post(resp *r, const char *path, const char *body, const char *const *headers)
+/* POST body to path with the extra header lines (NULL-terminated);
+ * max_time: curl's --max-time (a client that gives up). */
+static int post_ex(resp *r, const char *path, const char *body, const char *const *headers,
+                   const char *max_time)
 {
     static int seq;
     char hfile[300], bfile[300], cfile[300], reqfile[300], url[256], data[320];
@@ -132,7 +134,7 @@ static void post(resp *r, const char *path, const char *body, const char *const 
     snprintf(data, sizeof data, "@%s", reqfile);
     spit(reqfile, body);
     char *argv[48] = {"curl", "-s", "-N", "-D", hfile, "-o", bfile, "-w", "%{http_code}",
-                      "--max-time", "30", "--data-binary", data, "-H",
+                      "--max-time", (char *)max_time, "--data-binary", data, "-H",
                       "Content-Type: application/json"};
     int a = 15;
     for (int i = 0; headers && headers[i] && a < 44; i++) {
@@ -141,13 +143,58 @@ static void post(resp *r, const char *path, const char *body, const char *const 
     }
     argv[a++] = url;
     argv[a] = NULL;
-    ck_assert_int_eq(run(argv, cfile, NULL), 0);
+    int rc = run(argv, cfile, NULL);
     char *code = slurp(cfile, NULL);
     r->status = code ? atoi(code) : 0;
     free(code);
     r->headers = slurp(hfile, NULL);
     r->body = slurp(bfile, NULL);
-    ck_assert_ptr_nonnull(r->body);
+    if (!r->body)
+        r->body = strdup("");
+    return rc;
+}
+
+static void post(resp *r, const char *path, const char *body, const char *const *headers)
+{
+    ck_assert_int_eq(post_ex(r, path, body, headers, "30"), 0);
+}
+
+/* A slow Messages stream: the text in eight deltas, 150 ms apart. */
+static void slow_messages(fp_conn *c, const fp_request *req, void *ud)
+{
+    (void)ud;
+    if (!strstr(req->body, "\"stream\":true")) {
+        fp_reply_json(c, 200,
+                      "{\"id\":\"msg_slow\",\"type\":\"message\",\"role\":\"assistant\","
+                      "\"model\":\"claude-slow\",\"content\":[{\"type\":\"text\",\"text\":"
+                      "\"slow answer\"}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,"
+                      "\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}");
+        return;
+    }
+    fp_stream_begin(c, "text/event-stream");
+    if (fp_sse_event(c, "message_start",
+                     "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_slow\",\"type\":"
+                     "\"message\",\"role\":\"assistant\",\"model\":\"claude-slow\",\"content\":[],"
+                     "\"stop_reason\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}") < 0 ||
+        fp_sse_event(c, "content_block_start",
+                     "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
+                     "\"text\",\"text\":\"\"}}") < 0)
+        return;
+    for (int i = 0; i < 8; i++) {
+        struct timespec ts = {0, 150000000L};
+        if (fp_sse_event(c, "content_block_delta",
+                         "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                         "\"text_delta\",\"text\":\"part \"}}") < 0)
+            return;
+        nanosleep(&ts, NULL);
+    }
+    if (fp_sse_event(c, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}") < 0 ||
+        fp_sse_event(c, "message_delta",
+                     "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+                     "\"usage\":{\"output_tokens\":8}}") < 0 ||
+        fp_sse_event(c, "message_stop", "{\"type\":\"message_stop\"}") < 0)
+        return;
+    fp_stream_end(c);
 }
 
 #define ck_status(r, want)                                                                   \
@@ -195,6 +242,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
     fp = fp_start();
     ck_assert_ptr_nonnull(fp);
+    fp_add_route(fp, "POST", "/slow/v1/messages", slow_messages, NULL);
     ck_assert_int_eq(testsrv_mkdir(&px, "proxy-messages"), 0);
     px_port = testsrv_free_port();
     snprintf(px_url, sizeof px_url, "http://127.0.0.1:%d", px_port);
@@ -206,11 +254,13 @@ static void setup(void)
              " \"models\": [\n"
              "  {\"name\": \"claude-3-5-haiku-latest\", \"provider\": \"anthropic\",\n"
              "   \"api_base\": \"%s\", \"api_key\": \"" PROVIDER_KEY "\"},\n"
+             "  {\"name\": \"claude-slow\", \"provider\": \"anthropic\",\n"
+             "   \"api_base\": \"%s/slow\", \"api_key\": \"" PROVIDER_KEY "\"},\n"
              "  {\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", \"api_base\": \"%s/v1\",\n"
              "   \"api_key\": \"" PROVIDER_KEY "\"}],\n"
              " \"keys\": [{\"key\": \"" ADMIN_KEY "\"}],\n"
              " \"limits\": {\"threads\": 2, \"workers\": 8}}\n",
-             px_port, fp_url(fp), fp_url(fp));
+             px_port, fp_url(fp), fp_url(fp), fp_url(fp));
     spit(cfg, text);
     char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
     ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
@@ -376,6 +426,38 @@ START_TEST(test_errors)
     ck_status(&r, "MISS");
     resp_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 4);
+}
+END_TEST
+
+/* A client that leaves mid-stream: the upstream call stops, nothing is
+ * stored, the server goes on. */
+START_TEST(test_client_disconnect)
+{
+    resp r;
+    size_t before = fp_count(fp);
+    const char *b = "{\"model\":\"claude-slow\",\"max_tokens\":64,\"stream\":true,\"messages\":["
+                    "{\"role\":\"user\",\"content\":\"leave early\"}]}";
+    ck_assert_int_ne(post_ex(&r, "/v1/messages", b, admin_h, "0.5"), 0);
+    ck_assert_ptr_nonnull(strstr(r.body, "event: message_start"));
+    ck_assert_ptr_null(strstr(r.body, "message_stop"));
+    resp_free(&r);
+    /* The same request in full afterwards (it may wait for the first one
+     * to give up): not a hit. */
+    post(&r, "/v1/messages", b, admin_h);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strcmp(hdr(&r, "x-llmcache-status"), "MISS") == 0, "%s", r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "message_stop"));
+    resp_free(&r);
+    ck_assert_uint_eq(fp_count(fp) - before, 2);
+    char *argv[] = {"curl", "-s", "-H", "Authorization: Bearer " ADMIN_KEY, NULL, NULL};
+    char murl[128], mout[300];
+    snprintf(murl, sizeof murl, "%s/metrics", px_url);
+    snprintf(mout, sizeof mout, "%s/metrics2.txt", tmpdir);
+    argv[4] = murl;
+    ck_assert_int_eq(run(argv, mout, NULL), 0);
+    char *m = slurp(mout, NULL);
+    ck_assert_ptr_nonnull(strstr(m, "llmcache_client_aborts_total 1"));
+    free(m);
 }
 END_TEST
 
@@ -555,6 +637,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_plain_and_stream);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_translated);
+    tcase_add_test(tc, test_client_disconnect);
     tcase_add_test(tc, test_anthropic_sdk);
     tcase_add_test(tc, test_clean_exit);
     suite_add_tcase(s, tc);
