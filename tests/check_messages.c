@@ -671,6 +671,25 @@ START_TEST(t_replay_round_trip)
 }
 END_TEST
 
+/* What a hit saved, from the Messages API's usage: input_tokens leaves
+ * out the prompt-cache tokens, which the prompt counts. */
+START_TEST(t_saving_from_usage)
+{
+    const char *m = "{\"type\":\"message\",\"model\":\"claude-3-5-haiku-latest\",\"content\":[{"
+                    "\"type\":\"text\",\"text\":\"x\"}],\"usage\":{\"input_tokens\":10,"
+                    "\"cache_creation_input_tokens\":5,\"cache_read_input_tokens\":100,"
+                    "\"output_tokens\":7}}";
+    llmc_saving sv;
+    llmc_saving_compute(NULL, m, strlen(m), NULL, 12, &sv);
+    ck_assert(sv.has_usage);
+    ck_assert_uint_eq(sv.input_tokens, 115);
+    ck_assert_uint_eq(sv.cached_input_tokens, 100);
+    ck_assert_uint_eq(sv.output_tokens, 7);
+    ck_assert_uint_eq(sv.tokens, 122);
+    ck_assert_str_eq(sv.model, "claude-3-5-haiku-latest");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("messages");
@@ -688,6 +707,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_upstream_errors);
     tcase_add_test(tc, t_translated_provider);
     tcase_add_test(tc, t_replay_round_trip);
+    tcase_add_test(tc, t_saving_from_usage);
     suite_add_tcase(s, tc);
 #ifdef LLMC_HAVE_SQLITE
     /* The same entries through SQLite and the binary serializer. */
