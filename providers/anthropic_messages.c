@@ -76,10 +76,12 @@ llmc_status llmc__anth_msg_parse(const llmc_provider_call *call, const llmc_http
         return st == LLMC_EPROVIDER ? LLMC_EUPSTREAM : st;
     }
     if (!type || strcmp(type, "message") != 0) {
+        /* type points into o: the message is written first. */
+        st = llmc_err_set(err, LLMC_EPROTO, 0,
+                          "anthropic: the answer is not a message (\"type\": %s%.64s%s)",
+                          type ? "\"" : "", type ? type : "missing", type ? "\"" : "");
         json_object_put(o);
-        return llmc_err_set(err, LLMC_EPROTO, 0,
-                            "anthropic: the answer is not a message (\"type\": %s%s%s)",
-                            type ? "\"" : "", type ? type : "missing", type ? "\"" : "");
+        return st;
     }
     *out = o;
     return LLMC_OK;

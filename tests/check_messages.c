@@ -571,6 +571,8 @@ START_TEST(t_translated_provider)
     ck_assert_ptr_nonnull(strstr(tu_str(m, "content.0.text"), "translated hi"));
     ck_assert_str_eq(tu_str(m, "stop_reason"), "end_turn");
     ck_assert_int_ge(tu_int(m, "usage.input_tokens"), 0);
+    llmc_response_free(r1);
+    r1 = NULL;
     /* Streamed: a hit, replayed as Messages events. */
     const char *streamed = "{\"model\":\"openai-compatible/some-model\",\"max_tokens\":64,"
                            "\"stream\":true,\"system\":\"be brief\",\"stop_sequences\":[\"END\"],"
