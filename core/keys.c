@@ -151,8 +151,8 @@ static llmc_status v1_compute(const llmc_key_input *in, llmc_buf *key, llmc_buf 
         return llmc_err_set(err, LLMC_EINVAL, 0, "key input: provider and model are required");
     const char *call = llmc_call_type_name(in->call);
     if (!call || in->call == LLMC_CALL_RAW)
-        return llmc_err_set(err, LLMC_EINVAL, 0, "key input: call type must be chat, text or "
-                            "embedding");
+        return llmc_err_set(err, LLMC_EINVAL, 0, "key input: call type must be chat, text, "
+                            "embedding or messages");
     if (in->call == LLMC_CALL_EMBEDDING && !in->input_item)
         return llmc_err_set(err, LLMC_EINVAL, 0, "key input: embeddings need the input item");
     v1_filter f = {in};
