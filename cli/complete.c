@@ -17,6 +17,7 @@ typedef struct req_opts {
     const char *model, *user, *system, *request_file, *mock;
     const char *api_base, *api_key, *cache_url, *ns, *provider, *timeout, *retries;
     const char *cache_control; /* --cache-control, read by the library */
+    const char *api;         /* --api: the call type (API) to use */
     int stream, text, no_cache, no_store, verbose, quiet, explain, help;
     int two_requests;        /* key: a second --request is compared */
     const char *request_file2;
@@ -27,7 +28,6 @@ typedef struct req_opts {
     const char **inputs;     /* --input (embed; key: embedding keys) */
     size_t ninputs;
     llmc_buf request_text;   /* contents of --request, read once */
-    const char *api;         /* --api: chat (default) or messages */
     const char **headers;    /* --header NAME:VALUE (the API's own headers) */
     size_t nheaders;
 } req_opts;
@@ -47,10 +47,6 @@ static const char complete_help[] =
     "(OpenAI format; \"cache\": true at the top level when it came from the cache).\n"
     "\n"
     "Request:\n"
-    "      --api chat|messages  the API of the request and answer: chat (OpenAI\n"
-    "                          chat completions, the default) or messages\n"
-    "                          (Anthropic's Messages API: --system becomes \"system\",\n"
-    "                          max_tokens defaults to 1024, --stream prints its events)\n"
     "      --header NAME:VALUE a header of the API's request (messages:\n"
     "                          anthropic-version, anthropic-beta); part of the key\n"
     "  -m, --model M           model, e.g. gpt-4o-mini, anthropic/claude-3-5-haiku-latest\n"
@@ -63,6 +59,11 @@ static const char complete_help[] =
     "                          else a string): --param temperature=0 --param seed=7\n"
     "      --mock-response TEXT  answer with TEXT instead of calling the provider\n"
     "                          (LiteLLM's mock_response: no network, no key)\n"
+    "      --api NAME          the API to call: chat (default, /v1/chat/completions)\n"
+    "                          or responses (OpenAI's /v1/responses: --user is the\n"
+    "                          \"input\", --system the \"instructions\") or messages\n"
+    "                          (Anthropic's /v1/messages: --system is \"system\",\n"
+    "                          max_tokens defaults to 1024)\n"
     "Output:\n"
     "      --stream            stream: print each chunk as one JSON line as it arrives\n"
     "                          (a hit is replayed as chunks)\n"
@@ -127,6 +128,8 @@ static const char key_help[] =
     "\n"
     "  -e, --explain           also print the canonical key material the key is the\n"
     "                          SHA-256 of, so you can see why two calls differ\n"
+    "      --api NAME          the API the request is for (chat, responses), as for\n"
+    "                          llmcache complete\n"
     "  -r, --request FILE      twice: the keys of two requests (the other options\n"
     "                          apply to both); with --explain, the members of their\n"
     "                          key material that differ\n"
@@ -231,11 +234,7 @@ static int parse_opts(int argc, char **argv, req_opts *o)
             break;
         case 'n': o->ns = optarg; break;
         case OPT_CACHE_CONTROL: o->cache_control = optarg; break;
-        case OPT_API:
-            if (strcmp(optarg, "chat") != 0 && strcmp(optarg, "messages") != 0)
-                return cli_usage_error(o->cmd, "--api '%s': expected chat or messages", optarg);
-            o->api = optarg;
-            break;
+        case OPT_API: o->api = optarg; break;
         case OPT_HEADER:
             if (!strchr(optarg, ':') || optarg[0] == ':')
                 return cli_usage_error(o->cmd, "--header '%s': expected NAME:VALUE", optarg);
@@ -285,6 +284,21 @@ static int parse_opts(int argc, char **argv, req_opts *o)
             return rc;
     }
     return -1;
+}
+
+/* --api NAME: a call type that takes a request built from --user (or a
+ * --request file). Returns 0 (*call set when given) or an exit status. */
+static int api_call(const req_opts *o, llmc_call_type *call)
+{
+    if (!o->api)
+        return 0;
+    llmc_call_type t;
+    if (llmc_call_type_parse(o->api, &t) != LLMC_OK ||
+        (t != LLMC_CALL_CHAT && t != LLMC_CALL_RESPONSES && t != LLMC_CALL_MESSAGES))
+        return cli_usage_error(o->cmd, "--api '%s': expected chat, responses or messages",
+                               o->api);
+    *call = t;
+    return 0;
 }
 
 /* The request from the options. Returns 0 or an exit status. */
@@ -344,11 +358,19 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
         /* The Messages API takes the system prompt at the top level and
          * requires max_tokens (a --param may set another). */
         int messages = call == LLMC_CALL_MESSAGES;
-        if ((o->system && (messages ? llmc_request_set_string(r, "system", o->system)
-                                    : llmc_request_add_message(r, "system", o->system)) !=
-                              LLMC_OK) ||
-            llmc_request_add_message(r, "user", user) != LLMC_OK ||
-            (messages && llmc_request_set_int(r, "max_tokens", 1024) != LLMC_OK)) {
+        if (call == LLMC_CALL_RESPONSES) {
+            /* The Responses API: the text is the input, the system
+             * message the instructions. */
+            if ((o->system && llmc_request_set_string(r, "instructions", o->system) != LLMC_OK) ||
+                llmc_request_set_string(r, "input", user) != LLMC_OK) {
+                llmc_buf_free(&in);
+                goto oom;
+            }
+        } else if ((o->system && (messages ? llmc_request_set_string(r, "system", o->system)
+                                           : llmc_request_add_message(r, "system", o->system)) !=
+                                     LLMC_OK) ||
+                   llmc_request_add_message(r, "user", user) != LLMC_OK ||
+                   (messages && llmc_request_set_int(r, "max_tokens", 1024) != LLMC_OK)) {
             llmc_buf_free(&in);
             goto oom;
         }
@@ -529,14 +551,17 @@ static void fmt_age(char *buf, size_t n, int64_t ms)
 }
 
 /* One status line on stderr: HIT, MISS or BYPASS, with the key. */
-static void print_status(const req_opts *o, const llmc_response *r, int have_cache)
+static void print_status(const req_opts *o, const llmc_response *r, int have_cache,
+                         const char *bypass)
 {
     const char *key = llmc_response_cache_key(r);
     const char *prov = llmc_response_provider(r);
     if (!have_cache || !key) {
-        fprintf(stderr, "llmcache: BYPASS (%s) provider=%s\n",
-                have_cache ? "caching off for this call" : "--no-cache and --no-store",
-                prov ? prov : "?");
+        fprintf(stderr, "llmcache: BYPASS (%s%s) provider=%s\n",
+                !have_cache ? "--no-cache and --no-store"
+                : bypass    ? "never cached: the answer depends on provider state, "
+                            : "caching off for this call",
+                have_cache && bypass ? bypass : "", prov ? prov : "?");
         return;
     }
     size_t items = llmc_response_item_count(r);
@@ -592,10 +617,19 @@ static int on_chunk(void *ud, struct json_object *chunk)
 {
     stream_ctx *s = ud;
     if (s->text) {
-        json_object *choices, *c0, *delta, *content;
-        if (json_object_object_get_ex(chunk, "delta", &delta) &&
-            json_object_object_get_ex(delta, "text", &content) &&
-            json_object_is_type(content, json_type_string)) {
+        json_object *choices, *c0, *delta, *content, *type;
+        if (json_object_object_get_ex(chunk, "type", &type) &&
+            strcmp(json_object_get_string(type), "response.output_text.delta") == 0) {
+            /* A Responses API event: the text comes in output_text deltas. */
+            if (json_object_object_get_ex(chunk, "delta", &delta) &&
+                json_object_is_type(delta, json_type_string)) {
+                fwrite(json_object_get_string(delta), 1, (size_t)json_object_get_string_len(delta),
+                       stdout);
+                s->any_text = 1;
+            }
+        } else if (json_object_object_get_ex(chunk, "delta", &delta) &&
+                   json_object_object_get_ex(delta, "text", &content) &&
+                   json_object_is_type(content, json_type_string)) {
             /* A Messages API text_delta event. */
             fwrite(json_object_get_string(content), 1,
                    (size_t)json_object_get_string_len(content), stdout);
@@ -674,8 +708,8 @@ static int run_call(int argc, char **argv, llmc_call_type call)
         rc = cli_usage_error(o.cmd, "--api belongs to llmcache complete");
         goto out;
     }
-    if (o.api && strcmp(o.api, "messages") == 0)
-        call = LLMC_CALL_MESSAGES;
+    if ((rc = api_call(&o, &call)) != 0)
+        goto out;
     llmc_request *req = NULL;
     if ((rc = build_request(&o, call, &req)) != 0)
         goto out;
@@ -711,14 +745,18 @@ static int run_call(int argc, char **argv, llmc_call_type call)
     const char **hnv = calloc(2 * o.nheaders + 1, sizeof *hnv);
     copts.api_headers = hnv ? api_headers(&o, &hstore, hnv) : NULL;
     llmc_call *k = NULL;
+    const char *bypass = NULL;
     llmc_status st = o.nheaders && !copts.api_headers
                          ? llmc_err_set(&err, LLMC_ENOMEM, 0, "out of memory")
                          : llmc_call_prepare_request(client, call, req, &copts, &k, &err);
     free(hstore);
     free(hnv);
     if (st == LLMC_OK) {
+        bypass = llmc_call_bypass_reason(k);
         /* A request file that asks for a stream gets one. */
-        if ((call == LLMC_CALL_CHAT || call == LLMC_CALL_MESSAGES) && llmc_call_wants_stream(k))
+        llmc_call_type_info info;
+        if (llmc_call_wants_stream(k) &&
+            llmc_call_type_info_get(call, &info, sizeof info) == LLMC_OK && info.streams)
             o.stream = 1;
         st = llmc_call_execute(k, o.stream ? on_chunk : NULL, &sc, &resp, &err);
     }
@@ -749,7 +787,7 @@ static int run_call(int argc, char **argv, llmc_call_type call)
             rc = 0;
         }
         if (cli_show_status(o.verbose, o.quiet))
-            print_status(&o, resp, cache != NULL);
+            print_status(&o, resp, cache != NULL, bypass);
     }
     warn_cache_failed(&o, cache);
     llmc_response_free(resp);
@@ -778,9 +816,13 @@ static int key_request(const req_opts *o, key_req *kr)
 {
     kr->call = o->ninputs ? LLMC_CALL_EMBEDDING : LLMC_CALL_CHAT;
     kr->req = NULL;
-    if (o->api && strcmp(o->api, "messages") == 0)
-        kr->call = LLMC_CALL_MESSAGES; /* "messages" alone would say chat */
-    else if (o->request_file && !o->ninputs) {
+    if (o->api) {
+        if (o->ninputs)
+            return cli_usage_error(o->cmd, "--api cannot be combined with --input");
+        int rc = api_call(o, &kr->call);
+        if (rc)
+            return rc;
+    } else if (o->request_file && !o->ninputs) {
         /* The member that names the kind of call ("messages", "prompt",
          * "input"), as the library reads it. */
         llmc_call_type t = llmc_call_type_of_request(

@@ -277,6 +277,7 @@ static int prepare(preq *r)
             return -1;
         }
         r->stream = streams;
+        r->typed = streams && info.typed_events;
     }
     r->caching = llmc_call_caching(r->k);
     r->no_cache = r->caching && !llmc_call_reads_cache(r->k);
@@ -404,6 +405,7 @@ static enum endpoint route_of(const char *url, llmc_call_type *call)
         case LLMC_CALL_CHAT: return EP_CHAT;
         case LLMC_CALL_TEXT: return EP_TEXT;
         case LLMC_CALL_EMBEDDING: return EP_EMBED;
+        case LLMC_CALL_RESPONSES: return EP_RESPONSES;
         case LLMC_CALL_MESSAGES: return EP_MESSAGES;
         default: return EP_UNKNOWN;
         }
@@ -459,6 +461,7 @@ static enum MHD_Result handle(preq *r)
     case EP_CHAT:
     case EP_TEXT:
     case EP_EMBED:
+    case EP_RESPONSES:
     case EP_MESSAGES:
         return handle_completion(r);
     case EP_MODELS: {

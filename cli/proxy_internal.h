@@ -33,6 +33,7 @@ enum endpoint {
     EP_CHAT,
     EP_TEXT,
     EP_EMBED,
+    EP_RESPONSES,
     EP_MESSAGES,
     EP_MODELS,
     EP_HEALTH,
@@ -154,6 +155,8 @@ struct preq {
     int gone;
     int ready;          /* a plain result (or an error) is in out */
     int streaming;      /* stream chunks are flowing through sbuf */
+    int typed;          /* chunks are typed events (event: lines, no [DONE]) */
+    int64_t events;     /* typed events sent, for an error event's number */
     int s_done;
     int status;
     llmc_buf out;       /* plain body */

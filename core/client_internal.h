@@ -108,13 +108,13 @@ const char *llmc__headers_get(const char *const *h, const char *name);
 int llmc__wants_stream(const llmc__jv *root);
 
 /* ---- call types ---- */
+typedef struct llmc__route llmc__route;
 typedef enum llmc__hit_mark {
     LLMC__HIT_SPLICE, /* "cache": true spliced into the stored body */
     LLMC__HIT_MERGE   /* items merged into a new body marked "cache": true */
 } llmc__hit_mark;
 
 typedef struct llmc_call llmc_call;
-typedef struct llmc__route llmc__route;
 
 /* What a call type does differently from chat, beyond validation. Every
  * member may be NULL: the chat behaviour then applies (chunks of
@@ -159,11 +159,31 @@ typedef struct llmc__calltype {
     /* The proxy's paths for this call type (NULL-terminated). */
     const char *const *paths;
     const char *label;         /* metric label */
+    /* Optional hooks (NULL = the chat behaviour), for call types whose
+     * wire format is not chat's. */
+    /* The member that makes a request depend on state the provider holds
+     * (never cached: a BYPASS), or NULL. */
+    const char *(*never_cached)(const llmc__jv *root);
+    /* Request members left out of the key besides the common ones. */
+    const char *const *key_excluded;
+    /* Call the provider (instead of llmc__call_upstream). */
+    llmc_status (*upstream)(llmc_client *c, json_object *req, const llmc__route *rt,
+                            llmc_chunk_cb cb, void *ud, json_object **out, int *attempts,
+                            llmc_err *err);
+    /* Replay a stored answer to cb as this API's stream events. */
+    llmc_status (*replay)(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err);
+    /* Worth storing (complete, not failed); streamed: it came as a stream. */
+    int (*storable)(json_object *resp, int streamed);
+    /* Stream events are sent as SSE "event: <type>" lines, no [DONE]. */
+    int typed_events;
     /* Request headers that are part of the request (NULL-terminated;
      * NULL = none): llmc_call_opts.api_headers may name only these. */
     const char *const *headers;
-    const llmc__callfmt *fmt;  /* NULL: chat's behaviour */
+    const llmc__callfmt *fmt;  /* the llmc__callfmt hooks; NULL: chat's */
 } llmc__calltype;
+
+/* A member name the call type keeps out of the key (keys.c). */
+int llmc__calltype_key_excluded(llmc_call_type t, const char *name);
 
 /* The messages row (core/calltype_messages.c). */
 extern const llmc__callfmt llmc__messages_fmt;
@@ -281,7 +301,7 @@ struct llmc_response {
     llmc_client *client;
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
-    llmc_call_type call;       /* what llmc_response_replay replays as */
+    llmc_call_type call;       /* how to replay it (RAW: as chat) */
 };
 
 llmc_response *llmc__response_new(void);
@@ -303,6 +323,12 @@ llmc_status llmc__response_from_obj(json_object *o, const char *key, const char 
 llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object *req,
                                 json_object *input, const llmc__route *rt, llmc_chunk_cb cb,
                                 void *ud, json_object **out, int *attempts, llmc_err *err);
+/* The request as the provider gets it (controls, credentials, transport
+ * removed; `input` replaces "input"), the request's extra headers (when
+ * the client takes request credentials), the per-call HTTP settings. */
+json_object *llmc__upstream_body(json_object *req, int keep_mock, json_object *input);
+llmc_status llmc__add_extra_headers(json_object *req, llmc_http_request *hr, llmc_err *err);
+void llmc__call_http_config(llmc_client *c, json_object *req, llmc__http_config *hc);
 /* Upstream time of a miss, stored with the entry so a hit can report what
  * it saved: whole ms since t0 (llmc_mono_ns), at least 1 (0 = unknown). */
 int64_t llmc__upstream_ms_since(uint64_t t0);
@@ -336,6 +362,7 @@ struct llmc_call {
      * out): this call does not store either, so it waits for the cache
      * once, whichever thread executes it. */
     int read_failed;
+    const char *bypass;        /* the member that keeps it out of the cache */
     int fast;                  /* prepared from tokens */
     int memo;                  /* prepared from the memo */
     llmc__embed *emb;
