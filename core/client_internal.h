@@ -37,6 +37,8 @@ typedef struct llmc__controls {
     char *key;           /* owned preset key */
     char *tenant;        /* owned; every key of the call lies in "tenant:" */
     char **api_headers;  /* owned name, value, ..., NULL (llmc_call_opts) */
+    int semantic;        /* -1 unset, 0 (opted out), 1 */
+    double sem_threshold; /* 0 unset; may only raise the configured one */
 } llmc__controls;
 
 void llmc__controls_init(llmc__controls *c);
@@ -246,6 +248,7 @@ struct llmc_client {
     llmc__model *models;
     size_t n_models;
     llmc__prices_slot prices;  /* what hits saved, in dollars */
+    struct llmc__sem *sem;     /* semantic lookups (semantic.c), NULL = off */
 };
 
 const llmc__model *llmc__client_model(const llmc_client *c, const char *name);
@@ -301,6 +304,8 @@ struct llmc_response {
     llmc_client *client;
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
+    int semantic;              /* a semantic hit: key is the matched entry's */
+    double similarity;
     llmc_call_type call;       /* how to replay it (RAW: as chat) */
 };
 
@@ -366,6 +371,7 @@ struct llmc_call {
     int fast;                  /* prepared from tokens */
     int memo;                  /* prepared from the memo */
     llmc__embed *emb;
+    struct llmc__semcall *sem; /* the semantic step's findings (semantic_call.c) */
 };
 
 /* Prepare into storage the caller owns (released with
@@ -393,6 +399,13 @@ size_t llmc__embed_count(const llmc_call *k);
 json_object *llmc__embed_item(const llmc_call *k, size_t i);
 const char *llmc__embed_key(const llmc_call *k, size_t i);
 void llmc__embed_free(llmc__embed *e);
+
+/* semantic_call.c: after an exact miss (LLMC_OK with a semantic hit, or
+ * LLMC_MISS), and after an answer was stored. */
+llmc_status llmc__semantic_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_response **out,
+                                  llmc_err *err);
+void llmc__semantic_stored(llmc_call *k, const llmc_response *r);
+void llmc__semcall_free(struct llmc__semcall *sc);
 
 /* Per-thread scratch of the hit path. */
 typedef struct llmc__scratch {
