@@ -31,8 +31,11 @@ static int64_t swr_window(const llmc_call *k)
 
 unsigned llmc__stale_lookup_flags(const llmc_call *k)
 {
-    /* Embeddings (one entry per item) answer fresh items only. */
-    if (k->ct->per_item)
+    /* Embeddings (one entry per item) answer fresh items only; call
+     * types with their own wire-format hooks (messages) are not served
+     * stale yet: the fallback and the refresh go through chat's and the
+     * Responses API's hooks only. */
+    if (k->ct->per_item || k->ct->fmt)
         return 0;
     return sie_window(k) > 0 || swr_window(k) > 0 ? LLMC_ENTRY_STALE : 0;
 }

@@ -741,6 +741,8 @@ static llmc_status anth_build_request(const llmc_provider_call *call, json_objec
     json_object *body = NULL;
     llmc_status st;
 
+    if (call->call == LLMC_CALL_MESSAGES)
+        return llmc__anth_msg_build(call, request, out, err);
     if (call->call != LLMC_CALL_CHAT)
         return llmc_err_set(err, LLMC_ENOTSUP, 0,
                             "anthropic: only chat completions are supported (no %s calls)",
@@ -775,6 +777,8 @@ static llmc_status anth_parse_response(const llmc_provider_call *call, const llm
     llmc_status st;
 
     *out = NULL;
+    if (call->call == LLMC_CALL_MESSAGES)
+        return llmc__anth_msg_parse(call, resp, out, err);
     if ((st = llmc_json_parse(resp->body, resp->body_len, "anthropic response", &o, err)) != LLMC_OK)
         return st;
     type = llmc__xj_str(o, "type");
@@ -817,7 +821,8 @@ static llmc_status anth_parse_stream_event(void *state, const llmc_provider_call
     llmc_status st;
     size_t i;
 
-    LLMC_UNUSED(call);
+    if (call->call == LLMC_CALL_MESSAGES)
+        return llmc__anth_msg_event(event, data, data_len, sink, sink_ud, done, err);
     if (event && strcmp(event, "ping") == 0)
         return LLMC_OK;
     if ((st = llmc_json_parse(data, data_len, "anthropic stream event", &ev, err)) != LLMC_OK)
@@ -838,7 +843,7 @@ static const char *const anth_env_base[] = {"ANTHROPIC_BASE_URL", "ANTHROPIC_API
 
 const llmc_provider_ops llmc__provider_anthropic = {
     LLMC_COMPONENT_INIT(llmc_provider_ops, "anthropic", "Anthropic Messages API (claude-*)"),
-    LLMC_PROVIDER_CHAT | LLMC_PROVIDER_STREAM | LLMC_PROVIDER_NEEDS_KEY,
+    LLMC_PROVIDER_CHAT | LLMC_PROVIDER_STREAM | LLMC_PROVIDER_NEEDS_KEY | LLMC_PROVIDER_MESSAGES,
     "https://api.anthropic.com",
     "2023-06-01",
     anth_env_key,
