@@ -389,6 +389,8 @@ static void mc_close(void *vctx)
     free(c);
 }
 
+#define MC_KETAMA_MAX_SERVERS (MEMCACHED_CONTINUUM_SIZE / MEMCACHED_POINTS_PER_SERVER)
+
 static llmc_status behave(memcached_st *m, memcached_behavior_t b, uint64_t v, const char *what,
                           llmc_err *err)
 {
@@ -509,6 +511,16 @@ static llmc_status mc_open(const llmc_backend_config *cfg, void **out, llmc_err 
         (binary && (st = behave(m, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1, "binary", err)))) {
         mc_close(c);
         return st;
+    }
+    /* libmemcached's ketama continuum has room for this many servers and
+     * aborts the process (an assertion) beyond: refuse the URL instead. */
+    if (ketama && memcached_server_count(m) > MC_KETAMA_MAX_SERVERS) {
+        llmc_err_set(err, LLMC_EINVAL, 0,
+                     "memcached: distribution=ketama takes at most %d servers (libmemcached's "
+                     "limit), %s has %u; use fewer or distribution=modula",
+                     MC_KETAMA_MAX_SERVERS, c->url, memcached_server_count(m));
+        mc_close(c);
+        return LLMC_EINVAL;
     }
     if (ketama)
         st = behave(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1, "distribution=ketama", err);
