@@ -460,6 +460,17 @@ static llmc_status mc_open(const llmc_backend_config *cfg, void **out, llmc_err 
     }
     memcached_st *m = c->master;
 
+    /* libmemcached's ketama continuum has room for this many servers and
+     * aborts the process (an assertion) beyond: refuse the URL instead,
+     * before adding them (each add copies the whole server list). */
+    if (ketama && cfg->n_hosts > MC_KETAMA_MAX_SERVERS) {
+        llmc_err_set(err, LLMC_EINVAL, 0,
+                     "memcached: distribution=ketama takes at most %d servers (libmemcached's "
+                     "limit), %s has %zu; use fewer or distribution=modula",
+                     MC_KETAMA_MAX_SERVERS, c->url, cfg->n_hosts);
+        mc_close(c);
+        return LLMC_EINVAL;
+    }
     if (cfg->n_hosts == 0) {
         memcached_return_t rc = memcached_server_add(m, "127.0.0.1", MC_DEFAULT_PORT);
         if (rc != MEMCACHED_SUCCESS) {
@@ -511,16 +522,6 @@ static llmc_status mc_open(const llmc_backend_config *cfg, void **out, llmc_err 
         (binary && (st = behave(m, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1, "binary", err)))) {
         mc_close(c);
         return st;
-    }
-    /* libmemcached's ketama continuum has room for this many servers and
-     * aborts the process (an assertion) beyond: refuse the URL instead. */
-    if (ketama && memcached_server_count(m) > MC_KETAMA_MAX_SERVERS) {
-        llmc_err_set(err, LLMC_EINVAL, 0,
-                     "memcached: distribution=ketama takes at most %d servers (libmemcached's "
-                     "limit), %s has %u; use fewer or distribution=modula",
-                     MC_KETAMA_MAX_SERVERS, c->url, memcached_server_count(m));
-        mc_close(c);
-        return LLMC_EINVAL;
     }
     if (ketama)
         st = behave(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1, "distribution=ketama", err);
