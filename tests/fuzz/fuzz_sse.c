@@ -89,21 +89,9 @@ static void assemble_events(const events *ev)
         p += sizeof l;
         json_object *o = NULL;
         if (l > 0 && l < 65536) {
-            /* One tokener for every event, reset after a complete parse;
-             * a failed or unfinished one is replaced (json-c keeps some
-             * state across a reset after a failure). A new tokener per
-             * event was a tenth of the run. */
-            static json_tokener *tok;
-            if (!tok)
-                tok = json_tokener_new();
-            FUZZ_CHECK(tok != NULL, "json_tokener_new");
+            json_tokener *tok = json_tokener_new();
             o = json_tokener_parse_ex(tok, p, (int)l);
-            if (json_tokener_get_error(tok) == json_tokener_success) {
-                json_tokener_reset(tok);
-            } else {
-                json_tokener_free(tok);
-                tok = NULL;
-            }
+            json_tokener_free(tok);
         }
         if (o && json_object_is_type(o, json_type_object))
             llmc__assembler_add(a, o);
