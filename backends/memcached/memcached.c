@@ -465,9 +465,9 @@ static llmc_status mc_open(const llmc_backend_config *cfg, void **out, llmc_err 
      * before adding them (each add copies the whole server list). */
     if (ketama && cfg->n_hosts > MC_KETAMA_MAX_SERVERS) {
         llmc_err_set(err, LLMC_EINVAL, 0,
-                     "memcached: distribution=ketama takes at most %d servers (libmemcached's "
-                     "limit), %s has %zu; use fewer or distribution=modula",
-                     MC_KETAMA_MAX_SERVERS, c->url, cfg->n_hosts);
+                     "memcached: the URL has %zu servers; distribution=ketama takes at most %d "
+                     "(libmemcached's limit): use fewer or distribution=modula",
+                     cfg->n_hosts, MC_KETAMA_MAX_SERVERS);
         mc_close(c);
         return LLMC_EINVAL;
     }
