@@ -12,6 +12,7 @@
  *   proxy_metrics.c  counters and GET /metrics
  *   proxy_admin.c    /cache/ping, /cache/delete, /cache/flush, /v1/models
  *   proxy_cache_state.c  whether the cache answers (/health, /metrics)
+ *   proxy_semantic.c HIT-SEMANTIC headers and the similarity histogram
  * Not installed. */
 #ifndef LLMC_PROXY_INTERNAL_H
 #define LLMC_PROXY_INTERNAL_H
@@ -33,6 +34,7 @@ enum endpoint {
     EP_CHAT,
     EP_TEXT,
     EP_EMBED,
+    EP_RESPONSES,
     EP_MODELS,
     EP_HEALTH,
     EP_METRICS,
@@ -43,6 +45,8 @@ enum endpoint {
     EP_UI_DATA,
     EP_COUNT_
 };
+/* The completion endpoints are EP_CHAT..EP_LAST_CALL. */
+#define EP_LAST_CALL EP_RESPONSES
 
 /* Buckets of the upstream latency histogram (proxy_metrics.c). */
 #define N_LAT 14
@@ -120,6 +124,9 @@ struct preq {
     enum endpoint ep;
     const char *method;
     char path[64];
+    unsigned head_seen; /* which of the headers the proxy reads are in the
+                           head (bits of proxy_http.c's list), so lookups
+                           of absent ones skip the walk over the head */
     uint64_t t0;
     atomic_int refs;
     int handled;   /* the request was looked at (final access-handler call) */
@@ -141,6 +148,9 @@ struct preq {
     int leader;
     int coalesced;
     int answered_hit; /* the answer came from the cache */
+    int semantic;     /* ... from a semantic lookup: */
+    double similarity;
+    llmc_buf matched_key;
     uint64_t deadline_ns;
     preq *wnext;   /* next waiter on a flight */
     preq *qnext;   /* next in the job queue */
@@ -151,6 +161,8 @@ struct preq {
     int gone;
     int ready;          /* a plain result (or an error) is in out */
     int streaming;      /* stream chunks are flowing through sbuf */
+    int typed;          /* chunks are typed events (event: lines, no [DONE]) */
+    int64_t events;     /* typed events sent, for an error event's number */
     int s_done;
     int status;
     llmc_buf out;       /* plain body */
@@ -191,6 +203,10 @@ enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *bod
                                    const char *extra_key);
 enum MHD_Result px_queue_buf(preq *r, int status, const char *ctype, llmc_buf *b,
                                  const char *cstatus, int64_t age_s);
+/* A 200 with the response's text as the body, sent without a copy:
+ * resp is taken over (freed once libmicrohttpd is done with it). */
+enum MHD_Result px_queue_hit(preq *r, llmc_response *resp, const char *cstatus,
+                             int64_t age_s);
 enum MHD_Result px_queue_error(preq *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 enum MHD_Result px_queue_json(preq *r, int status, json_object *o);
@@ -205,6 +221,17 @@ void px_count_hit(preq *r, size_t bytes, const llmc_saving *sv);
 void px_ui_read(void *server, ui_counters *out);
 void px_observe_upstream(proxy_server *s, uint64_t ns);
 enum MHD_Result px_handle_metrics(preq *r);
+
+/* semantic lookups (proxy_semantic.c). */
+void px_semantic_note(preq *r, const llmc_response *resp);
+void px_semantic_headers(preq *r, struct MHD_Response *resp);
+void px_semantic_metrics(proxy_server *s, llmc_buf *b);
+/* HIT or HIT-SEMANTIC: an answer from the cache. */
+static inline int px_is_hit(const char *cstatus)
+{
+    return cstatus && cstatus[0] == 'H' && cstatus[1] == 'I' && cstatus[2] == 'T' &&
+           (cstatus[3] == '\0' || cstatus[3] == '-');
+}
 
 /* in-flight requests and coalescing (proxy_flight.c). */
 int px_join_flight(proxy_server *s, preq *r);

@@ -35,6 +35,18 @@ static int on_chunk(void *ud, struct json_object *chunk)
         pthread_mutex_unlock(&r->mu);
         return 1;
     }
+    if (r->typed) {
+        /* Typed events name themselves on an event: line, as the API
+         * sends them. */
+        json_object *t;
+        const char *type = json_object_object_get_ex(chunk, "type", &t)
+                               ? json_object_get_string(t) : NULL;
+        /* Never a line break inside the event line (the library refuses
+         * such types; this is where the line is written). */
+        if (type && !strpbrk(type, "\r\n"))
+            llmc_buf_printf(&r->sbuf, "event: %s\n", type);
+        r->events++;
+    }
     llmc_buf_puts(&r->sbuf, "data: ");
     llmc_buf_append(&r->sbuf, s, len);
     llmc_buf_puts(&r->sbuf, "\n\n");
@@ -79,7 +91,8 @@ void px_took_hit(preq *r, llmc_response *resp, const char **cstatus, int64_t *ag
     llmc_response_saved(resp, &sv, NULL);
     px_count_hit(r, len, &sv);
     r->answered_hit = 1;
-    *cstatus = "HIT";
+    px_semantic_note(r, resp);
+    *cstatus = r->semantic ? "HIT-SEMANTIC" : "HIT";
     int64_t age = llmc_response_cache_age_ms(resp);
     *age_s = age > 0 ? age / 1000 : 0;
 }
@@ -91,7 +104,8 @@ static void finish_stream(preq *r)
         r->streaming = 1;
         r->status = 200;
     }
-    llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
+    if (!r->typed)
+        llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
     r->s_done = 1;
     px_wake(r);
     pthread_mutex_unlock(&r->mu);

@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,22 @@ static void error_json(llmc_buf *out, int status, const char *code, const char *
     json_object_object_add(e, "param", NULL);
     json_object_object_add(e, "code", code ? json_object_new_string(code) : NULL);
     json_object_object_add(o, "error", e);
+    llmc_buf_clear(out);
+    llmc_buf_puts(out, json_object_to_json_string_ext(o, JSON_FLAGS));
+    json_object_put(o);
+}
+
+/* The error event of a typed stream (Responses):
+ * {"type":"error","code","message","param","sequence_number"}. */
+static void typed_error_event(llmc_buf *out, int status, const char *code, const char *msg,
+                              int64_t seq)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string("error"));
+    json_object_object_add(o, "code", json_object_new_string(code ? code : error_type(status)));
+    json_object_object_add(o, "message", json_object_new_string(msg));
+    json_object_object_add(o, "param", NULL);
+    json_object_object_add(o, "sequence_number", json_object_new_int64(seq));
     llmc_buf_clear(out);
     llmc_buf_puts(out, json_object_to_json_string_ext(o, JSON_FLAGS));
     json_object_put(o);
@@ -133,29 +150,32 @@ void px_add_cache_headers(preq *r, struct MHD_Response *resp, const char *status
                                 r->ep == EP_EMBED ? r->resp_key.data : r->key.data);
     snprintf(age, sizeof age, "%lld", (long long)(age_s > 0 ? age_s : 0));
     MHD_add_response_header(resp, "age", age);
+    if (r->k && llmc_call_bypass_reason(r->k))
+        MHD_add_response_header(resp, "x-llmcache-bypass", llmc_call_bypass_reason(r->k));
     if (r->coalesced)
         MHD_add_response_header(resp, "x-llmcache-coalesced", "true");
-    if (r->saved_set && strcmp(status, "HIT") == 0) {
+    px_semantic_headers(r, resp);
+    if (r->saved_set && px_is_hit(status)) {
         char v[48];
         snprintf(v, sizeof v, "%llu", (unsigned long long)r->saved_tokens);
         MHD_add_response_header(resp, "x-llmcache-saved-tokens", v);
+        const char *usd = "unknown";
         if (r->saved_priced) {
             /* Plain decimal, all the digits a few tokens need. */
             snprintf(v, sizeof v, "%.10f", r->saved_usd);
             size_t n = strlen(v);
             while (n > 1 && v[n - 1] == '0' && v[n - 2] != '.')
                 v[--n] = '\0';
-        } else {
-            snprintf(v, sizeof v, "unknown");
+            usd = v;
         }
-        MHD_add_response_header(resp, "x-llmcache-saved-usd", v);
+        MHD_add_response_header(resp, "x-llmcache-saved-usd", usd);
     }
 }
 
 /* A response went out: the time a hit took, for the dashboard. */
 static void note_served(preq *r, const char *cstatus)
 {
-    if (cstatus && strcmp(cstatus, "HIT") == 0) {
+    if (px_is_hit(cstatus)) {
         atomic_fetch_add(&r->srv->m.hits_served, 1);
         atomic_fetch_add(&r->srv->m.hit_us, (px_now_ns() - r->t0) / 1000);
     }
@@ -169,17 +189,10 @@ void px_access_log(preq *r, int status, const char *cstatus)
             cstatus ? cstatus : "-", (double)(px_now_ns() - r->t0) / 1e6);
 }
 
-/* Queue body (taken over: malloc'd, freed by libmicrohttpd). */
-enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *body,
-                                   size_t len, const char *cstatus, int64_t age_s,
-                                   const char *extra_key)
+static enum MHD_Result queue(preq *r, int status, const char *ctype,
+                             struct MHD_Response *resp, const char *cstatus, int64_t age_s,
+                             const char *extra_key)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
     MHD_add_response_header(resp, "Content-Type", ctype);
     px_add_cache_headers(r, resp, cstatus, age_s);
     if (extra_key)
@@ -195,6 +208,39 @@ enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *bod
     note_served(r, cstatus);
     px_access_log(r, status, cstatus);
     return ret;
+}
+
+/* Queue body (taken over: malloc'd, freed by libmicrohttpd). */
+enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *body,
+                                   size_t len, const char *cstatus, int64_t age_s,
+                                   const char *extra_key)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    return queue(r, status, ctype, resp, cstatus, age_s, extra_key);
+}
+
+static void free_response(void *cls)
+{
+    llmc_response_free(cls);
+}
+
+enum MHD_Result px_queue_hit(preq *r, llmc_response *hit, const char *cstatus, int64_t age_s)
+{
+    size_t len;
+    const char *text = llmc_response_text(hit, &len);
+    /* libmicrohttpd only reads the buffer; it is the response's own text. */
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+        len, (void *)(uintptr_t)text, free_response, hit);
+    if (!resp) {
+        llmc_response_free(hit);
+        return MHD_NO;
+    }
+    return queue(r, 200, "application/json", resp, cstatus, age_s, NULL);
 }
 
 enum MHD_Result px_queue_buf(preq *r, int status, const char *ctype, llmc_buf *b,
@@ -269,7 +315,7 @@ void px_finish_plain(preq *r, int status, llmc_buf *body, const char *cstatus,
     r->cache_status = cstatus;
     r->age_s = age_s;
     r->ready = 1;
-    if (cstatus && strcmp(cstatus, "HIT") == 0)
+    if (px_is_hit(cstatus))
         r->answered_hit = 1;
     px_wake(r);
     pthread_mutex_unlock(&r->mu);
@@ -317,7 +363,9 @@ void px_finish_error(preq *r, const llmc_err *e)
     error_json(&b, status, px_error_code(e, status), msg);
     pthread_mutex_lock(&r->mu);
     if (r->streaming) {
-        llmc_buf_puts(&r->sbuf, "data: ");
+        if (r->typed)
+            typed_error_event(&b, status, px_error_code(e, status), msg, r->events);
+        llmc_buf_puts(&r->sbuf, r->typed ? "event: error\ndata: " : "data: ");
         llmc_buf_append(&r->sbuf, b.data, b.len);
         llmc_buf_puts(&r->sbuf, "\n\n");
         r->s_done = 1;

@@ -36,6 +36,8 @@ typedef struct llmc__controls {
     int use_cache;       /* -1 unset, 0, 1 */
     char *key;           /* owned preset key */
     char *tenant;        /* owned; every key of the call lies in "tenant:" */
+    int semantic;        /* -1 unset, 0 (opted out), 1 */
+    double sem_threshold; /* 0 unset; may only raise the configured one */
 } llmc__controls;
 
 void llmc__controls_init(llmc__controls *c);
@@ -100,6 +102,7 @@ llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc);
 int llmc__wants_stream(const llmc__jv *root);
 
 /* ---- call types ---- */
+typedef struct llmc__route llmc__route;
 typedef enum llmc__hit_mark {
     LLMC__HIT_SPLICE, /* "cache": true spliced into the stored body */
     LLMC__HIT_MERGE   /* items merged into a new body marked "cache": true */
@@ -122,7 +125,27 @@ typedef struct llmc__calltype {
     /* The proxy's paths for this call type (NULL-terminated). */
     const char *const *paths;
     const char *label;         /* metric label */
+    /* Optional hooks (NULL = the chat behaviour), for call types whose
+     * wire format is not chat's. */
+    /* The member that makes a request depend on state the provider holds
+     * (never cached: a BYPASS), or NULL. */
+    const char *(*never_cached)(const llmc__jv *root);
+    /* Request members left out of the key besides the common ones. */
+    const char *const *key_excluded;
+    /* Call the provider (instead of llmc__call_upstream). */
+    llmc_status (*upstream)(llmc_client *c, json_object *req, const llmc__route *rt,
+                            llmc_chunk_cb cb, void *ud, json_object **out, int *attempts,
+                            llmc_err *err);
+    /* Replay a stored answer to cb as this API's stream events. */
+    llmc_status (*replay)(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err);
+    /* Worth storing (complete, not failed); streamed: it came as a stream. */
+    int (*storable)(json_object *resp, int streamed);
+    /* Stream events are sent as SSE "event: <type>" lines, no [DONE]. */
+    int typed_events;
 } llmc__calltype;
+
+/* A member name the call type keeps out of the key (keys.c). */
+int llmc__calltype_key_excluded(llmc_call_type t, const char *name);
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t);
 
@@ -133,7 +156,7 @@ typedef struct llmc__model {
     char *name, *target, *api_base, *api_key, *api_version;
 } llmc__model;
 
-typedef struct llmc__route {
+struct llmc__route {
     const llmc__model *alias;      /* the listed model, or NULL */
     const llmc_provider_ops *ops;  /* the provider the model resolves to */
     const llmc_provider_ops *exec; /* the one that answers */
@@ -143,7 +166,7 @@ typedef struct llmc__route {
     const char *api_base_for_key;  /* NULL when the provider's default */
     const char *api_key;           /* borrowed from the request or options */
     const char *api_version;
-} llmc__route;
+};
 
 /* Strings routing reads from a token view are decoded into these
  * (thread-local) buffers; `declined` is set when one cannot be read as
@@ -179,6 +202,7 @@ struct llmc_client {
     llmc__model *models;
     size_t n_models;
     llmc__prices_slot prices;  /* what hits saved, in dollars */
+    struct llmc__sem *sem;     /* semantic lookups (semantic.c), NULL = off */
 };
 
 const llmc__model *llmc__client_model(const llmc_client *c, const char *name);
@@ -234,6 +258,9 @@ struct llmc_response {
     llmc_client *client;
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
+    int semantic;              /* a semantic hit: key is the matched entry's */
+    double similarity;
+    llmc_call_type call;       /* how to replay it (RAW: as chat) */
 };
 
 llmc_response *llmc__response_new(void);
@@ -255,6 +282,12 @@ llmc_status llmc__response_from_obj(json_object *o, const char *key, const char 
 llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object *req,
                                 json_object *input, const llmc__route *rt, llmc_chunk_cb cb,
                                 void *ud, json_object **out, int *attempts, llmc_err *err);
+/* The request as the provider gets it (controls, credentials, transport
+ * removed; `input` replaces "input"), the request's extra headers (when
+ * the client takes request credentials), the per-call HTTP settings. */
+json_object *llmc__upstream_body(json_object *req, int keep_mock, json_object *input);
+llmc_status llmc__add_extra_headers(json_object *req, llmc_http_request *hr, llmc_err *err);
+void llmc__call_http_config(llmc_client *c, json_object *req, llmc__http_config *hc);
 /* Upstream time of a miss, stored with the entry so a hit can report what
  * it saved: whole ms since t0 (llmc_mono_ns), at least 1 (0 = unknown). */
 int64_t llmc__upstream_ms_since(uint64_t t0);
@@ -285,9 +318,11 @@ struct llmc_call {
      * out): this call does not store either, so it waits for the cache
      * once, whichever thread executes it. */
     int read_failed;
+    const char *bypass;        /* the member that keeps it out of the cache */
     int fast;                  /* prepared from tokens */
     int memo;                  /* prepared from the memo */
     llmc__embed *emb;
+    struct llmc__semcall *sem; /* the semantic step's findings (semantic_call.c) */
 };
 
 /* Prepare into storage the caller owns (released with
@@ -315,6 +350,13 @@ size_t llmc__embed_count(const llmc_call *k);
 json_object *llmc__embed_item(const llmc_call *k, size_t i);
 const char *llmc__embed_key(const llmc_call *k, size_t i);
 void llmc__embed_free(llmc__embed *e);
+
+/* semantic_call.c: after an exact miss (LLMC_OK with a semantic hit, or
+ * LLMC_MISS), and after an answer was stored. */
+llmc_status llmc__semantic_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_response **out,
+                                  llmc_err *err);
+void llmc__semantic_stored(llmc_call *k, const llmc_response *r);
+void llmc__semcall_free(struct llmc__semcall *sc);
 
 /* Per-thread scratch of the hit path. */
 typedef struct llmc__scratch {

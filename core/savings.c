@@ -2,6 +2,7 @@
  * per (model, tenant, endpoint) counters. See include/llmcache/savings.h. */
 #include "internal.h"
 #include "fastjson.h"
+#include "textmemo.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -441,6 +442,13 @@ static int usage_fast(const char *body, size_t len, usage_in *u, char *model, si
         fj_count(d, llmc__fj_member(d, (size_t)us, "completion_tokens"), &u->completion);
     u->has_total = fj_count(d, llmc__fj_member(d, (size_t)us, "total_tokens"), &u->total);
     long det = llmc__fj_member(d, (size_t)us, "prompt_tokens_details");
+    /* The Responses API names them input_tokens / output_tokens. */
+    if (!u->has_prompt && !u->has_completion) {
+        u->has_prompt = fj_count(d, llmc__fj_member(d, (size_t)us, "input_tokens"), &u->prompt);
+        u->has_completion =
+            fj_count(d, llmc__fj_member(d, (size_t)us, "output_tokens"), &u->completion);
+        det = llmc__fj_member(d, (size_t)us, "input_tokens_details");
+    }
     if (det >= 0 && d->t[det].type == LLMC__FJ_OBJ)
         fj_count(d, llmc__fj_member(d, (size_t)det, "cached_tokens"), &u->cached);
     return 1;
@@ -481,11 +489,42 @@ static void usage_slow(const char *body, size_t len, usage_in *u, char *model, s
         u->has_prompt = jc_count(us, "prompt_tokens", &u->prompt);
         u->has_completion = jc_count(us, "completion_tokens", &u->completion);
         u->has_total = jc_count(us, "total_tokens", &u->total);
+        const char *details = "prompt_tokens_details";
+        if (!u->has_prompt && !u->has_completion) {
+            /* The Responses API's names. */
+            u->has_prompt = jc_count(us, "input_tokens", &u->prompt);
+            u->has_completion = jc_count(us, "output_tokens", &u->completion);
+            details = "input_tokens_details";
+        }
         if (json_object_is_type(us, json_type_object) &&
-            json_object_object_get_ex(us, "prompt_tokens_details", &det))
+            json_object_object_get_ex(us, details, &det))
             jc_count(det, "cached_tokens", &u->cached);
     }
     json_object_put(o);
+}
+
+/* What a body says (its usage and model). Every hit of an entry reads
+ * the same body, so a body this thread read before is not tokenised
+ * again (textmemo.h: exact, per thread). */
+typedef struct usage_read {
+    usage_in u;
+    char model[LLMC_SAVING_MODEL_MAX];
+} usage_read;
+
+_Static_assert(sizeof(usage_read) <= LLMC__TEXTMEMO_MAX_VAL, "usage_read fits the text memo");
+
+static void read_usage(const char *body, size_t len, usage_in *u, char *model)
+{
+    usage_read r;
+    uint64_t h;
+    if (!llmc__textmemo_get(LLMC__TEXTMEMO_USAGE, body, len, &r, sizeof r, &h)) {
+        memset(&r, 0, sizeof r);
+        if (!usage_fast(body, len, &r.u, r.model, sizeof r.model))
+            usage_slow(body, len, &r.u, r.model, sizeof r.model);
+        llmc__textmemo_put(LLMC__TEXTMEMO_USAGE, body, len, h, &r, sizeof r);
+    }
+    *u = r.u;
+    memcpy(model, r.model, sizeof r.model);
 }
 
 void llmc_saving_compute(const llmc_prices *prices, const char *body, size_t len,
@@ -495,8 +534,8 @@ void llmc_saving_compute(const llmc_prices *prices, const char *body, size_t len
     out->upstream_ms = upstream_ms > 0 ? upstream_ms : 0;
     usage_in u;
     memset(&u, 0, sizeof u);
-    if (body && len > 0 && !usage_fast(body, len, &u, out->model, sizeof out->model))
-        usage_slow(body, len, &u, out->model, sizeof out->model);
+    if (body && len > 0)
+        read_usage(body, len, &u, out->model);
     if (!out->model[0] && fallback_model)
         snprintf(out->model, sizeof out->model, "%s", fallback_model);
     if (u.has_prompt || u.has_completion || u.has_total) {
@@ -735,8 +774,13 @@ const llmc_prices *llmc__prices_slot_get(llmc__prices_slot *s, llmc_err *err)
     if (!s->tried)
         slot_load_locked(s);
     const llmc_prices *p = s->p;
-    if (!p)
-        llmc_err_set(err, s->st, 0, "%s", s->msg);
+    if (!p && err) {
+        /* A copy, not a format: without a price table this runs on every
+         * hit that reports its saving. */
+        err->status = s->st;
+        err->native = 0;
+        memcpy(err->msg, s->msg, sizeof err->msg);
+    }
     pthread_mutex_unlock(&s->mu);
     return p;
 }

@@ -15,6 +15,7 @@
 #include "call.h"
 #include "client.h"
 #include "savings.h"
+#include "semantic.h"
 #include "plugin.h"
 
 #endif
