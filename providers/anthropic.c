@@ -660,7 +660,11 @@ static llmc_status anth_stream_event(anth_stream *s, const json_object *ev, json
         json_object *d = llmc__xj_get(ev, "delta");
         json_object *u = llmc__xj_get(ev, "usage");
         const char *fr = anth_finish(llmc__xj_str(d, "stop_reason"));
-        json_object *merged = s->usage_in ? llmc__xj_copy(s->usage_in) : json_object_new_object();
+        /* A message_start usage that is not an object counts as none (as
+         * in a whole body); merging into it would break json-c's contract. */
+        json_object *merged = s->usage_in && json_object_is_type(s->usage_in, json_type_object)
+                                  ? llmc__xj_copy(s->usage_in)
+                                  : json_object_new_object();
         /* message_delta's usage is cumulative; it overrides the start's. */
         if (u && json_object_is_type(u, json_type_object)) {
             json_object_object_foreach(u, k, v) { llmc__xj_put_ref(merged, k, v); }

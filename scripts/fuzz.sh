@@ -50,11 +50,12 @@ for h in $harnesses; do
   art=$B/fuzz-artifacts/$h
   mkdir -p "$work" "$art"
   rm -f "$art"/*
-  # The proxy's libmicrohttpd logs every malformed request: keep the
+  # The proxy's libmicrohttpd logs every malformed request, the url
+  # harness's cluster handles warn of every unreachable host: keep the
   # target's stderr out of the log (libFuzzer's and the sanitizers'
   # reports still come through; replay a finding to see its message).
   quiet=""
-  [ "$h" = proxy ] && quiet="-close_fd_mask=2"
+  case $h in proxy|url) quiet="-close_fd_mask=2" ;; esac
   seeds="tests/fuzz/corpus/$h"
   [ -d "tests/fuzz/regress/$h" ] && seeds="$seeds tests/fuzz/regress/$h"
   limit=""
