@@ -157,6 +157,11 @@ LLMC_API llmc_call_type llmc_call_kind(const llmc_call *k);
 /* The provider the model resolved to and the model without its prefix. */
 LLMC_API const char *llmc_call_provider(const llmc_call *k);
 LLMC_API const char *llmc_call_model(const llmc_call *k);
+/* 1 when llmc_call_execute answers from the cache because it waited for
+ * an identical call of another process sharing the cache (lease.h): set
+ * before a stream's replay starts, so a chunk callback can tell a replay
+ * from a fresh answer. */
+LLMC_API int llmc_call_coalesced(const llmc_call *k);
 /* TTL the answer would be stored with, ms (LLMC_TTL_DEFAULT: the
  * cache's). */
 LLMC_API int64_t llmc_call_ttl_ms(const llmc_call *k);
