@@ -316,6 +316,9 @@ int llmc_cli_serve(int argc, char **argv)
             proxy_server_port(srv), llmc_cache_url(cache), cfg.n_models,
             cfg.n_keys ? "proxy keys required" : "no proxy keys: open to anyone who can connect");
     fflush(stderr);
+    if (proxy_cache_watch_start(cache) != 0)
+        fprintf(stderr, "llmcache serve: warning: no cache watcher thread; after an outage "
+                        "hits resume after the breaker's cool-down\n");
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "llmcache serve: %s received, finishing requests in flight\n",
@@ -330,6 +333,7 @@ int llmc_cli_serve(int argc, char **argv)
     fprintf(stderr, "llmcache serve: stopped\n");
     rc = 0;
 done:
+    proxy_cache_watch_stop();
     llmc_client_free(client);
     llmc_cache_close(cache);
     proxy_config_free(&cfg);

@@ -1160,6 +1160,9 @@ llmc_status llmc_cache_ping(llmc_cache *c)
         UNLOCK(c);
         if (st != LLMC_OK)
             return backend_fail(c, st, &e, "ping");
+        /* The backend answers: an open circuit need not wait for its
+         * cool-down (a proxy's health checks bring hits back at once). */
+        llmc__breaker_record(c, LLMC_OK);
     }
     if (atomic_load(&c->storage_corrupt))
         return fail(c, LLMC_ECORRUPT,
