@@ -144,6 +144,10 @@ static void run_completion(preq *r)
     r->age_s = age_s;
     pthread_mutex_unlock(&r->mu);
 
+    /* A waiter that gave up on this process's leader does not wait for
+     * the same lease again across replicas. */
+    if (r->pass == PASS_ALONE)
+        llmc_call_set_coalesce(r->k, 0);
     uint64_t t0 = px_now_ns();
     st = llmc_call_execute(r->k, r->stream ? on_chunk : NULL, r, &resp, &err);
     if (st == LLMC_OK && llmc_call_coalesced(r->k)) {

@@ -17,7 +17,7 @@ static void sleep_ms(int64_t ms)
 static int coalescible(const llmc_call *k)
 {
     const llmc_cache *c = k->c->cache;
-    return c && llmc_cache_coalesces(c) && k->caching && !k->ctl.no_cache &&
+    return c && llmc_cache_coalesces(c) && !k->no_wait && k->caching && !k->ctl.no_cache &&
            !k->ctl.no_store && !k->ct->per_item && k->kl > 0 && !k->read_failed;
 }
 
@@ -87,4 +87,10 @@ void llmc__call_coalesce_done(llmc_call *k)
 int llmc_call_coalesced(const llmc_call *k)
 {
     return k ? k->coalesced : 0;
+}
+
+void llmc_call_set_coalesce(llmc_call *k, int on)
+{
+    if (k)
+        k->no_wait = !on;
 }

@@ -278,6 +278,7 @@ struct llmc_call {
     const llmc_provider_ops *ops;
     int lease_held;            /* lease_token is ours: drop it when done */
     int coalesced;             /* answering from another process's call */
+    int no_wait;               /* llmc_call_set_coalesce(k, 0) */
     char model[256];
     llmc_buf key;              /* a computed key (chat/text; embeddings: item 0's) */
     const char *kp;            /* the key: key.data, or kin (from the memo) */

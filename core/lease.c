@@ -162,7 +162,14 @@ llmc_status llmc_cache_lease_release(llmc_cache *c, const char *key, size_t klen
 
 /* The fail-open forms: a backend that is down or stalled must cost a
  * call at most one cache timeout, as lookups and stores do (the breaker
- * and the thread's stall memory apply). */
+ * and the thread's stall memory apply). A lease the server refuses (an
+ * ACL without SET or EVAL, scripting disabled) only costs the
+ * coalescing: it does not count against the backend. */
+static llmc_status breaker_view(llmc_status st)
+{
+    return st == LLMC_ECONN || st == LLMC_ETIMEDOUT || st == LLMC_EIO ? st : LLMC_OK;
+}
+
 llmc_status llmc__lease_take_soft(llmc_cache *c, const char *key, size_t klen, char *token)
 {
     token[0] = '\0';
@@ -179,14 +186,13 @@ llmc_status llmc__lease_take_soft(llmc_cache *c, const char *key, size_t klen, c
     llmc_err_clear(&e);
     llmc_status st = backend_take(c, &lk, token, c->lease_ms, &e);
     llmc_buf_free(&lk);
-    llmc__breaker_record(c, st == LLMC_EEXIST ? LLMC_OK : st);
-    if (st == LLMC_OK || st == LLMC_EEXIST) {
+    llmc__breaker_record(c, breaker_view(st));
+    if (breaker_view(st) == LLMC_OK)
         llmc__soft_ok(c);
-    } else {
+    else
+        llmc__soft_failed(c);
+    if (st != LLMC_OK && st != LLMC_EEXIST)
         llmc__cache_fail(c, &e);
-        if (llmc__status_is_backend_failure(st))
-            llmc__soft_failed(c);
-    }
     if (st != LLMC_OK)
         token[0] = '\0';
     return st;
@@ -205,7 +211,7 @@ void llmc__lease_drop_soft(llmc_cache *c, const char *key, size_t klen, const ch
     llmc_err_clear(&e);
     llmc_status st = backend_drop(c, &lk, token, &e);
     llmc_buf_free(&lk);
-    llmc__breaker_record(c, st == LLMC_MISS ? LLMC_OK : st);
+    llmc__breaker_record(c, breaker_view(st));
     if (st != LLMC_OK && st != LLMC_MISS)
         llmc__cache_fail(c, &e);
 }

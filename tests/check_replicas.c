@@ -656,6 +656,51 @@ START_TEST(t_two_proxies_one_upstream_call)
 }
 END_TEST
 
+/* The replica that went upstream dies (SIGKILL) holding the lease: the
+ * other replica's identical request waits until the lease expires, then
+ * goes upstream itself. */
+START_TEST(t_proxy_leader_killed)
+{
+    proxy a, b;
+    proxy_start(&a, "replica-dies", rs.url, "\"lease_ms\": 1000, \"coalesce_poll_ms\": 20");
+    proxy_start(&b, "replica-lives", rs.url, "\"lease_ms\": 1000, \"coalesce_poll_ms\": 20");
+    fp_set_delay_ms(fp, 5000);
+    client_job j[1];
+    int ports[1] = {a.port};
+    pthread_t t;
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 1);
+    memset(&j[0], 0, sizeof j[0]);
+    j[0].port = ports[0];
+    j[0].body = CHAT("the leader dies");
+    j[0].go = &go;
+    ck_assert_int_eq(pthread_create(&t, NULL, client_main, &j[0]), 0);
+    for (int i = 0; i < 1000 && fp_count(fp) < 1; i++)
+        usleep(10000);
+    ck_assert_uint_eq(fp_count(fp), 1); /* A is upstream, holding the lease */
+    testsrv_kill(&a.srv, 1);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&go);
+    ck_assert_int_ne(j[0].rc, 0); /* its client lost the connection */
+    fp_set_delay_ms(fp, 0);
+    uint64_t t0 = now_ms();
+    reply r;
+    ck_assert_int_eq(request(b.port, "/v1/chat/completions", CHAT("the leader dies"), &r), 0);
+    uint64_t took = now_ms() - t0;
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.xstatus, "MISS");
+    ck_assert_ptr_nonnull(strstr(r.body, "echo: the leader dies"));
+    ck_assert_uint_eq(fp_count(fp), 2);
+    printf("replicas: leader killed holding a 1000 ms lease; the other replica answered after "
+           "%llu ms\n",
+           (unsigned long long)took);
+    ck_assert_int_eq(request(b.port, "/v1/chat/completions", CHAT("the leader dies"), &r), 0);
+    ck_assert_str_eq(r.xstatus, "HIT");
+    testsrv_stop(&a.srv);
+    testsrv_stop(&b.srv);
+}
+END_TEST
+
 /* Redis paused under concurrent distinct requests: each is answered
  * within one cache timeout plus the upstream time. */
 START_TEST(t_proxy_redis_paused)
@@ -736,6 +781,7 @@ int main(void)
     tcase_set_timeout(px, 180);
     tcase_add_checked_fixture(px, setup, teardown);
     tcase_add_test(px, t_two_proxies_one_upstream_call);
+    tcase_add_test(px, t_proxy_leader_killed);
     tcase_add_test(px, t_proxy_redis_paused);
     suite_add_tcase(s, px);
 #endif

@@ -162,6 +162,11 @@ LLMC_API const char *llmc_call_model(const llmc_call *k);
  * before a stream's replay starts, so a chunk callback can tell a replay
  * from a fresh answer. */
 LLMC_API int llmc_call_coalesced(const llmc_call *k);
+/* on = 0: llmc_call_execute neither waits for nor leases against other
+ * processes (a caller that already waited its time for an identical
+ * call goes upstream at once). Default 1: as the cache's coalesce
+ * option says. */
+LLMC_API void llmc_call_set_coalesce(llmc_call *k, int on);
 /* TTL the answer would be stored with, ms (LLMC_TTL_DEFAULT: the
  * cache's). */
 LLMC_API int64_t llmc_call_ttl_ms(const llmc_call *k);
