@@ -182,9 +182,21 @@ START_TEST(t_lease_key_and_options)
     char t[LLMC_LEASE_TOKEN_LEN + 1];
     ck_assert_int_eq(llmc_cache_lease_acquire(c, "k", 1, 1000, t), LLMC_ENOTSUP);
     llmc_cache_close(c);
-    ck_assert_int_eq(llmc_cache_open("redis://127.0.0.1:1?lease_ms=0", NULL, &c, &e),
-                     LLMC_EINVAL);
-    ck_assert_msg(strstr(e.msg, "lease_ms") != NULL, "%s", e.msg);
+    static const char *const bad[][2] = {
+        {"redis://127.0.0.1:1?lease_ms=0", "lease_ms"},
+        {"redis://127.0.0.1:1?lease_ms=-5", "lease_ms"},
+        {"redis://127.0.0.1:1?lease_ms=99999999999", "lease_ms"},
+        {"redis://127.0.0.1:1?coalesce=maybe", "coalesce"},
+        {"redis://127.0.0.1:1?coalesce_poll_ms=0", "coalesce_poll_ms"},
+        {"redis://127.0.0.1:1?coalesce_timeout_ms=1e3", "coalesce_timeout_ms"},
+        {"local://?coalesce=1", "coalesce"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = NULL;
+        ck_assert_int_eq(llmc_cache_open(bad[i][0], NULL, &c, &e), LLMC_EINVAL);
+        ck_assert_ptr_null(c);
+        ck_assert_msg(strstr(e.msg, bad[i][1]) != NULL, "%s: %s", bad[i][0], e.msg);
+    }
 }
 END_TEST
 
