@@ -329,8 +329,8 @@ START_TEST(t_dead_leader_lease_expires)
     ck_assert_int_eq(llmc_call_prepare(cl, LLMC_CALL_CHAT, CHAT("dead leader"), LLMC_ZSTR,
                                        NULL, &k, &e),
                      LLMC_OK);
-    char t[LLMC_LEASE_TOKEN_LEN + 1];
-    const char *key = llmc_call_key(k);
+    char t[LLMC_LEASE_TOKEN_LEN + 1], key[256];
+    snprintf(key, sizeof key, "%s", llmc_call_key(k));
     ck_assert_int_eq(llmc_cache_lease_acquire(c, key, strlen(key), 600, t), LLMC_OK);
     uint64_t t0 = now_ms();
     llmc_response *r = NULL;
