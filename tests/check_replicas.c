@@ -487,7 +487,17 @@ typedef struct proxy {
     int port;
 } proxy;
 
+static void proxy_start_cfg(proxy *p, const char *name, const char *cache_url,
+                            const char *cache_opts, const char *extra);
+
 static void proxy_start(proxy *p, const char *name, const char *cache_url, const char *cache_opts)
+{
+    proxy_start_cfg(p, name, cache_url, cache_opts, "");
+}
+
+/* extra: more members of the configuration object (",\"x\": ..."). */
+static void proxy_start_cfg(proxy *p, const char *name, const char *cache_url,
+                            const char *cache_opts, const char *extra)
 {
     memset(p, 0, sizeof *p);
     ck_assert_int_eq(testsrv_mkdir(&p->srv, name), 0);
@@ -500,8 +510,9 @@ static void proxy_start(proxy *p, const char *name, const char *cache_url, const
              " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
              " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
              "\"api_base\": \"%s\", \"api_key\": \"sk-test-provider\"}],\n"
-             " \"limits\": {\"threads\": 4, \"workers\": 32}}\n",
-             p->port, cache_url, cache_opts ? ", " : "", cache_opts ? cache_opts : "", base_v1);
+             " \"limits\": {\"threads\": 4, \"workers\": 32}%s}\n",
+             p->port, cache_url, cache_opts ? ", " : "", cache_opts ? cache_opts : "", base_v1,
+             extra);
     FILE *f = fopen(cfg, "w");
     ck_assert_ptr_nonnull(f);
     fputs(text, f);
@@ -668,6 +679,29 @@ START_TEST(t_two_proxies_one_upstream_call)
 }
 END_TEST
 
+/* Coalescing switched off in the proxies' configuration: each replica
+ * goes upstream. */
+START_TEST(t_two_proxies_coalescing_off)
+{
+    proxy a, b;
+    const char *off = ",\n \"coalescing\": {\"enabled\": false}";
+    proxy_start_cfg(&a, "replica-off-a", rs.url, NULL, off);
+    proxy_start_cfg(&b, "replica-off-b", rs.url, NULL, off);
+    fp_set_delay_ms(fp, 500);
+    int ports[2] = {a.port, b.port};
+    client_job j[4];
+    run_clients(j, 4, ports, 2, CHAT("not coalesced across replicas"), NULL);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(j[i].rc == 0 && j[i].r.status == 200, "request %d: HTTP %ld", i,
+                      j[i].r.status);
+    ck_assert_uint_ge(fp_count(fp), 2);
+    ck_assert_int_eq(metric(a.port, "llmcache_coalesced_replicas_total"), 0);
+    ck_assert_int_eq(metric(b.port, "llmcache_coalesced_replicas_total"), 0);
+    testsrv_stop(&a.srv);
+    testsrv_stop(&b.srv);
+}
+END_TEST
+
 /* The replica that went upstream dies (SIGKILL) holding the lease: the
  * other replica's identical request waits until the lease expires, then
  * goes upstream itself. */
@@ -793,6 +827,7 @@ int main(void)
     tcase_set_timeout(px, 180);
     tcase_add_checked_fixture(px, setup, teardown);
     tcase_add_test(px, t_two_proxies_one_upstream_call);
+    tcase_add_test(px, t_two_proxies_coalescing_off);
     tcase_add_test(px, t_proxy_leader_killed);
     tcase_add_test(px, t_proxy_redis_paused);
     suite_add_tcase(s, px);
