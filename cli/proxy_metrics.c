@@ -154,6 +154,34 @@ static void saved_metrics(proxy_server *s, llmc_buf *b)
     }
 }
 
+
+/* The local tier in front of the cache (l1_* options). */
+static void l1_metrics(llmc_buf *b, const llmc_stats *st)
+{
+    metric(b, "llmcache_l1_operations_total", "counter",
+           "Local tier lookups by result (a hit costs no backend call).");
+    llmc_buf_printf(b,
+                    "llmcache_l1_operations_total{result=\"hit\"} %llu\n"
+                    "llmcache_l1_operations_total{result=\"miss\"} %llu\n",
+                    (unsigned long long)st->l1_hits, (unsigned long long)st->l1_misses);
+    metric(b, "llmcache_l1_fills_total", "counter", "Copies taken into the local tier.");
+    llmc_buf_printf(b, "llmcache_l1_fills_total %llu\n", (unsigned long long)st->l1_fills);
+    metric(b, "llmcache_l1_evictions_total", "counter",
+           "Local tier copies dropped for room (l1_entries, l1_bytes).");
+    llmc_buf_printf(b, "llmcache_l1_evictions_total %llu\n",
+                    (unsigned long long)st->l1_evictions);
+    metric(b, "llmcache_l1_invalidations_total", "counter",
+           "Deletes and flushes heard from other processes sharing the cache.");
+    llmc_buf_printf(b, "llmcache_l1_invalidations_total %llu\n",
+                    (unsigned long long)st->l1_invalidations);
+    metric(b, "llmcache_l1_resyncs_total", "counter",
+           "Invalidation subscriptions (re)established; each empties the local tier.");
+    llmc_buf_printf(b, "llmcache_l1_resyncs_total %llu\n", (unsigned long long)st->l1_resyncs);
+    metric(b, "llmcache_l1_live", "gauge",
+           "1 while the local tier may serve (its invalidation channel is confirmed).");
+    llmc_buf_printf(b, "llmcache_l1_live %u\n", st->l1_live);
+}
+
 enum MHD_Result px_handle_metrics(preq *r)
 {
     proxy_server *s = r->srv;
@@ -292,6 +320,8 @@ enum MHD_Result px_handle_metrics(preq *r)
         metric(&b, "llmcache_backend_storage_corrupt", "gauge",
                "1 once the backend reported damaged storage, until it is repaired.");
         llmc_buf_printf(&b, "llmcache_backend_storage_corrupt %u\n", st.storage_corrupt);
+        if (st.l1_enabled)
+            l1_metrics(&b, &st);
     }
     if (s->cache) {
         metric(&b, "llmcache_cache_up", "gauge",

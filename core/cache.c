@@ -10,6 +10,7 @@
  * benefit. */
 #include "builtins.h"
 #include "internal.h"
+#include "tier.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,8 @@
 static const char *const common_options[] = {
     "namespace", "ttl", "max_entries", "max_bytes", "max_item_bytes", "timeout_ms",
     "serializer", "key_strategy", "mode", "breaker_threshold", "breaker_cooldown_ms",
-    "scope_by_user", "entry_secret", "coalesce", "lease_ms", "coalesce_timeout_ms",
-    "coalesce_poll_ms", NULL};
+    "scope_by_user", "entry_secret", LLMC_TIER_OPTION_NAMES, "coalesce", "lease_ms",
+    "coalesce_timeout_ms", "coalesce_poll_ms", NULL};
 
 /* ---- stats ---- */
 
@@ -149,6 +150,7 @@ llmc_status llmc_cache_stats(llmc_cache *c, llmc_stats *out, size_t size)
     s.stores_skipped = atomic_load(&c->stores_skipped);
     s.corrupt_reads = atomic_load(&c->corrupt_reads);
     s.storage_corrupt = atomic_load(&c->storage_corrupt) != 0;
+    llmc__tier_stats(c, &s);
     memcpy(out, &s, size < sizeof s ? size : sizeof s);
     return LLMC_OK;
 }
@@ -163,19 +165,22 @@ void llmc_cache_stats_reset(llmc_cache *c)
     atomic_store(&c->breaker_skips, 0);
     atomic_store(&c->stores_skipped, 0);
     atomic_store(&c->corrupt_reads, 0);
+    llmc__tier_stats_reset(c);
 }
 
 llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)
 {
     if (!c || !cb)
         return LLMC_EINVAL;
-    if (!BACKEND_HAS(c, stats))
-        return LLMC_OK;
-    if (c->serialize)
-        pthread_mutex_lock(&c->serial_lock);
-    llmc_status st = c->ops->stats(c->ctx, cb, ud);
-    if (c->serialize)
-        pthread_mutex_unlock(&c->serial_lock);
+    llmc_status st = LLMC_OK;
+    if (BACKEND_HAS(c, stats)) {
+        if (c->serialize)
+            pthread_mutex_lock(&c->serial_lock);
+        st = c->ops->stats(c->ctx, cb, ud);
+        if (c->serialize)
+            pthread_mutex_unlock(&c->serial_lock);
+    }
+    llmc__tier_stats_foreach(c, cb, ud);
     return st;
 }
 
@@ -627,6 +632,8 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
                          llmc_strerror(st));
         goto done;
     }
+    if ((st = llmc__tier_open(c, err)) != LLMC_OK)
+        goto done;
     *out = c;
     c = NULL;
 done:
@@ -653,6 +660,7 @@ void llmc_cache_close(llmc_cache *c)
 {
     if (!c)
         return;
+    llmc__tier_close(c); /* its subscriber uses the backend */
     if (c->ctx)
         c->ops->close(c->ctx);
     /* After close: the backend's code may live in a plugin. */
@@ -732,15 +740,30 @@ static llmc_status resolve_ttl(llmc_cache *c, int64_t ttl_ms, int64_t *out)
     return LLMC_OK;
 }
 
-/* Get without hit/miss accounting (entry calls count themselves). */
-llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
-                                llmc_err *e)
+llmc_status llmc__cache_get_backend(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                    llmc_err *e)
 {
     uint64_t t0 = llmc_mono_ns();
     LOCK(c);
     llmc_status st = c->ops->get(c->ctx, key, klen, out, e);
     UNLOCK(c);
     record_get(c, llmc_mono_ns() - t0);
+    return st;
+}
+
+/* Get without hit/miss accounting (entry calls count themselves). */
+llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                llmc_err *e)
+{
+    if (!c->tier)
+        return llmc__cache_get_backend(c, key, klen, out, e);
+    uint64_t epoch;
+    if (llmc__tier_get(c, key, klen, out, &epoch) == LLMC_OK)
+        return LLMC_OK;
+    size_t len0 = out->len;
+    llmc_status st = llmc__cache_get_backend(c, key, klen, out, e);
+    if (st == LLMC_OK)
+        llmc__tier_fill_raw(c, key, klen, out->data + len0, out->len - len0, epoch);
     return st;
 }
 
@@ -780,6 +803,8 @@ llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, con
     llmc_status st = c->ops->set(c->ctx, key, klen, val, vlen, ttl_ms, e);
     UNLOCK(c);
     record_set(c, llmc_mono_ns() - t0);
+    if (c->tier)
+        llmc__tier_written(c, key, klen, val, vlen, ttl_ms, st == LLMC_OK);
     if (st == LLMC_OK) {
         llmc_stat_slot *s = llmc__stat_slot(c);
         ADD(s->sets, 1);
@@ -823,6 +848,8 @@ llmc_status llmc_cache_del(llmc_cache *c, const char *key, size_t klen)
     LOCK(c);
     st = c->ops->del(c->ctx, key, klen, &e);
     UNLOCK(c);
+    if (c->tier)
+        llmc__tier_deleted(c, key, klen, st == LLMC_OK || st == LLMC_MISS);
     if (st == LLMC_OK)
         ADD(llmc__stat_slot(c)->deletes, 1);
     else if (st != LLMC_MISS)
@@ -965,6 +992,9 @@ llmc_status llmc_cache_mset(llmc_cache *c, size_t n, const llmc_kv *items)
         st = c->ops->mset(c->ctx, n, res, &e);
         UNLOCK(c);
         record_set(c, llmc_mono_ns() - t0);
+        for (size_t i = 0; c->tier && i < n; i++)
+            llmc__tier_written(c, res[i].key, res[i].klen, res[i].val, res[i].vlen,
+                               res[i].ttl_ms, st == LLMC_OK);
         if (st == LLMC_OK) {
             llmc_stat_slot *s = llmc__stat_slot(c);
             ADD(s->sets, n);
@@ -1124,6 +1154,8 @@ static llmc_status flush_prefix(llmc_cache *c, const char *ns, int native_ok,
     } else {
         return fail(c, LLMC_ENOTSUP, "cache backend %s cannot flush a namespace", c->name);
     }
+    if (c->tier)
+        llmc__tier_flushed(c, ns, st == LLMC_OK);
     if (st != LLMC_OK)
         return backend_fail(c, st, &e, "flush");
     if (deleted)
@@ -1142,6 +1174,8 @@ llmc_status llmc_cache_flush_all(llmc_cache *c)
     LOCK(c);
     llmc_status st = c->ops->flush_all(c->ctx, &e);
     UNLOCK(c);
+    if (c->tier)
+        llmc__tier_flushed(c, NULL, st == LLMC_OK);
     if (st != LLMC_OK)
         return backend_fail(c, st, &e, "flush_all");
     return st;

@@ -1,6 +1,7 @@
 /* Entry-level cache calls: envelope + verification + fail-open policy. */
 #include "hash.h"
 #include "internal.h"
+#include "tier.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -107,7 +108,11 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
         return LLMC_EINVAL;
     int soft = (flags & LLMC_ENTRY_SOFT) != 0;
     llmc_stat_slot *s = llmc__stat_slot(c);
-    if (soft && !llmc__breaker_allow(c)) {
+    /* A copy in the local tier costs no backend call, so neither the
+     * breaker nor the failure memory hears of it. */
+    uint64_t epoch = 0;
+    int from_tier = c->tier && llmc__tier_get(c, key, klen, &out->raw, &epoch) == LLMC_OK;
+    if (!from_tier && soft && !llmc__breaker_allow(c)) {
         ADD(s->misses, 1);
         return LLMC_MISS;
     }
@@ -115,8 +120,9 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
     e.status = LLMC_OK;
     e.native = 0;
     e.msg[0] = 0;
-    llmc_status st = llmc__cache_get_raw(c, key, klen, &out->raw, &e);
-    if (soft) {
+    llmc_status st =
+        from_tier ? LLMC_OK : llmc__cache_get_backend(c, key, klen, &out->raw, &e);
+    if (soft && !from_tier) {
         llmc__breaker_record(c, st);
         if (llmc__status_is_backend_failure(st))
             llmc__soft_failed(c);
@@ -178,6 +184,8 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
         ADD(s->misses, 1);
         return LLMC_MISS;
     }
+    if (c->tier && !from_tier)
+        llmc__tier_fill(c, key, klen, out->raw.data, out->raw.len, out->entry.expires_ms, epoch);
     out->age_ms = now - out->entry.created_ms;
     if (out->age_ms < 0)
         out->age_ms = 0;

@@ -55,6 +55,9 @@ size_t llmc__registry_remove_origin(const char *origin);
  * accounting, which the entry layer does itself. */
 llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
                                 llmc_err *e);
+/* As llmc__cache_get_raw, straight to the backend: no local tier. */
+llmc_status llmc__cache_get_backend(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
+                                    llmc_err *e);
 llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
                                 size_t vlen, int64_t ttl_ms, llmc_err *e);
 
@@ -106,7 +109,10 @@ typedef struct llmc_stat_slot {
     _Atomic uint64_t set_count, set_ns_total, set_ns_max;
     _Atomic uint64_t get_hist[LLMC_HIST_BUCKETS];
     _Atomic uint64_t set_hist[LLMC_HIST_BUCKETS];
+    _Atomic uint64_t l1_hits, l1_misses, l1_fills; /* the local tier (tier.c) */
 } __attribute__((aligned(64))) llmc_stat_slot;
+
+typedef struct llmc__tier llmc__tier;
 
 struct llmc_cache {
     const llmc_backend_ops *ops;
@@ -147,6 +153,8 @@ struct llmc_cache {
      * a backend call, e.g. SQLite's SQLITE_CORRUPT). */
     _Atomic uint64_t corrupt_reads;
     _Atomic int storage_corrupt;       /* 1 from the first report until a repair */
+    /* The local tier in front of the backend (l1_* options), or NULL. */
+    llmc__tier *tier;
 
     /* Coalescing across processes (core/lease.c). */
     int coalesce;                /* leases in use */

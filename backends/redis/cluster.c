@@ -26,6 +26,7 @@
 #include "builtins.h"
 #include "cluster_impl.h"
 #include "connopts.h"
+#include "pubsub.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -449,6 +450,65 @@ static llmc_status c_ping(void *ctx, llmc_err *err)
     return all_masters(ctx, "PING", REDIS_REPLY_STATUS, NULL, err);
 }
 
+/* ---- invalidation channel of the local tier ----
+ * A PUBLISH on any node of a cluster reaches the subscribers of every
+ * node (and a master's replicas relay its messages), so one master is
+ * enough for either side; round robin spreads the subscribers. */
+
+static _Atomic size_t pub_next;
+
+static cnode *some_master(cctx *x, llmc_err *err)
+{
+    size_t nm = 0;
+    cnode **m = llmc__rc_masters_snapshot(x, &nm);
+    if (m && nm == 0) {
+        free(m);
+        llmc__rc_refresh(x, 0, NULL);
+        m = llmc__rc_masters_snapshot(x, &nm);
+    }
+    if (!m) {
+        llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+        return NULL;
+    }
+    cnode *n = nm ? m[atomic_fetch_add(&pub_next, 1) % nm] : NULL;
+    free(m);
+    if (!n)
+        no_masters(x, err);
+    return n;
+}
+
+static llmc_status c_publish(void *ctx, const char *channel, const void *msg, size_t len,
+                             llmc_err *err)
+{
+    cctx *x = ctx;
+    cnode *n = some_master(x, err);
+    if (!n)
+        return err->status;
+    const char *av[3] = {"PUBLISH", channel, msg};
+    size_t al[3] = {7, strlen(channel), len};
+    redisReply *r = NULL;
+    llmc_status st = llmc__rc_node_cmd(n, 3, av, al, llmc__deadline_after_ms(x->cmd_ms), &r, err);
+    if (st == LLMC_OK && r->type == REDIS_REPLY_ERROR)
+        st = llmc__redis_error_reply(r, "PUBLISH", n->pool.cfg.label, x->tmpl.password, err);
+    if (r)
+        freeReplyObject(r);
+    if (st == LLMC_ECONN || st == LLMC_ETIMEDOUT)
+        llmc__rc_refresh(x, 0, NULL);
+    return st;
+}
+
+static llmc_status c_subscribe(void *ctx, const char *channel, void **sub, llmc_err *err)
+{
+    cctx *x = ctx;
+    cnode *n = some_master(x, err);
+    if (!n)
+        return err->status;
+    llmc_status st = llmc__rsub_open(&n->pool.cfg, channel, (llmc_rsub **)sub, err);
+    if (st == LLMC_ECONN || st == LLMC_ETIMEDOUT)
+        llmc__rc_refresh(x, 0, NULL);
+    return st;
+}
+
 static llmc_status c_flush_all(void *ctx, llmc_err *err)
 {
     return all_masters(ctx, "FLUSHDB", REDIS_REPLY_STATUS, NULL, err);
@@ -719,6 +779,11 @@ const llmc_backend_ops llmc__backend_redis_cluster = {
     .stats = c_stats,
     .scan = c_scan,
     .ttl = c_ttl,
+    .publish = c_publish,
+    .subscribe = c_subscribe,
+    .sub_poll = llmc__rsub_poll,
+    .sub_ping = llmc__rsub_ping,
+    .sub_close = llmc__rsub_close,
     .lease_acquire = c_lease_acquire,
     .lease_release = c_lease_release,
 };
@@ -743,6 +808,11 @@ const llmc_backend_ops llmc__backend_redis_sentinel = {
     .stats = c_stats,
     .scan = c_scan,
     .ttl = c_ttl,
+    .publish = c_publish,
+    .subscribe = c_subscribe,
+    .sub_poll = llmc__rsub_poll,
+    .sub_ping = llmc__rsub_ping,
+    .sub_close = llmc__rsub_close,
     .lease_acquire = c_lease_acquire,
     .lease_release = c_lease_release,
 };

@@ -11,6 +11,7 @@
 #include "builtins.h"
 #include "conn.h"
 #include "connopts.h"
+#include "pubsub.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -727,6 +728,29 @@ static llmc_status r_stats(void *ctx, llmc_stat_cb cb, void *ud)
     return LLMC_OK;
 }
 
+/* ---- invalidation channel of the local tier ---- */
+
+static llmc_status int_reply(rctx *x, llmc_rconn *c, redisReply *r, void *ud, llmc_err *err)
+{
+    if (r->type != REDIS_REPLY_INTEGER)
+        return unexpected(x, c, r, ud, err);
+    return LLMC_OK;
+}
+
+static llmc_status r_publish(void *ctx, const char *channel, const void *msg, size_t len,
+                             llmc_err *err)
+{
+    const char *av[3] = {"PUBLISH", channel, msg};
+    size_t al[3] = {7, strlen(channel), len};
+    return run_cmd(ctx, 3, av, al, int_reply, "PUBLISH", err);
+}
+
+static llmc_status r_subscribe(void *ctx, const char *channel, void **sub, llmc_err *err)
+{
+    rctx *x = ctx;
+    return llmc__rsub_open(&x->pool.cfg, channel, (llmc_rsub **)sub, err);
+}
+
 /* ---- open/close ---- */
 
 static llmc_status r_open(const llmc_backend_config *cfg, void **out, llmc_err *err)
@@ -805,6 +829,11 @@ const llmc_backend_ops llmc__backend_redis = {
     .stats = r_stats,
     .scan = r_scan,
     .ttl = r_ttl,
+    .publish = r_publish,
+    .subscribe = r_subscribe,
+    .sub_poll = llmc__rsub_poll,
+    .sub_ping = llmc__rsub_ping,
+    .sub_close = llmc__rsub_close,
     .lease_acquire = r_lease_acquire,
     .lease_release = r_lease_release,
 };

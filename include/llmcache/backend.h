@@ -79,6 +79,10 @@ typedef struct llmc_backend_config {
                                     read backend-specific ones from here */
 } llmc_backend_config;
 
+/* One message received on a subscription (see llmc_backend_ops.subscribe);
+ * msg is valid during the call only. */
+typedef void (*llmc_message_cb)(void *ud, const void *msg, size_t len);
+
 typedef struct llmc_backend_ops {
     llmc_component hdr;
     /* URL schemes this backend answers, NULL-terminated; NULL means only
@@ -130,6 +134,34 @@ typedef struct llmc_backend_ops {
      * the core). LLMC_OK when healthy or repaired, LLMC_ECORRUPT when
      * damaged and not repaired. */
     llmc_status (*check)(void *ctx, unsigned flags, llmc_check_result *out, llmc_err *err);
+
+    /* Optional, all five or none: messages between every process that
+     * shares this store (Redis pub/sub). The local tier (the l1_* cache
+     * options, see docs/backends/tier.md) publishes one per write, delete
+     * and flush and drops its copies on each one it receives, so a
+     * delete through one process reaches every process's tier.
+     *
+     * publish: send msg[0..len) on `channel` (a pooled connection).
+     * subscribe: open a subscription to `channel` on a connection of its
+     *   own (never pooled); *sub is passed to the three calls below, all
+     *   made by one thread.
+     * sub_poll: wait up to wait_ms for messages, handing each to cb;
+     *   LLMC_OK when none came or all were delivered.
+     * sub_ping: one round trip on the subscription; every message the
+     *   server published before it answered has been handed to cb when
+     *   it returns LLMC_OK.
+     * Any other status from sub_poll / sub_ping means the subscription is
+     *   gone (server restarted, connection lost): the caller closes it and
+     *   subscribes again.
+     * sub_close: close it (NULL ok). */
+    llmc_status (*publish)(void *ctx, const char *channel, const void *msg, size_t len,
+                           llmc_err *err);
+    llmc_status (*subscribe)(void *ctx, const char *channel, void **sub, llmc_err *err);
+    llmc_status (*sub_poll)(void *sub, int64_t wait_ms, llmc_message_cb cb, void *ud,
+                            llmc_err *err);
+    llmc_status (*sub_ping)(void *sub, llmc_message_cb cb, void *ud, llmc_err *err);
+    void (*sub_close)(void *sub);
+
     /* Optional, with lease_release: short leases, how processes sharing
      * the backend coalesce identical misses (only one goes upstream).
      * Create `key` holding token[0..tlen) for ttl_ms (> 0) only if the

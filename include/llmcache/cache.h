@@ -218,6 +218,16 @@ typedef struct llmc_stats {
      * SQLite page that fails its checks); each is also a miss or error. */
     uint64_t corrupt_reads;
     uint32_t storage_corrupt; /* 1 once damage was reported, until repaired */
+    /* The local tier (l1_* options; all zero without one). A hit from it
+     * is also counted in `hits` but not in get_count (no backend call). */
+    uint32_t l1_enabled;      /* 1 when the cache has a local tier */
+    uint32_t l1_live;         /* 1 while the tier may serve (for Redis: its
+                                 subscription was confirmed recently) */
+    uint64_t l1_hits, l1_misses;
+    uint64_t l1_fills;        /* copies taken from the backend or a write */
+    uint64_t l1_evictions;    /* copies dropped for room (entries, bytes) */
+    uint64_t l1_invalidations; /* deletes/flushes received from other processes */
+    uint64_t l1_resyncs;      /* subscriptions (re)established; each empties the tier */
 } llmc_stats;
 
 /* Fill *out (size `size`, pass sizeof(llmc_stats)) with the handle's
