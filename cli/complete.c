@@ -17,6 +17,7 @@ typedef struct req_opts {
     const char *model, *user, *system, *request_file, *mock;
     const char *api_base, *api_key, *cache_url, *ns, *provider, *timeout, *retries;
     const char *cache_control; /* --cache-control, read by the library */
+    const char *api;         /* --api: the call type (API) to use */
     int stream, text, no_cache, no_store, verbose, quiet, explain, help;
     int two_requests;        /* key: a second --request is compared */
     const char *request_file2;
@@ -32,7 +33,7 @@ typedef struct req_opts {
 enum {
     OPT_USER = 256, OPT_SYSTEM, OPT_REQUEST, OPT_STREAM, OPT_TEXT, OPT_CACHE, OPT_NO_CACHE,
     OPT_NO_STORE, OPT_TTL, OPT_NAMESPACE, OPT_API_BASE, OPT_API_KEY, OPT_MOCK, OPT_EXPLAIN,
-    OPT_INPUT, OPT_PARAM, OPT_PROVIDER, OPT_TIMEOUT, OPT_RETRIES, OPT_CACHE_CONTROL
+    OPT_INPUT, OPT_PARAM, OPT_PROVIDER, OPT_TIMEOUT, OPT_RETRIES, OPT_CACHE_CONTROL, OPT_API
 };
 
 static const char complete_help[] =
@@ -53,6 +54,9 @@ static const char complete_help[] =
     "                          else a string): --param temperature=0 --param seed=7\n"
     "      --mock-response TEXT  answer with TEXT instead of calling the provider\n"
     "                          (LiteLLM's mock_response: no network, no key)\n"
+    "      --api NAME          the API to call: chat (default, /v1/chat/completions)\n"
+    "                          or responses (OpenAI's /v1/responses: --user is the\n"
+    "                          \"input\", --system the \"instructions\")\n"
     "Output:\n"
     "      --stream            stream: print each chunk as one JSON line as it arrives\n"
     "                          (a hit is replayed as chunks)\n"
@@ -117,6 +121,8 @@ static const char key_help[] =
     "\n"
     "  -e, --explain           also print the canonical key material the key is the\n"
     "                          SHA-256 of, so you can see why two calls differ\n"
+    "      --api NAME          the API the request is for (chat, responses), as for\n"
+    "                          llmcache complete\n"
     "  -r, --request FILE      twice: the keys of two requests (the other options\n"
     "                          apply to both); with --explain, the members of their\n"
     "                          key material that differ\n"
@@ -149,6 +155,7 @@ static const struct option req_longopts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"cache-control", required_argument, NULL, OPT_CACHE_CONTROL},
+    {"api", required_argument, NULL, OPT_API},
     {"explain", no_argument, NULL, 'e'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -218,6 +225,7 @@ static int parse_opts(int argc, char **argv, req_opts *o)
             break;
         case 'n': o->ns = optarg; break;
         case OPT_CACHE_CONTROL: o->cache_control = optarg; break;
+        case OPT_API: o->api = optarg; break;
         case OPT_API_BASE: o->api_base = optarg; break;
         case OPT_API_KEY: o->api_key = optarg; break;
         case OPT_MOCK: o->mock = optarg; break;
@@ -261,6 +269,20 @@ static int parse_opts(int argc, char **argv, req_opts *o)
             return rc;
     }
     return -1;
+}
+
+/* --api NAME: a call type that takes a request built from --user (or a
+ * --request file). Returns 0 (*call set when given) or an exit status. */
+static int api_call(const req_opts *o, llmc_call_type *call)
+{
+    if (!o->api)
+        return 0;
+    llmc_call_type t;
+    if (llmc_call_type_parse(o->api, &t) != LLMC_OK ||
+        (t != LLMC_CALL_CHAT && t != LLMC_CALL_RESPONSES))
+        return cli_usage_error(o->cmd, "--api '%s': expected chat or responses", o->api);
+    *call = t;
+    return 0;
 }
 
 /* The request from the options. Returns 0 or an exit status. */
@@ -317,8 +339,16 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
             llmc_buf_free(&in);
             return LLMC_CLI_EXIT_ERROR;
         }
-        if ((o->system && llmc_request_add_message(r, "system", o->system) != LLMC_OK) ||
-            llmc_request_add_message(r, "user", user) != LLMC_OK) {
+        if (call == LLMC_CALL_RESPONSES) {
+            /* The Responses API: the text is the input, the system
+             * message the instructions. */
+            if ((o->system && llmc_request_set_string(r, "instructions", o->system) != LLMC_OK) ||
+                llmc_request_set_string(r, "input", user) != LLMC_OK) {
+                llmc_buf_free(&in);
+                goto oom;
+            }
+        } else if ((o->system && llmc_request_add_message(r, "system", o->system) != LLMC_OK) ||
+                   llmc_request_add_message(r, "user", user) != LLMC_OK) {
             llmc_buf_free(&in);
             goto oom;
         }
@@ -467,14 +497,17 @@ static void fmt_age(char *buf, size_t n, int64_t ms)
 }
 
 /* One status line on stderr: HIT, MISS or BYPASS, with the key. */
-static void print_status(const req_opts *o, const llmc_response *r, int have_cache)
+static void print_status(const req_opts *o, const llmc_response *r, int have_cache,
+                         const char *bypass)
 {
     const char *key = llmc_response_cache_key(r);
     const char *prov = llmc_response_provider(r);
     if (!have_cache || !key) {
-        fprintf(stderr, "llmcache: BYPASS (%s) provider=%s\n",
-                have_cache ? "caching off for this call" : "--no-cache and --no-store",
-                prov ? prov : "?");
+        fprintf(stderr, "llmcache: BYPASS (%s%s) provider=%s\n",
+                !have_cache ? "--no-cache and --no-store"
+                : bypass    ? "never cached: the answer depends on provider state, "
+                            : "caching off for this call",
+                have_cache && bypass ? bypass : "", prov ? prov : "?");
         return;
     }
     size_t items = llmc_response_item_count(r);
@@ -530,8 +563,17 @@ static int on_chunk(void *ud, struct json_object *chunk)
 {
     stream_ctx *s = ud;
     if (s->text) {
-        json_object *choices, *c0, *delta, *content;
-        if (json_object_object_get_ex(chunk, "choices", &choices) &&
+        json_object *choices, *c0, *delta, *content, *type;
+        if (json_object_object_get_ex(chunk, "type", &type) &&
+            strcmp(json_object_get_string(type), "response.output_text.delta") == 0) {
+            /* A Responses API event: the text comes in output_text deltas. */
+            if (json_object_object_get_ex(chunk, "delta", &delta) &&
+                json_object_is_type(delta, json_type_string)) {
+                fwrite(json_object_get_string(delta), 1, (size_t)json_object_get_string_len(delta),
+                       stdout);
+                s->any_text = 1;
+            }
+        } else if (json_object_object_get_ex(chunk, "choices", &choices) &&
             json_object_is_type(choices, json_type_array) &&
             json_object_array_length(choices) > 0 &&
             (c0 = json_object_array_get_idx(choices, 0)) &&
@@ -601,6 +643,12 @@ static int run_call(int argc, char **argv, llmc_call_type call)
         rc = cli_usage_error(o.cmd, "--input belongs to llmcache embed");
         goto out;
     }
+    if (o.api && call == LLMC_CALL_EMBEDDING) {
+        rc = cli_usage_error(o.cmd, "--api belongs to llmcache complete");
+        goto out;
+    }
+    if ((rc = api_call(&o, &call)) != 0)
+        goto out;
     llmc_request *req = NULL;
     if ((rc = build_request(&o, call, &req)) != 0)
         goto out;
@@ -633,10 +681,14 @@ static int run_call(int argc, char **argv, llmc_call_type call)
     llmc_call_opts copts = LLMC_CALL_OPTS_INIT;
     copts.cache_control = o.cache_control;
     llmc_call *k = NULL;
+    const char *bypass = NULL;
     llmc_status st = llmc_call_prepare_request(client, call, req, &copts, &k, &err);
     if (st == LLMC_OK) {
+        bypass = llmc_call_bypass_reason(k);
         /* A request file that asks for a stream gets one. */
-        if (call == LLMC_CALL_CHAT && llmc_call_wants_stream(k))
+        llmc_call_type_info info;
+        if (llmc_call_wants_stream(k) &&
+            llmc_call_type_info_get(call, &info, sizeof info) == LLMC_OK && info.streams)
             o.stream = 1;
         st = llmc_call_execute(k, o.stream ? on_chunk : NULL, &sc, &resp, &err);
     }
@@ -667,7 +719,7 @@ static int run_call(int argc, char **argv, llmc_call_type call)
             rc = 0;
         }
         if (cli_show_status(o.verbose, o.quiet))
-            print_status(&o, resp, cache != NULL);
+            print_status(&o, resp, cache != NULL, bypass);
     }
     warn_cache_failed(&o, cache);
     llmc_response_free(resp);
@@ -696,7 +748,13 @@ static int key_request(const req_opts *o, key_req *kr)
 {
     kr->call = o->ninputs ? LLMC_CALL_EMBEDDING : LLMC_CALL_CHAT;
     kr->req = NULL;
-    if (o->request_file && !o->ninputs) {
+    if (o->api) {
+        if (o->ninputs)
+            return cli_usage_error(o->cmd, "--api cannot be combined with --input");
+        int rc = api_call(o, &kr->call);
+        if (rc)
+            return rc;
+    } else if (o->request_file && !o->ninputs) {
         /* The member that names the kind of call ("messages", "prompt",
          * "input"), as the library reads it. */
         llmc_call_type t = llmc_call_type_of_request(

@@ -246,6 +246,7 @@ static int prepare(preq *r)
             return -1;
         }
         r->stream = streams;
+        r->typed = streams && info.typed_events;
     }
     r->caching = llmc_call_caching(r->k);
     r->no_cache = r->caching && !llmc_call_reads_cache(r->k);
@@ -373,6 +374,7 @@ static enum endpoint route_of(const char *url, llmc_call_type *call)
         case LLMC_CALL_CHAT: return EP_CHAT;
         case LLMC_CALL_TEXT: return EP_TEXT;
         case LLMC_CALL_EMBEDDING: return EP_EMBED;
+        case LLMC_CALL_RESPONSES: return EP_RESPONSES;
         default: return EP_UNKNOWN;
         }
     }
@@ -399,7 +401,7 @@ static enum MHD_Result handle(preq *r)
                            s->cfg->max_body);
     if (r->ep == EP_UNKNOWN)
         return px_queue_error(r, 404, "not_found", "No route for %s %s", r->method, r->path);
-    int post = r->ep == EP_CHAT || r->ep == EP_TEXT || r->ep == EP_EMBED || r->ep == EP_DELETE ||
+    int post = (r->ep >= EP_CHAT && r->ep <= EP_LAST_CALL) || r->ep == EP_DELETE ||
                r->ep == EP_FLUSH;
     /* HEAD is GET without the body (libmicrohttpd leaves it out); only
      * the health check offers it, for load balancers that probe so. */
@@ -427,6 +429,7 @@ static enum MHD_Result handle(preq *r)
     case EP_CHAT:
     case EP_TEXT:
     case EP_EMBED:
+    case EP_RESPONSES:
         return handle_completion(r);
     case EP_MODELS: {
         char *p = malloc(s->models_len + 1);

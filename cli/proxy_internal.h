@@ -33,6 +33,7 @@ enum endpoint {
     EP_CHAT,
     EP_TEXT,
     EP_EMBED,
+    EP_RESPONSES,
     EP_MODELS,
     EP_HEALTH,
     EP_METRICS,
@@ -43,6 +44,8 @@ enum endpoint {
     EP_UI_DATA,
     EP_COUNT_
 };
+/* The completion endpoints are EP_CHAT..EP_LAST_CALL. */
+#define EP_LAST_CALL EP_RESPONSES
 
 /* Buckets of the upstream latency histogram (proxy_metrics.c). */
 #define N_LAT 14
@@ -152,6 +155,8 @@ struct preq {
     int gone;
     int ready;          /* a plain result (or an error) is in out */
     int streaming;      /* stream chunks are flowing through sbuf */
+    int typed;          /* chunks are typed events (event: lines, no [DONE]) */
+    int64_t events;     /* typed events sent, for an error event's number */
     int s_done;
     int status;
     llmc_buf out;       /* plain body */

@@ -35,6 +35,18 @@ static int on_chunk(void *ud, struct json_object *chunk)
         pthread_mutex_unlock(&r->mu);
         return 1;
     }
+    if (r->typed) {
+        /* Typed events name themselves on an event: line, as the API
+         * sends them. */
+        json_object *t;
+        const char *type = json_object_object_get_ex(chunk, "type", &t)
+                               ? json_object_get_string(t) : NULL;
+        /* Never a line break inside the event line (the library refuses
+         * such types; this is where the line is written). */
+        if (type && !strpbrk(type, "\r\n"))
+            llmc_buf_printf(&r->sbuf, "event: %s\n", type);
+        r->events++;
+    }
     llmc_buf_puts(&r->sbuf, "data: ");
     llmc_buf_append(&r->sbuf, s, len);
     llmc_buf_puts(&r->sbuf, "\n\n");
@@ -97,7 +109,8 @@ static void finish_stream(preq *r)
         r->streaming = 1;
         r->status = 200;
     }
-    llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
+    if (!r->typed)
+        llmc_buf_puts(&r->sbuf, "data: [DONE]\n\n");
     r->s_done = 1;
     px_wake(r);
     pthread_mutex_unlock(&r->mu);

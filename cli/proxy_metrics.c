@@ -8,7 +8,7 @@
 #include <time.h>
 
 static const char *const ep_label[EP_COUNT_] = {
-    "other", "chat", "completions", "embeddings", "models", "health",
+    "other", "chat", "completions", "embeddings", "responses", "models", "health",
     "metrics", "cache_ping", "cache_delete", "cache_flush", "ui", "ui_data",
 };
 
@@ -49,7 +49,7 @@ void px_ui_read(void *server, ui_counters *c)
     proxy_server *s = server;
     metrics *m = &s->m;
     memset(c, 0, sizeof *c);
-    for (int e = EP_CHAT; e <= EP_EMBED; e++) {
+    for (int e = EP_CHAT; e <= EP_LAST_CALL; e++) {
         c->requests += atomic_load(&m->requests[e]);
         c->hits += atomic_load(&m->hits[e]);
         c->misses += atomic_load(&m->misses[e]);
@@ -192,17 +192,17 @@ enum MHD_Result px_handle_metrics(preq *r)
         llmc_buf_printf(&b, "llmcache_requests_total{endpoint=\"%s\"} %llu\n", ep_label[e],
                         (unsigned long long)atomic_load(&m->requests[e]));
     metric(&b, "llmcache_cache_hits_total", "counter", "Answers served from the cache.");
-    for (int e = EP_CHAT; e <= EP_EMBED; e++)
+    for (int e = EP_CHAT; e <= EP_LAST_CALL; e++)
         llmc_buf_printf(&b, "llmcache_cache_hits_total{endpoint=\"%s\"} %llu\n", ep_label[e],
                         (unsigned long long)atomic_load(&m->hits[e]));
     metric(&b, "llmcache_cache_misses_total", "counter",
            "Cacheable requests that went upstream.");
-    for (int e = EP_CHAT; e <= EP_EMBED; e++)
+    for (int e = EP_CHAT; e <= EP_LAST_CALL; e++)
         llmc_buf_printf(&b, "llmcache_cache_misses_total{endpoint=\"%s\"} %llu\n", ep_label[e],
                         (unsigned long long)atomic_load(&m->misses[e]));
     metric(&b, "llmcache_cache_bypass_total", "counter",
            "Requests with caching off (use-cache false, no cache).");
-    for (int e = EP_CHAT; e <= EP_EMBED; e++)
+    for (int e = EP_CHAT; e <= EP_LAST_CALL; e++)
         llmc_buf_printf(&b, "llmcache_cache_bypass_total{endpoint=\"%s\"} %llu\n", ep_label[e],
                         (unsigned long long)atomic_load(&m->bypass[e]));
     metric(&b, "llmcache_coalesced_total", "counter",

@@ -64,6 +64,22 @@ static void error_json(llmc_buf *out, int status, const char *code, const char *
     json_object_put(o);
 }
 
+/* The error event of a typed stream (Responses):
+ * {"type":"error","code","message","param","sequence_number"}. */
+static void typed_error_event(llmc_buf *out, int status, const char *code, const char *msg,
+                              int64_t seq)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string("error"));
+    json_object_object_add(o, "code", json_object_new_string(code ? code : error_type(status)));
+    json_object_object_add(o, "message", json_object_new_string(msg));
+    json_object_object_add(o, "param", NULL);
+    json_object_object_add(o, "sequence_number", json_object_new_int64(seq));
+    llmc_buf_clear(out);
+    llmc_buf_puts(out, json_object_to_json_string_ext(o, JSON_FLAGS));
+    json_object_put(o);
+}
+
 int px_status_for(const llmc_err *e)
 {
     switch (e->status) {
@@ -133,6 +149,8 @@ void px_add_cache_headers(preq *r, struct MHD_Response *resp, const char *status
                                 r->ep == EP_EMBED ? r->resp_key.data : r->key.data);
     snprintf(age, sizeof age, "%lld", (long long)(age_s > 0 ? age_s : 0));
     MHD_add_response_header(resp, "age", age);
+    if (r->k && llmc_call_bypass_reason(r->k))
+        MHD_add_response_header(resp, "x-llmcache-bypass", llmc_call_bypass_reason(r->k));
     if (r->coalesced)
         MHD_add_response_header(resp, "x-llmcache-coalesced", "true");
     if (r->saved_set && strcmp(status, "HIT") == 0) {
@@ -317,7 +335,9 @@ void px_finish_error(preq *r, const llmc_err *e)
     error_json(&b, status, px_error_code(e, status), msg);
     pthread_mutex_lock(&r->mu);
     if (r->streaming) {
-        llmc_buf_puts(&r->sbuf, "data: ");
+        if (r->typed)
+            typed_error_event(&b, status, px_error_code(e, status), msg, r->events);
+        llmc_buf_puts(&r->sbuf, r->typed ? "event: error\ndata: " : "data: ");
         llmc_buf_append(&r->sbuf, b.data, b.len);
         llmc_buf_puts(&r->sbuf, "\n\n");
         r->s_done = 1;

@@ -288,6 +288,8 @@ static llmc_status prepare_view(llmc_call *k, const llmc__jv *root, const llmc__
     k->ops = rt.ops;
     memcpy(k->model, rt.model, sizeof k->model);
     k->caching = llmc__caching_on(c, &k->ctl);
+    if (k->ct->never_cached && (k->bypass = k->ct->never_cached(root)) != NULL)
+        k->caching = 0;
     if (root->d) {
         if (k->ct->per_item)
             return LLMC_ENOTSUP;
@@ -322,6 +324,7 @@ static void call_init(llmc_call *k, llmc_client *c, const llmc__calltype *ct)
     k->kl = 0;
     k->looked_up = k->fast = k->memo = k->read_failed = 0;
     k->lease_token[0] = '\0';
+    k->bypass = NULL;
     k->emb = NULL;
     k->model[0] = '\0';
 }
@@ -336,6 +339,7 @@ static void call_reset(llmc_call *k)
     k->caching = 0;
     k->stream = 0;
     k->ops = NULL;
+    k->bypass = NULL;
 }
 
 /* Prepare into caller-provided storage (the convenience calls keep the
@@ -576,12 +580,14 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     r->client = k->c;
     r->upstream_ms = lk->entry.upstream_ms;
+    r->call = k->ct->type;
     if (k->fast)
         __atomic_fetch_add(&fast_hits, 1, __ATOMIC_RELAXED);
     llmc_status st = LLMC_OK;
     if (cb) {
         json_object *ro = llmc_response_json(r);
-        st = ro ? llmc__replay_to(ro, cb, ud, err)
+        st = ro ? (k->ct->replay ? k->ct->replay(ro, cb, ud, err)
+                                 : llmc__replay_to(ro, cb, ud, err))
                 : llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable");
     }
     if (st != LLMC_OK || !out)
@@ -653,8 +659,10 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
     json_object *resp = NULL;
     int attempts = 0;
     uint64_t t0 = llmc_mono_ns();
-    st = llmc__call_upstream(k->c, k->ct->type, k->obj, NULL, &rt, cb, ud, &resp, &attempts,
-                             err);
+    st = k->ct->upstream
+             ? k->ct->upstream(k->c, k->obj, &rt, cb, ud, &resp, &attempts, err)
+             : llmc__call_upstream(k->c, k->ct->type, k->obj, NULL, &rt, cb, ud, &resp,
+                                   &attempts, err);
     int64_t upstream_ms = llmc__upstream_ms_since(t0);
     if (st != LLMC_OK)
         goto done;
@@ -666,10 +674,13 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
                                  k->ops->hdr.name, &r, err);
     if (st == LLMC_OK) {
         r->attempts = attempts;
+        r->call = k->ct->type;
         /* A stream is complete only when the provider said each choice
          * finished; an end marker alone is not enough. */
-        if (k->caching && !k->ctl.no_store && llmc__response_storable(k->ct->type, resp) &&
-            (!cb || llmc__response_finished(resp))) {
+        int storable = k->ct->storable ? k->ct->storable(resp, cb != NULL)
+                                       : llmc__response_storable(k->ct->type, resp) &&
+                                             (!cb || llmc__response_finished(resp));
+        if (k->caching && !k->ctl.no_store && storable) {
             if (k->read_failed)
                 llmc__store_skipped(k->c->cache);
             else
@@ -734,6 +745,11 @@ int llmc_call_reads_cache(const llmc_call *k)
 int llmc_call_stores(const llmc_call *k)
 {
     return k && k->caching && !k->ctl.no_store;
+}
+
+const char *llmc_call_bypass_reason(const llmc_call *k)
+{
+    return k ? k->bypass : NULL;
 }
 
 int llmc_call_wants_stream(const llmc_call *k)

@@ -6,6 +6,7 @@
  * is a new row plus its adapters; the pipeline (call.c) reads only the
  * row. */
 #include "client_internal.h"
+#include "calltype_responses.h"
 
 #include <string.h>
 
@@ -47,6 +48,10 @@ static const llmc__calltype rows[] = {
      LLMC__HIT_SPLICE, 0, text_paths, "completions"},
     {LLMC_CALL_EMBEDDING, "embedding", "embedding", LLMC_PROVIDER_EMBEDDING,
      validate_embedding, 1, LLMC__HIT_MERGE, 0, embed_paths, "embeddings"},
+    {LLMC_CALL_RESPONSES, "responses", "response", LLMC_PROVIDER_CHAT, llmc__responses_validate,
+     0, LLMC__HIT_SPLICE, 1, llmc__responses_paths, "responses", llmc__responses_never_cached,
+     llmc__responses_key_excluded, llmc__responses_upstream, llmc__responses_replay,
+     llmc__responses_storable, 1},
 };
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t)
@@ -72,8 +77,20 @@ llmc_status llmc_call_type_info_get(llmc_call_type t, llmc_call_type_info *out, 
     info.paths = ct->paths;
     info.streams = ct->streams;
     info.label = ct->label;
+    info.typed_events = ct->typed_events;
     memcpy(out, &info, size < sizeof info ? size : sizeof info);
     return LLMC_OK;
+}
+
+int llmc__calltype_key_excluded(llmc_call_type t, const char *name)
+{
+    const llmc__calltype *ct = llmc__calltype_of(t);
+    if (!ct || !ct->key_excluded)
+        return 0;
+    for (const char *const *p = ct->key_excluded; *p; p++)
+        if (strcmp(*p, name) == 0)
+            return 1;
+    return 0;
 }
 
 llmc_status llmc_call_type_for_path(const char *path, llmc_call_type *out)

@@ -100,6 +100,7 @@ llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc);
 int llmc__wants_stream(const llmc__jv *root);
 
 /* ---- call types ---- */
+typedef struct llmc__route llmc__route;
 typedef enum llmc__hit_mark {
     LLMC__HIT_SPLICE, /* "cache": true spliced into the stored body */
     LLMC__HIT_MERGE   /* items merged into a new body marked "cache": true */
@@ -122,7 +123,27 @@ typedef struct llmc__calltype {
     /* The proxy's paths for this call type (NULL-terminated). */
     const char *const *paths;
     const char *label;         /* metric label */
+    /* Optional hooks (NULL = the chat behaviour), for call types whose
+     * wire format is not chat's. */
+    /* The member that makes a request depend on state the provider holds
+     * (never cached: a BYPASS), or NULL. */
+    const char *(*never_cached)(const llmc__jv *root);
+    /* Request members left out of the key besides the common ones. */
+    const char *const *key_excluded;
+    /* Call the provider (instead of llmc__call_upstream). */
+    llmc_status (*upstream)(llmc_client *c, json_object *req, const llmc__route *rt,
+                            llmc_chunk_cb cb, void *ud, json_object **out, int *attempts,
+                            llmc_err *err);
+    /* Replay a stored answer to cb as this API's stream events. */
+    llmc_status (*replay)(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err);
+    /* Worth storing (complete, not failed); streamed: it came as a stream. */
+    int (*storable)(json_object *resp, int streamed);
+    /* Stream events are sent as SSE "event: <type>" lines, no [DONE]. */
+    int typed_events;
 } llmc__calltype;
+
+/* A member name the call type keeps out of the key (keys.c). */
+int llmc__calltype_key_excluded(llmc_call_type t, const char *name);
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t);
 
@@ -133,7 +154,7 @@ typedef struct llmc__model {
     char *name, *target, *api_base, *api_key, *api_version;
 } llmc__model;
 
-typedef struct llmc__route {
+struct llmc__route {
     const llmc__model *alias;      /* the listed model, or NULL */
     const llmc_provider_ops *ops;  /* the provider the model resolves to */
     const llmc_provider_ops *exec; /* the one that answers */
@@ -143,7 +164,7 @@ typedef struct llmc__route {
     const char *api_base_for_key;  /* NULL when the provider's default */
     const char *api_key;           /* borrowed from the request or options */
     const char *api_version;
-} llmc__route;
+};
 
 /* Strings routing reads from a token view are decoded into these
  * (thread-local) buffers; `declined` is set when one cannot be read as
@@ -235,6 +256,7 @@ struct llmc_response {
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
     int coalesced;             /* a hit found by waiting for another's call */
+    llmc_call_type call;       /* how to replay it (RAW: as chat) */
 };
 
 llmc_response *llmc__response_new(void);
@@ -256,6 +278,12 @@ llmc_status llmc__response_from_obj(json_object *o, const char *key, const char 
 llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object *req,
                                 json_object *input, const llmc__route *rt, llmc_chunk_cb cb,
                                 void *ud, json_object **out, int *attempts, llmc_err *err);
+/* The request as the provider gets it (controls, credentials, transport
+ * removed; `input` replaces "input"), the request's extra headers (when
+ * the client takes request credentials), the per-call HTTP settings. */
+json_object *llmc__upstream_body(json_object *req, int keep_mock, json_object *input);
+llmc_status llmc__add_extra_headers(json_object *req, llmc_http_request *hr, llmc_err *err);
+void llmc__call_http_config(llmc_client *c, json_object *req, llmc__http_config *hc);
 /* Upstream time of a miss, stored with the entry so a hit can report what
  * it saved: whole ms since t0 (llmc_mono_ns), at least 1 (0 = unknown). */
 int64_t llmc__upstream_ms_since(uint64_t t0);
@@ -289,6 +317,7 @@ struct llmc_call {
      * out): this call does not store either, so it waits for the cache
      * once, whichever thread executes it. */
     int read_failed;
+    const char *bypass;        /* the member that keeps it out of the cache */
     int fast;                  /* prepared from tokens */
     int memo;                  /* prepared from the memo */
     llmc__embed *emb;

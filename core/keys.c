@@ -1,6 +1,7 @@
 /* Key strategy "v1" (DESIGN.md): RFC 8785 canonical key material, SHA-256,
  * optional namespace prefix. */
 #include "canon.h"
+#include "client_internal.h"
 #include "builtins.h"
 #include "fastjson.h"
 #include "hash.h"
@@ -60,6 +61,8 @@ static int v1_param_filter(void *ud, const char *key, struct json_object **val)
             return 1;
         return 0;
     }
+    if (llmc__calltype_key_excluded(f->in->call, key))
+        return 0;
     if (f->in->input_item && strcmp(key, "input") == 0)
         *val = (struct json_object *)f->in->input_item;
     return 1;
@@ -151,8 +154,8 @@ static llmc_status v1_compute(const llmc_key_input *in, llmc_buf *key, llmc_buf 
         return llmc_err_set(err, LLMC_EINVAL, 0, "key input: provider and model are required");
     const char *call = llmc_call_type_name(in->call);
     if (!call || in->call == LLMC_CALL_RAW)
-        return llmc_err_set(err, LLMC_EINVAL, 0, "key input: call type must be chat, text or "
-                            "embedding");
+        return llmc_err_set(err, LLMC_EINVAL, 0, "key input: call type must be chat, text, "
+                            "embedding or responses");
     if (in->call == LLMC_CALL_EMBEDDING && !in->input_item)
         return llmc_err_set(err, LLMC_EINVAL, 0, "key input: embeddings need the input item");
     v1_filter f = {in};

@@ -3,6 +3,7 @@
  * "cache":true spliced after its opening brace: the body is parsed only
  * when the caller asks for a json_object. */
 #include "client_internal.h"
+#include "calltype_responses.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -156,6 +157,8 @@ struct json_object *llmc_response_json(llmc_response *r)
 const char *llmc_response_content(llmc_response *r)
 {
     json_object *o = llmc_response_json(r), *choices, *v;
+    if (o && r->call == LLMC_CALL_RESPONSES)
+        return llmc__responses_output_text(o);
     if (!o || !json_object_object_get_ex(o, "choices", &choices) ||
         !json_object_is_type(choices, json_type_array) || json_object_array_length(choices) == 0)
         return NULL;
@@ -264,5 +267,8 @@ llmc_status llmc_response_replay(llmc_response *r, llmc_chunk_cb cb, void *ud, l
     json_object *o = llmc_response_json(r);
     if (!o)
         return llmc_err_set(err, LLMC_ECORRUPT, 0, "the response is not readable JSON");
+    const llmc__calltype *ct = llmc__calltype_of(r->call);
+    if (ct && ct->replay)
+        return ct->replay(o, cb, ud, err);
     return llmc__replay_to(o, cb, ud, err);
 }

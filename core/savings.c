@@ -441,6 +441,13 @@ static int usage_fast(const char *body, size_t len, usage_in *u, char *model, si
         fj_count(d, llmc__fj_member(d, (size_t)us, "completion_tokens"), &u->completion);
     u->has_total = fj_count(d, llmc__fj_member(d, (size_t)us, "total_tokens"), &u->total);
     long det = llmc__fj_member(d, (size_t)us, "prompt_tokens_details");
+    /* The Responses API names them input_tokens / output_tokens. */
+    if (!u->has_prompt && !u->has_completion) {
+        u->has_prompt = fj_count(d, llmc__fj_member(d, (size_t)us, "input_tokens"), &u->prompt);
+        u->has_completion =
+            fj_count(d, llmc__fj_member(d, (size_t)us, "output_tokens"), &u->completion);
+        det = llmc__fj_member(d, (size_t)us, "input_tokens_details");
+    }
     if (det >= 0 && d->t[det].type == LLMC__FJ_OBJ)
         fj_count(d, llmc__fj_member(d, (size_t)det, "cached_tokens"), &u->cached);
     return 1;
@@ -481,8 +488,15 @@ static void usage_slow(const char *body, size_t len, usage_in *u, char *model, s
         u->has_prompt = jc_count(us, "prompt_tokens", &u->prompt);
         u->has_completion = jc_count(us, "completion_tokens", &u->completion);
         u->has_total = jc_count(us, "total_tokens", &u->total);
+        const char *details = "prompt_tokens_details";
+        if (!u->has_prompt && !u->has_completion) {
+            /* The Responses API's names. */
+            u->has_prompt = jc_count(us, "input_tokens", &u->prompt);
+            u->has_completion = jc_count(us, "output_tokens", &u->completion);
+            details = "input_tokens_details";
+        }
         if (json_object_is_type(us, json_type_object) &&
-            json_object_object_get_ex(us, "prompt_tokens_details", &det))
+            json_object_object_get_ex(us, details, &det))
             jc_count(det, "cached_tokens", &u->cached);
     }
     json_object_put(o);

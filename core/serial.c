@@ -287,17 +287,17 @@ static llmc_status json_decode(const char *data, size_t len, llmc_entry *e, llmc
                             "versions 1 to %d", (long long)v, LLMC_ENTRY_VERSION);
     if (!lit(&c, ",\"ser\":\"json\",\"call\":\""))
         return corrupt(err, "bad header");
+    /* The call type's name, as llmc_call_type_name writes it. */
     llmc_call_type call;
-    if (lit(&c, "chat\""))
-        call = LLMC_CALL_CHAT;
-    else if (lit(&c, "text\""))
-        call = LLMC_CALL_TEXT;
-    else if (lit(&c, "embedding\""))
-        call = LLMC_CALL_EMBEDDING;
-    else if (lit(&c, "raw\""))
-        call = LLMC_CALL_RAW;
-    else
+    const char *q = memchr(c.p, '"', (size_t)(c.end - c.p) < 16 ? (size_t)(c.end - c.p) : 16);
+    char cname[16];
+    if (!q || (size_t)(q - c.p) >= sizeof cname)
         return corrupt(err, "bad call type");
+    memcpy(cname, c.p, (size_t)(q - c.p));
+    cname[q - c.p] = '\0';
+    if (llmc_call_type_parse(cname, &call) != LLMC_OK)
+        return corrupt(err, "bad call type");
+    c.p = q + 1;
     uint8_t ks[32], mac[32], hb[8];
     int has_mac = 0;
     if (!lit(&c, ",\"created\":") || !num(&c, &created) || !lit(&c, ",\"expires\":") ||
@@ -425,7 +425,7 @@ static llmc_status bin_decode_v1(const char *data, size_t len, llmc_entry *e, ll
     const unsigned char *h = (const unsigned char *)data;
     if (len < BIN1_HDR)
         return corrupt(err, "truncated header");
-    if (h[5] != SER_BINARY_ID || h[6] > LLMC_CALL_EMBEDDING || h[7] != 0)
+    if (h[5] != SER_BINARY_ID || !llmc_call_type_name((llmc_call_type)h[6]) || h[7] != 0)
         return corrupt(err, "bad header");
     uint64_t blen = get64(h + 56);
     if (blen != len - BIN1_HDR)
@@ -460,7 +460,7 @@ static llmc_status bin_decode(const char *data, size_t len, llmc_entry *e, llmc_
         return bin_decode_v1(data, len, e, err);
     if (len < BIN2_HDR)
         return corrupt(err, "truncated header");
-    if (h[5] != SER_BINARY_ID || h[6] > LLMC_CALL_EMBEDDING || (h[7] & ~BIN_FLAG_MAC) != 0)
+    if (h[5] != SER_BINARY_ID || !llmc_call_type_name((llmc_call_type)h[6]) || (h[7] & ~BIN_FLAG_MAC) != 0)
         return corrupt(err, "bad header");
     size_t hdr = BIN2_HDR + ((h[7] & BIN_FLAG_MAC) ? 32 : 0);
     if (len < hdr)

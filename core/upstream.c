@@ -374,3 +374,20 @@ llmc_status llmc__replay_to(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_
     replay_ctx rc = {cb, ud, err};
     return llmc__replay(resp, replay_sink, &rc);
 }
+
+/* The pieces of the provider call other call types' upstream hooks reuse
+ * (calltype_responses.c). */
+json_object *llmc__upstream_body(json_object *req, int keep_mock, json_object *input)
+{
+    return upstream_request(req, keep_mock, input);
+}
+
+llmc_status llmc__add_extra_headers(json_object *req, llmc_http_request *hr, llmc_err *err)
+{
+    return add_extra_headers(req, hr, err);
+}
+
+void llmc__call_http_config(llmc_client *c, json_object *req, llmc__http_config *hc)
+{
+    call_http_config(c, req, hc);
+}

@@ -7,8 +7,8 @@
 #   -t SECONDS  run each harness for this long (default 600 without -n)
 #   -n RUNS     run each harness for this many executions (with -t: until
 #               the first of the two)
-#   HARNESS     names (fastkey canon url envelope sse provider client
-#               proxy); default: all that were built
+#   HARNESS     names (fastkey canon url envelope sse responses provider
+#               client proxy); default: all that were built
 #
 # Inputs found are kept in build-fuzz/fuzz-corpus/<harness> (seeded from
 # tests/fuzz/corpus and tests/fuzz/regress); a crash or mismatch is saved
@@ -33,7 +33,7 @@ B=build-fuzz
 if [ -d "$B" ]; then meson setup --reconfigure "$B" >/dev/null || exit 1
 else CC=clang meson setup "$B" -Dfuzz=enabled -Db_lundef=false -Dtests=disabled >/dev/null || exit 1
 fi
-harnesses=${*:-fastkey canon url envelope sse provider client proxy}
+harnesses=${*:-fastkey canon url envelope sse responses provider client proxy}
 targets=""
 for h in $harnesses; do targets="$targets tests/fuzz/fuzz-$h"; done
 ninja -C "$B" $targets >/dev/null || { ninja -C "$B" $targets; exit 1; }

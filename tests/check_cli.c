@@ -463,6 +463,54 @@ START_TEST(provider_miss_then_hit)
 }
 END_TEST
 
+/* --api responses: the Responses API through the command, the key
+ * explained. */
+START_TEST(responses_api)
+{
+    const char *cache = sqlite_url("resp.db");
+    EXPECT(0, "complete", "-v", "--api", "responses", "--cache", cache, "--api-base", api_base,
+           "--model", "gpt-4o-mini", "--user", "hello responses", "--system", "be brief");
+    HAS(err, "MISS");
+    HAS(out, "\"object\":\"response\"");
+    HAS(out, "echo: hello responses");
+    const fp_request *rq = fp_last(fp);
+    ck_assert_str_eq(rq->path, "/v1/responses");
+    HAS(rq->body, "\"instructions\":\"be brief\"");
+    HAS(rq->body, "\"input\":\"hello responses\"");
+    /* The hit, as a stream of typed events and as text. */
+    EXPECT(0, "complete", "-v", "--api", "responses", "--cache", cache, "--api-base", api_base,
+           "--model", "gpt-4o-mini", "--user", "hello responses", "--system", "be brief",
+           "--stream");
+    HAS(err, "HIT");
+    HAS(out, "{\"type\":\"response.created\"");
+    HAS(out, "{\"type\":\"response.output_text.delta\"");
+    HAS(out, "{\"type\":\"response.completed\"");
+    EXPECT(0, "complete", "-v", "--api", "responses", "--cache", cache, "--api-base", api_base,
+           "--model", "gpt-4o-mini", "--user", "hello responses", "--system", "be brief",
+           "--stream", "--text");
+    ck_assert_str_eq(out, "echo: hello responses\n");
+    ck_assert_uint_eq(fp_count(fp), 1);
+    /* The key: the call type and the members in the material; store
+     * left out. */
+    EXPECT(0, "key", "--explain", "--api", "responses", "--cache", cache, "--model",
+           "gpt-4o-mini", "--user", "hello responses", "--system", "be brief", "--param",
+           "store=true");
+    HAS(out, "call:      responses");
+    HAS(out, "material:  {\"call\":\"responses\",\"model\":\"gpt-4o-mini\",\"params\":"
+             "{\"input\":\"hello responses\",\"instructions\":\"be brief\"}");
+    /* A follow-up on provider state: never cached. */
+    for (int i = 0; i < 2; i++) {
+        EXPECT(0, "complete", "-v", "--api", "responses", "--cache", cache, "--api-base",
+               api_base, "--model", "gpt-4o-mini", "--user", "and then?", "--param",
+               "previous_response_id=resp_1");
+        HAS(err, "BYPASS");
+    }
+    ck_assert_uint_eq(fp_count(fp), 3);
+    EXPECT(2, "complete", "--api", "nope", "--model", "m", "--user", "x");
+    HAS(err, "--api 'nope'");
+}
+END_TEST
+
 START_TEST(request_file_and_stdin)
 {
     const char *cache = sqlite_url("r.db");
@@ -1300,6 +1348,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, help_and_version);
     tcase_add_test(tc, mock_default_store_miss_then_hit);
     tcase_add_test(tc, provider_miss_then_hit);
+    tcase_add_test(tc, responses_api);
     tcase_add_test(tc, request_file_and_stdin);
     tcase_add_test(tc, stream_miss_hit_and_text);
     tcase_add_test(tc, key_and_explain);

@@ -326,6 +326,44 @@ static void slow_stream(fp_conn *c, const fp_request *req, void *ud)
     fp_stream_end(c);
 }
 
+/* The Responses API, slowly: one output_text delta every 150 ms (client
+ * disconnects); plain calls as the fake provider answers them. */
+static void slow_responses(fp_conn *c, const fp_request *req, void *ud)
+{
+    if (!strstr(req->body, "\"stream\":true")) {
+        fp_openai_responses(c, req, ud);
+        return;
+    }
+    static const char resp_fmt[] =
+        "{\"id\":\"resp_slow\",\"object\":\"response\",\"status\":\"%s\",\"model\":"
+        "\"gpt-4o-mini\",\"output\":[%s]}";
+    static const char item[] =
+        "{\"id\":\"msg_slow\",\"type\":\"message\",\"status\":\"completed\",\"role\":"
+        "\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"part0 part1 part2 "
+        "part3 part4 part5 part6 part7 \",\"annotations\":[]}]}";
+    char ev[2048], r[1024];
+    int seq = 0;
+    fp_stream_begin(c, "text/event-stream");
+    snprintf(r, sizeof r, resp_fmt, "in_progress", "");
+    snprintf(ev, sizeof ev, "{\"type\":\"response.created\",\"sequence_number\":%d,"
+             "\"response\":%s}", seq++, r);
+    if (fp_sse_event(c, "response.created", ev) < 0)
+        return;
+    for (int i = 0; i < 8; i++) {
+        snprintf(ev, sizeof ev, "{\"type\":\"response.output_text.delta\",\"sequence_number\":"
+                 "%d,\"item_id\":\"msg_slow\",\"output_index\":0,\"content_index\":0,"
+                 "\"delta\":\"part%d \"}", seq++, i);
+        if (fp_sse_event(c, "response.output_text.delta", ev) < 0)
+            return;
+        sleep_ms(150);
+    }
+    snprintf(r, sizeof r, resp_fmt, "completed", item);
+    snprintf(ev, sizeof ev, "{\"type\":\"response.completed\",\"sequence_number\":%d,"
+             "\"response\":%s}", seq++, r);
+    fp_sse_event(c, "response.completed", ev);
+    fp_stream_end(c);
+}
+
 static void write_config(proxy *p, const char *extra)
 {
     char text[4096];
@@ -380,6 +418,7 @@ static void setup(void)
     fp = fp_start();
     ck_assert_ptr_nonnull(fp);
     fp_add_route(fp, "POST", "/slow/v1/chat/completions", slow_stream, NULL);
+    fp_add_route(fp, "POST", "/slow/v1/responses", slow_responses, NULL);
     proxy_start(&main_px, "proxy-main", NULL);
 }
 
@@ -1415,12 +1454,13 @@ static int npm_ready(void)
     return rc == 0 && stat(NPM_DIR "/node_modules/openai/package.json", &st) == 0;
 }
 
-static json_object *run_node(const char *mode)
+static json_object *run_node_script(const char *name, const char *mode)
 {
-    char script[300], out[300], err[300];
-    snprintf(script, sizeof script, "%s/openai_client.mjs", NPM_DIR);
+    char script[300], out[300], err[300], srcpath[400];
+    snprintf(script, sizeof script, "%s/%s", NPM_DIR, name);
+    snprintf(srcpath, sizeof srcpath, "%s/tests/proxy/%s", LLMC_SOURCE_ROOT, name);
     /* The script must sit next to node_modules for `import "openai"`. */
-    char *src = slurp(LLMC_SOURCE_ROOT "/tests/proxy/openai_client.mjs", NULL);
+    char *src = slurp(srcpath, NULL);
     ck_assert_ptr_nonnull(src);
     spit(script, src);
     free(src);
@@ -1442,6 +1482,11 @@ static json_object *run_node(const char *mode)
     free(o);
     free(e);
     return j;
+}
+
+static json_object *run_node(const char *mode)
+{
+    return run_node_script("openai_client.mjs", mode);
 }
 
 static const char *js(json_object *o, const char *a, const char *b)
@@ -2136,6 +2181,225 @@ START_TEST(test_main_server_clean_exit)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The Responses API (POST /v1/responses): curl and the openai npm
+ * package's responses.create. */
+
+/* "type type ..." of a typed SSE body (each event's "event:" line must
+ * name its data's "type"), the joined output_text deltas and whether a
+ * [DONE] came. */
+static void typed_sse(const char *body, char *types, size_t tsz, char *text, size_t xsz,
+                      int *done)
+{
+    types[0] = text[0] = '\0';
+    *done = strstr(body, "[DONE]") != NULL;
+    const char *p = body;
+    while ((p = strstr(p, "event: ")) != NULL) {
+        p += 7;
+        size_t tl = strcspn(p, "\n");
+        const char *d = p + tl + 1;
+        ck_assert_msg(strncmp(d, "data: ", 6) == 0, "event without data: %.80s", p);
+        d += 6;
+        const char *e = strstr(d, "\n\n");
+        ck_assert_ptr_nonnull(e);
+        char *ev = strndup(d, (size_t)(e - d));
+        json_object *o = json_tokener_parse(ev);
+        ck_assert_msg(o != NULL, "bad SSE event: %s", ev);
+        const char *t = jpath_str(o, "type", -1, NULL, NULL);
+        ck_assert_msg(t && strlen(t) == tl && strncmp(t, p, tl) == 0, "event: %.*s, type %s",
+                      (int)tl, p, t ? t : "(none)");
+        if (*types)
+            strncat(types, " ", tsz - strlen(types) - 1);
+        strncat(types, t, tsz - strlen(types) - 1);
+        if (strcmp(t, "response.output_text.delta") == 0)
+            strncat(text, jpath_str(o, "delta", -1, NULL, NULL), xsz - strlen(text) - 1);
+        json_object_put(o);
+        free(ev);
+        p = e;
+    }
+}
+
+static char *responses_body(const char *text, const char *extra)
+{
+    char b[2048];
+    snprintf(b, sizeof b, "{\"model\":\"gpt-4o-mini\",\"input\":\"%s %u\"%s}", text, run_tag,
+             extra ? extra : "");
+    return strdup(b);
+}
+
+START_TEST(test_responses_curl)
+{
+    size_t before = fp_count(fp);
+    char *plain = responses_body("responses plain", NULL);
+    resp r1, r2;
+    http(&r1, "POST", &main_px, "/v1/responses", plain, admin_h);
+    ck_assert_int_eq(r1.status, 200);
+    ck_status(&r1, "MISS");
+    ck_assert_ptr_nonnull(hdr(&r1, "x-llmcache-key"));
+    http(&r2, "POST", &main_px, "/responses", plain, admin_h);
+    ck_status(&r2, "HIT");
+    ck_assert_ptr_nonnull(hdr(&r2, "age"));
+    /* What the hit saved, from the Responses usage names. */
+    ck_assert_int_gt(atoi(hdr(&r2, "x-llmcache-saved-tokens")), 0);
+    json_object *o1 = body_json(&r1), *o2 = body_json(&r2), *v;
+    ck_assert_str_eq(jpath_str(o2, "object", -1, NULL, NULL), "response");
+    ck_assert(json_object_object_get_ex(o2, "cache", &v) && json_object_get_boolean(v));
+    ck_assert(!json_object_object_get_ex(o1, "cache", NULL));
+    ck_assert_str_eq(jpath_str(o1, "output", 0, "id", NULL), jpath_str(o2, "output", 0, "id", NULL));
+    ck_assert_ptr_nonnull(strstr(r2.body, "echo: responses plain"));
+    ck_assert_str_eq(fp_last(fp)->path, "/v1/responses");
+    json_object_put(o1);
+    json_object_put(o2);
+    resp_free(&r1);
+    resp_free(&r2);
+    ck_assert_uint_eq(fp_count(fp) - before, 1);
+
+    /* A stream: typed events, no [DONE]; the hit replays the same types;
+     * the plain call after it is a hit of the same entry. */
+    char *st = responses_body("responses stream of several words", ",\"stream\":true");
+    http(&r1, "POST", &main_px, "/v1/responses", st, admin_h);
+    ck_assert_int_eq(r1.status, 200);
+    ck_status(&r1, "MISS");
+    ck_assert_ptr_nonnull(strstr(hdr(&r1, "content-type"), "text/event-stream"));
+    http(&r2, "POST", &main_px, "/v1/responses", st, admin_h);
+    ck_status(&r2, "HIT");
+    char t1[4096], t2[4096], x1[512], x2[512];
+    int d1, d2;
+    typed_sse(r1.body, t1, sizeof t1, x1, sizeof x1, &d1);
+    typed_sse(r2.body, t2, sizeof t2, x2, sizeof x2, &d2);
+    ck_assert_int_eq(d1, 0);
+    ck_assert_int_eq(d2, 0);
+    ck_assert_str_eq(t1, t2);
+    ck_assert_str_eq(x1, x2);
+    ck_assert_ptr_nonnull(strstr(x1, "echo: responses stream of several words"));
+    ck_assert(strncmp(t1, "response.created response.in_progress", 37) == 0);
+    ck_assert_ptr_nonnull(strstr(t1, "response.output_text.delta response.output_text.delta"));
+    ck_assert(strcmp(t1 + strlen(t1) - 18, "response.completed") == 0);
+    resp_free(&r1);
+    resp_free(&r2);
+    char *st_plain = responses_body("responses stream of several words", NULL);
+    http(&r1, "POST", &main_px, "/v1/responses", st_plain, admin_h);
+    ck_status(&r1, "HIT");
+    resp_free(&r1);
+    ck_assert_uint_eq(fp_count(fp) - before, 2);
+
+    /* State held by the provider: never cached, passed through. */
+    char *prev = responses_body("responses follow-up", ",\"previous_response_id\":\"resp_x\"");
+    for (int i = 0; i < 2; i++) {
+        http(&r1, "POST", &main_px, "/v1/responses", prev, admin_h);
+        ck_assert_int_eq(r1.status, 200);
+        ck_status(&r1, "BYPASS");
+        ck_assert_str_eq(hdr(&r1, "x-llmcache-bypass"), "previous_response_id");
+        ck_assert_ptr_null(hdr(&r1, "x-llmcache-key"));
+        ck_assert_ptr_nonnull(strstr(fp_last(fp)->body, "\"previous_response_id\":\"resp_x\""));
+        resp_free(&r1);
+    }
+    char *conv = responses_body("responses conv", ",\"conversation\":\"conv_1\",\"stream\":true");
+    http(&r1, "POST", &main_px, "/v1/responses", conv, admin_h);
+    ck_status(&r1, "BYPASS");
+    resp_free(&r1);
+    ck_assert_uint_eq(fp_count(fp) - before, 5);
+
+    /* A stream that fails upstream: an error event ends it, nothing is
+     * stored (the same request goes upstream again). */
+    char *bad = responses_body("ERROR_EVENT responses", ",\"stream\":true");
+    for (int i = 0; i < 2; i++) {
+        http(&r1, "POST", &main_px, "/v1/responses", bad, admin_h);
+        ck_status(&r1, "MISS");
+        ck_assert_ptr_nonnull(strstr(r1.body, "event: error\ndata: {\"type\":\"error\""));
+        ck_assert_ptr_null(strstr(r1.body, "[DONE]"));
+        resp_free(&r1);
+    }
+    ck_assert_uint_eq(fp_count(fp) - before, 7);
+
+    /* Errors in the OpenAI error format, naming the field. */
+    http(&r1, "POST", &main_px, "/v1/responses", "{\"model\":\"gpt-4o-mini\"}", admin_h);
+    ck_assert_int_eq(r1.status, 400);
+    o1 = body_json(&r1);
+    ck_assert_ptr_nonnull(strstr(jpath_str(o1, "error", -1, "message", NULL), "\"input\""));
+    ck_assert_str_eq(jpath_str(o1, "error", -1, "type", NULL), "invalid_request_error");
+    json_object_put(o1);
+    resp_free(&r1);
+    http(&r1, "GET", &main_px, "/metrics", NULL, admin_h);
+    ck_assert_ptr_nonnull(strstr(r1.body, "llmcache_cache_hits_total{endpoint=\"responses\"} 3"));
+    ck_assert_ptr_nonnull(strstr(r1.body, "llmcache_cache_bypass_total{endpoint=\"responses\"} 3"));
+    resp_free(&r1);
+    free(plain);
+    free(st);
+    free(st_plain);
+    free(prev);
+    free(conv);
+    free(bad);
+}
+END_TEST
+
+/* A client that leaves a Responses stream: nothing partial is stored. */
+START_TEST(test_responses_client_disconnect)
+{
+    char b[512];
+    snprintf(b, sizeof b, "{\"model\":\"slow-stream\",\"stream\":true,\"input\":\"leave %u\"}",
+             run_tag);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/responses", main_px.url);
+    call c;
+    resp r;
+    call_start(&c, "POST", url, b, admin_h, "0.4");
+    call_finish(&c, &r);
+    ck_assert_int_eq(r.curl_exit, 28); /* we hung up */
+    ck_assert_ptr_nonnull(strstr(r.body, "event: response.output_text.delta"));
+    ck_assert_ptr_null(strstr(r.body, "response.completed"));
+    resp_free(&r);
+    sleep_ms(1500);
+    /* The upstream stream ran out after the client left: not stored. */
+    snprintf(b, sizeof b, "{\"model\":\"slow-stream\",\"stream\":true,\"input\":\"leave %u\"}",
+             run_tag);
+    size_t before = fp_count(fp);
+    http(&r, "POST", &main_px, "/v1/responses", b, admin_h);
+    ck_status(&r, "MISS");
+    ck_assert_ptr_nonnull(strstr(r.body, "event: response.completed"));
+    resp_free(&r);
+    ck_assert_uint_eq(fp_count(fp) - before, 1);
+    /* That complete stream was stored: the plain call is its hit. */
+    snprintf(b, sizeof b, "{\"model\":\"slow-stream\",\"input\":\"leave %u\"}", run_tag);
+    http(&r, "POST", &main_px, "/v1/responses", b, admin_h);
+    ck_status(&r, "HIT");
+    ck_assert_ptr_nonnull(strstr(r.body, "part0 part1"));
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_responses_npm)
+{
+    ck_assert_msg(npm_ready(), "could not install the openai npm package into " NPM_DIR);
+    size_t before = fp_count(fp);
+    json_object *j = run_node_script("responses_sdk.mjs", "responses");
+    ck_assert_str_eq(js(j, "plain1", "status"), "MISS");
+    ck_assert_str_eq(js(j, "plain2", "status"), "HIT");
+    ck_assert_str_eq(js(j, "plain1", "text"), js(j, "plain2", "text"));
+    ck_assert_ptr_nonnull(strstr(js(j, "plain1", "text"), "echo: sdk plain"));
+    ck_assert_str_eq(js(j, "plain2", "cache"), "true");
+    ck_assert_str_eq(js(j, "stream1", "status"), "MISS");
+    ck_assert_str_eq(js(j, "stream2", "status"), "HIT");
+    ck_assert_str_eq(js(j, "stream1", "types"), js(j, "stream2", "types"));
+    ck_assert_str_eq(js(j, "stream1", "text"), js(j, "stream2", "text"));
+    ck_assert_ptr_nonnull(strstr(js(j, "stream1", "text"), "echo: sdk stream"));
+    ck_assert_int_gt(atoi(js(j, "stream1", "deltas")), 1);
+    ck_assert_str_eq(js(j, "stream1", "final"), js(j, "stream1", "text"));
+    ck_assert_str_eq(js(j, "tool1", "status"), "MISS");
+    ck_assert_str_eq(js(j, "tool2", "status"), "HIT");
+    ck_assert_str_eq(js(j, "tool1", "types"), js(j, "tool2", "types"));
+    ck_assert_str_eq(js(j, "tool2", "args"), "{\"city\":\"Paris\",\"unit\":\"c\"}");
+    ck_assert_str_eq(js(j, "think1", "types"), js(j, "think2", "types"));
+    ck_assert_str_eq(js(j, "think2", "status"), "HIT");
+    ck_assert_ptr_nonnull(strstr(js(j, "think2", "types"), "response.reasoning_summary_text.delta"));
+    ck_assert_str_eq(js(j, "prev", "status"), "BYPASS");
+    ck_assert_str_eq(js(j, "bad", "status"), "400");
+    /* plain, stream, tool, think misses; the follow-up twice. */
+    ck_assert_uint_eq(fp_count(fp) - before, 6);
+    json_object_put(j);
+}
+END_TEST
+
 static Suite *proxy_suite(void)
 {
     Suite *s = suite_create("proxy");
@@ -2155,6 +2419,9 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_coalescing_timeout);
     tcase_add_test(tc, test_coalesced_counted_once);
     tcase_add_test(tc, test_openai_npm);
+    tcase_add_test(tc, test_responses_curl);
+    tcase_add_test(tc, test_responses_client_disconnect);
+    tcase_add_test(tc, test_responses_npm);
     tcase_add_test(tc, test_savings);
     tcase_add_test(tc, test_dashboard_browser);
     tcase_add_test(tc, test_sigterm_finishes_in_flight);

@@ -37,6 +37,8 @@ static const fp_route fp_builtin_routes[] = {
     {"POST", "/openai/deployments/*/chat/completions", fp_openai_chat, NULL},
     {"POST", "/openai/deployments/*/completions", fp_openai_completions, NULL},
     {"POST", "/openai/deployments/*/embeddings", fp_openai_embeddings, NULL},
+    {"POST", "/v1/responses", fp_openai_responses, NULL},
+    {"POST", "/openai/responses", fp_openai_responses, NULL},
     /* Anthropic Messages API */
     {"POST", "/v1/messages", fp_anthropic_messages, NULL},
     /* Gemini (the key in x-goog-api-key; streams with ?alt=sse) */

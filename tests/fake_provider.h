@@ -119,6 +119,9 @@ void fp_stream_end(fp_conn *c);
 void fp_openai_chat(fp_conn *c, const fp_request *req, void *ud);
 void fp_openai_completions(fp_conn *c, const fp_request *req, void *ud);
 void fp_openai_embeddings(fp_conn *c, const fp_request *req, void *ud);
+/* OpenAI Responses: POST /v1/responses, Azure /openai/responses (JSON or
+ * typed SSE events; see fake_provider_responses.c for the steering words). */
+void fp_openai_responses(fp_conn *c, const fp_request *req, void *ud);
 /* Anthropic: POST /v1/messages (JSON or SSE events; 401 without x-api-key). */
 void fp_anthropic_messages(fp_conn *c, const fp_request *req, void *ud);
 /* Gemini: POST /v1beta/models/STAR:generateContent, :streamGenerateContent

@@ -111,7 +111,8 @@ LLMC_API llmc_status llmc_call_prepare_request(llmc_client *c, llmc_call_type ty
  * NULL when only `cb` is wanted; the response is marked as a hit:
  * "cache": true), or LLMC_MISS (caching off, no-cache, absent, too old,
  * unreadable: the cache never fails a call). With cb non-NULL (call types
- * that stream: chat) a hit is also replayed to cb as chunks; cb returning
+ * that stream: chat, responses) a hit is also replayed to cb as chunks
+ * (responses: as the API's typed events); cb returning
  * non-zero ends it with LLMC_ECANCELED. Each call goes to the backend
  * (a proxy looks again after an identical request finished). */
 LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
@@ -121,9 +122,10 @@ LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
  * then call the provider, store the answer under the prepared key (unless
  * no-store, caching off, an empty, failed or incomplete answer) and
  * return it in *out (may be NULL when cb is given). With cb, the answer
- * is streamed as chat.completion.chunk objects (borrowed, valid during
- * the callback) as they arrive; a stream is stored only when it
- * completed. Errors as for llmc_client_call (client.h). May be called
+ * is streamed as chat.completion.chunk objects (LLMC_CALL_RESPONSES: the
+ * Responses API's typed events, each with its "type") (borrowed, valid
+ * during the callback) as they arrive; a stream is stored only when it
+ * completed (responses: reached response.completed). Errors as for llmc_client_call (client.h). May be called
  * once per call. */
 LLMC_API llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud,
                                        llmc_response **out, llmc_err *err);
@@ -153,6 +155,12 @@ LLMC_API int llmc_call_reads_cache(const llmc_call *k);
 LLMC_API int llmc_call_stores(const llmc_call *k);
 /* 1 when the request said "stream": true. */
 LLMC_API int llmc_call_wants_stream(const llmc_call *k);
+/* The request member that keeps this call out of the cache whatever the
+ * controls say, because the answer depends on state the provider holds
+ * (Responses: "previous_response_id", "conversation"): nothing is read
+ * or written, llmc_call_caching is 0 and a proxy marks it BYPASS. NULL
+ * when none. Borrowed static string. */
+LLMC_API const char *llmc_call_bypass_reason(const llmc_call *k);
 LLMC_API llmc_call_type llmc_call_kind(const llmc_call *k);
 /* The provider the model resolved to and the model without its prefix. */
 LLMC_API const char *llmc_call_provider(const llmc_call *k);
@@ -188,10 +196,14 @@ LLMC_API llmc_status llmc_namespace_resolve(const char *tenant, const char *aske
 typedef struct llmc_call_type_info {
     uint32_t struct_size;      /* sizeof(llmc_call_type_info) */
     llmc_call_type type;
-    const char *name;          /* "chat", "text", "embedding" */
+    const char *name;          /* "chat", "text", "embedding", "responses" */
     const char *const *paths;  /* proxy paths, NULL-terminated */
     int streams;               /* can be streamed */
     const char *label;         /* short label for metrics */
+    /* Streamed chunks are this API's typed events (each has a "type"):
+     * sent as SSE "event: <type>" + "data:" lines, with no "[DONE]"
+     * terminator (Responses). 0: chat chunks ("data:" lines, "[DONE]"). */
+    int typed_events;
 } llmc_call_type_info;
 
 /* Fill *out (size = sizeof *out) for a call type. LLMC_ENOTFOUND for a

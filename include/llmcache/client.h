@@ -286,8 +286,9 @@ LLMC_API const char *llmc_response_text(const llmc_response *r, size_t *len);
 /* The response as a json-c object, parsed on first use (borrowed; NULL
  * only on allocation failure). */
 LLMC_API struct json_object *llmc_response_json(llmc_response *r);
-/* choices[0].message.content (chat) or choices[0].text (text), or NULL.
- * Borrowed. */
+/* choices[0].message.content (chat), choices[0].text (text), or for a
+ * Responses API response the text of the first output_text part of its
+ * first message item; NULL when there is none. Borrowed. */
 LLMC_API const char *llmc_response_content(llmc_response *r);
 
 /* 1 if the answer came from the cache (for embeddings: every item did). */

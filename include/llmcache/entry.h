@@ -27,10 +27,11 @@ typedef enum llmc_call_type {
     LLMC_CALL_RAW = 0,       /* not a completion (raw entries) */
     LLMC_CALL_CHAT = 1,      /* chat completion */
     LLMC_CALL_TEXT = 2,      /* legacy text completion */
-    LLMC_CALL_EMBEDDING = 3  /* one embedding item */
+    LLMC_CALL_EMBEDDING = 3, /* one embedding item */
+    LLMC_CALL_RESPONSES = 4  /* OpenAI Responses API (POST /v1/responses) */
 } llmc_call_type;
 
-/* "chat", "text", "embedding", "raw"; NULL for an unknown value. */
+/* "chat", "text", "embedding", "responses", "raw"; NULL for an unknown value. */
 LLMC_API const char *llmc_call_type_name(llmc_call_type t);
 /* Parse the names above; LLMC_EINVAL for anything else. */
 LLMC_API llmc_status llmc_call_type_parse(const char *s, llmc_call_type *out);
