@@ -496,7 +496,8 @@ static void fmt_age(char *buf, size_t n, int64_t ms)
         snprintf(buf, n, "%lldh%lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
 }
 
-/* One status line on stderr: HIT, MISS or BYPASS, with the key. */
+/* One status line on stderr: HIT, HIT-SEMANTIC (with the similarity and
+ * the matched key), MISS or BYPASS, with the key. */
 static void print_status(const req_opts *o, const llmc_response *r, int have_cache,
                          const char *bypass)
 {
@@ -530,7 +531,12 @@ static void print_status(const req_opts *o, const llmc_response *r, int have_cac
     if (llmc_response_cache_hit(r)) {
         char age[32];
         fmt_age(age, sizeof age, llmc_response_cache_age_ms(r));
-        fprintf(stderr, "llmcache: HIT age=%s key=%s\n", age, key);
+        double sim;
+        if (llmc_response_semantic(r, &sim))
+            fprintf(stderr, "llmcache: HIT-SEMANTIC similarity=%.4f age=%s key=%s\n", sim, age,
+                    key);
+        else
+            fprintf(stderr, "llmcache: HIT age=%s key=%s\n", age, key);
         return;
     }
     fprintf(stderr, "llmcache: MISS key=%s provider=%s%s%s%s\n", key, prov ? prov : "?",

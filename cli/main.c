@@ -48,6 +48,7 @@ static int version(void)
     print_names("providers", LLMC_KIND_PROVIDER);
     print_names("serializers", LLMC_KIND_SERIALIZER);
     print_names("key strategies", LLMC_KIND_KEY_STRATEGY);
+    print_names("vector indexes", LLMC_KIND_INDEX);
 #ifdef LLMC_CLI_HAVE_SERVE
     printf("serve: yes\n");
 #else

@@ -59,6 +59,18 @@ static void print_tables(const llmc_plugin_descriptor *d)
                LLMC_HAS_MEMBER(llmc_serializer_ops, sz, id) ? (unsigned)sz->id : 0u,
                sz->hdr.description ? ": " : "", sz->hdr.description ? sz->hdr.description : "");
     }
+    /* Indexes and verifiers: ABI 1.1 members, read only when the
+     * descriptor has them. */
+    if (d->struct_size >= offsetof(llmc_plugin_descriptor, verifiers) + sizeof(void *)) {
+        for (size_t i = 0; d->indexes && d->indexes[i]; i++)
+            printf("  index %s%s%s\n", d->indexes[i]->hdr.name,
+                   d->indexes[i]->hdr.description ? ": " : "",
+                   d->indexes[i]->hdr.description ? d->indexes[i]->hdr.description : "");
+        for (size_t i = 0; d->verifiers && d->verifiers[i]; i++)
+            printf("  verifier %s%s%s\n", d->verifiers[i]->hdr.name,
+                   d->verifiers[i]->hdr.description ? ": " : "",
+                   d->verifiers[i]->hdr.description ? d->verifiers[i]->hdr.description : "");
+    }
 }
 
 typedef struct list_state {

@@ -54,6 +54,7 @@ void px_preq_unref(preq *r)
     llmc_buf_free(&r->body);
     llmc_buf_free(&r->key);
     llmc_buf_free(&r->resp_key);
+    llmc_buf_free(&r->matched_key);
     llmc_buf_free(&r->out);
     llmc_buf_free(&r->sbuf);
     pthread_mutex_destroy(&r->mu);

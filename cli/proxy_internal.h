@@ -12,6 +12,7 @@
  *   proxy_metrics.c  counters and GET /metrics
  *   proxy_admin.c    /cache/ping, /cache/delete, /cache/flush, /v1/models
  *   proxy_cache_state.c  whether the cache answers (/health, /metrics)
+ *   proxy_semantic.c HIT-SEMANTIC headers and the similarity histogram
  * Not installed. */
 #ifndef LLMC_PROXY_INTERNAL_H
 #define LLMC_PROXY_INTERNAL_H
@@ -145,6 +146,9 @@ struct preq {
     int leader;
     int coalesced;
     int answered_hit; /* the answer came from the cache */
+    int semantic;     /* ... from a semantic lookup: */
+    double similarity;
+    llmc_buf matched_key;
     uint64_t deadline_ns;
     preq *wnext;   /* next waiter on a flight */
     preq *qnext;   /* next in the job queue */
@@ -211,6 +215,17 @@ void px_count_hit(preq *r, size_t bytes, const llmc_saving *sv);
 void px_ui_read(void *server, ui_counters *out);
 void px_observe_upstream(proxy_server *s, uint64_t ns);
 enum MHD_Result px_handle_metrics(preq *r);
+
+/* semantic lookups (proxy_semantic.c). */
+void px_semantic_note(preq *r, const llmc_response *resp);
+void px_semantic_headers(preq *r, struct MHD_Response *resp);
+void px_semantic_metrics(proxy_server *s, llmc_buf *b);
+/* HIT or HIT-SEMANTIC: an answer from the cache. */
+static inline int px_is_hit(const char *cstatus)
+{
+    return cstatus && cstatus[0] == 'H' && cstatus[1] == 'I' && cstatus[2] == 'T' &&
+           (cstatus[3] == '\0' || cstatus[3] == '-');
+}
 
 /* in-flight requests and coalescing (proxy_flight.c). */
 int px_join_flight(proxy_server *s, preq *r);

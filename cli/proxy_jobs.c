@@ -97,7 +97,8 @@ void px_took_hit(preq *r, llmc_response *resp, const char **cstatus, int64_t *ag
     llmc_response_saved(resp, &sv, NULL);
     px_count_hit(r, len, &sv);
     r->answered_hit = 1;
-    *cstatus = "HIT";
+    px_semantic_note(r, resp);
+    *cstatus = r->semantic ? "HIT-SEMANTIC" : "HIT";
     int64_t age = llmc_response_cache_age_ms(resp);
     *age_s = age > 0 ? age / 1000 : 0;
 }

@@ -250,6 +250,7 @@ enum MHD_Result px_handle_metrics(preq *r)
     llmc_buf_printf(&b, "llmcache_cache_tokens_served_total %llu\n",
                     (unsigned long long)atomic_load(&m->tokens_from_cache));
     saved_metrics(s, &b);
+    px_semantic_metrics(s, &b);
     metric(&b, "llmcache_upstream_latency_seconds", "histogram",
            "Duration of calls to the providers (with retries).");
     uint64_t cum = 0;

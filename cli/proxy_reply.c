@@ -153,7 +153,8 @@ void px_add_cache_headers(preq *r, struct MHD_Response *resp, const char *status
         MHD_add_response_header(resp, "x-llmcache-bypass", llmc_call_bypass_reason(r->k));
     if (r->coalesced)
         MHD_add_response_header(resp, "x-llmcache-coalesced", "true");
-    if (r->saved_set && strcmp(status, "HIT") == 0) {
+    px_semantic_headers(r, resp);
+    if (r->saved_set && px_is_hit(status)) {
         char v[48];
         snprintf(v, sizeof v, "%llu", (unsigned long long)r->saved_tokens);
         MHD_add_response_header(resp, "x-llmcache-saved-tokens", v);
@@ -173,7 +174,7 @@ void px_add_cache_headers(preq *r, struct MHD_Response *resp, const char *status
 /* A response went out: the time a hit took, for the dashboard. */
 static void note_served(preq *r, const char *cstatus)
 {
-    if (cstatus && strcmp(cstatus, "HIT") == 0) {
+    if (px_is_hit(cstatus)) {
         atomic_fetch_add(&r->srv->m.hits_served, 1);
         atomic_fetch_add(&r->srv->m.hit_us, (px_now_ns() - r->t0) / 1000);
     }
@@ -287,7 +288,7 @@ void px_finish_plain(preq *r, int status, llmc_buf *body, const char *cstatus,
     r->cache_status = cstatus;
     r->age_s = age_s;
     r->ready = 1;
-    if (cstatus && strcmp(cstatus, "HIT") == 0)
+    if (px_is_hit(cstatus))
         r->answered_hit = 1;
     px_wake(r);
     pthread_mutex_unlock(&r->mu);

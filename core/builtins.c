@@ -14,6 +14,8 @@ static const struct {
     BUILTIN(LLMC_KIND_SERIALIZER, llmc__serializer_json),
     BUILTIN(LLMC_KIND_SERIALIZER, llmc__serializer_binary),
     BUILTIN(LLMC_KIND_KEY_STRATEGY, llmc__key_strategy_v1),
+    BUILTIN(LLMC_KIND_INDEX, llmc__index_flat),
+    BUILTIN(LLMC_KIND_INDEX, llmc__index_flat_int8),
     BUILTIN(LLMC_KIND_BACKEND, llmc__backend_local),
 #if LLMC_HAVE_REDIS
     BUILTIN(LLMC_KIND_BACKEND, llmc__backend_redis),

@@ -21,6 +21,8 @@ extern const llmc_backend_ops llmc__backend_sqlite;
 extern const llmc_serializer_ops llmc__serializer_json;
 extern const llmc_serializer_ops llmc__serializer_binary;
 extern const llmc_key_strategy_ops llmc__key_strategy_v1;
+extern const llmc_index_ops llmc__index_flat;      /* core/index_flat.c */
+extern const llmc_index_ops llmc__index_flat_int8;
 #if LLMC_HAVE_CURL
 extern const llmc_provider_ops llmc__provider_openai;
 extern const llmc_provider_ops llmc__provider_azure;

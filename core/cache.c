@@ -10,6 +10,7 @@
  * benefit. */
 #include "builtins.h"
 #include "internal.h"
+#include "semantic.h"
 #include "tier.h"
 
 #include <stdio.h>
@@ -507,12 +508,14 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     }
     for (size_t i = 0; i < llmc_options_count(merged); i++) {
         const char *name = llmc_options_name_at(merged, i);
-        if (!in_list(common_options, name) && !in_list(ops->options, name)) {
+        if (!in_list(common_options, name) && !in_list(ops->options, name) &&
+            !in_list(llmc__sem_option_names, name)) {
             llmc_buf known = LLMC_BUF_INIT;
             for (const char *const *p = common_options; *p; p++)
                 llmc_buf_printf(&known, "%s%s", known.len ? ", " : "", *p);
             for (const char *const *p = ops->options; p && *p; p++)
                 llmc_buf_printf(&known, ", %s", *p);
+            llmc_buf_puts(&known, ", semantic, semantic_*");
             st = llmc_err_set(err, LLMC_EINVAL, 0,
                               "unknown option \"%.64s\" for cache backend %s (known: %s)", name,
                               ops->hdr.name, known.data ? known.data : "");
@@ -543,6 +546,10 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
     merged = NULL;
 
     if ((st = take_entry_secret(c, err)) != LLMC_OK)
+        goto done;
+    llmc__semcfg semcfg;
+    llmc__semcfg_default(&semcfg);
+    if ((st = llmc__semcfg_read(c->opts, &semcfg, "option", err)) != LLMC_OK)
         goto done;
     const char *ns = llmc_options_get(c->opts, "namespace");
     if (ns) {

@@ -326,6 +326,7 @@ static void call_init(llmc_call *k, llmc_client *c, const llmc__calltype *ct)
     k->lease_token[0] = '\0';
     k->bypass = NULL;
     k->emb = NULL;
+    k->sem = NULL;
     k->model[0] = '\0';
 }
 
@@ -366,7 +367,8 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
     call_init(k, c, ct);
     k->text = json;
     k->len = len;
-    int memoable = c->memo && !c->key_fn && !ct->per_item && len <= LLMC__MEMO_MAX_TEXT;
+    int memoable = c->memo && !c->key_fn && !ct->per_item && len <= LLMC__MEMO_MAX_TEXT &&
+                   !c->sem; /* a semantic step needs the controls the memo drops */
     /* The memo's salt: what outside the text the key depends on. */
     char saltbuf[512];
     const char *salt = NULL;
@@ -528,6 +530,8 @@ void llmc__call_release(llmc_call *k)
     llmc_buf_free(&k->key);
     llmc__embed_free(k->emb);
     k->emb = NULL;
+    llmc__semcall_free(k->sem);
+    k->sem = NULL;
 }
 
 void llmc_call_free(llmc_call *k)
@@ -573,7 +577,8 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
         k->read_failed = 1;
     if (gs != LLMC_OK || lk->entry.call != k->ct->type ||
         !llmc__body_is_object(lk->entry.body, lk->entry.body_len))
-        return LLMC_MISS; /* absent, failed, another call type, or not ours */
+        return llmc__semantic_lookup(k, cb, ud, out, err); /* exact: absent, failed, another
+                                                             call type, or not ours */
     llmc_response *r = llmc__response_hit(lk->entry.body, lk->entry.body_len, k->kp, k->kl,
                                           k->model, k->ops->hdr.name, lk->age_ms);
     if (!r)
@@ -686,6 +691,7 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
             else
                 llmc__put_entry(k->c->cache, k->kp, k->kl, k->ct->type, r->text, r->text_len,
                                 k->ctl.ttl_ms, upstream_ms, LLMC_ENTRY_SOFT, &r->stored);
+            llmc__semantic_stored(k, r);
         }
         *o = r;
     }

@@ -2,6 +2,7 @@
  * the convenience calls, each a thin wrapper over the prepared call
  * (call.c): prepare, execute (which looks up first), free. */
 #include "client_internal.h"
+#include "semantic.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,20 +63,25 @@ llmc_status llmc_client_new(llmc_cache *cache, const llmc_options *opts, llmc_cl
         for (int k = 0; client_options[k]; k++)
             if (llmc__strcaseeq(n, client_options[k]))
                 ok = 1;
+        for (int k = 0; llmc__sem_option_names[k]; k++)
+            if (llmc__strcaseeq(n, llmc__sem_option_names[k]))
+                ok = 1;
         if (!ok && !known_provider_prefix_option(n)) {
             char *names = llmc_registry_names(LLMC_KIND_PROVIDER);
             llmc_err_set(err, LLMC_EINVAL, 0,
                          "client option '%s' is unknown (known: provider, api_key, api_base, "
                          "api_version, timeout_ms, connect_timeout_ms, max_retries, "
                          "retry_base_ms, retry_max_ms, key_strategy, scope_by_user, "
-                         "memo_entries, request_credentials, models_only, prices, and "
-                         "<provider>.<name> for providers %s)",
+                         "memo_entries, request_credentials, models_only, prices, "
+                         "semantic, semantic_*, and <provider>.<name> for providers %s)",
                          n, names ? names : "");
             llmc_free(names);
             llmc_client_free(c);
             return LLMC_EINVAL;
         }
     }
+    if ((st = llmc__sem_new(cache, c->opts, &c->sem, err)) != LLMC_OK)
+        goto fail;
     int64_t v;
     llmc__http_config *hc = &c->http_cfg;
     if ((st = llmc_options_get_i64(c->opts, "timeout_ms", 0, INT32_MAX, 600000, &v, err)) !=
@@ -171,6 +177,7 @@ void llmc_client_free(llmc_client *c)
     llmc_options_free(c->opts);
     free(c->key_strategy);
     llmc__prices_slot_free(&c->prices);
+    llmc__sem_free(c->sem);
     free(c);
 }
 

@@ -36,6 +36,8 @@ typedef struct llmc__controls {
     int use_cache;       /* -1 unset, 0, 1 */
     char *key;           /* owned preset key */
     char *tenant;        /* owned; every key of the call lies in "tenant:" */
+    int semantic;        /* -1 unset, 0 (opted out), 1 */
+    double sem_threshold; /* 0 unset; may only raise the configured one */
 } llmc__controls;
 
 void llmc__controls_init(llmc__controls *c);
@@ -200,6 +202,7 @@ struct llmc_client {
     llmc__model *models;
     size_t n_models;
     llmc__prices_slot prices;  /* what hits saved, in dollars */
+    struct llmc__sem *sem;     /* semantic lookups (semantic.c), NULL = off */
 };
 
 const llmc__model *llmc__client_model(const llmc_client *c, const char *name);
@@ -256,6 +259,8 @@ struct llmc_response {
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
     int coalesced;             /* a hit found by waiting for another's call */
+    int semantic;              /* a semantic hit: key is the matched entry's */
+    double similarity;
     llmc_call_type call;       /* how to replay it (RAW: as chat) */
 };
 
@@ -322,6 +327,7 @@ struct llmc_call {
     int memo;                  /* prepared from the memo */
     llmc__embed *emb;
     char lease_token[LLMC_LEASE_TOKEN_LEN + 1];
+    struct llmc__semcall *sem; /* the semantic step's findings (semantic_call.c) */
 };
 
 /* call_coalesce.c: before going upstream on a miss, wait for an
@@ -358,6 +364,13 @@ size_t llmc__embed_count(const llmc_call *k);
 json_object *llmc__embed_item(const llmc_call *k, size_t i);
 const char *llmc__embed_key(const llmc_call *k, size_t i);
 void llmc__embed_free(llmc__embed *e);
+
+/* semantic_call.c: after an exact miss (LLMC_OK with a semantic hit, or
+ * LLMC_MISS), and after an answer was stored. */
+llmc_status llmc__semantic_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_response **out,
+                                  llmc_err *err);
+void llmc__semantic_stored(llmc_call *k, const llmc_response *r);
+void llmc__semcall_free(struct llmc__semcall *sc);
 
 /* Per-thread scratch of the hit path. */
 typedef struct llmc__scratch {

@@ -28,6 +28,9 @@
 
 /* The 1.0 descriptor ends after `serializers`. */
 #define DESC_MIN_SIZE (offsetof(llmc_plugin_descriptor, serializers) + sizeof(void *))
+/* Members a later minor appended: present when struct_size covers them. */
+#define DESC_HAS(d, member)                                                    \
+    ((size_t)(d)->struct_size >= offsetof(llmc_plugin_descriptor, member) + sizeof(void *))
 
 typedef struct plugin {
     struct plugin *next;
@@ -196,6 +199,14 @@ static const llmc_component *table_at(const llmc_plugin_descriptor *d, llmc_kind
         return d->key_strategies && d->key_strategies[i] ? &d->key_strategies[i]->hdr : NULL;
     case LLMC_KIND_SERIALIZER:
         return d->serializers && d->serializers[i] ? &d->serializers[i]->hdr : NULL;
+    case LLMC_KIND_INDEX:
+        if (!DESC_HAS(d, indexes))
+            return NULL;
+        return d->indexes && d->indexes[i] ? &d->indexes[i]->hdr : NULL;
+    case LLMC_KIND_VERIFIER:
+        if (!DESC_HAS(d, verifiers))
+            return NULL;
+        return d->verifiers && d->verifiers[i] ? &d->verifiers[i]->hdr : NULL;
     default:
         return NULL;
     }

@@ -1,4 +1,4 @@
-/* The four registries: name -> const table, one mutex for all. Tables are
+/* The registries, one per kind: name -> const table, one mutex for all. Tables are
  * never copied or modified; the registry only holds pointers. */
 #include "builtins.h"
 #include "internal.h"
@@ -29,6 +29,8 @@ const char *llmc_kind_name(llmc_kind k)
     case LLMC_KIND_PROVIDER: return "provider";
     case LLMC_KIND_KEY_STRATEGY: return "key_strategy";
     case LLMC_KIND_SERIALIZER: return "serializer";
+    case LLMC_KIND_INDEX: return "index";
+    case LLMC_KIND_VERIFIER: return "verifier";
     default: return "unknown";
     }
 }
@@ -47,6 +49,10 @@ static size_t min_size(llmc_kind k)
         return offsetof(llmc_serializer_ops, decode) + sizeof(void *);
     case LLMC_KIND_KEY_STRATEGY:
         return offsetof(llmc_key_strategy_ops, compute) + sizeof(void *);
+    case LLMC_KIND_INDEX:
+        return offsetof(llmc_index_ops, count) + sizeof(void *);
+    case LLMC_KIND_VERIFIER:
+        return offsetof(llmc_verifier_ops, verify) + sizeof(void *);
     default:
         return sizeof(llmc_component);
     }
@@ -164,6 +170,19 @@ static llmc_status validate(llmc_kind kind, const llmc_component *t, llmc_err *e
         if (!((const llmc_key_strategy_ops *)t)->compute)
             return llmc_err_set(err, LLMC_EINVAL, 0,
                                 "key strategy \"%s\": compute is required", t->name);
+        return LLMC_OK;
+    case LLMC_KIND_INDEX: {
+        const llmc_index_ops *x = (const llmc_index_ops *)t;
+        if (!x->open || !x->close || !x->add || !x->remove || !x->search || !x->count)
+            return llmc_err_set(err, LLMC_EINVAL, 0,
+                                "index \"%s\": open, close, add, remove, search and count are "
+                                "required", t->name);
+        return LLMC_OK;
+    }
+    case LLMC_KIND_VERIFIER:
+        if (!((const llmc_verifier_ops *)t)->verify)
+            return llmc_err_set(err, LLMC_EINVAL, 0, "verifier \"%s\": verify is required",
+                                t->name);
         return LLMC_OK;
     default:
         return LLMC_OK;
@@ -371,4 +390,24 @@ llmc_status llmc_register_key_strategy(const llmc_key_strategy_ops *ops, llmc_er
 const llmc_key_strategy_ops *llmc_find_key_strategy(const char *name)
 {
     return (const llmc_key_strategy_ops *)llmc_find(LLMC_KIND_KEY_STRATEGY, name);
+}
+
+llmc_status llmc_register_index(const llmc_index_ops *ops, llmc_err *err)
+{
+    return llmc_register(LLMC_KIND_INDEX, ops ? &ops->hdr : NULL, NULL, err);
+}
+
+const llmc_index_ops *llmc_find_index(const char *name)
+{
+    return (const llmc_index_ops *)llmc_find(LLMC_KIND_INDEX, name);
+}
+
+llmc_status llmc_register_verifier(const llmc_verifier_ops *ops, llmc_err *err)
+{
+    return llmc_register(LLMC_KIND_VERIFIER, ops ? &ops->hdr : NULL, NULL, err);
+}
+
+const llmc_verifier_ops *llmc_find_verifier(const char *name)
+{
+    return (const llmc_verifier_ops *)llmc_find(LLMC_KIND_VERIFIER, name);
 }

@@ -164,6 +164,7 @@ void llmc__controls_init(llmc__controls *c)
     c->ttl_ms = LLMC_TTL_DEFAULT;
     c->max_age_ms = -1;
     c->use_cache = -1;
+    c->semantic = -1;
 }
 
 void llmc__controls_free(llmc__controls *c)
@@ -243,6 +244,20 @@ static llmc_status read_control(void *ud, const char *k, const llmc__jv *v)
             ctl->no_store = b;
         else
             ctl->use_cache = b;
+    } else if (strcmp(k, "semantic") == 0) {
+        if (boolv(v, &b) != 0)
+            return llmc_err_set(cr->err, LLMC_EINVAL, 0,
+                                "cache control \"semantic\" must be a boolean");
+        ctl->semantic = b;
+    } else if (strcmp(k, "semantic_threshold") == 0) {
+        int is_int;
+        int64_t iv;
+        double d;
+        if (!llmc__jv_number(v, &is_int, &iv, &d) || !(d > 0.0 && d <= 1.0))
+            return llmc_err_set(cr->err, LLMC_EINVAL, 0,
+                                "cache control \"semantic_threshold\" must be a similarity "
+                                "above 0, at most 1");
+        ctl->sem_threshold = d;
     } else if (strcmp(k, "ttl") == 0) {
         if (seconds_ms(v, &ctl->ttl_ms) != 0)
             return llmc_err_set(cr->err, LLMC_EINVAL, 0,
@@ -275,7 +290,8 @@ static llmc_status read_control(void *ud, const char *k, const llmc__jv *v)
     } else {
         return llmc_err_set(cr->err, LLMC_EINVAL, 0,
                             "cache control \"%s\" is unknown (known: no-cache, no-store, "
-                            "ttl, s-maxage, namespace, use-cache, key)",
+                            "ttl, s-maxage, namespace, use-cache, key, semantic, "
+                            "semantic_threshold)",
                             k);
     }
     return LLMC_OK;

@@ -326,6 +326,9 @@ static void slow_stream(fp_conn *c, const fp_request *req, void *ud)
     fp_stream_end(c);
 }
 
+/* The "cache" member of the next proxy's configuration. */
+#define DEFAULT_CACHE_JSON "{\"url\": \"local://\", \"options\": {\"ttl\": 3600}}"
+static const char *cache_json = DEFAULT_CACHE_JSON;
 /* The Responses API, slowly: one output_text delta every 150 ms (client
  * disconnects); plain calls as the fake provider answers them. */
 static void slow_responses(fp_conn *c, const fp_request *req, void *ud)
@@ -370,7 +373,7 @@ static void write_config(proxy *p, const char *extra)
     snprintf(text, sizeof text,
              "{\n"
              "  \"listen\": \"127.0.0.1:%d\",\n"
-             "  \"cache\": {\"url\": \"local://\", \"options\": {\"ttl\": 3600}},\n"
+             "  \"cache\": %s,\n"
              "  \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
              "  \"models\": [\n"
              "    {\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", \"model\": "
@@ -390,7 +393,8 @@ static void write_config(proxy *p, const char *extra)
              "  ],\n"
              "  \"limits\": {\"max_body_bytes\": 65536, \"threads\": 2, \"workers\": 16}%s\n"
              "}\n",
-             p->port, fp_url(fp), fp_url(fp), fp_url(fp), fp_url(fp), extra ? extra : "");
+             p->port, cache_json, fp_url(fp), fp_url(fp), fp_url(fp), fp_url(fp),
+             extra ? extra : "");
     spit(p->cfg, text);
 }
 
@@ -2181,6 +2185,92 @@ START_TEST(test_main_server_clean_exit)
 }
 END_TEST
 
+/* Semantic lookups through two proxies sharing one Redis: one stores,
+ * the other answers a near-duplicate HIT-SEMANTIC with the similarity
+ * and the matched key; numbers that differ miss; another tenant's
+ * near-duplicate misses; /metrics has the similarity histogram. */
+START_TEST(test_semantic_two_proxies)
+{
+#if LLMC_HAVE_REDIS
+    testsrv redis;
+    ck_assert_int_eq(testsrv_mkdir(&redis, "semantic-redis"), 0);
+    int rport = testsrv_free_port();
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", rport);
+    char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", redis.dir, NULL};
+    ck_assert_int_eq(testsrv_spawn(&redis, argv), 0);
+    ck_assert_int_eq(testsrv_wait_tcp(&redis, rport, 10000), 0);
+    char cj[300];
+    snprintf(cj, sizeof cj,
+             "{\"url\": \"redis://127.0.0.1:%d/0\", \"options\": {\"ttl\": 3600, "
+             "\"semantic\": true, \"semantic_refresh_ms\": 0}}", rport);
+    cache_json = cj;
+    proxy p1, p2;
+    proxy_start(&p1, "proxy-sem-1", NULL);
+    proxy_start(&p2, "proxy-sem-2", NULL);
+    cache_json = DEFAULT_CACHE_JSON;
+    char *b1 = chat_body("What is the capital of Peru?", 0);
+    char *b2 = chat_body("what is the CAPITAL of peru", 0);
+    size_t before = fp_count(fp);
+    resp r1, r2, r3, r4, m;
+    http(&r1, "POST", &p1, "/v1/chat/completions", b1, admin_h);
+    ck_status(&r1, "MISS");
+    http(&r2, "POST", &p2, "/v1/chat/completions", b2, admin_h);
+    ck_status(&r2, "HIT-SEMANTIC");
+    ck_assert_uint_eq(fp_count(fp) - before, 1);
+    ck_assert_ptr_nonnull(hdr(&r2, "x-llmcache-similarity"));
+    ck_assert(atof(hdr(&r2, "x-llmcache-similarity")) >= 0.95);
+    ck_assert_str_eq(hdr(&r2, "x-llmcache-matched-key"), hdr(&r1, "x-llmcache-key"));
+    json_object *o2 = body_json(&r2);
+    ck_assert_ptr_nonnull(strstr(jpath_str(o2, "choices", 0, "message", "content"),
+                                 "echo: What is the capital of Peru?"));
+    json_object_put(o2);
+    /* Different numbers: a miss, the fresh answer from upstream. */
+    char *b3 = chat_body("refund 10 dollars", 0), *b4 = chat_body("refund 100 dollars", 0);
+    http(&r3, "POST", &p1, "/v1/chat/completions", b3, admin_h);
+    ck_status(&r3, "MISS");
+    http(&r4, "POST", &p2, "/v1/chat/completions", b4, admin_h);
+    ck_status(&r4, "MISS");
+    resp_free(&r3);
+    resp_free(&r4);
+    /* Another tenant's near-duplicate misses; the same tenant's hits. */
+    char *b5 = chat_body("Which planet is largest?", 0), *b6 = chat_body("which planet is largest", 0);
+    http(&r3, "POST", &p1, "/v1/chat/completions", b5, ha_h);
+    ck_status(&r3, "MISS");
+    http(&r4, "POST", &p2, "/v1/chat/completions", b6, hb_h);
+    ck_status(&r4, "MISS");
+    resp_free(&r4);
+    http(&r4, "POST", &p2, "/v1/chat/completions", b6, ha_h);
+    ck_status(&r4, "HIT-SEMANTIC");
+    ck_assert(strncmp(hdr(&r4, "x-llmcache-matched-key"), "team-a:", 7) == 0);
+    http(&m, "GET", &p2, "/metrics", NULL, admin_h);
+    ck_assert_int_eq(m.status, 200);
+    ck_assert_ptr_nonnull(strstr(m.body, "# TYPE llmcache_semantic_best_similarity histogram"));
+    ck_assert_ptr_nonnull(
+        strstr(m.body, "llmcache_semantic_best_similarity_bucket{outcome=\"hit\",le=\"1\"} 2"));
+    ck_assert_ptr_nonnull(
+        strstr(m.body, "llmcache_semantic_best_similarity_count{outcome=\"miss\"}"));
+    resp_free(&r1);
+    resp_free(&r2);
+    resp_free(&r3);
+    resp_free(&r4);
+    resp_free(&m);
+    free(b1);
+    free(b2);
+    free(b3);
+    free(b4);
+    free(b5);
+    free(b6);
+    testsrv_stop(&p1.srv);
+    testsrv_stop(&p2.srv);
+    testsrv_stop(&redis);
+#else
+    ck_abort_msg("semantic proxy test needs the redis backend");
+#endif
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The Responses API (POST /v1/responses): curl and the openai npm
  * package's responses.create. */
@@ -2435,6 +2525,11 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_format_nits);
     tcase_add_test(tc, test_main_server_clean_exit);
     suite_add_tcase(s, tc);
+    TCase *sem = tcase_create("semantic");
+    tcase_add_unchecked_fixture(sem, setup, teardown);
+    tcase_set_timeout(sem, 120);
+    tcase_add_test(sem, test_semantic_two_proxies);
+    suite_add_tcase(s, sem);
     return s;
 }
 

@@ -34,7 +34,7 @@ LLMCACHE_PLUGIN_PATH=$examples "$llmcache" plugins path >"$work/path" || fail "p
 # check: by name through the path, by file, and failures
 LLMCACHE_PLUGIN_PATH=$examples "$llmcache" plugins check file >"$work/check" 2>&1 ||
     { cat "$work/check" >&2; fail "plugins check file"; }
-grep -q "plugin file 1.0.0 (ABI 1.0), loaded" "$work/check" || fail "check file output"
+grep -q "plugin file 1.0.0 (ABI 1.1), loaded" "$work/check" || fail "check file output"
 "$llmcache" plugins check "$examples/llmc-echo.so" >"$work/check2" 2>&1 || fail "check by path"
 grep -q "provider echo" "$work/check2" || fail "check by path output"
 if "$llmcache" plugins check "$fixtures/fixture-bad-abi.so" >"$work/bad" 2>&1; then

@@ -38,7 +38,7 @@ extern "C" {
  * with a smaller struct_size is accepted and the missing members are
  * treated as absent. */
 #define LLMC_ABI_MAJOR 1
-#define LLMC_ABI_MINOR 0
+#define LLMC_ABI_MINOR 1
 
 /* The status list. One X-macro so the enum, names and messages cannot
  * drift. Append only: values are part of the ABI. */

@@ -16,6 +16,7 @@
 #include "call.h"
 #include "client.h"
 #include "savings.h"
+#include "semantic.h"
 #include "plugin.h"
 
 #endif

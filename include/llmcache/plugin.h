@@ -63,7 +63,8 @@
  * threads look components up is safe. Unloading is safe against lookups
  * but not against code that is still using the plugin's tables: the
  * loader refuses (LLMC_EBUSY) while a cache opened with one of its
- * backends, key strategies or serializers is open, but it cannot know
+ * backends, key strategies or serializers is open, or a client uses one
+ * of its vector indexes or verifiers, but it cannot know
  * about a client that forced one of its providers (client option
  * `provider`), completion calls in flight, a cache being opened at that
  * very moment, or an llmc_registry_foreach walk in another thread; the
@@ -77,6 +78,7 @@
 #include "entry.h"
 #include "keys.h"
 #include "provider.h"
+#include "semantic.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -97,6 +99,10 @@ typedef struct llmc_plugin_descriptor {
     const llmc_key_strategy_ops *const *key_strategies;
     const llmc_serializer_ops *const *serializers;
     /* ABI 1.0 ends here; later minors append members below. */
+    /* ABI 1.1: semantic lookups' vector indexes and verifiers
+     * (semantic.h); read only when struct_size covers them. */
+    const llmc_index_ops *const *indexes;
+    const llmc_verifier_ops *const *verifiers;
 } llmc_plugin_descriptor;
 
 /* The entry point's name and type. The loader calls it once per load,
@@ -128,7 +134,26 @@ typedef const llmc_plugin_descriptor *(*llmc_plugin_entry_fn)(unsigned host_abi_
     static const llmc_plugin_descriptor llmc_plugin_descriptor_ = {                  \
         LLMC_ABI_MAJOR, LLMC_ABI_MINOR, (uint32_t)sizeof(llmc_plugin_descriptor),    \
         (name_), (version_), (backends_), (providers_), (strategies_),               \
-        (serializers_)};                                                             \
+        (serializers_), NULL, NULL};                                                 \
+    LLMC_PLUGIN_EXTERN_C_ LLMC_PLUGIN_EXPORT const llmc_plugin_descriptor *          \
+    llmc_plugin_entry(unsigned host_abi_major, unsigned host_abi_minor);             \
+    LLMC_PLUGIN_EXTERN_C_ LLMC_PLUGIN_EXPORT const llmc_plugin_descriptor *          \
+    llmc_plugin_entry(unsigned host_abi_major, unsigned host_abi_minor)              \
+    {                                                                                \
+        (void)host_abi_major;                                                        \
+        (void)host_abi_minor;                                                        \
+        return &llmc_plugin_descriptor_;                                             \
+    }
+
+/* The same with vector indexes and verifiers too (ABI 1.1): indexes_
+ * and verifiers_ name NULL-terminated arrays of llmc_index_ops and
+ * llmc_verifier_ops pointers, or NULL. */
+#define LLMC_PLUGIN_EX(name_, version_, backends_, providers_, strategies_, serializers_, \
+                       indexes_, verifiers_)                                          \
+    static const llmc_plugin_descriptor llmc_plugin_descriptor_ = {                  \
+        LLMC_ABI_MAJOR, LLMC_ABI_MINOR, (uint32_t)sizeof(llmc_plugin_descriptor),    \
+        (name_), (version_), (backends_), (providers_), (strategies_),               \
+        (serializers_), (indexes_), (verifiers_)};                                   \
     LLMC_PLUGIN_EXTERN_C_ LLMC_PLUGIN_EXPORT const llmc_plugin_descriptor *          \
     llmc_plugin_entry(unsigned host_abi_major, unsigned host_abi_minor);             \
     LLMC_PLUGIN_EXTERN_C_ LLMC_PLUGIN_EXPORT const llmc_plugin_descriptor *          \
@@ -164,7 +189,8 @@ LLMC_API llmc_status llmc_plugin_load(const char *path, llmc_err *err);
  * or its real path) or by its descriptor name: its tables are removed
  * from the registries and the file is dlclose()d. LLMC_ENOTFOUND if no
  * such plugin is loaded; LLMC_EBUSY (nothing changed) while caches that
- * use one of its backends, serializers or key strategies are open. The
+ * use one of its backends, serializers or key strategies are open, or
+ * clients that use one of its vector indexes or verifiers exist. The
  * caller must make sure no client still uses one of its providers (see
  * the top of this file). Thread-safe. */
 LLMC_API llmc_status llmc_plugin_unload(const char *path_or_name, llmc_err *err);

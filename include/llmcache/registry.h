@@ -1,6 +1,7 @@
 /* llmcache: the component registries.
  *
- * Four registries (backends, providers, key strategies, serializers) map
+ * Six registries (backends, providers, key strategies, serializers, and
+ * the vector indexes and verifiers of semantic lookups) map
  * case-insensitive names to const tables. Built-ins are registered by
  * llmc_init; applications register their own; plugins add theirs when
  * loaded. Names are unique within a kind; backend URL schemes are unique
@@ -20,10 +21,13 @@ typedef enum llmc_kind {
     LLMC_KIND_PROVIDER = 1,
     LLMC_KIND_KEY_STRATEGY = 2,
     LLMC_KIND_SERIALIZER = 3,
+    LLMC_KIND_INDEX = 4,      /* vector index of semantic lookups (semantic.h) */
+    LLMC_KIND_VERIFIER = 5,   /* semantic hit verifier (semantic.h) */
     LLMC_KIND_COUNT_
 } llmc_kind;
 
-/* "backend", "provider", "key_strategy", "serializer". */
+/* "backend", "provider", "key_strategy", "serializer", "index",
+ * "verifier". */
 LLMC_API const char *llmc_kind_name(llmc_kind k);
 
 /* Register the built-in components. Idempotent and thread-safe; every
