@@ -11,29 +11,15 @@
 #include <string.h>
 #include <time.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* A call's id ends in the library's SHA-256 hex digest: its last two
- * digits pick one of the 256 buckets, no hashing here. Preset keys that
- * do not end in hex digits share bucket 0 (still found by comparison). */
+/* The bucket of a call id: the first byte of the library's SHA-256 of
+ * it, so that every id spreads over the buckets, preset keys (which a
+ * client chooses) as well as computed ones. Only misses get here: the
+ * hash is nothing next to the upstream call they wait for. */
 static unsigned bucket_of(const char *key)
 {
-    size_t n = strlen(key);
-    if (n < 2)
-        return 0;
-    int hi = hexval(key[n - 2]), lo = hexval(key[n - 1]);
-    if (hi < 0 || lo < 0)
-        return 0;
-    return (unsigned)(hi * 16 + lo) % FLIGHT_BUCKETS;
+    uint8_t d[32];
+    llmc_sha256(key, strlen(key), d);
+    return (unsigned)d[0] % FLIGHT_BUCKETS;
 }
 
 /* Join the flight for r->key, or open one as its leader. Returns 1 when

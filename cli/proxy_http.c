@@ -39,12 +39,16 @@
 
 /* Request head limits: the URL (414) and the header lines (431) are
  * checked here, below libmicrohttpd's per-connection buffer, so the
- * client gets a JSON error. The buffer is no larger than that needs:
- * libmicrohttpd zeroes the whole pool between keep-alive requests, and at
- * 64 KiB that memset was a tenth of the proxy's CPU on cached hits. */
+ * client gets a JSON error. A head too big for the buffer itself gets
+ * libmicrohttpd's own 414/431 (an HTML body; libmicrohttpd 0.9.75 has no
+ * way to replace it, and reads the whole head before calling us). The
+ * buffer is kept small on purpose: libmicrohttpd zeroes the whole pool
+ * between keep-alive requests (and half of it again when it shrinks the
+ * read buffer for the response), which at 32 KiB was 7% of the proxy's
+ * CPU on cached hits and at 16 KiB is under 4%. */
 #define MAX_URL_BYTES 8192
-#define MAX_HEADER_BYTES 16384
-#define MHD_HEAD_BUFFER 32768
+#define MAX_HEADER_BYTES 12288
+#define MHD_HEAD_BUFFER 16384
 
 void px_preq_unref(preq *r)
 {
@@ -72,8 +76,35 @@ static int key_equal(const char *a, size_t alen, const char *b)
     return diff == 0;
 }
 
+/* The headers every completion asks for, present or not: the framing
+ * pass notes which are there (preq.head_seen). */
+static const struct {
+    const char *name;
+    size_t len;
+} read_headers[] = {{"Cache-Control", 13},  {"x-llmcache-ttl", 14}, {"x-llmcache-namespace", 20},
+                    {"Authorization", 13},  {"x-api-key", 9},       {"api-key", 7}};
+#define N_READ_HEADERS (sizeof read_headers / sizeof read_headers[0])
+
+/* Which of read_headers `name` (of length len) is; -1 for none. */
+static int read_header_index(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_READ_HEADERS; i++)
+        if (len == read_headers[i].len && strcasecmp(name, read_headers[i].name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* 0 when the head is known not to hold the header `name`. */
+static int maybe_present(const preq *r, const char *name)
+{
+    int i = read_header_index(name, strlen(name));
+    return i < 0 || ((r->head_seen >> i) & 1u);
+}
+
 const char *px_header(preq *r, const char *name)
 {
+    if (!maybe_present(r, name))
+        return NULL;
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -101,6 +132,8 @@ int px_header_all(preq *r, const char *name, llmc_buf *out)
 {
     header_lines h = {name, out, 0};
     llmc_buf_clear(out);
+    if (!maybe_present(r, name))
+        return 0;
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_line, &h);
     return h.n;
 }
@@ -282,15 +315,7 @@ static enum MHD_Result handle_completion(preq *r)
             const char *cstatus;
             int64_t age_s;
             px_took_hit(r, resp, &cstatus, &age_s);
-            size_t len;
-            const char *text = llmc_response_text(resp, &len);
-            char *p = malloc(len + 1);
-            if (p)
-                memcpy(p, text, len + 1);
-            llmc_response_free(resp);
-            if (!p)
-                return MHD_NO;
-            return px_queue_owned(r, 200, "application/json", p, len, cstatus, age_s, NULL);
+            return px_queue_hit(r, resp, cstatus, age_s);
         }
     }
     return dispatch(r);
@@ -472,77 +497,83 @@ typedef struct framing {
     int n_cl, cl_differ, n_te, bad_name;
     const char *cl;
     const char *bad; /* the offending name */
+    size_t url, headers; /* the head's sizes: URL with its query, header lines */
+    unsigned seen;       /* bits: which of read_headers are present */
 } framing;
 
-static int is_token(const char *s)
+static int is_token(const char *s, size_t n)
 {
-    if (!*s)
+    if (n == 0)
         return 0;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (!isalnum(ch) && !strchr("!#$%&'*+-.^_`|~", ch))
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (isalnum(ch))
+            continue;
+        switch (ch) {
+        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+            continue;
+        default:
             return 0;
+        }
     }
     return 1;
 }
 
+/* One pass over the head for every check (it runs on every request). */
 static enum MHD_Result check_line(void *cls, enum MHD_ValueKind kind, const char *key,
                                   const char *value)
 {
-    (void)kind;
-    static const char *const controlling[] = {"content-length", "transfer-encoding",
-                                              "cache-control", "authorization",
-                                              "x-llmcache-ttl", "x-llmcache-namespace", NULL};
+    static const struct {
+        const char *name;
+        size_t len;
+    } controlling[] = {
+        {"content-length", 14}, {"transfer-encoding", 17}, {"cache-control", 13},
+        {"authorization", 13},  {"x-llmcache-ttl", 14},    {"x-llmcache-namespace", 20},
+    };
     framing *f = cls;
+    size_t kl = key ? strlen(key) : 0, vl = value ? strlen(value) : 0;
+    if (kind == MHD_GET_ARGUMENT_KIND) {
+        f->url += kl + vl + 2; /* '&' or '?', '=' */
+        return MHD_YES;
+    }
+    f->headers += kl + vl + 4; /* ": ", CRLF */
     if (!key)
         return MHD_YES;
-    int bad = !is_token(key);
-    for (int i = 0; !bad && controlling[i]; i++) {
-        size_t n = strlen(controlling[i]);
-        bad = strlen(key) > n && strncasecmp(key, controlling[i], n) == 0;
-    }
+    int bad = !is_token(key, kl);
+    for (size_t i = 0; !bad && i < sizeof controlling / sizeof controlling[0]; i++)
+        bad = kl > controlling[i].len &&
+              strncasecmp(key, controlling[i].name, controlling[i].len) == 0;
     if (bad && !f->bad_name) {
         f->bad_name = 1;
         f->bad = key;
     }
-    if (strcasecmp(key, "Content-Length") == 0) {
+    if (kl == 14 && strcasecmp(key, "Content-Length") == 0) {
         if (f->n_cl++ && strcmp(f->cl, value ? value : "") != 0)
             f->cl_differ = 1;
         f->cl = value ? value : "";
-    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+    } else if (kl == 17 && strcasecmp(key, "Transfer-Encoding") == 0) {
         f->n_te++;
+    } else {
+        int i = read_header_index(key, kl);
+        if (i >= 0)
+            f->seen |= 1u << i;
     }
     return MHD_YES;
 }
 
-/* The request head's sizes: the URL with its query, and the header
- * lines. */
-typedef struct head_size {
-    size_t url, headers;
-} head_size;
-
-static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
+/* Reads the head into f; NULL when the framing is sound, else what is
+ * wrong (in buf). */
+static const char *bad_framing(struct MHD_Connection *conn, const char *url, framing *f,
+                               char *buf, size_t bufsz)
 {
-    head_size *h = cls;
-    size_t n = (key ? strlen(key) : 0) + (value ? strlen(value) : 0);
-    if (kind == MHD_GET_ARGUMENT_KIND)
-        h->url += n + 2; /* '&' or '?', '=' */
-    else
-        h->headers += n + 4; /* ": ", CRLF */
-    return MHD_YES;
-}
-
-/* NULL when the framing is sound, else what is wrong (in buf). */
-static const char *bad_framing(struct MHD_Connection *conn, char *buf, size_t bufsz)
-{
-    framing f;
-    memset(&f, 0, sizeof f);
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, check_line, &f);
-    if (f.bad_name) {
+    memset(f, 0, sizeof *f);
+    f->url = strlen(url);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND | MHD_HEADER_KIND, check_line, f);
+    if (f->bad_name) {
         char name[48];
         size_t i = 0;
-        for (const char *p = f.bad; *p && i + 1 < sizeof name; p++)
+        for (const char *p = f->bad; *p && i + 1 < sizeof name; p++)
             name[i++] = (unsigned char)*p >= ' ' && (unsigned char)*p < 0x7f ? *p : '?';
         name[i] = '\0';
         snprintf(buf, bufsz,
@@ -551,13 +582,13 @@ static const char *bad_framing(struct MHD_Connection *conn, char *buf, size_t bu
                  name);
         return buf;
     }
-    if (f.cl_differ)
+    if (f->cl_differ)
         return "Content-Length is given more than once with different values";
-    if (f.n_cl && f.n_te)
+    if (f->n_cl && f->n_te)
         return "Content-Length and Transfer-Encoding are both given";
-    if (f.n_te > 1)
+    if (f->n_te > 1)
         return "Transfer-Encoding is given more than once";
-    if (f.n_cl && (!*f.cl || f.cl[strspn(f.cl, "0123456789")] != '\0'))
+    if (f->n_cl && (!*f->cl || f->cl[strspn(f->cl, "0123456789")] != '\0'))
         return "Content-Length is not a decimal number";
     return NULL;
 }
@@ -579,13 +610,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->t0 = px_now_ns();
         atomic_init(&r->refs, 1);
         pthread_mutex_init(&r->mu, NULL);
-        snprintf(r->path, sizeof r->path, "%s", url);
+        size_t ul = strnlen(url, sizeof r->path - 1); /* the path, cut to fit */
+        memcpy(r->path, url, ul);
+        r->path[ul] = '\0';
         r->ep = route_of(url, &r->call);
         atomic_fetch_add(&s->m.requests[r->ep], 1);
         atomic_fetch_add(&s->m.inflight, 1);
         *con_cls = r;
         char why[160];
-        const char *bad = bad_framing(conn, why, sizeof why);
+        framing f;
+        const char *bad = bad_framing(conn, url, &f, why, sizeof why);
+        r->head_seen = f.seen;
         if (bad) {
             /* Answer and close: nothing after this request's head can be
              * trusted to start where we think it does. */
@@ -597,22 +632,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * an oversized head gets an OpenAI-style JSON error from here
          * rather than libmicrohttpd's HTML page (which remains only for
          * heads too big for its buffer or that it cannot parse at all). */
-        head_size hs = {strlen(url), 0};
-        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND | MHD_HEADER_KIND, add_size, &hs);
-        if (hs.url > MAX_URL_BYTES) {
+        if (f.url > MAX_URL_BYTES) {
             r->handled = 1;
             r->close = 1;
             return px_queue_error(r, 414, "uri_too_long",
                                   "The request URL is longer than %d bytes.", MAX_URL_BYTES);
         }
-        if (hs.headers > MAX_HEADER_BYTES) {
+        if (f.headers > MAX_HEADER_BYTES) {
             r->handled = 1;
             r->close = 1;
             return px_queue_error(r, 431, "request_header_fields_too_large",
                                   "The request headers are larger than %d bytes.",
                                   MAX_HEADER_BYTES);
         }
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        const char *cl = f.cl; /* the one value (repeats that differ were refused) */
         if (cl) {
             unsigned long long n = strtoull(cl, NULL, 10);
             if (n > s->cfg->max_body) {

@@ -125,6 +125,9 @@ struct preq {
     enum endpoint ep;
     const char *method;
     char path[64];
+    unsigned head_seen; /* which of the headers the proxy reads are in the
+                           head (bits of proxy_http.c's list), so lookups
+                           of absent ones skip the walk over the head */
     uint64_t t0;
     atomic_int refs;
     int handled;   /* the request was looked at (final access-handler call) */
@@ -201,6 +204,10 @@ enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *bod
                                    const char *extra_key);
 enum MHD_Result px_queue_buf(preq *r, int status, const char *ctype, llmc_buf *b,
                                  const char *cstatus, int64_t age_s);
+/* A 200 with the response's text as the body, sent without a copy:
+ * resp is taken over (freed once libmicrohttpd is done with it). */
+enum MHD_Result px_queue_hit(preq *r, llmc_response *resp, const char *cstatus,
+                             int64_t age_s);
 enum MHD_Result px_queue_error(preq *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 enum MHD_Result px_queue_json(preq *r, int status, json_object *o);

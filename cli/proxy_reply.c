@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,16 +159,16 @@ void px_add_cache_headers(preq *r, struct MHD_Response *resp, const char *status
         char v[48];
         snprintf(v, sizeof v, "%llu", (unsigned long long)r->saved_tokens);
         MHD_add_response_header(resp, "x-llmcache-saved-tokens", v);
+        const char *usd = "unknown";
         if (r->saved_priced) {
             /* Plain decimal, all the digits a few tokens need. */
             snprintf(v, sizeof v, "%.10f", r->saved_usd);
             size_t n = strlen(v);
             while (n > 1 && v[n - 1] == '0' && v[n - 2] != '.')
                 v[--n] = '\0';
-        } else {
-            snprintf(v, sizeof v, "unknown");
+            usd = v;
         }
-        MHD_add_response_header(resp, "x-llmcache-saved-usd", v);
+        MHD_add_response_header(resp, "x-llmcache-saved-usd", usd);
     }
 }
 
@@ -188,17 +189,10 @@ void px_access_log(preq *r, int status, const char *cstatus)
             cstatus ? cstatus : "-", (double)(px_now_ns() - r->t0) / 1e6);
 }
 
-/* Queue body (taken over: malloc'd, freed by libmicrohttpd). */
-enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *body,
-                                   size_t len, const char *cstatus, int64_t age_s,
-                                   const char *extra_key)
+static enum MHD_Result queue(preq *r, int status, const char *ctype,
+                             struct MHD_Response *resp, const char *cstatus, int64_t age_s,
+                             const char *extra_key)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
     MHD_add_response_header(resp, "Content-Type", ctype);
     px_add_cache_headers(r, resp, cstatus, age_s);
     if (extra_key)
@@ -214,6 +208,39 @@ enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *bod
     note_served(r, cstatus);
     px_access_log(r, status, cstatus);
     return ret;
+}
+
+/* Queue body (taken over: malloc'd, freed by libmicrohttpd). */
+enum MHD_Result px_queue_owned(preq *r, int status, const char *ctype, char *body,
+                                   size_t len, const char *cstatus, int64_t age_s,
+                                   const char *extra_key)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    return queue(r, status, ctype, resp, cstatus, age_s, extra_key);
+}
+
+static void free_response(void *cls)
+{
+    llmc_response_free(cls);
+}
+
+enum MHD_Result px_queue_hit(preq *r, llmc_response *hit, const char *cstatus, int64_t age_s)
+{
+    size_t len;
+    const char *text = llmc_response_text(hit, &len);
+    /* libmicrohttpd only reads the buffer; it is the response's own text. */
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+        len, (void *)(uintptr_t)text, free_response, hit);
+    if (!resp) {
+        llmc_response_free(hit);
+        return MHD_NO;
+    }
+    return queue(r, 200, "application/json", resp, cstatus, age_s, NULL);
 }
 
 enum MHD_Result px_queue_buf(preq *r, int status, const char *ctype, llmc_buf *b,

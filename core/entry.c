@@ -1,6 +1,7 @@
 /* Entry-level cache calls: envelope + verification + fail-open policy. */
 #include "hash.h"
 #include "internal.h"
+#include "textmemo.h"
 #include "tier.h"
 
 #include <openssl/core_names.h>
@@ -82,6 +83,18 @@ int llmc__entry_mac(const unsigned char *secret, size_t slen, const char *key, s
     return ok ? 0 : -1;
 }
 
+/* The SHA-256 of a key, which every read of an entry checks. Hits come
+ * back to the same few keys, so a key this thread hashed before is not
+ * hashed again (textmemo.h: exact, per thread). */
+static void key_digest(const char *key, size_t klen, uint8_t d[32])
+{
+    uint64_t h;
+    if (llmc__textmemo_get(LLMC__TEXTMEMO_KEY_SHA256, key, klen, d, 32, &h))
+        return;
+    llmc__sha256(key, klen, d);
+    llmc__textmemo_put(LLMC__TEXTMEMO_KEY_SHA256, key, klen, h, d, 32);
+}
+
 static llmc_status verify(const llmc_serializer_ops *ser, const char *data, size_t len,
                           const char *key, size_t klen, llmc_entry *e, llmc_buf *scratch,
                           llmc_err *err)
@@ -93,7 +106,7 @@ static llmc_status verify(const llmc_serializer_ops *ser, const char *data, size
         return st;
     if (key) {
         uint8_t d[32];
-        llmc__sha256(key, klen, d);
+        key_digest(key, klen, d);
         if (memcmp(d, e->key_sha256, 32) != 0)
             return llmc_err_set(err, LLMC_ECORRUPT, 0,
                                 "stored entry belongs to another key (key digest mismatch)");

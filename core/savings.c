@@ -2,6 +2,7 @@
  * per (model, tenant, endpoint) counters. See include/llmcache/savings.h. */
 #include "internal.h"
 #include "fastjson.h"
+#include "textmemo.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -502,6 +503,30 @@ static void usage_slow(const char *body, size_t len, usage_in *u, char *model, s
     json_object_put(o);
 }
 
+/* What a body says (its usage and model). Every hit of an entry reads
+ * the same body, so a body this thread read before is not tokenised
+ * again (textmemo.h: exact, per thread). */
+typedef struct usage_read {
+    usage_in u;
+    char model[LLMC_SAVING_MODEL_MAX];
+} usage_read;
+
+_Static_assert(sizeof(usage_read) <= LLMC__TEXTMEMO_MAX_VAL, "usage_read fits the text memo");
+
+static void read_usage(const char *body, size_t len, usage_in *u, char *model)
+{
+    usage_read r;
+    uint64_t h;
+    if (!llmc__textmemo_get(LLMC__TEXTMEMO_USAGE, body, len, &r, sizeof r, &h)) {
+        memset(&r, 0, sizeof r);
+        if (!usage_fast(body, len, &r.u, r.model, sizeof r.model))
+            usage_slow(body, len, &r.u, r.model, sizeof r.model);
+        llmc__textmemo_put(LLMC__TEXTMEMO_USAGE, body, len, h, &r, sizeof r);
+    }
+    *u = r.u;
+    memcpy(model, r.model, sizeof r.model);
+}
+
 void llmc_saving_compute(const llmc_prices *prices, const char *body, size_t len,
                          const char *fallback_model, int64_t upstream_ms, llmc_saving *out)
 {
@@ -509,8 +534,8 @@ void llmc_saving_compute(const llmc_prices *prices, const char *body, size_t len
     out->upstream_ms = upstream_ms > 0 ? upstream_ms : 0;
     usage_in u;
     memset(&u, 0, sizeof u);
-    if (body && len > 0 && !usage_fast(body, len, &u, out->model, sizeof out->model))
-        usage_slow(body, len, &u, out->model, sizeof out->model);
+    if (body && len > 0)
+        read_usage(body, len, &u, out->model);
     if (!out->model[0] && fallback_model)
         snprintf(out->model, sizeof out->model, "%s", fallback_model);
     if (u.has_prompt || u.has_completion || u.has_total) {
@@ -749,8 +774,13 @@ const llmc_prices *llmc__prices_slot_get(llmc__prices_slot *s, llmc_err *err)
     if (!s->tried)
         slot_load_locked(s);
     const llmc_prices *p = s->p;
-    if (!p)
-        llmc_err_set(err, s->st, 0, "%s", s->msg);
+    if (!p && err) {
+        /* A copy, not a format: without a price table this runs on every
+         * hit that reports its saving. */
+        err->status = s->st;
+        err->native = 0;
+        memcpy(err->msg, s->msg, sizeof err->msg);
+    }
     pthread_mutex_unlock(&s->mu);
     return p;
 }

@@ -237,6 +237,43 @@ START_TEST(t_mac_covers_fields)
 }
 END_TEST
 
+/* Every read checks the key digest, and a key read before is not
+ * hashed again: an entry moved under another key of the same length is
+ * still foreign, however many keys were read in between. */
+START_TEST(t_key_digest_repeated)
+{
+    llmc_cache *c = open_url("local://");
+    char src[16][16], dst[16][16];
+    for (int i = 0; i < 16; i++) {
+        snprintf(src[i], sizeof src[i], "src-%03d", i);
+        snprintf(dst[i], sizeof dst[i], "dst-%03d", i);
+        ck_assert_int_eq(llmc_cache_put_entry(c, src[i], strlen(src[i]), LLMC_CALL_CHAT, BODY,
+                                              sizeof BODY - 1, 0, 0), LLMC_OK);
+        ck_assert_int_eq(llmc_cache_put_entry(c, dst[i], strlen(dst[i]), LLMC_CALL_CHAT, BODY,
+                                              sizeof BODY - 1, 0, 0), LLMC_OK);
+    }
+    llmc_lookup l = LLMC_LOOKUP_INIT;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 16; i++) {
+            ck_assert_int_eq(llmc_cache_get_entry(c, src[i], strlen(src[i]), -1, 0, &l),
+                             LLMC_OK);
+            ck_assert_int_eq(llmc_cache_get_entry(c, dst[i], strlen(dst[i]), -1, 0, &l),
+                             LLMC_OK);
+        }
+    for (int i = 0; i < 16; i++) {
+        llmc_buf raw = LLMC_BUF_INIT;
+        ck_assert_int_eq(llmc_cache_get(c, src[i], strlen(src[i]), &raw), LLMC_OK);
+        ck_assert_int_eq(llmc_cache_set(c, dst[i], strlen(dst[i]), raw.data, raw.len, 0),
+                         LLMC_OK);
+        ck_assert_int_eq(llmc_cache_get_entry(c, dst[i], strlen(dst[i]), -1, 0, &l), LLMC_MISS);
+        ck_assert_int_eq(llmc_cache_get_entry(c, src[i], strlen(src[i]), -1, 0, &l), LLMC_OK);
+        llmc_buf_free(&raw);
+    }
+    llmc_lookup_free(&l);
+    llmc_cache_close(c);
+}
+END_TEST
+
 int main(void)
 {
     llmc_init();
@@ -247,6 +284,7 @@ int main(void)
     tcase_add_test(tc, t_mac);
     tcase_add_test(tc, t_mac_env);
     tcase_add_test(tc, t_mac_covers_fields);
+    tcase_add_test(tc, t_key_digest_repeated);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -274,6 +274,48 @@ START_TEST(t_saving_hostile)
 }
 END_TEST
 
+/* A body read again answers from the thread's memo of bodies it read:
+ * the answer must still be the one for exactly those bytes. Bodies of
+ * one length differing in one digit, more of them than the memo holds,
+ * read in turn and again. */
+START_TEST(t_saving_repeated)
+{
+    llmc_prices *p = shipped();
+    char bodies[12][160];
+    for (int i = 0; i < 12; i++)
+        snprintf(bodies[i], sizeof bodies[i],
+                 "{\"model\":\"gpt-4o-mini\",\"usage\":{\"prompt_tokens\":%d,"
+                 "\"completion_tokens\":1%d}}",
+                 10 + i, i % 10);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 12; i++) {
+            int j = round == 1 ? 11 - i : i;
+            llmc_saving s;
+            llmc_saving_compute(p, bodies[j], strlen(bodies[j]), "fallback", j, &s);
+            ck_assert_uint_eq(s.input_tokens, (uint64_t)(10 + j));
+            ck_assert_uint_eq(s.output_tokens, (uint64_t)(10 + j % 10));
+            ck_assert_str_eq(s.model, "gpt-4o-mini");
+            ck_assert_int_eq(s.upstream_ms, j);
+            ck_assert_int_eq(s.priced, 1);
+        }
+    }
+    /* The fallback model and the price table are applied on every call,
+     * not remembered with the body. */
+    const char *nomodel = "{\"usage\":{\"prompt_tokens\":10,\"total_tokens\":10}}";
+    llmc_saving s;
+    llmc_saving_compute(p, nomodel, strlen(nomodel), "gpt-4o-mini", 0, &s);
+    ck_assert_str_eq(s.model, "gpt-4o-mini");
+    ck_assert_int_eq(s.priced, 1);
+    llmc_saving_compute(p, nomodel, strlen(nomodel), "house-llm", 0, &s);
+    ck_assert_str_eq(s.model, "house-llm");
+    ck_assert_int_eq(s.priced, 0);
+    llmc_saving_compute(NULL, nomodel, strlen(nomodel), "gpt-4o-mini", 0, &s);
+    ck_assert_int_eq(s.priced, 0);
+    ck_assert_uint_eq(s.tokens, 10);
+    llmc_prices_free(p);
+}
+END_TEST
+
 typedef struct seen {
     int rows;
     uint64_t hits;
@@ -468,6 +510,7 @@ int main(void)
     tcase_add_test(tc, t_saving_stream);
     tcase_add_test(tc, t_saving_embeddings);
     tcase_add_test(tc, t_saving_hostile);
+    tcase_add_test(tc, t_saving_repeated);
     tcase_add_test(tc, t_counters);
     tcase_add_test(tc, t_client_response);
     suite_add_tcase(s, tc);
