@@ -28,12 +28,15 @@ typedef struct req_opts {
     const char **inputs;     /* --input (embed; key: embedding keys) */
     size_t ninputs;
     llmc_buf request_text;   /* contents of --request, read once */
+    const char **headers;    /* --header NAME:VALUE (the API's own headers) */
+    size_t nheaders;
 } req_opts;
 
 enum {
     OPT_USER = 256, OPT_SYSTEM, OPT_REQUEST, OPT_STREAM, OPT_TEXT, OPT_CACHE, OPT_NO_CACHE,
     OPT_NO_STORE, OPT_TTL, OPT_NAMESPACE, OPT_API_BASE, OPT_API_KEY, OPT_MOCK, OPT_EXPLAIN,
-    OPT_INPUT, OPT_PARAM, OPT_PROVIDER, OPT_TIMEOUT, OPT_RETRIES, OPT_CACHE_CONTROL, OPT_API
+    OPT_INPUT, OPT_PARAM, OPT_PROVIDER, OPT_TIMEOUT, OPT_RETRIES, OPT_CACHE_CONTROL,
+    OPT_API, OPT_HEADER
 };
 
 static const char complete_help[] =
@@ -44,6 +47,8 @@ static const char complete_help[] =
     "(OpenAI format; \"cache\": true at the top level when it came from the cache).\n"
     "\n"
     "Request:\n"
+    "      --header NAME:VALUE a header of the API's request (messages:\n"
+    "                          anthropic-version, anthropic-beta); part of the key\n"
     "  -m, --model M           model, e.g. gpt-4o-mini, anthropic/claude-3-5-haiku-latest\n"
     "  -u, --user TEXT|-       the user message (-: read it from standard input)\n"
     "  -s, --system TEXT       a system message before it\n"
@@ -56,7 +61,9 @@ static const char complete_help[] =
     "                          (LiteLLM's mock_response: no network, no key)\n"
     "      --api NAME          the API to call: chat (default, /v1/chat/completions)\n"
     "                          or responses (OpenAI's /v1/responses: --user is the\n"
-    "                          \"input\", --system the \"instructions\")\n"
+    "                          \"input\", --system the \"instructions\") or messages\n"
+    "                          (Anthropic's /v1/messages: --system is \"system\",\n"
+    "                          max_tokens defaults to 1024)\n"
     "Output:\n"
     "      --stream            stream: print each chunk as one JSON line as it arrives\n"
     "                          (a hit is replayed as chunks)\n"
@@ -156,6 +163,7 @@ static const struct option req_longopts[] = {
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"cache-control", required_argument, NULL, OPT_CACHE_CONTROL},
     {"api", required_argument, NULL, OPT_API},
+    {"header", required_argument, NULL, OPT_HEADER},
     {"explain", no_argument, NULL, 'e'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -167,6 +175,7 @@ static void opts_free(req_opts *o)
 {
     free(o->params);
     free(o->inputs);
+    free(o->headers);
     llmc_buf_free(&o->request_text);
     llmc_buf_free(&o->request_text2);
 }
@@ -226,6 +235,12 @@ static int parse_opts(int argc, char **argv, req_opts *o)
         case 'n': o->ns = optarg; break;
         case OPT_CACHE_CONTROL: o->cache_control = optarg; break;
         case OPT_API: o->api = optarg; break;
+        case OPT_HEADER:
+            if (!strchr(optarg, ':') || optarg[0] == ':')
+                return cli_usage_error(o->cmd, "--header '%s': expected NAME:VALUE", optarg);
+            if (push(&o->headers, &o->nheaders, optarg))
+                return LLMC_CLI_EXIT_ERROR;
+            break;
         case OPT_API_BASE: o->api_base = optarg; break;
         case OPT_API_KEY: o->api_key = optarg; break;
         case OPT_MOCK: o->mock = optarg; break;
@@ -279,8 +294,9 @@ static int api_call(const req_opts *o, llmc_call_type *call)
         return 0;
     llmc_call_type t;
     if (llmc_call_type_parse(o->api, &t) != LLMC_OK ||
-        (t != LLMC_CALL_CHAT && t != LLMC_CALL_RESPONSES))
-        return cli_usage_error(o->cmd, "--api '%s': expected chat or responses", o->api);
+        (t != LLMC_CALL_CHAT && t != LLMC_CALL_RESPONSES && t != LLMC_CALL_MESSAGES))
+        return cli_usage_error(o->cmd, "--api '%s': expected chat, responses or messages",
+                               o->api);
     *call = t;
     return 0;
 }
@@ -339,6 +355,9 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
             llmc_buf_free(&in);
             return LLMC_CLI_EXIT_ERROR;
         }
+        /* The Messages API takes the system prompt at the top level and
+         * requires max_tokens (a --param may set another). */
+        int messages = call == LLMC_CALL_MESSAGES;
         if (call == LLMC_CALL_RESPONSES) {
             /* The Responses API: the text is the input, the system
              * message the instructions. */
@@ -347,8 +366,11 @@ static int build_request(const req_opts *o, llmc_call_type call, llmc_request **
                 llmc_buf_free(&in);
                 goto oom;
             }
-        } else if ((o->system && llmc_request_add_message(r, "system", o->system) != LLMC_OK) ||
-                   llmc_request_add_message(r, "user", user) != LLMC_OK) {
+        } else if ((o->system && (messages ? llmc_request_set_string(r, "system", o->system)
+                                           : llmc_request_add_message(r, "system", o->system)) !=
+                                     LLMC_OK) ||
+                   llmc_request_add_message(r, "user", user) != LLMC_OK ||
+                   (messages && llmc_request_set_int(r, "max_tokens", 1024) != LLMC_OK)) {
             llmc_buf_free(&in);
             goto oom;
         }
@@ -436,6 +458,38 @@ oom:
     llmc_request_free(r);
     cli_error(o->cmd, "out of memory");
     return LLMC_CLI_EXIT_ERROR;
+}
+
+/* The --header options as llmc_call_opts.api_headers: names and values
+ * (trimmed) copied into `store` (freed by the caller), NULL-terminated in
+ * `nv` (2 * nheaders + 1 pointers). NULL when none. */
+static const char *const *api_headers(const req_opts *o, char **store, const char **nv)
+{
+    *store = NULL;
+    if (!o->nheaders)
+        return NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < o->nheaders; i++)
+        total += strlen(o->headers[i]) + 1;
+    char *p = *store = malloc(total);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < o->nheaders; i++) {
+        const char *h = o->headers[i], *colon = strchr(h, ':');
+        size_t nl = (size_t)(colon - h);
+        while (nl && (h[nl - 1] == ' ' || h[nl - 1] == '\t'))
+            nl--;
+        nv[2 * i] = p;
+        memcpy(p, h, nl);
+        p[nl] = '\0';
+        p += nl + 1;
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        nv[2 * i + 1] = v;
+    }
+    nv[2 * o->nheaders] = NULL;
+    return nv;
 }
 
 /* Cache (unless both controls turn it off) and client. */
@@ -579,6 +633,13 @@ static int on_chunk(void *ud, struct json_object *chunk)
                        stdout);
                 s->any_text = 1;
             }
+        } else if (json_object_object_get_ex(chunk, "delta", &delta) &&
+                   json_object_object_get_ex(delta, "text", &content) &&
+                   json_object_is_type(content, json_type_string)) {
+            /* A Messages API text_delta event. */
+            fwrite(json_object_get_string(content), 1,
+                   (size_t)json_object_get_string_len(content), stdout);
+            s->any_text = 1;
         } else if (json_object_object_get_ex(chunk, "choices", &choices) &&
             json_object_is_type(choices, json_type_array) &&
             json_object_array_length(choices) > 0 &&
@@ -686,9 +747,16 @@ static int run_call(int argc, char **argv, llmc_call_type call)
      * key), then execute (lookup, upstream, store). */
     llmc_call_opts copts = LLMC_CALL_OPTS_INIT;
     copts.cache_control = o.cache_control;
+    char *hstore = NULL;
+    const char **hnv = calloc(2 * o.nheaders + 1, sizeof *hnv);
+    copts.api_headers = hnv ? api_headers(&o, &hstore, hnv) : NULL;
     llmc_call *k = NULL;
     const char *bypass = NULL;
-    llmc_status st = llmc_call_prepare_request(client, call, req, &copts, &k, &err);
+    llmc_status st = o.nheaders && !copts.api_headers
+                         ? llmc_err_set(&err, LLMC_ENOMEM, 0, "out of memory")
+                         : llmc_call_prepare_request(client, call, req, &copts, &k, &err);
+    free(hstore);
+    free(hnv);
     if (st == LLMC_OK) {
         bypass = llmc_call_bypass_reason(k);
         /* A request file that asks for a stream gets one. */
@@ -797,8 +865,16 @@ static int key_of(const req_opts *o, llmc_client *client, const key_req *kr, siz
     llmc_err_clear(&err);
     llmc_buf_clear(key);
     llmc_buf_clear(material);
-    llmc_status st = llmc_client_request_key(client, kr->call, kr->req, i, key,
-                                             o->explain ? material : NULL, &err);
+    llmc_call_opts copts = LLMC_CALL_OPTS_INIT;
+    char *hstore = NULL;
+    const char **hnv = calloc(2 * o->nheaders + 1, sizeof *hnv);
+    copts.api_headers = hnv ? api_headers(o, &hstore, hnv) : NULL;
+    llmc_status st = o->nheaders && !copts.api_headers
+                         ? llmc_err_set(&err, LLMC_ENOMEM, 0, "out of memory")
+                         : llmc_client_request_key_ex(client, kr->call, kr->req, &copts, i, key,
+                                                      o->explain ? material : NULL, &err);
+    free(hstore);
+    free(hnv);
     if (st != LLMC_OK) {
         cli_error(o->cmd, "%s", err.msg[0] ? err.msg : llmc_strerror(st));
         return cli_exit_for(st);

@@ -151,6 +151,29 @@ const char *px_header_single(preq *r, const char *name, int *answered)
     return n ? px_header(r, name) : NULL;
 }
 
+/* The headers the call type reads as part of its request (the Messages
+ * API's anthropic-version, anthropic-beta), each with its lines joined,
+ * into names/values (name, value, ..., NULL; values in bufs). Returns
+ * how many were present. */
+int px_api_headers(preq *r, const char **names_values, llmc_buf *bufs)
+{
+    llmc_call_type_info info;
+    int n = 0;
+    for (int i = 0; i < PX_API_HEADERS; i++)
+        bufs[i] = (llmc_buf)LLMC_BUF_INIT;
+    if (llmc_call_type_info_get(r->call, &info, sizeof info) != LLMC_OK || !info.headers)
+        return 0;
+    for (const char *const *h = info.headers; *h && n < PX_API_HEADERS; h++) {
+        if (px_header_all(r, *h, &bufs[n]) == 0)
+            continue;
+        names_values[2 * n] = *h;
+        names_values[2 * n + 1] = bufs[n].data ? bufs[n].data : "";
+        n++;
+    }
+    names_values[2 * n] = NULL;
+    return n;
+}
+
 /* The password of an HTTP Basic credential (base64 "user:password") into
  * out; 0 when it is not one. */
 static int basic_password(const char *b64, char *out, size_t outsz)
@@ -262,8 +285,16 @@ static int prepare(preq *r)
         return -1;
     }
     o.tenant = r->tenant ? r->tenant->ns : NULL;
+    /* Headers the call type's API makes part of the request. */
+    const char *apih[2 * PX_API_HEADERS + 1] = {NULL};
+    llmc_buf hv[PX_API_HEADERS];
+    int nh = px_api_headers(r, apih, hv);
+    if (nh > 0)
+        o.api_headers = apih;
     llmc_status st =
         llmc_call_prepare(s->client, r->call, r->body.data, r->body.len, &o, &r->k, &err);
+    for (int i = 0; i < PX_API_HEADERS; i++)
+        llmc_buf_free(&hv[i]);
     llmc_buf_free(&cc);
     if (st != LLMC_OK) {
         int code = px_status_for(&err);
@@ -401,6 +432,7 @@ static enum endpoint route_of(const char *url, llmc_call_type *call)
         case LLMC_CALL_TEXT: return EP_TEXT;
         case LLMC_CALL_EMBEDDING: return EP_EMBED;
         case LLMC_CALL_RESPONSES: return EP_RESPONSES;
+        case LLMC_CALL_MESSAGES: return EP_MESSAGES;
         default: return EP_UNKNOWN;
         }
     }
@@ -456,6 +488,7 @@ static enum MHD_Result handle(preq *r)
     case EP_TEXT:
     case EP_EMBED:
     case EP_RESPONSES:
+    case EP_MESSAGES:
         return handle_completion(r);
     case EP_MODELS: {
         char *p = malloc(s->models_len + 1);

@@ -35,6 +35,7 @@ enum endpoint {
     EP_TEXT,
     EP_EMBED,
     EP_RESPONSES,
+    EP_MESSAGES,
     EP_MODELS,
     EP_HEALTH,
     EP_METRICS,
@@ -46,7 +47,7 @@ enum endpoint {
     EP_COUNT_
 };
 /* The completion endpoints are EP_CHAT..EP_LAST_CALL. */
-#define EP_LAST_CALL EP_RESPONSES
+#define EP_LAST_CALL EP_MESSAGES
 
 /* Buckets of the upstream latency histogram (proxy_metrics.c). */
 #define N_LAT 14
@@ -192,6 +193,12 @@ int px_header_all(preq *r, const char *name, llmc_buf *out);
 /* A header that takes one value: NULL when absent; when repeated, a 400
  * naming it is queued and *answered set. */
 const char *px_header_single(preq *r, const char *name, int *answered);
+
+/* The call type's API headers (llmc_call_opts.api_headers) of a
+ * request: names_values holds 2 * PX_API_HEADERS + 1 pointers, bufs
+ * PX_API_HEADERS buffers the caller frees. */
+#define PX_API_HEADERS 4
+int px_api_headers(preq *r, const char **names_values, llmc_buf *bufs);
 
 /* answers: errors, headers, results from workers (proxy_reply.c). */
 int px_status_for(const llmc_err *e);

@@ -8,7 +8,7 @@
 #include <time.h>
 
 static const char *const ep_label[EP_COUNT_] = {
-    "other", "chat", "completions", "embeddings", "responses", "models", "health",
+    "other", "chat", "completions", "embeddings", "responses", "messages", "models", "health",
     "metrics", "cache_ping", "cache_delete", "cache_flush", "ui", "ui_data",
 };
 

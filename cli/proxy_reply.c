@@ -51,7 +51,25 @@ static const char *error_type(int status)
     }
 }
 
-/* An OpenAI-style error object into out. */
+/* The Messages API's error types. */
+static const char *anthropic_error_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+/* An OpenAI-style error object into out; on /v1/messages the Messages
+ * API's {"type":"error","error":{"type","message"}}, so its SDKs raise
+ * their usual exceptions. */
+static void error_json_for(const preq *r, llmc_buf *out, int status, const char *code,
+                           const char *msg);
 static void error_json(llmc_buf *out, int status, const char *code, const char *msg)
 {
     json_object *o = json_object_new_object(), *e = json_object_new_object();
@@ -59,6 +77,23 @@ static void error_json(llmc_buf *out, int status, const char *code, const char *
     json_object_object_add(e, "type", json_object_new_string(error_type(status)));
     json_object_object_add(e, "param", NULL);
     json_object_object_add(e, "code", code ? json_object_new_string(code) : NULL);
+    json_object_object_add(o, "error", e);
+    llmc_buf_clear(out);
+    llmc_buf_puts(out, json_object_to_json_string_ext(o, JSON_FLAGS));
+    json_object_put(o);
+}
+
+static void error_json_for(const preq *r, llmc_buf *out, int status, const char *code,
+                           const char *msg)
+{
+    if (r->ep != EP_MESSAGES) {
+        error_json(out, status, code, msg);
+        return;
+    }
+    json_object *o = json_object_new_object(), *e = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string("error"));
+    json_object_object_add(e, "type", json_object_new_string(anthropic_error_type(status)));
+    json_object_object_add(e, "message", json_object_new_string(msg));
     json_object_object_add(o, "error", e);
     llmc_buf_clear(out);
     llmc_buf_puts(out, json_object_to_json_string_ext(o, JSON_FLAGS));
@@ -268,7 +303,7 @@ enum MHD_Result px_queue_error(preq *r, int status, const char *code, const char
     if (status != 401)
         proxy_ui_note_error(r->srv->ui, status, r->path, msg);
     llmc_buf b = LLMC_BUF_INIT;
-    error_json(&b, status, code, msg);
+    error_json_for(r, &b, status, code, msg);
     if (status == 401)
         atomic_fetch_add(&r->srv->m.auth_failures, 1);
     else if (status < 500)
@@ -360,10 +395,11 @@ void px_finish_error(preq *r, const llmc_err *e)
     else
         atomic_fetch_add(&r->srv->m.errors_internal, 1);
     llmc_buf b = LLMC_BUF_INIT;
-    error_json(&b, status, px_error_code(e, status), msg);
+    error_json_for(r, &b, status, px_error_code(e, status), msg);
     pthread_mutex_lock(&r->mu);
     if (r->streaming) {
-        if (r->typed)
+        /* The Messages API's error event carries its usual error object. */
+        if (r->typed && r->ep != EP_MESSAGES)
             typed_error_event(&b, status, px_error_code(e, status), msg, r->events);
         llmc_buf_puts(&r->sbuf, r->typed ? "event: error\ndata: " : "data: ");
         llmc_buf_append(&r->sbuf, b.data, b.len);

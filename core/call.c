@@ -176,11 +176,21 @@ llmc_status llmc__compute_key(llmc_client *c, const llmc__calltype *ct, json_obj
         llmc_buf_free(&nsbuf);
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     }
+    json_object *kreq = NULL;
+    if (ct->fmt && ct->fmt->key_request && !item) {
+        llmc_status kst = ct->fmt->key_request(req, ctl, &kreq, err);
+        if (kst != LLMC_OK) {
+            llmc_buf_free(&nsbuf);
+            return kst;
+        }
+        req = kreq;
+    }
     llmc_key_input in;
     key_input(c, ct, req, item, rt, ns, &in);
     if (c->key_fn) {
         llmc_status st = c->key_fn(c->key_ud, &in, key);
         llmc_buf_free(&nsbuf);
+        json_object_put(kreq);
         if (st != LLMC_OK)
             return llmc_err_set(err, st, 0, "custom key function failed: %s",
                                 llmc_strerror(st));
@@ -190,6 +200,7 @@ llmc_status llmc__compute_key(llmc_client *c, const llmc__calltype *ct, json_obj
     }
     llmc_status st = llmc_key_compute(strategy_name(c), &in, key, material, err);
     llmc_buf_free(&nsbuf);
+    json_object_put(kreq);
     if (st == LLMC_OK && ctl->key && item) {
         /* A preset key for an embedding call prefixes each item's key
          * (inside the tenant's space, as the preset itself). */
@@ -241,6 +252,24 @@ static llmc_status key_from_tokens(llmc_call *k, const llmc__fjdoc *d, const llm
 /* ------------------------------------------------------------------ */
 /* Prepare. */
 
+/* API headers given for a call type that does not read them would be
+ * dropped from the key and the upstream request: refused by name. */
+static llmc_status check_api_headers(const llmc__calltype *ct, const char *const *h,
+                                     llmc_err *err)
+{
+    for (size_t i = 0; h && h[i]; i += 2) {
+        int known = 0;
+        for (const char *const *n = ct->headers; n && *n && !known; n++)
+            known = strcasecmp(*n, h[i]) == 0;
+        if (!known)
+            return llmc_err_set(err, LLMC_EINVAL, 0, "header %s is not part of a %s request",
+                                h[i], ct->what);
+        if (!h[i + 1])
+            return llmc_err_set(err, LLMC_EINVAL, 0, "header %s has no value", h[i]);
+    }
+    return LLMC_OK;
+}
+
 static llmc_status validate(const llmc__calltype *ct, const llmc__jv *root, llmc_err *err)
 {
     llmc__jv m = llmc__jv_member(root, "model");
@@ -291,7 +320,7 @@ static llmc_status prepare_view(llmc_call *k, const llmc__jv *root, const llmc__
     if (k->ct->never_cached && (k->bypass = k->ct->never_cached(root)) != NULL)
         k->caching = 0;
     if (root->d) {
-        if (k->ct->per_item)
+        if (k->ct->per_item || (k->ct->fmt && k->ct->fmt->key_request))
             return LLMC_ENOTSUP;
         if (!k->caching)
             return LLMC_OK;
@@ -362,7 +391,8 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
         len = strlen(json);
     llmc__outer oc;
     llmc_status st;
-    if ((st = llmc__read_outer(opts, &oc, err)) != LLMC_OK)
+    if ((st = llmc__read_outer(opts, &oc, err)) != LLMC_OK ||
+        (st = check_api_headers(ct, oc.api_headers, err)) != LLMC_OK)
         return st;
     call_init(k, c, ct);
     k->text = json;
@@ -372,9 +402,13 @@ llmc_status llmc__call_prepare_text(llmc_call *k, llmc_client *c, llmc_call_type
     /* The memo's salt: what outside the text the key depends on. */
     char saltbuf[512];
     const char *salt = NULL;
-    if (oc.ns || oc.tenant) {
+    if (oc.ns || oc.tenant || oc.api_headers) {
         int n = snprintf(saltbuf, sizeof saltbuf, "%s\001%s", oc.tenant ? oc.tenant : "",
                          oc.ns ? oc.ns : "");
+        /* The API headers are part of the key. */
+        for (size_t i = 0; oc.api_headers && oc.api_headers[i] && n >= 0 &&
+                           (size_t)n < sizeof saltbuf; i++)
+            n += snprintf(saltbuf + n, sizeof saltbuf - (size_t)n, "\001%s", oc.api_headers[i]);
         if (n < 0 || (size_t)n >= sizeof saltbuf)
             memoable = 0;
         salt = saltbuf;
@@ -486,7 +520,8 @@ llmc_status llmc__call_prepare_req(llmc_call *k, llmc_client *c, llmc_call_type 
         return llmc_err_set(err, LLMC_EINVAL, 0, "request is NULL");
     llmc__outer oc;
     llmc_status st;
-    if ((st = llmc__read_outer(opts, &oc, err)) != LLMC_OK)
+    if ((st = llmc__read_outer(opts, &oc, err)) != LLMC_OK ||
+        (st = check_api_headers(ct, oc.api_headers, err)) != LLMC_OK)
         return st;
     call_init(k, c, ct);
     k->obj = req->obj; /* borrowed: the request outlives the call */
@@ -555,7 +590,7 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
     if (!k)
         return llmc_err_set(err, LLMC_EINVAL, 0, "call is NULL");
     if (cb && !k->ct->streams)
-        return llmc_err_set(err, LLMC_ENOTSUP, 0, "streaming is supported for chat calls only");
+        return llmc_err_set(err, LLMC_ENOTSUP, 0, "%s calls are not streamed", k->ct->name);
     k->looked_up = 1;
     if (!k->caching || k->ctl.no_cache)
         return LLMC_MISS;
@@ -592,7 +627,7 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
     if (cb) {
         json_object *ro = llmc_response_json(r);
         st = ro ? (k->ct->replay ? k->ct->replay(ro, cb, ud, err)
-                                 : llmc__replay_to(ro, cb, ud, err))
+                                 : llmc__replay_as(k->ct->type, ro, cb, ud, err))
                 : llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable");
     }
     if (st != LLMC_OK || !out)
@@ -641,7 +676,7 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
     if (!out && !cb)
         return llmc_err_set(err, LLMC_EINVAL, 0, "no place for the response");
     if (cb && !k->ct->streams)
-        return llmc_err_set(err, LLMC_ENOTSUP, 0, "streaming is supported for chat calls only");
+        return llmc_err_set(err, LLMC_ENOTSUP, 0, "%s calls are not streamed", k->ct->name);
     llmc_status st;
     if (!k->looked_up) {
         st = llmc_call_lookup(k, cb, ud, o, err);
@@ -664,7 +699,10 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
     json_object *resp = NULL;
     int attempts = 0;
     uint64_t t0 = llmc_mono_ns();
-    st = k->ct->upstream
+    const llmc__callfmt *fmt = k->ct->fmt;
+    st = fmt && fmt->upstream
+             ? fmt->upstream(k, &rt, cb, ud, &resp, &attempts, err)
+         : k->ct->upstream
              ? k->ct->upstream(k->c, k->obj, &rt, cb, ud, &resp, &attempts, err)
              : llmc__call_upstream(k->c, k->ct->type, k->obj, NULL, &rt, cb, ud, &resp,
                                    &attempts, err);
@@ -682,9 +720,11 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
         r->call = k->ct->type;
         /* A stream is complete only when the provider said each choice
          * finished; an end marker alone is not enough. */
-        int storable = k->ct->storable ? k->ct->storable(resp, cb != NULL)
-                                       : llmc__response_storable(k->ct->type, resp) &&
-                                             (!cb || llmc__response_finished(resp));
+        int storable = fmt && fmt->storable
+                           ? fmt->storable(resp) && (!cb || !fmt->finished || fmt->finished(resp))
+                       : k->ct->storable ? k->ct->storable(resp, cb != NULL)
+                                         : llmc__response_storable(k->ct->type, resp) &&
+                                               (!cb || llmc__response_finished(resp));
         if (k->caching && !k->ctl.no_store && storable) {
             if (k->read_failed)
                 llmc__store_skipped(k->c->cache);

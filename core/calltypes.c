@@ -37,6 +37,9 @@ static llmc_status validate_embedding(const llmc__jv *root, llmc_err *err)
     return LLMC_OK;
 }
 
+static const char *const messages_paths[] = {"/v1/messages", "/messages", NULL};
+static const char *const messages_headers[] = {"anthropic-version", "anthropic-beta", NULL};
+
 static const char *const chat_paths[] = {"/v1/chat/completions", "/chat/completions", NULL};
 static const char *const text_paths[] = {"/v1/completions", "/completions", NULL};
 static const char *const embed_paths[] = {"/v1/embeddings", "/embeddings", NULL};
@@ -52,6 +55,9 @@ static const llmc__calltype rows[] = {
      0, LLMC__HIT_SPLICE, 1, llmc__responses_paths, "responses", llmc__responses_never_cached,
      llmc__responses_key_excluded, llmc__responses_upstream, llmc__responses_replay,
      llmc__responses_storable, 1},
+    {LLMC_CALL_MESSAGES, "messages", "messages", LLMC_PROVIDER_CHAT, llmc__validate_messages,
+     0, LLMC__HIT_SPLICE, 1, messages_paths, "messages", NULL, NULL, NULL, NULL, NULL, 1,
+     messages_headers, &llmc__messages_fmt},
 };
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t)
@@ -78,6 +84,7 @@ llmc_status llmc_call_type_info_get(llmc_call_type t, llmc_call_type_info *out, 
     info.streams = ct->streams;
     info.label = ct->label;
     info.typed_events = ct->typed_events;
+    info.headers = ct->headers;
     memcpy(out, &info, size < sizeof info ? size : sizeof info);
     return LLMC_OK;
 }

@@ -349,6 +349,14 @@ llmc_status llmc_client_request_key(llmc_client *c, llmc_call_type call,
                                     const llmc_request *req, size_t item, llmc_buf *key,
                                     llmc_buf *material, llmc_err *err)
 {
+    return llmc_client_request_key_ex(c, call, req, NULL, item, key, material, err);
+}
+
+llmc_status llmc_client_request_key_ex(llmc_client *c, llmc_call_type call,
+                                       const llmc_request *req, const llmc_call_opts *opts,
+                                       size_t item, llmc_buf *key, llmc_buf *material,
+                                       llmc_err *err)
+{
     if (!c || !req || !req->obj || !key)
         return llmc_err_set(err, LLMC_EINVAL, 0, "client, request or key buffer is NULL");
     const llmc__calltype *ct = llmc__calltype_of(call);
@@ -357,7 +365,7 @@ llmc_status llmc_client_request_key(llmc_client *c, llmc_call_type call,
     /* The prepared call's validation and routing; the key is computed
      * here whether or not caching is on, with its material on request. */
     llmc_call *k = NULL;
-    llmc_status st = llmc_call_prepare_request(c, call, req, NULL, &k, err);
+    llmc_status st = llmc_call_prepare_request(c, call, req, opts, &k, err);
     if (st != LLMC_OK)
         return st;
     llmc__reqview rv;

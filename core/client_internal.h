@@ -36,6 +36,7 @@ typedef struct llmc__controls {
     int use_cache;       /* -1 unset, 0, 1 */
     char *key;           /* owned preset key */
     char *tenant;        /* owned; every key of the call lies in "tenant:" */
+    char **api_headers;  /* owned name, value, ..., NULL (llmc_call_opts) */
     int semantic;        /* -1 unset, 0 (opted out), 1 */
     double sem_threshold; /* 0 unset; may only raise the configured one */
 } llmc__controls;
@@ -95,9 +96,16 @@ typedef struct llmc__outer {
     int64_t ttl_ms;     /* -2 = not given */
     const char *ns;
     const char *tenant;
+    const char *const *api_headers;
 } llmc__outer;
 llmc_status llmc__read_outer(const llmc_call_opts *o, llmc__outer *oc, llmc_err *err);
 llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc);
+/* A copy of a name, value, ..., NULL list (NULL for NULL); NULL with
+ * *failed set when out of memory. */
+char **llmc__headers_dup(const char *const *h, int *failed);
+void llmc__headers_free(char **h);
+/* The value of header `name` (case-insensitive) in such a list, or NULL. */
+const char *llmc__headers_get(const char *const *h, const char *name);
 /* "stream": true in the request. */
 int llmc__wants_stream(const llmc__jv *root);
 
@@ -107,6 +115,34 @@ typedef enum llmc__hit_mark {
     LLMC__HIT_SPLICE, /* "cache": true spliced into the stored body */
     LLMC__HIT_MERGE   /* items merged into a new body marked "cache": true */
 } llmc__hit_mark;
+
+typedef struct llmc_call llmc_call;
+
+/* What a call type does differently from chat, beyond validation. Every
+ * member may be NULL: the chat behaviour then applies (chunks of
+ * core/stream.c, llmc__call_upstream with the request as it is, the key
+ * over the request as it is). */
+typedef struct llmc__callfmt {
+    /* Streams: assemble the events a miss streams into the answer that
+     * is stored (add: LLMC_ENOMEM only is fatal; result: NULL when there
+     * is nothing), and replay a stored answer as events. */
+    void *(*asm_new)(void);
+    llmc_status (*asm_add)(void *a, json_object *ev);
+    json_object *(*asm_result)(void *a);
+    void (*asm_free)(void *a);
+    llmc_status (*replay)(json_object *resp, llmc_chunk_sink sink, void *ud);
+    /* May this answer be stored; did this streamed answer finish. */
+    int (*storable)(json_object *resp);
+    int (*finished)(json_object *resp);
+    /* The provider call: *out = the answer in the call type's own shape;
+     * cb receives its events as they arrive. */
+    llmc_status (*upstream)(llmc_call *k, const llmc__route *rt, llmc_chunk_cb cb, void *ud,
+                            json_object **out, int *attempts, llmc_err *err);
+    /* The object the key strategy sees (a new reference), built from the
+     * request and the call's controls (its API headers). */
+    llmc_status (*key_request)(json_object *req, const llmc__controls *ctl, json_object **out,
+                               llmc_err *err);
+} llmc__callfmt;
 
 typedef struct llmc__calltype {
     llmc_call_type type;
@@ -142,10 +178,18 @@ typedef struct llmc__calltype {
     int (*storable)(json_object *resp, int streamed);
     /* Stream events are sent as SSE "event: <type>" lines, no [DONE]. */
     int typed_events;
+    /* Request headers that are part of the request (NULL-terminated;
+     * NULL = none): llmc_call_opts.api_headers may name only these. */
+    const char *const *headers;
+    const llmc__callfmt *fmt;  /* the llmc__callfmt hooks; NULL: chat's */
 } llmc__calltype;
 
 /* A member name the call type keeps out of the key (keys.c). */
 int llmc__calltype_key_excluded(llmc_call_type t, const char *name);
+
+/* The messages row (core/calltype_messages.c). */
+extern const llmc__callfmt llmc__messages_fmt;
+llmc_status llmc__validate_messages(const llmc__jv *root, llmc_err *err);
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t);
 
@@ -166,6 +210,8 @@ struct llmc__route {
     const char *api_base_for_key;  /* NULL when the provider's default */
     const char *api_key;           /* borrowed from the request or options */
     const char *api_version;
+    /* The call's API headers for the adapter (llmc_provider_call). */
+    const char *const *api_headers;
 };
 
 /* Strings routing reads from a token view are decoded into these
@@ -292,8 +338,11 @@ void llmc__call_http_config(llmc_client *c, json_object *req, llmc__http_config 
 /* Upstream time of a miss, stored with the entry so a hit can report what
  * it saved: whole ms since t0 (llmc_mono_ns), at least 1 (0 = unknown). */
 int64_t llmc__upstream_ms_since(uint64_t t0);
-/* Replay a stored response to cb as chunks. */
+/* Replay a stored response to cb as chunks (as call type `call`'s
+ * events). */
 llmc_status llmc__replay_to(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err);
+llmc_status llmc__replay_as(llmc_call_type call, json_object *resp, llmc_chunk_cb cb, void *ud,
+                            llmc_err *err);
 
 /* ---- the prepared call ---- */
 typedef struct llmc__embed llmc__embed;

@@ -104,6 +104,8 @@ llmc_status llmc__read_outer(const llmc_call_opts *o, llmc__outer *oc, llmc_err 
             return st;
         oc->tenant = o->tenant;
     }
+    if (o->struct_size >= offsetof(llmc_call_opts, api_headers) + sizeof o->api_headers)
+        oc->api_headers = o->api_headers;
     return LLMC_OK;
 }
 
@@ -133,7 +135,49 @@ llmc_status llmc__apply_outer(llmc__controls *ctl, const llmc__outer *oc)
         free(ctl->tenant);
         ctl->tenant = t;
     }
+    if (oc->api_headers) {
+        int failed;
+        char **h = llmc__headers_dup(oc->api_headers, &failed);
+        if (failed)
+            return LLMC_ENOMEM;
+        llmc__headers_free(ctl->api_headers);
+        ctl->api_headers = h;
+    }
     return LLMC_OK;
+}
+
+char **llmc__headers_dup(const char *const *h, int *failed)
+{
+    *failed = 0;
+    if (!h)
+        return NULL;
+    size_t n = 0;
+    while (h[n])
+        n++;
+    char **d = calloc(n + 1, sizeof *d);
+    for (size_t i = 0; d && i < n; i++)
+        if (!(d[i] = llmc__strdup(h[i]))) {
+            llmc__headers_free(d);
+            d = NULL;
+        }
+    if (!d)
+        *failed = 1;
+    return d;
+}
+
+void llmc__headers_free(char **h)
+{
+    for (size_t i = 0; h && h[i]; i++)
+        free(h[i]);
+    free(h);
+}
+
+const char *llmc__headers_get(const char *const *h, const char *name)
+{
+    for (size_t i = 0; h && h[i] && h[i + 1]; i += 2)
+        if (strcasecmp(h[i], name) == 0)
+            return h[i + 1];
+    return NULL;
 }
 
 llmc_status llmc_namespace_resolve(const char *tenant, const char *asked, llmc_buf *out,

@@ -155,7 +155,7 @@ static llmc_status v1_compute(const llmc_key_input *in, llmc_buf *key, llmc_buf 
     const char *call = llmc_call_type_name(in->call);
     if (!call || in->call == LLMC_CALL_RAW)
         return llmc_err_set(err, LLMC_EINVAL, 0, "key input: call type must be chat, text, "
-                            "embedding or responses");
+                            "embedding, responses or messages");
     if (in->call == LLMC_CALL_EMBEDDING && !in->input_item)
         return llmc_err_set(err, LLMC_EINVAL, 0, "key input: embeddings need the input item");
     v1_filter f = {in};

@@ -172,6 +172,7 @@ void llmc__controls_free(llmc__controls *c)
     free(c->ns);
     free(c->key);
     free(c->tenant);
+    llmc__headers_free(c->api_headers);
     llmc__controls_init(c);
 }
 
@@ -181,7 +182,10 @@ llmc_status llmc__controls_copy(llmc__controls *dst, const llmc__controls *src)
     dst->ns = src->ns ? llmc__strdup(src->ns) : NULL;
     dst->key = src->key ? llmc__strdup(src->key) : NULL;
     dst->tenant = src->tenant ? llmc__strdup(src->tenant) : NULL;
-    if ((src->ns && !dst->ns) || (src->key && !dst->key) || (src->tenant && !dst->tenant)) {
+    int hfail;
+    dst->api_headers = llmc__headers_dup((const char *const *)src->api_headers, &hfail);
+    if ((src->ns && !dst->ns) || (src->key && !dst->key) || (src->tenant && !dst->tenant) ||
+        hfail) {
         llmc__controls_free(dst);
         return LLMC_ENOMEM;
     }

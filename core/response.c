@@ -159,6 +159,17 @@ const char *llmc_response_content(llmc_response *r)
     json_object *o = llmc_response_json(r), *choices, *v;
     if (o && r->call == LLMC_CALL_RESPONSES)
         return llmc__responses_output_text(o);
+    if (o && !json_object_object_get_ex(o, "choices", &choices) &&
+        json_object_object_get_ex(o, "content", &v) && json_object_is_type(v, json_type_array)) {
+        /* A Messages API answer: its first text block. */
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            json_object *b = json_object_array_get_idx(v, i);
+            const char *t = jstr(b, "type");
+            if (t && strcmp(t, "text") == 0)
+                return jstr(b, "text");
+        }
+        return NULL;
+    }
     if (!o || !json_object_object_get_ex(o, "choices", &choices) ||
         !json_object_is_type(choices, json_type_array) || json_object_array_length(choices) == 0)
         return NULL;
@@ -270,5 +281,5 @@ llmc_status llmc_response_replay(llmc_response *r, llmc_chunk_cb cb, void *ud, l
     const llmc__calltype *ct = llmc__calltype_of(r->call);
     if (ct && ct->replay)
         return ct->replay(o, cb, ud, err);
-    return llmc__replay_to(o, cb, ud, err);
+    return llmc__replay_as(r->call ? r->call : LLMC_CALL_CHAT, o, cb, ud, err);
 }

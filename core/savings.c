@@ -407,6 +407,18 @@ typedef struct usage_in {
  * integers at INT64_MAX). */
 #define MAX_COUNT ((int64_t)1 << 50)
 
+/* The Messages API's usage (input_tokens / output_tokens, as the
+ * Responses API's): its input_tokens leaves out the tokens read from or
+ * written to Anthropic's prompt cache, which the prompt counts. */
+static void messages_cache(usage_in *u, int has_read, int64_t cache_read, int has_creation,
+                           int64_t cache_creation)
+{
+    if (!has_read && !has_creation)
+        return;
+    u->prompt += cache_read + cache_creation;
+    u->cached = cache_read;
+}
+
 static int fj_count(const llmc__fjdoc *d, long tok, int64_t *out)
 {
     int is_int;
@@ -442,15 +454,23 @@ static int usage_fast(const char *body, size_t len, usage_in *u, char *model, si
         fj_count(d, llmc__fj_member(d, (size_t)us, "completion_tokens"), &u->completion);
     u->has_total = fj_count(d, llmc__fj_member(d, (size_t)us, "total_tokens"), &u->total);
     long det = llmc__fj_member(d, (size_t)us, "prompt_tokens_details");
-    /* The Responses API names them input_tokens / output_tokens. */
+    /* The Responses and Messages APIs name them input_tokens / output_tokens. */
+    int from_input = 0;
     if (!u->has_prompt && !u->has_completion) {
         u->has_prompt = fj_count(d, llmc__fj_member(d, (size_t)us, "input_tokens"), &u->prompt);
         u->has_completion =
             fj_count(d, llmc__fj_member(d, (size_t)us, "output_tokens"), &u->completion);
         det = llmc__fj_member(d, (size_t)us, "input_tokens_details");
+        from_input = u->has_prompt;
     }
     if (det >= 0 && d->t[det].type == LLMC__FJ_OBJ)
         fj_count(d, llmc__fj_member(d, (size_t)det, "cached_tokens"), &u->cached);
+    if (from_input) {
+        int64_t rd = 0, cr = 0;
+        int hr = fj_count(d, llmc__fj_member(d, (size_t)us, "cache_read_input_tokens"), &rd);
+        int hc = fj_count(d, llmc__fj_member(d, (size_t)us, "cache_creation_input_tokens"), &cr);
+        messages_cache(u, hr, rd, hc, cr);
+    }
     return 1;
 }
 
@@ -490,15 +510,23 @@ static void usage_slow(const char *body, size_t len, usage_in *u, char *model, s
         u->has_completion = jc_count(us, "completion_tokens", &u->completion);
         u->has_total = jc_count(us, "total_tokens", &u->total);
         const char *details = "prompt_tokens_details";
+        int from_input = 0;
         if (!u->has_prompt && !u->has_completion) {
-            /* The Responses API's names. */
+            /* The Responses (and Messages) API's names. */
             u->has_prompt = jc_count(us, "input_tokens", &u->prompt);
             u->has_completion = jc_count(us, "output_tokens", &u->completion);
             details = "input_tokens_details";
+            from_input = u->has_prompt;
         }
         if (json_object_is_type(us, json_type_object) &&
             json_object_object_get_ex(us, details, &det))
             jc_count(det, "cached_tokens", &u->cached);
+        if (from_input) {
+            int64_t rd = 0, cr = 0;
+            int hr = jc_count(us, "cache_read_input_tokens", &rd);
+            int hc = jc_count(us, "cache_creation_input_tokens", &cr);
+            messages_cache(u, hr, rd, hc, cr);
+        }
     }
     json_object_put(o);
 }

@@ -11,8 +11,11 @@
 
 /* Members that never go upstream: cache controls, credentials and
  * transport (applied by the client), LiteLLM-only fields. */
-static int stripped_member(const char *k, int keep_mock)
+static int stripped_member(const char *k, int keep_mock, llmc_call_type call)
 {
+    /* The Messages API's own metadata (user_id) is a request field. */
+    if (call == LLMC_CALL_MESSAGES && strcmp(k, "metadata") == 0)
+        return 0;
     static const char *const names[] = {
         "cache", "caching", "api_key", "api_base", "base_url", "api_version", "timeout",
         "request_timeout", "max_retries", "num_retries", "metadata", "extra_headers",
@@ -26,14 +29,15 @@ static int stripped_member(const char *k, int keep_mock)
     return 0;
 }
 
-static json_object *upstream_request(json_object *req, int keep_mock, json_object *input)
+static json_object *upstream_request(json_object *req, int keep_mock, json_object *input,
+                                     llmc_call_type call)
 {
     json_object *u = json_object_new_object();
     if (!u)
         return NULL;
     json_object_object_foreach(req, k, v)
     {
-        if (stripped_member(k, keep_mock))
+        if (stripped_member(k, keep_mock, call))
             continue;
         if (input && strcmp(k, "input") == 0)
             continue;
@@ -114,6 +118,7 @@ static void fill_call(const llmc__route *rt, llmc_call_type call, int stream, ll
     pc->api_version = rt->api_version;
     pc->stream = stream;
     pc->options = c->opts;
+    pc->api_headers = rt->api_headers;
 }
 
 static llmc_status map_http_error(const llmc_provider_ops *ops, const llmc_provider_call *pc,
@@ -151,7 +156,8 @@ typedef struct stream_ctx {
     llmc__ndjson nd;
     llmc_stream_format fmt;
     int done;
-    llmc__assembler *asmb;
+    void *asmb;
+    const llmc__callfmt *cfmt; /* how the call type assembles (NULL: chat) */
     llmc_chunk_cb cb;
     void *ud;
     llmc_err *err;
@@ -161,7 +167,8 @@ typedef struct stream_ctx {
 static llmc_status chunk_sink(void *ud, struct json_object *chunk)
 {
     stream_ctx *sc = ud;
-    if (sc->asmb && llmc__assembler_add(sc->asmb, chunk) == LLMC_ENOMEM)
+    if (sc->asmb && (sc->cfmt ? sc->cfmt->asm_add(sc->asmb, chunk)
+                             : llmc__assembler_add(sc->asmb, chunk)) == LLMC_ENOMEM)
         return llmc_err_set(sc->err, LLMC_ENOMEM, 0, "out of memory assembling the stream");
     sc->chunks++;
     if (sc->cb && sc->cb(sc->ud, chunk) != 0)
@@ -191,6 +198,15 @@ static llmc_status on_data(void *ud, const char *data, size_t len)
     return st;
 }
 
+/* How a call type's stored answers are replayed as events. */
+typedef llmc_status (*replay_fn_t)(json_object *resp, llmc_chunk_sink sink, void *ud);
+
+static replay_fn_t replay_fn(llmc_call_type call)
+{
+    const llmc__calltype *ct = llmc__calltype_of(call);
+    return ct && ct->fmt && ct->fmt->replay ? ct->fmt->replay : llmc__replay;
+}
+
 /* Call the provider. Non-streamed: *out = normalised response. Streamed:
  * chunks go to cb as they arrive and *out = the assembled response (only
  * when the stream completed). */
@@ -206,7 +222,7 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
 
     if ((ops->flags & LLMC_PROVIDER_LOCAL) && llmc__provider_has(ops, respond_local) &&
         ops->respond_local) {
-        json_object *u = upstream_request(req, 1, input);
+        json_object *u = upstream_request(req, 1, input, call);
         if (!u)
             return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
         llmc_status st = ops->respond_local(&pc, u, out, err);
@@ -219,7 +235,7 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
             sc.cb = cb;
             sc.ud = ud;
             sc.err = err;
-            st = llmc__replay(*out, chunk_sink, &sc);
+            st = replay_fn(call)(*out, chunk_sink, &sc);
             if (st != LLMC_OK) {
                 json_object_put(*out);
                 *out = NULL;
@@ -245,7 +261,7 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
         return llmc_err_set(err, LLMC_ENOTSUP, 0, "%s does not support streaming",
                             ops->hdr.name);
 
-    json_object *u = upstream_request(req, 0, input);
+    json_object *u = upstream_request(req, 0, input, call);
     if (!u)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     llmc_http_request hr;
@@ -287,7 +303,7 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
                     sc.cb = cb;
                     sc.ud = ud;
                     sc.err = err;
-                    st = llmc__replay(*out, chunk_sink, &sc);
+                    st = replay_fn(call)(*out, chunk_sink, &sc);
                 }
                 if (st != LLMC_OK && *out) {
                     json_object_put(*out);
@@ -311,7 +327,9 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
     sc.err = err;
     llmc__sse_init(&sc.sse);
     llmc__ndjson_init(&sc.nd);
-    sc.asmb = llmc__assembler_new();
+    const llmc__calltype *ct = llmc__calltype_of(call);
+    sc.cfmt = ct && ct->fmt && ct->fmt->asm_new ? ct->fmt : NULL;
+    sc.asmb = sc.cfmt ? sc.cfmt->asm_new() : (void *)llmc__assembler_new();
     if (!sc.asmb) {
         llmc_http_request_free(&hr);
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
@@ -337,7 +355,7 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
                                   "(%zu chunks received); not cached",
                                   pc.provider, sc.chunks);
             if (st == LLMC_OK) {
-                *out = llmc__assembler_result(sc.asmb);
+                *out = sc.cfmt ? sc.cfmt->asm_result(sc.asmb) : llmc__assembler_result(sc.asmb);
                 if (!*out)
                     st = llmc_err_set(err, LLMC_EPROTO, 0, "%s: the stream carried no chunks",
                                       pc.provider);
@@ -346,7 +364,10 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
     }
     if (ops->stream_free && sc.state)
         ops->stream_free(sc.state);
-    llmc__assembler_free(sc.asmb);
+    if (sc.cfmt)
+        sc.cfmt->asm_free(sc.asmb);
+    else
+        llmc__assembler_free(sc.asmb);
     llmc__sse_free(&sc.sse);
     llmc__ndjson_free(&sc.nd);
     llmc__http_result_free(&res);
@@ -371,15 +392,21 @@ static llmc_status replay_sink(void *ud, struct json_object *chunk)
 
 llmc_status llmc__replay_to(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err)
 {
+    return llmc__replay_as(LLMC_CALL_CHAT, resp, cb, ud, err);
+}
+
+llmc_status llmc__replay_as(llmc_call_type call, json_object *resp, llmc_chunk_cb cb, void *ud,
+                            llmc_err *err)
+{
     replay_ctx rc = {cb, ud, err};
-    return llmc__replay(resp, replay_sink, &rc);
+    return replay_fn(call)(resp, replay_sink, &rc);
 }
 
 /* The pieces of the provider call other call types' upstream hooks reuse
  * (calltype_responses.c). */
 json_object *llmc__upstream_body(json_object *req, int keep_mock, json_object *input)
 {
-    return upstream_request(req, keep_mock, input);
+    return upstream_request(req, keep_mock, input, LLMC_CALL_RESPONSES);
 }
 
 llmc_status llmc__add_extra_headers(json_object *req, llmc_http_request *hr, llmc_err *err)

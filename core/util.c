@@ -235,6 +235,7 @@ const char *llmc_call_type_name(llmc_call_type t)
     case LLMC_CALL_TEXT: return "text";
     case LLMC_CALL_EMBEDDING: return "embedding";
     case LLMC_CALL_RESPONSES: return "responses";
+    case LLMC_CALL_MESSAGES: return "messages";
     }
     return NULL;
 }
@@ -242,7 +243,8 @@ const char *llmc_call_type_name(llmc_call_type t)
 llmc_status llmc_call_type_parse(const char *s, llmc_call_type *out)
 {
     static const llmc_call_type all[] = {LLMC_CALL_RAW, LLMC_CALL_CHAT, LLMC_CALL_TEXT,
-                                         LLMC_CALL_EMBEDDING, LLMC_CALL_RESPONSES};
+                                         LLMC_CALL_EMBEDDING, LLMC_CALL_RESPONSES,
+                                         LLMC_CALL_MESSAGES};
     for (size_t i = 0; s && i < LLMC_ARRAY_LEN(all); i++)
         if (strcmp(s, llmc_call_type_name(all[i])) == 0) {
             *out = all[i];

@@ -22,4 +22,13 @@ llmc_status llmc__openai_parse_stream_event(void *state, const llmc_provider_cal
                                             size_t data_len, llmc_chunk_sink sink,
                                             void *sink_ud, int *done, llmc_err *err);
 
+/* anthropic for Messages API calls (anthropic_messages.c): the request,
+ * answer and events in the API's own shapes. */
+llmc_status llmc__anth_msg_build(const llmc_provider_call *call, struct json_object *request,
+                                 llmc_http_request *out, llmc_err *err);
+llmc_status llmc__anth_msg_parse(const llmc_provider_call *call, const llmc_http_response *resp,
+                                 struct json_object **out, llmc_err *err);
+llmc_status llmc__anth_msg_event(const char *event, const char *data, size_t len,
+                                 llmc_chunk_sink sink, void *sink_ud, int *done, llmc_err *err);
+
 #endif

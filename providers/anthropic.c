@@ -660,7 +660,11 @@ static llmc_status anth_stream_event(anth_stream *s, const json_object *ev, json
         json_object *d = llmc__xj_get(ev, "delta");
         json_object *u = llmc__xj_get(ev, "usage");
         const char *fr = anth_finish(llmc__xj_str(d, "stop_reason"));
-        json_object *merged = s->usage_in ? llmc__xj_copy(s->usage_in) : json_object_new_object();
+        /* A message_start usage that is not an object counts as none (as
+         * in a whole body); merging into it would break json-c's contract. */
+        json_object *merged = s->usage_in && json_object_is_type(s->usage_in, json_type_object)
+                                  ? llmc__xj_copy(s->usage_in)
+                                  : json_object_new_object();
         /* message_delta's usage is cumulative; it overrides the start's. */
         if (u && json_object_is_type(u, json_type_object)) {
             json_object_object_foreach(u, k, v) { llmc__xj_put_ref(merged, k, v); }
@@ -741,6 +745,8 @@ static llmc_status anth_build_request(const llmc_provider_call *call, json_objec
     json_object *body = NULL;
     llmc_status st;
 
+    if (call->call == LLMC_CALL_MESSAGES)
+        return llmc__anth_msg_build(call, request, out, err);
     if (call->call != LLMC_CALL_CHAT)
         return llmc_err_set(err, LLMC_ENOTSUP, 0,
                             "anthropic: only chat completions are supported (no %s calls)",
@@ -775,6 +781,8 @@ static llmc_status anth_parse_response(const llmc_provider_call *call, const llm
     llmc_status st;
 
     *out = NULL;
+    if (call->call == LLMC_CALL_MESSAGES)
+        return llmc__anth_msg_parse(call, resp, out, err);
     if ((st = llmc_json_parse(resp->body, resp->body_len, "anthropic response", &o, err)) != LLMC_OK)
         return st;
     type = llmc__xj_str(o, "type");
@@ -817,7 +825,8 @@ static llmc_status anth_parse_stream_event(void *state, const llmc_provider_call
     llmc_status st;
     size_t i;
 
-    LLMC_UNUSED(call);
+    if (call->call == LLMC_CALL_MESSAGES)
+        return llmc__anth_msg_event(event, data, data_len, sink, sink_ud, done, err);
     if (event && strcmp(event, "ping") == 0)
         return LLMC_OK;
     if ((st = llmc_json_parse(data, data_len, "anthropic stream event", &ev, err)) != LLMC_OK)
@@ -838,7 +847,7 @@ static const char *const anth_env_base[] = {"ANTHROPIC_BASE_URL", "ANTHROPIC_API
 
 const llmc_provider_ops llmc__provider_anthropic = {
     LLMC_COMPONENT_INIT(llmc_provider_ops, "anthropic", "Anthropic Messages API (claude-*)"),
-    LLMC_PROVIDER_CHAT | LLMC_PROVIDER_STREAM | LLMC_PROVIDER_NEEDS_KEY,
+    LLMC_PROVIDER_CHAT | LLMC_PROVIDER_STREAM | LLMC_PROVIDER_NEEDS_KEY | LLMC_PROVIDER_MESSAGES,
     "https://api.anthropic.com",
     "2023-06-01",
     anth_env_key,

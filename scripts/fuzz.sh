@@ -8,7 +8,7 @@
 #   -n RUNS     run each harness for this many executions (with -t: until
 #               the first of the two)
 #   HARNESS     names (fastkey canon url envelope sse responses provider
-#               client proxy); default: all that were built
+#               messages client proxy); default: all that were built
 #
 # Inputs found are kept in build-fuzz/fuzz-corpus/<harness> (seeded from
 # tests/fuzz/corpus and tests/fuzz/regress); a crash or mismatch is saved
@@ -33,7 +33,7 @@ B=build-fuzz
 if [ -d "$B" ]; then meson setup --reconfigure "$B" >/dev/null || exit 1
 else CC=clang meson setup "$B" -Dfuzz=enabled -Db_lundef=false -Dtests=disabled >/dev/null || exit 1
 fi
-harnesses=${*:-fastkey canon url envelope sse responses provider client proxy}
+harnesses=${*:-fastkey canon url envelope sse responses provider messages client proxy}
 targets=""
 for h in $harnesses; do targets="$targets tests/fuzz/fuzz-$h"; done
 ninja -C "$B" $targets >/dev/null || { ninja -C "$B" $targets; exit 1; }
@@ -50,11 +50,12 @@ for h in $harnesses; do
   art=$B/fuzz-artifacts/$h
   mkdir -p "$work" "$art"
   rm -f "$art"/*
-  # The proxy's libmicrohttpd logs every malformed request: keep the
+  # The proxy's libmicrohttpd logs every malformed request, the url
+  # harness's cluster handles warn of every unreachable host: keep the
   # target's stderr out of the log (libFuzzer's and the sanitizers'
   # reports still come through; replay a finding to see its message).
   quiet=""
-  [ "$h" = proxy ] && quiet="-close_fd_mask=2"
+  case $h in proxy|url) quiet="-close_fd_mask=2" ;; esac
   seeds="tests/fuzz/corpus/$h"
   [ -d "tests/fuzz/regress/$h" ] && seeds="$seeds tests/fuzz/regress/$h"
   limit=""

@@ -17,7 +17,8 @@ if [ "${1:-}" = "--test" ]; then
   # from npm, installed by the test into the build dir).
   PKGS="$PKGS redis-server redis-tools memcached libmemcached-tools sqlite3 openssl nginx wrk \
         curl procps python3-pytest python3-redis chromium e2fsprogs libclang-rt-14-dev"
-  # Node.js runs the official openai npm client in the proxy tests. A
+  # Node.js runs the official openai and @anthropic-ai/sdk npm clients in
+  # the proxy tests (each test installs its package into the build dir). A
   # machine that already has node and npm (from Debian or elsewhere) keeps
   # them: Debian's npm package conflicts with other node builds.
   command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"

@@ -382,6 +382,19 @@ START_TEST(test_unsupported_and_bad_options)
         ck_assert_ptr_null(c);
         ck_assert_msg(strstr(e.msg, "empty host") != NULL && strstr(e.msg, "server #") != NULL, "%s: %s", empty_host[i], e.msg);
     }
+    /* More servers than libmemcached's ketama continuum holds: a clear
+     * error (libmemcached itself aborts the process); modula takes them. */
+    llmc_buf many = LLMC_BUF_INIT;
+    llmc_buf_puts(&many, "memcached://");
+    for (int i = 0; i < 101; i++)
+        llmc_buf_printf(&many, "%s127.0.0.1:%d", i ? "," : "", 20000 + i);
+    ck_assert_int_eq(llmc_cache_open(many.data, NULL, &c, &e), LLMC_EINVAL);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(e.msg, "has 101 servers") && strstr(e.msg, "at most 100"), "%s", e.msg);
+    llmc_buf_puts(&many, "?distribution=modula");
+    ck_assert_int_eq(llmc_cache_open(many.data, NULL, &c, &e), LLMC_OK);
+    llmc_cache_close(c);
+    llmc_buf_free(&many);
 }
 END_TEST
 

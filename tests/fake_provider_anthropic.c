@@ -1,8 +1,10 @@
 /* Anthropic Messages API wire format for the fake provider server.
  * POST /v1/messages: answers "echo: <last user text>" as a message, or
  * as the documented SSE event sequence when "stream": true; with tools,
- * a tool_use block calling the first tool. No x-api-key: 401 with an
- * authentication_error body, as Anthropic does. */
+ * a tool_use block calling the first tool; with "thinking" enabled, a
+ * thinking block ("thinking about <text>", signature "sig_fake01")
+ * first. No x-api-key: 401 with an authentication_error body, as
+ * Anthropic does. */
 #include "fake_provider.h"
 
 #include <json-c/json.h>
@@ -47,7 +49,8 @@ void fp_anthropic_messages(fp_conn *c, const fp_request *req, void *ud)
     json_object *body = json_tokener_parse(req->body), *tools, *o, *content, *blk, *usage;
     char text[1024], echo[1100];
     const char *tool = NULL;
-    int stream;
+    int stream, thinking, base;
+    json_object *th;
     (void)ud;
 
     if (!fp_header_get(req, "x-api-key")) {
@@ -68,6 +71,9 @@ void fp_anthropic_messages(fp_conn *c, const fp_request *req, void *ud)
     if (tools && json_object_array_length(tools) > 0 && strncmp(text, "tool said", 9) != 0)
         tool = json_object_get_string(get(json_object_array_get_idx(tools, 0), "name"));
     stream = get(body, "stream") && json_object_get_boolean(get(body, "stream"));
+    th = get(get(body, "thinking"), "type");
+    thinking = th && strcmp(json_object_get_string(th), "enabled") == 0;
+    base = thinking ? 1 : 0; /* index of the text block */
 
     if (!stream) {
         o = json_object_new_object();
@@ -76,6 +82,15 @@ void fp_anthropic_messages(fp_conn *c, const fp_request *req, void *ud)
         json_object_object_add(o, "role", json_object_new_string("assistant"));
         json_object_object_add(o, "model", json_object_get(get(body, "model")));
         content = json_object_new_array();
+        if (thinking) {
+            char thought[1100];
+            snprintf(thought, sizeof thought, "thinking about %s", text);
+            blk = json_object_new_object();
+            json_object_object_add(blk, "type", json_object_new_string("thinking"));
+            json_object_object_add(blk, "thinking", json_object_new_string(thought));
+            json_object_object_add(blk, "signature", json_object_new_string("sig_fake01"));
+            json_object_array_add(content, blk);
+        }
         blk = json_object_new_object();
         json_object_object_add(blk, "type", json_object_new_string("text"));
         json_object_object_add(blk, "text", json_object_new_string(echo));
@@ -113,44 +128,75 @@ void fp_anthropic_messages(fp_conn *c, const fp_request *req, void *ud)
                  json_object_get_string(get(body, "model")), strlen(text));
         if (fp_sse_event(c, "message_start", buf) < 0)
             goto out;
-        if (fp_sse_event(c, "content_block_start",
-                         "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                         "{\"type\":\"text\",\"text\":\"\"}}") < 0)
+        if (thinking) {
+            if (fp_sse_event(c, "content_block_start",
+                             "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                             "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}") < 0 ||
+                fp_sse_event(c, "ping", "{\"type\": \"ping\"}") < 0 ||
+                fp_sse_event(c, "content_block_delta",
+                             "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                             "\"thinking_delta\",\"thinking\":\"thinking \"}}") < 0)
+                goto out;
+            piece = json_object_new_string(text);
+            snprintf(buf, sizeof buf,
+                     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                     "\"thinking_delta\",\"thinking\":%s}}",
+                     json_object_to_json_string(piece));
+            json_object_put(piece);
+            if (fp_sse_event(c, "content_block_delta",
+                             "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                             "\"thinking_delta\",\"thinking\":\"about \"}}") < 0 ||
+                fp_sse_event(c, "content_block_delta", buf) < 0 ||
+                fp_sse_event(c, "content_block_delta",
+                             "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                             "\"signature_delta\",\"signature\":\"sig_fake01\"}}") < 0 ||
+                fp_sse_event(c, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}") < 0)
+                goto out;
+        }
+        snprintf(buf, sizeof buf,
+                 "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
+                 "{\"type\":\"text\",\"text\":\"\"}}", base);
+        if (fp_sse_event(c, "content_block_start", buf) < 0)
             goto out;
-        if (fp_sse_event(c, "ping", "{\"type\": \"ping\"}") < 0)
+        if (!thinking && fp_sse_event(c, "ping", "{\"type\": \"ping\"}") < 0)
             goto out;
         /* The text in two deltas (JSON-escaped through json-c). */
         piece = json_object_new_string_len(echo, (int)half);
         snprintf(buf, sizeof buf,
-                 "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+                 "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"text_delta\","
                  "\"text\":%s}}",
-                 json_object_to_json_string(piece));
+                 base, json_object_to_json_string(piece));
         json_object_put(piece);
         if (fp_sse_event(c, "content_block_delta", buf) < 0)
             goto out;
         piece = json_object_new_string(echo + half);
         snprintf(buf, sizeof buf,
-                 "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+                 "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"text_delta\","
                  "\"text\":%s}}",
-                 json_object_to_json_string(piece));
+                 base, json_object_to_json_string(piece));
         json_object_put(piece);
         if (fp_sse_event(c, "content_block_delta", buf) < 0)
             goto out;
-        if (fp_sse_event(c, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}") < 0)
+        snprintf(buf, sizeof buf, "{\"type\":\"content_block_stop\",\"index\":%d}", base);
+        if (fp_sse_event(c, "content_block_stop", buf) < 0)
             goto out;
         if (tool) {
+            char d1[256], d2[256], stop[96];
             snprintf(buf, sizeof buf,
-                     "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":"
+                     "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":{\"type\":"
                      "\"tool_use\",\"id\":\"toolu_fake01\",\"name\":\"%s\",\"input\":{}}}",
-                     tool);
+                     base + 1, tool);
+            snprintf(d1, sizeof d1,
+                     "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":"
+                     "\"input_json_delta\",\"partial_json\":\"{\\\"q\\\": \"}}", base + 1);
+            snprintf(d2, sizeof d2,
+                     "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":"
+                     "\"input_json_delta\",\"partial_json\":\"\\\"x\\\"}\"}}", base + 1);
+            snprintf(stop, sizeof stop, "{\"type\":\"content_block_stop\",\"index\":%d}", base + 1);
             if (fp_sse_event(c, "content_block_start", buf) < 0 ||
-                fp_sse_event(c, "content_block_delta",
-                             "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
-                             "\"input_json_delta\",\"partial_json\":\"{\\\"q\\\": \"}}") < 0 ||
-                fp_sse_event(c, "content_block_delta",
-                             "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
-                             "\"input_json_delta\",\"partial_json\":\"\\\"x\\\"}\"}}") < 0 ||
-                fp_sse_event(c, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":1}") < 0)
+                fp_sse_event(c, "content_block_delta", d1) < 0 ||
+                fp_sse_event(c, "content_block_delta", d2) < 0 ||
+                fp_sse_event(c, "content_block_stop", stop) < 0)
                 goto out;
         }
         snprintf(buf, sizeof buf,

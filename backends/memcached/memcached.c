@@ -389,6 +389,8 @@ static void mc_close(void *vctx)
     free(c);
 }
 
+#define MC_KETAMA_MAX_SERVERS (MEMCACHED_CONTINUUM_SIZE / MEMCACHED_POINTS_PER_SERVER)
+
 static llmc_status behave(memcached_st *m, memcached_behavior_t b, uint64_t v, const char *what,
                           llmc_err *err)
 {
@@ -458,6 +460,17 @@ static llmc_status mc_open(const llmc_backend_config *cfg, void **out, llmc_err 
     }
     memcached_st *m = c->master;
 
+    /* libmemcached's ketama continuum has room for this many servers and
+     * aborts the process (an assertion) beyond: refuse the URL instead,
+     * before adding them (each add copies the whole server list). */
+    if (ketama && cfg->n_hosts > MC_KETAMA_MAX_SERVERS) {
+        llmc_err_set(err, LLMC_EINVAL, 0,
+                     "memcached: the URL has %zu servers; distribution=ketama takes at most %d "
+                     "(libmemcached's limit): use fewer or distribution=modula",
+                     cfg->n_hosts, MC_KETAMA_MAX_SERVERS);
+        mc_close(c);
+        return LLMC_EINVAL;
+    }
     if (cfg->n_hosts == 0) {
         memcached_return_t rc = memcached_server_add(m, "127.0.0.1", MC_DEFAULT_PORT);
         if (rc != MEMCACHED_SUCCESS) {

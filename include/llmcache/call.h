@@ -83,11 +83,19 @@ typedef struct llmc_call_opts {
      * the two kinds never meet), embedding item keys and a key
      * function's keys are prefixed with "tenant:". NULL = none. */
     const char *tenant;
+    /* Request headers the call type's API defines as part of the request
+     * (llmc_call_type_info.headers: for messages `anthropic-version` and
+     * `anthropic-beta`), as name, value, name, value, ..., NULL; a
+     * repeated header is given once with its lines joined by ", ". They
+     * enter the key and go upstream; names the call type does not read
+     * are refused (LLMC_EINVAL naming them). NULL = none. */
+    const char *const *api_headers;
 } llmc_call_opts;
 
-#define LLMC_CALL_OPTS_INIT {(uint32_t)sizeof(llmc_call_opts), NULL, NULL, NULL, NULL}
+#define LLMC_CALL_OPTS_INIT {(uint32_t)sizeof(llmc_call_opts), NULL, NULL, NULL, NULL, NULL}
 
-/* Prepare a call of type `type` from OpenAI-format JSON text
+/* Prepare a call of type `type` from its API's JSON text (OpenAI format;
+ * LLMC_CALL_MESSAGES: an Anthropic Messages API request)
  * json[0..len) (len LLMC_ZSTR = strlen). The text is borrowed: it must
  * stay valid and unchanged until llmc_call_free. `opts` may be NULL (and
  * is not kept). On LLMC_OK *out is a new call (free with llmc_call_free);
@@ -111,8 +119,9 @@ LLMC_API llmc_status llmc_call_prepare_request(llmc_client *c, llmc_call_type ty
  * NULL when only `cb` is wanted; the response is marked as a hit:
  * "cache": true), or LLMC_MISS (caching off, no-cache, absent, too old,
  * unreadable: the cache never fails a call). With cb non-NULL (call types
- * that stream: chat, responses) a hit is also replayed to cb as chunks
- * (responses: as the API's typed events); cb returning
+ * that stream: chat, responses, messages) a hit is also replayed to cb as
+ * chunks (responses, messages: as the API's typed events, each with its
+ * "type"); cb returning
  * non-zero ends it with LLMC_ECANCELED. Each call goes to the backend
  * (a proxy looks again after an identical request finished). */
 LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
@@ -122,10 +131,12 @@ LLMC_API llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud,
  * then call the provider, store the answer under the prepared key (unless
  * no-store, caching off, an empty, failed or incomplete answer) and
  * return it in *out (may be NULL when cb is given). With cb, the answer
- * is streamed as chat.completion.chunk objects (LLMC_CALL_RESPONSES: the
- * Responses API's typed events, each with its "type") (borrowed, valid
- * during the callback) as they arrive; a stream is stored only when it
- * completed (responses: reached response.completed). Errors as for llmc_client_call (client.h). May be called
+ * is streamed as chat.completion.chunk objects (LLMC_CALL_RESPONSES and
+ * LLMC_CALL_MESSAGES: the API's typed events, each with its "type")
+ * (borrowed, valid during the callback) as they arrive; a stream is stored
+ * only when it completed (responses: reached response.completed;
+ * messages: message_stop and a stop_reason). Errors as for
+ * llmc_client_call (client.h). May be called
  * once per call. */
 LLMC_API llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud,
                                        llmc_response **out, llmc_err *err);
@@ -196,21 +207,27 @@ LLMC_API llmc_status llmc_namespace_resolve(const char *tenant, const char *aske
 typedef struct llmc_call_type_info {
     uint32_t struct_size;      /* sizeof(llmc_call_type_info) */
     llmc_call_type type;
-    const char *name;          /* "chat", "text", "embedding", "responses" */
+    const char *name;          /* "chat", "text", "embedding", "responses",
+                                  "messages" */
     const char *const *paths;  /* proxy paths, NULL-terminated */
     int streams;               /* can be streamed */
     const char *label;         /* short label for metrics */
     /* Streamed chunks are this API's typed events (each has a "type"):
      * sent as SSE "event: <type>" + "data:" lines, with no "[DONE]"
-     * terminator (Responses). 0: chat chunks ("data:" lines, "[DONE]"). */
+     * terminator (Responses, Messages). 0: chat chunks ("data:" lines,
+     * "[DONE]"). */
     int typed_events;
+    /* Request headers that are part of this call's request (see
+     * llmc_call_opts.api_headers), NULL-terminated; NULL = none. */
+    const char *const *headers;
 } llmc_call_type_info;
 
 /* Fill *out (size = sizeof *out) for a call type. LLMC_ENOTFOUND for a
  * type without a row. Static strings. Thread-safe. */
 LLMC_API llmc_status llmc_call_type_info_get(llmc_call_type t, llmc_call_type_info *out,
                                              size_t size);
-/* The call type a proxy path serves ("/v1/chat/completions" -> chat);
+/* The call type a proxy path serves ("/v1/chat/completions" -> chat,
+ * "/v1/messages" -> messages);
  * LLMC_ENOTFOUND when none. Thread-safe. */
 LLMC_API llmc_status llmc_call_type_for_path(const char *path, llmc_call_type *out);
 /* The call type a request body is, by the member that names it:

@@ -276,6 +276,14 @@ LLMC_API llmc_status llmc_client_request_key(llmc_client *c, llmc_call_type call
                                              const llmc_request *req, size_t item,
                                              llmc_buf *key, llmc_buf *material,
                                              llmc_err *err);
+/* The same with the controls and API headers a prepared call would be
+ * given (llmc_call_opts, call.h; NULL = none): the key of a Messages API
+ * request depends on its anthropic-version and anthropic-beta headers. */
+LLMC_API llmc_status llmc_client_request_key_ex(llmc_client *c, llmc_call_type call,
+                                                const llmc_request *req,
+                                                const llmc_call_opts *opts, size_t item,
+                                                llmc_buf *key, llmc_buf *material,
+                                                llmc_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Responses. */
@@ -286,9 +294,10 @@ LLMC_API const char *llmc_response_text(const llmc_response *r, size_t *len);
 /* The response as a json-c object, parsed on first use (borrowed; NULL
  * only on allocation failure). */
 LLMC_API struct json_object *llmc_response_json(llmc_response *r);
-/* choices[0].message.content (chat), choices[0].text (text), or for a
+/* choices[0].message.content (chat), choices[0].text (text), for a
  * Responses API response the text of the first output_text part of its
- * first message item; NULL when there is none. Borrowed. */
+ * first message item, for a Messages API answer its first text block's
+ * text; NULL when there is none. Borrowed. */
 LLMC_API const char *llmc_response_content(llmc_response *r);
 
 /* 1 if the answer came from the cache (for embeddings: every item did). */

@@ -28,10 +28,12 @@ typedef enum llmc_call_type {
     LLMC_CALL_CHAT = 1,      /* chat completion */
     LLMC_CALL_TEXT = 2,      /* legacy text completion */
     LLMC_CALL_EMBEDDING = 3, /* one embedding item */
-    LLMC_CALL_RESPONSES = 4  /* OpenAI Responses API (POST /v1/responses) */
+    LLMC_CALL_RESPONSES = 4, /* OpenAI Responses API (POST /v1/responses) */
+    LLMC_CALL_MESSAGES = 5   /* Anthropic Messages API (stored natively) */
 } llmc_call_type;
 
-/* "chat", "text", "embedding", "responses", "raw"; NULL for an unknown value. */
+/* "chat", "text", "embedding", "responses", "messages", "raw"; NULL for an
+ * unknown value. */
 LLMC_API const char *llmc_call_type_name(llmc_call_type t);
 /* Parse the names above; LLMC_EINVAL for anything else. */
 LLMC_API llmc_status llmc_call_type_parse(const char *s, llmc_call_type *out);

@@ -3,7 +3,7 @@
  * A key strategy turns a request into a cache key. The default, "v1",
  * hashes the RFC 8785 (JCS) canonical form of
  *
- *   {"v":1,"call":"chat|text|embedding","provider":...,"model":...,
+ *   {"v":1,"call":"chat|text|embedding|messages","provider":...,"model":...,
  *    "api_base":<only when not the provider default>,"params":{...}}
  *
  * with SHA-256; the key is "<namespace>:<hex>" or "<hex>". `params` holds
@@ -11,7 +11,10 @@
  * api_base, base_url, api_version, headers, extra_headers, timeout,
  * request_timeout, max_retries, num_retries), stream, stream_options,
  * metadata, the cache controls (cache, caching) and user (unless the cache
- * scopes by user). For embeddings, `input` is the one item. */
+ * scopes by user). For embeddings, `input` is the one item. For messages
+ * (the Anthropic Messages API), the request without its cache_control
+ * markers and `store`, with the anthropic-version and anthropic-beta
+ * headers as members of the same names. */
 #ifndef LLMCACHE_KEYS_H
 #define LLMCACHE_KEYS_H
 

@@ -61,7 +61,9 @@ struct json_object;
 
 typedef struct llmc_provider_call {
     uint32_t struct_size;       /* sizeof(llmc_provider_call) */
-    llmc_call_type call;        /* LLMC_CALL_CHAT, _TEXT or _EMBEDDING */
+    llmc_call_type call;        /* LLMC_CALL_CHAT, _TEXT, _EMBEDDING, or
+                                   _MESSAGES for a provider with
+                                   LLMC_PROVIDER_MESSAGES */
     const char *provider;       /* the adapter's registry name */
     const char *model;          /* model without the "provider/" prefix;
                                    for azure, the deployment name */
@@ -73,6 +75,11 @@ typedef struct llmc_provider_call {
     int stream;                 /* 1 when the caller asked for a stream */
     const llmc_options *options; /* the client's options (read-only), for
                                     provider-specific settings */
+    /* Appended (read it only when struct_size reaches it): request
+     * headers the caller's API defines as part of the request, name,
+     * value, ..., NULL (LLMC_CALL_MESSAGES: anthropic-version and
+     * anthropic-beta as the client sent them), or NULL. */
+    const char *const *api_headers;
 } llmc_provider_call;
 
 /* ------------------------------------------------------------------ */
@@ -167,8 +174,13 @@ enum {
     LLMC_PROVIDER_NEEDS_BASE = 1u << 5,/* no default endpoint: api_base must
                                           be configured (azure, compatible) */
     LLMC_PROVIDER_NEEDS_VERSION = 1u << 6, /* api_version must resolve */
-    LLMC_PROVIDER_LOCAL = 1u << 7      /* answers without network through
+    LLMC_PROVIDER_LOCAL = 1u << 7,     /* answers without network through
                                           respond_local (mock) */
+    LLMC_PROVIDER_MESSAGES = 1u << 8   /* speaks the Anthropic Messages API
+                                          natively: LLMC_CALL_MESSAGES calls
+                                          get the request, answer and stream
+                                          events in that API's own shapes
+                                          (others are translated from chat) */
 };
 
 typedef struct llmc_provider_ops {
