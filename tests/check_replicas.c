@@ -524,7 +524,7 @@ static void proxy_start_cfg(proxy *p, const char *name, const char *cache_url,
 
 typedef struct reply {
     long status;
-    char body[16384];
+    char body[65536]; /* /metrics is long */
     size_t len;
     char xstatus[64];
     int coalesced;
