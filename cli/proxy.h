@@ -106,5 +106,11 @@ int proxy_server_stop(proxy_server *s);
  * records the result of a ping made elsewhere (/cache/ping, start-up). */
 int proxy_cache_state_up(llmc_cache *cache);
 void proxy_cache_state_note(llmc_status ping_status);
+/* A thread that pings the cache every 250 ms while it is down or the
+ * circuit breaker skips it (a successful ping closes the breaker, so
+ * hits resume as soon as the backend answers). start: 0, or -1 when the
+ * thread could not start; stop: joins it (no-op when not started). */
+int proxy_cache_watch_start(llmc_cache *cache);
+void proxy_cache_watch_stop(void);
 
 #endif

@@ -60,6 +60,7 @@ typedef struct metrics {
     _Atomic uint64_t coalesced;
     _Atomic uint64_t coalesce_timeouts;
     _Atomic uint64_t stale; /* answered with an entry past its freshness */
+    _Atomic uint64_t coalesced_remote; /* answered by another replica's call */
     _Atomic uint64_t status_2xx, status_4xx, status_5xx;
     _Atomic uint64_t errors_upstream, errors_client, errors_internal, auth_failures;
     _Atomic uint64_t bytes_from_cache, tokens_from_cache;

@@ -59,6 +59,11 @@ static int on_chunk(void *ud, struct json_object *chunk)
             r->cache_status = "STALE";
             r->age_s = llmc_call_stale_age_ms(r->k) / 1000;
             atomic_fetch_add(&r->srv->m.stale, 1);
+        } else if (llmc_call_coalesced(r->k)) {
+            /* A replay of what another replica's identical call stored. */
+            r->cache_status = "HIT";
+            r->age_s = 0;
+            r->coalesced = 1;
         }
     }
     px_wake(r);
@@ -167,17 +172,42 @@ static void run_completion(preq *r)
         llmc_response_free(resp);
         return;
     }
-    if (r->caching)
-        atomic_fetch_add(&s->m.misses[r->ep], 1);
-    else
-        atomic_fetch_add(&s->m.bypass[r->ep], 1);
     pthread_mutex_lock(&r->mu);
     r->cache_status = cstatus;
     r->age_s = age_s;
     pthread_mutex_unlock(&r->mu);
 
+    /* A waiter that gave up on this process's leader does not wait for
+     * the same lease again across replicas. */
+    if (r->pass == PASS_ALONE)
+        llmc_call_set_coalesce(r->k, 0);
     uint64_t t0 = px_now_ns();
     st = llmc_call_execute(r->k, r->stream ? on_chunk : NULL, r, &resp, &err);
+    if (st == LLMC_OK && llmc_call_coalesced(r->k)) {
+        /* Another replica's identical call answered it (it waited on
+         * that call's lease): a hit. */
+        px_took_hit(r, resp, &cstatus, &age_s);
+        pthread_mutex_lock(&r->mu);
+        r->coalesced = 1;
+        pthread_mutex_unlock(&r->mu);
+        atomic_fetch_add(&s->m.coalesced_remote, 1);
+        if (r->stream) {
+            finish_stream(r);
+        } else {
+            size_t len;
+            const char *text = llmc_response_text(resp, &len);
+            llmc_buf b = LLMC_BUF_INIT;
+            llmc_buf_set(&b, text, len);
+            px_finish_plain(r, 200, &b, cstatus, age_s);
+            llmc_buf_free(&b);
+        }
+        llmc_response_free(resp);
+        return;
+    }
+    if (r->caching)
+        atomic_fetch_add(&s->m.misses[r->ep], 1);
+    else
+        atomic_fetch_add(&s->m.bypass[r->ep], 1);
     if (llmc_response_attempts(resp) > 0)
         px_observe_upstream(s, px_now_ns() - t0);
     else if (st != LLMC_OK && st != LLMC_EINVAL && st != LLMC_ECANCELED)

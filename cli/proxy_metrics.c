@@ -216,6 +216,11 @@ enum MHD_Result px_handle_metrics(preq *r)
            "(stale-while-revalidate).");
     llmc_buf_printf(&b, "llmcache_stale_total %llu\n",
                     (unsigned long long)atomic_load(&m->stale));
+    metric(&b, "llmcache_coalesced_replicas_total", "counter",
+           "Requests answered by an identical request of another process sharing the cache "
+           "(waited on its lease).");
+    llmc_buf_printf(&b, "llmcache_coalesced_replicas_total %llu\n",
+                    (unsigned long long)atomic_load(&m->coalesced_remote));
     metric(&b, "llmcache_coalesce_timeouts_total", "counter",
            "Waiters that gave up waiting and went upstream themselves.");
     llmc_buf_printf(&b, "llmcache_coalesce_timeouts_total %llu\n",

@@ -250,7 +250,22 @@ int llmc_cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, &old);
     sigmask_set = 1;
     signal(SIGPIPE, SIG_IGN);
-    if (llmc_cache_open(cfg.cache_url, cfg.cache_opts, &cache, &e) != LLMC_OK) {
+    /* Coalescing across replicas (the cache's leases) follows the
+     * proxy's own switch and waiting time; the lease time is the
+     * cache's (lease_ms). */
+    llmc_options *xopts = cfg.cache_opts ? llmc_options_dup(cfg.cache_opts) : llmc_options_new();
+    if (!xopts ||
+        (!cfg.coalesce && llmc_options_set(xopts, "coalesce", "false") != LLMC_OK) ||
+        (!llmc_options_get(xopts, "coalesce_timeout_ms") &&
+         llmc_options_set_int(xopts, "coalesce_timeout_ms", cfg.coalesce_timeout_ms) !=
+             LLMC_OK)) {
+        llmc_options_free(xopts);
+        fprintf(stderr, "llmcache serve: out of memory\n");
+        goto done;
+    }
+    llmc_status ost = llmc_cache_open(cfg.cache_url, xopts, &cache, &e);
+    llmc_options_free(xopts);
+    if (ost != LLMC_OK) {
         fprintf(stderr, "llmcache serve: cache%s%s: %s\n", cfg.cache_url ? " " : "",
                 cfg.cache_url ? cfg.cache_url : "", e.msg);
         goto done;
@@ -301,6 +316,9 @@ int llmc_cli_serve(int argc, char **argv)
             proxy_server_port(srv), llmc_cache_url(cache), cfg.n_models,
             cfg.n_keys ? "proxy keys required" : "no proxy keys: open to anyone who can connect");
     fflush(stderr);
+    if (proxy_cache_watch_start(cache) != 0)
+        fprintf(stderr, "llmcache serve: warning: no cache watcher thread; after an outage "
+                        "hits resume after the breaker's cool-down\n");
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "llmcache serve: %s received, finishing requests in flight\n",
@@ -315,6 +333,7 @@ int llmc_cli_serve(int argc, char **argv)
     fprintf(stderr, "llmcache serve: stopped\n");
     rc = 0;
 done:
+    proxy_cache_watch_stop();
     llmc_client_free(client);
     llmc_cache_close(cache);
     proxy_config_free(&cfg);

@@ -29,7 +29,8 @@ static const char *const common_options[] = {
     "namespace", "ttl", "max_entries", "max_bytes", "max_item_bytes", "timeout_ms",
     "serializer", "key_strategy", "mode", "breaker_threshold", "breaker_cooldown_ms",
     "scope_by_user", "entry_secret", "stale_if_error", "stale_while_revalidate",
-    LLMC_TIER_OPTION_NAMES, NULL};
+    LLMC_TIER_OPTION_NAMES, "coalesce", "lease_ms", "coalesce_timeout_ms",
+    "coalesce_poll_ms", NULL};
 
 /* ---- stats ---- */
 
@@ -584,7 +585,8 @@ static llmc_status open_common(const char *type_or_url, int is_url, const llmc_o
         (st = llmc_options_get_i64(c->opts, "breaker_cooldown_ms", 1, 3600000, 5000,
                                    &c->breaker_cooldown_ms, err)) != LLMC_OK ||
         (st = llmc_options_get_bool(c->opts, "scope_by_user", 0, &c->scope_by_user, err)) !=
-            LLMC_OK)
+            LLMC_OK ||
+        (st = llmc__lease_configure(c, err)) != LLMC_OK)
         goto done;
     c->max_item_bytes = (uint64_t)max_item;
     const char *mode = llmc_options_get(c->opts, "mode");
@@ -1208,6 +1210,9 @@ llmc_status llmc_cache_ping(llmc_cache *c)
         UNLOCK(c);
         if (st != LLMC_OK)
             return backend_fail(c, st, &e, "ping");
+        /* The backend answers: an open circuit need not wait for its
+         * cool-down (a proxy's health checks bring hits back at once). */
+        llmc__breaker_record(c, LLMC_OK);
     }
     if (atomic_load(&c->storage_corrupt))
         return fail(c, LLMC_ECORRUPT,

@@ -353,6 +353,7 @@ static void call_init(llmc_call *k, llmc_client *c, const llmc__calltype *ct)
     k->kp = NULL;
     k->kl = 0;
     k->looked_up = k->fast = k->memo = k->read_failed = 0;
+    k->lease_token[0] = '\0';
     k->bypass = NULL;
     k->emb = NULL;
     k->stale = NULL;
@@ -702,6 +703,10 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
         if (err)
             llmc_err_clear(err);
     }
+    if ((st = llmc__call_coalesce(k, cb, ud, o, err)) != LLMC_MISS)
+        goto done;
+    if (err)
+        llmc_err_clear(err);
     llmc__route rt;
     if ((st = upstream_route(k, &rt, err)) != LLMC_OK)
         goto done;
@@ -759,6 +764,7 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
     }
     json_object_put(resp);
 done:
+    llmc__call_coalesce_done(k);
     if (!out) {
         llmc_response_free(dummy);
         *o = NULL;

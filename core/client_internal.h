@@ -315,6 +315,7 @@ struct llmc_response {
     llmc_client *client;
     int64_t upstream_ms;       /* the original call's latency, 0 unknown */
     int64_t hit_tokens;        /* embeddings: tokens of the items that hit */
+    int coalesced;             /* a hit found by waiting for another's call */
     int semantic;              /* a semantic hit: key is the matched entry's */
     double similarity;
     llmc_call_type call;       /* how to replay it (RAW: as chat) */
@@ -369,6 +370,9 @@ struct llmc_call {
     int caching;
     int stream;                /* the request asked for a stream */
     const llmc_provider_ops *ops;
+    int lease_held;            /* lease_token is ours: drop it when done */
+    int coalesced;             /* answering from another process's call */
+    int no_wait;               /* llmc_call_set_coalesce(k, 0) */
     char model[256];
     llmc_buf key;              /* a computed key (chat/text; embeddings: item 0's) */
     const char *kp;            /* the key: key.data, or kin (from the memo) */
@@ -389,8 +393,18 @@ struct llmc_call {
     llmc_response *stale;
     int serving_stale;
     int64_t stale_age_ms;
+    char lease_token[LLMC_LEASE_TOKEN_LEN + 1];
     struct llmc__semcall *sem; /* the semantic step's findings (semantic_call.c) */
 };
+
+/* call_coalesce.c: before going upstream on a miss, wait for an
+ * identical call of another process (lease.h). LLMC_MISS: go upstream
+ * (holding the lease when k->lease_held); LLMC_OK: answered from the
+ * cache (*o, or replayed to cb); else an error (cb cancelled). done()
+ * drops a held lease, after the store. */
+llmc_status llmc__call_coalesce(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_response **o,
+                                llmc_err *err);
+void llmc__call_coalesce_done(llmc_call *k);
 
 /* Prepare into storage the caller owns (released with
  * llmc__call_release; nothing to release after a failure). */

@@ -160,12 +160,24 @@ struct llmc_cache {
     /* The local tier in front of the backend (l1_* options), or NULL. */
     llmc__tier *tier;
 
+    /* Coalescing across processes (core/lease.c). */
+    int coalesce;                /* leases in use */
+    int64_t lease_ms, coalesce_timeout_ms, coalesce_poll_ms;
+
     /* last error */
     pthread_mutex_t err_lock;
     llmc_err last_err;
 
     llmc_stat_slot slots[LLMC_STAT_SLOTS];
 };
+
+/* Leases (core/lease.c): read the coalescing options at open (after
+ * ops and opts are set); the fail-open forms the prepared call uses:
+ * take -> LLMC_OK (token filled), LLMC_EEXIST (another holder), anything
+ * else: go on without (not coalescing, breaker open, backend failed). */
+llmc_status llmc__lease_configure(llmc_cache *c, llmc_err *err);
+llmc_status llmc__lease_take_soft(llmc_cache *c, const char *key, size_t klen, char *token);
+void llmc__lease_drop_soft(llmc_cache *c, const char *key, size_t klen, const char *token);
 
 /* Record the error of a failed call on the handle; returns e->status. */
 llmc_status llmc__cache_fail(llmc_cache *c, const llmc_err *e);

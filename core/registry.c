@@ -97,6 +97,12 @@ static llmc_status validate_backend(const llmc_backend_ops *b, llmc_err *err)
         if (!valid_name(*s))
             return llmc_err_set(err, LLMC_EINVAL, 0, "backend \"%s\": invalid URL scheme \"%.64s\"",
                                 b->hdr.name, *s);
+    int acq = LLMC_HAS_MEMBER(llmc_backend_ops, b, lease_acquire) && b->lease_acquire;
+    int rel = LLMC_HAS_MEMBER(llmc_backend_ops, b, lease_release) && b->lease_release;
+    if (acq != rel)
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "backend \"%s\": lease_acquire and lease_release go together",
+                            b->hdr.name);
     return LLMC_OK;
 }
 

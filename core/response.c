@@ -204,6 +204,11 @@ int llmc_response_cache_stored(const llmc_response *r)
     return r ? r->stored : 0;
 }
 
+int llmc_response_coalesced(const llmc_response *r)
+{
+    return r ? r->coalesced : 0;
+}
+
 size_t llmc_response_item_count(const llmc_response *r)
 {
     return r ? r->n_items : 0;

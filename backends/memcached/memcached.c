@@ -899,6 +899,61 @@ static llmc_status mc_del(void *vctx, const char *key, size_t klen, llmc_err *er
     return st;
 }
 
+/* Leases: `add` creates the key only if it is absent. They carry no
+ * namespace generation (a flush need not end a lease), and expire in
+ * whole seconds (rounded up). Release reads the token back and deletes:
+ * not atomic, so a lease that expired and was taken by another holder in
+ * between can be deleted, costing at most one more upstream call. */
+static llmc_status mc_lease_acquire(void *vctx, const char *key, size_t klen, const char *token,
+                                    size_t tlen, int64_t ttl_ms, llmc_err *err)
+{
+    mc_ctx *c = vctx;
+    memcached_st *m = mc_pop(c, err);
+    if (!m)
+        return LLMC_EBUSY;
+    char mk[MC_KEY_MAX + 1];
+    size_t ml = map_key(c, key, klen, mk);
+    memcached_return_t rc =
+        memcached_add(m, mk, ml, token, tlen, mc_expiration(ttl_ms > 0 ? ttl_ms : 1), 0);
+    llmc_status st;
+    if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_STORED)
+        st = LLMC_OK;
+    else if (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS)
+        st = LLMC_EEXIST;
+    else
+        st = mc_fail(err, m, rc, "add");
+    mc_push(c, m);
+    return st;
+}
+
+static llmc_status mc_lease_release(void *vctx, const char *key, size_t klen, const char *token,
+                                    size_t tlen, llmc_err *err)
+{
+    mc_ctx *c = vctx;
+    memcached_st *m = mc_pop(c, err);
+    if (!m)
+        return LLMC_EBUSY;
+    char mk[MC_KEY_MAX + 1];
+    size_t ml = map_key(c, key, klen, mk);
+    size_t vlen = 0;
+    uint32_t flags = 0;
+    memcached_return_t rc = MEMCACHED_SUCCESS;
+    char *v = memcached_get(m, mk, ml, &vlen, &flags, &rc);
+    llmc_status st = LLMC_MISS;
+    if (v && vlen == tlen && memcmp(v, token, tlen) == 0) {
+        rc = memcached_delete(m, mk, ml, 0);
+        if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_DELETED)
+            st = LLMC_OK;
+        else if (rc != MEMCACHED_NOTFOUND)
+            st = mc_fail(err, m, rc, "delete");
+    } else if (!v && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_SUCCESS) {
+        st = mc_fail(err, m, rc, "get");
+    }
+    free(v);
+    mc_push(c, m);
+    return st;
+}
+
 static llmc_status mc_flush(void *vctx, const char *ns, size_t nslen, uint64_t *deleted,
                             llmc_err *err)
 {
@@ -1080,4 +1135,6 @@ const llmc_backend_ops llmc__backend_memcached = {
     .stats = mc_stats,
     .scan = mc_scan,
     .ttl = mc_ttl,
+    .lease_acquire = mc_lease_acquire,
+    .lease_release = mc_lease_release,
 };

@@ -179,6 +179,36 @@ static llmc_status c_exists(void *ctx, const char *key, size_t klen, llmc_err *e
     return st != LLMC_OK ? st : n > 0 ? LLMC_OK : LLMC_MISS;
 }
 
+static llmc_status c_lease_acquire(void *ctx, const char *key, size_t klen, const char *token,
+                                   size_t tlen, int64_t ttl_ms, llmc_err *err)
+{
+    const char *av[6];
+    size_t al[6];
+    char px[24];
+    int n = llmc__redis_lease_take_args(av, al, px, sizeof px, key, klen, token, tlen, ttl_ms);
+    simple_req q = {n, av, al, 0, 0};
+    llmc_status st = llmc__rc_run_key(ctx, key, klen, av[0], simple_fn, &q, err);
+    if (st != LLMC_OK)
+        return st;
+    if (q.type == REDIS_REPLY_NIL)
+        return LLMC_EEXIST;
+    if (q.type != REDIS_REPLY_STATUS)
+        return llmc_err_set(err, LLMC_EPROTO, q.type,
+                            "redis-cluster: unexpected reply type %d to SET NX", q.type);
+    return LLMC_OK;
+}
+
+static llmc_status c_lease_release(void *ctx, const char *key, size_t klen, const char *token,
+                                   size_t tlen, llmc_err *err)
+{
+    const char *av[5];
+    size_t al[5];
+    int n = llmc__redis_lease_drop_args(av, al, key, klen, token, tlen);
+    long long deleted = 0;
+    llmc_status st = run_simple(ctx, key, klen, n, av, al, REDIS_REPLY_INTEGER, &deleted, err);
+    return st != LLMC_OK ? st : deleted > 0 ? LLMC_OK : LLMC_MISS;
+}
+
 static llmc_status c_ttl(void *ctx, const char *key, size_t klen, int64_t *ttl_ms, llmc_err *err)
 {
     const char *av[2] = {"PTTL", key};
@@ -754,6 +784,8 @@ const llmc_backend_ops llmc__backend_redis_cluster = {
     .sub_poll = llmc__rsub_poll,
     .sub_ping = llmc__rsub_ping,
     .sub_close = llmc__rsub_close,
+    .lease_acquire = c_lease_acquire,
+    .lease_release = c_lease_release,
 };
 
 const llmc_backend_ops llmc__backend_redis_sentinel = {
@@ -781,4 +813,6 @@ const llmc_backend_ops llmc__backend_redis_sentinel = {
     .sub_poll = llmc__rsub_poll,
     .sub_ping = llmc__rsub_ping,
     .sub_close = llmc__rsub_close,
+    .lease_acquire = c_lease_acquire,
+    .lease_release = c_lease_release,
 };

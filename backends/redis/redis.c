@@ -372,6 +372,35 @@ static llmc_status r_exists(void *ctx, const char *key, size_t klen, llmc_err *e
     return run_cmd(ctx, 2, av, al, count_reply, "EXISTS", err);
 }
 
+static llmc_status lease_reply(rctx *x, llmc_rconn *c, redisReply *r, void *ud, llmc_err *err)
+{
+    LLMC_UNUSED(ud);
+    if (r->type == REDIS_REPLY_NIL)
+        return LLMC_EEXIST;
+    if (r->type != REDIS_REPLY_STATUS)
+        return unexpected(x, c, r, "SET NX", err);
+    return LLMC_OK;
+}
+
+static llmc_status r_lease_acquire(void *ctx, const char *key, size_t klen, const char *token,
+                                   size_t tlen, int64_t ttl_ms, llmc_err *err)
+{
+    const char *av[6];
+    size_t al[6];
+    char px[24];
+    int n = llmc__redis_lease_take_args(av, al, px, sizeof px, key, klen, token, tlen, ttl_ms);
+    return run_cmd(ctx, n, av, al, lease_reply, NULL, err);
+}
+
+static llmc_status r_lease_release(void *ctx, const char *key, size_t klen, const char *token,
+                                   size_t tlen, llmc_err *err)
+{
+    const char *av[5];
+    size_t al[5];
+    int n = llmc__redis_lease_drop_args(av, al, key, klen, token, tlen);
+    return run_cmd(ctx, n, av, al, count_reply, "EVAL", err);
+}
+
 static llmc_status pttl_reply(rctx *x, llmc_rconn *c, redisReply *r, void *ud, llmc_err *err)
 {
     if (r->type != REDIS_REPLY_INTEGER)
@@ -805,4 +834,6 @@ const llmc_backend_ops llmc__backend_redis = {
     .sub_poll = llmc__rsub_poll,
     .sub_ping = llmc__rsub_ping,
     .sub_close = llmc__rsub_close,
+    .lease_acquire = r_lease_acquire,
+    .lease_release = r_lease_release,
 };

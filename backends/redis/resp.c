@@ -443,6 +443,47 @@ int llmc__redis_set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
     return 5;
 }
 
+int llmc__redis_lease_take_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
+                                const char *key, size_t klen, const char *token, size_t tlen,
+                                int64_t ttl_ms)
+{
+    av[0] = "SET";
+    al[0] = 3;
+    av[1] = key;
+    al[1] = klen;
+    av[2] = token;
+    al[2] = tlen;
+    av[3] = "NX";
+    al[3] = 2;
+    av[4] = "PX";
+    al[4] = 2;
+    av[5] = pxbuf;
+    al[5] = (size_t)snprintf(pxbuf, pxcap, "%lld", (long long)(ttl_ms > 0 ? ttl_ms : 1));
+    return 6;
+}
+
+/* Delete only our own lease: one that expired and was taken by another
+ * holder must stay. */
+static const char lease_drop_script[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+    "else return 0 end";
+
+int llmc__redis_lease_drop_args(const char **av, size_t *al, const char *key, size_t klen,
+                                const char *token, size_t tlen)
+{
+    av[0] = "EVAL";
+    al[0] = 4;
+    av[1] = lease_drop_script;
+    al[1] = sizeof lease_drop_script - 1;
+    av[2] = "1";
+    al[2] = 1;
+    av[3] = key;
+    al[3] = klen;
+    av[4] = token;
+    al[4] = tlen;
+    return 5;
+}
+
 llmc_status llmc__redis_match_pattern(llmc_buf *b, const char *s, size_t n, const char *suffix)
 {
     llmc_buf_clear(b);

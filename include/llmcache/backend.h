@@ -161,6 +161,19 @@ typedef struct llmc_backend_ops {
                             llmc_err *err);
     llmc_status (*sub_ping)(void *sub, llmc_message_cb cb, void *ud, llmc_err *err);
     void (*sub_close)(void *sub);
+
+    /* Optional, with lease_release: short leases, how processes sharing
+     * the backend coalesce identical misses (only one goes upstream).
+     * Create `key` holding token[0..tlen) for ttl_ms (> 0) only if the
+     * key does not exist, atomically: LLMC_OK when created, LLMC_EEXIST
+     * when the key exists (another holder). Redis: SET NX PX. */
+    llmc_status (*lease_acquire)(void *ctx, const char *key, size_t klen, const char *token,
+                                 size_t tlen, int64_t ttl_ms, llmc_err *err);
+    /* Delete `key` only if it still holds token (a lease that expired and
+     * was taken by another holder is left alone): LLMC_OK when deleted,
+     * LLMC_MISS when absent or held by another token. */
+    llmc_status (*lease_release)(void *ctx, const char *key, size_t klen, const char *token,
+                                 size_t tlen, llmc_err *err);
 } llmc_backend_ops;
 
 /* Register a backend for this process. The table must stay valid and

@@ -202,6 +202,16 @@ LLMC_API int64_t llmc_call_stale_age_ms(const llmc_call *k);
  * request was just answered stale) and answers without calling it
  * again. */
 LLMC_API llmc_status llmc_call_take_stale(llmc_call *k, llmc_response **out);
+/* 1 when llmc_call_execute answers from the cache because it waited for
+ * an identical call of another process sharing the cache (lease.h): set
+ * before a stream's replay starts, so a chunk callback can tell a replay
+ * from a fresh answer. */
+LLMC_API int llmc_call_coalesced(const llmc_call *k);
+/* on = 0: llmc_call_execute neither waits for nor leases against other
+ * processes (a caller that already waited its time for an identical
+ * call goes upstream at once). Default 1: as the cache's coalesce
+ * option says. */
+LLMC_API void llmc_call_set_coalesce(llmc_call *k, int on);
 /* TTL the answer would be stored with, ms (LLMC_TTL_DEFAULT: the
  * cache's). */
 LLMC_API int64_t llmc_call_ttl_ms(const llmc_call *k);

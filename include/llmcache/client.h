@@ -340,6 +340,10 @@ LLMC_API int64_t llmc_response_cache_age_ms(const llmc_response *r);
  * backend drops it silently: the cache's stats count that). 0 when it was
  * not stored: no-store, caching off, empty or incomplete answer. */
 LLMC_API int llmc_response_cache_stored(const llmc_response *r);
+/* 1 if the answer came from the cache after this call waited for an
+ * identical call of another process sharing the cache to store it (see
+ * lease.h); llmc_response_cache_hit is 1 too. */
+LLMC_API int llmc_response_coalesced(const llmc_response *r);
 /* Embeddings: number of input items, and per item its key, whether it
  * was a hit. */
 LLMC_API size_t llmc_response_item_count(const llmc_response *r);

@@ -6,6 +6,7 @@
 #include "component.h"
 #include "options.h"
 #include "cache.h"
+#include "lease.h"
 #include "backend.h"
 #include "entry.h"
 #include "keys.h"
