@@ -313,7 +313,9 @@ void llmc_registry_foreach(llmc_kind kind, llmc_registry_cb cb, void *ud)
     pthread_mutex_lock(&reg_lock);
     size_t n = regs[kind].n;
     reg_entry *snap = malloc((n ? n : 1) * sizeof *snap);
-    if (snap)
+    /* A kind may have no entries (no verifier is built in): its vector
+     * is then NULL, which memcpy must not be given even for 0 bytes. */
+    if (snap && n)
         memcpy(snap, regs[kind].v, n * sizeof *snap);
     pthread_mutex_unlock(&reg_lock);
     if (!snap)
