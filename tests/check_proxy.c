@@ -9,6 +9,7 @@
  * entries. No timing assertions: slow upstreams only make overlaps
  * certain, results are judged by counts and contents. */
 #include "fake_provider.h"
+#include "support/proc.h"
 #include "support/testsrv.h"
 #include "llmc_config.h"
 
@@ -64,65 +65,6 @@ static void sleep_ms(int ms)
 
 /* ------------------------------------------------------------------ */
 /* Running programs. */
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    size_t r;
-    while ((r = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n < 2) {
-            cap *= 2;
-            b = realloc(b, cap);
-        }
-    }
-    fclose(f);
-    b[n] = '\0';
-    if (len)
-        *len = n;
-    return b;
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Start argv with stdout to out_path (may be NULL), stderr to err_path. */
-static pid_t spawn(char *const argv[], const char *out_path, const char *err_path)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (out_path) {
-            int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            dup2(fd, 1);
-            close(fd);
-        }
-        if (err_path) {
-            int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* ------------------------------------------------------------------ */
 /* HTTP through the curl command. */
@@ -203,7 +145,7 @@ static void call_start(call *c, const char *method, const char *url, const char 
     argv[a++] = (char *)(max_time ? max_time : "30");
     char dataarg[320];
     if (body) {
-        spit(reqfile, body);
+        proc_spit(reqfile, body);
         snprintf(dataarg, sizeof dataarg, "@%s", reqfile);
         argv[a++] = "--data-binary";
         argv[a++] = dataarg;
@@ -216,19 +158,19 @@ static void call_start(call *c, const char *method, const char *url, const char 
     }
     argv[a++] = (char *)url;
     argv[a] = NULL;
-    c->pid = spawn(argv, c->cfile, NULL);
+    c->pid = proc_spawn(argv, c->cfile, NULL);
     ck_assert_int_gt(c->pid, 0);
 }
 
 static void call_finish(call *c, resp *r)
 {
     memset(r, 0, sizeof *r);
-    r->curl_exit = wait_exit(c->pid);
-    char *code = slurp(c->cfile, NULL);
+    r->curl_exit = proc_wait(c->pid);
+    char *code = proc_slurp(c->cfile, NULL);
     r->status = code ? atoi(code) : 0;
     free(code);
-    r->headers = slurp(c->hfile, NULL);
-    r->body = slurp(c->bfile, &r->body_len);
+    r->headers = proc_slurp(c->hfile, NULL);
+    r->body = proc_slurp(c->bfile, &r->body_len);
     if (!r->body)
         r->body = strdup("");
     unlink(c->hfile);
@@ -395,7 +337,7 @@ static void write_config(proxy *p, const char *extra)
              "}\n",
              p->port, cache_json, fp_url(fp), fp_url(fp), fp_url(fp), fp_url(fp),
              extra ? extra : "");
-    spit(p->cfg, text);
+    proc_spit(p->cfg, text);
 }
 
 static void proxy_start(proxy *p, const char *name, const char *extra)
@@ -484,15 +426,15 @@ START_TEST(test_keep_alive)
     snprintf(reqfile, sizeof reqfile, "%s/ka.json", tmpdir);
     snprintf(out, sizeof out, "%s/ka.out", tmpdir);
     snprintf(url, sizeof url, "%s/v1/chat/completions", main_px.url);
-    spit(reqfile, b);
+    proc_spit(reqfile, b);
     char data[320];
     snprintf(data, sizeof data, "@%s", reqfile);
     char *argv[] = {"curl", "-s", "-w", "%{http_code} %{num_connects}\\n", "-H",
                     "Authorization: Bearer " ADMIN_KEY, "-H", "Content-Type: application/json",
                     "--data-binary", data, "-o", "/dev/null", url, "-o", "/dev/null", url, "-o",
                     "/dev/null", url, NULL};
-    ck_assert_int_eq(wait_exit(spawn(argv, out, NULL)), 0);
-    char *text = slurp(out, NULL);
+    ck_assert_int_eq(proc_run(argv, out, NULL), 0);
+    char *text = proc_slurp(out, NULL);
     ck_assert_msg(strcmp(text, "200 1\n200 0\n200 0\n") == 0, "curl saw: %s", text);
     free(text);
     free(b);
@@ -1111,8 +1053,8 @@ START_TEST(test_savings)
     snprintf(outp, sizeof outp, "%s/top.out", tmpdir);
     snprintf(errp, sizeof errp, "%s/top.err", tmpdir);
     char *top[] = {SERVE, "top", "--url", px.url, "--key", ADMIN_KEY, "--once", NULL};
-    ck_assert_int_eq(wait_exit(spawn(top, outp, errp)), 0);
-    char *text = slurp(outp, NULL);
+    ck_assert_int_eq(proc_run(top, outp, errp), 0);
+    char *text = proc_slurp(outp, NULL);
     ck_assert_ptr_nonnull(strstr(text, "hit ratio:"));
     ck_assert_ptr_nonnull(strstr(text, "gpt-4o-mini"));
     ck_assert_ptr_nonnull(strstr(text, "team-a"));
@@ -1122,17 +1064,17 @@ START_TEST(test_savings)
     ck_assert_ptr_null(strstr(text, "\033"));
     free(text);
     char *bad[] = {SERVE, "top", "--url", px.url, "--key", KEY_A, "--once", NULL};
-    ck_assert_int_eq(wait_exit(spawn(bad, outp, errp)), 1);
-    text = slurp(errp, NULL);
+    ck_assert_int_eq(proc_run(bad, outp, errp), 1);
+    text = proc_slurp(errp, NULL);
     ck_assert_ptr_nonnull(strstr(text, "admin key"));
     ck_assert_ptr_null(strstr(text, KEY_A));
     free(text);
     setenv("LLMCACHE_PROXY_KEY", ADMIN_KEY, 1);
     char *stats[] = {SERVE, "cache", "stats", "--cache", "local://", "--proxy", px.url,
                      "--json", NULL};
-    ck_assert_int_eq(wait_exit(spawn(stats, outp, errp)), 0);
+    ck_assert_int_eq(proc_run(stats, outp, errp), 0);
     unsetenv("LLMCACHE_PROXY_KEY");
-    text = slurp(outp, NULL);
+    text = proc_slurp(outp, NULL);
     o = json_tokener_parse(text);
     ck_assert_msg(o != NULL, "%s", text);
     ck_assert(json_object_object_get_ex(o, "proxy", &x));
@@ -1235,9 +1177,9 @@ START_TEST(test_dashboard_browser)
 
     char script[300], out[300], err[300], profile[300], shot[300], phone[300];
     snprintf(script, sizeof script, "%s/dashboard.mjs", NPM_BROWSER_DIR);
-    char *src = slurp(LLMC_SOURCE_ROOT "/tests/proxy/dashboard.mjs", NULL);
+    char *src = proc_slurp(LLMC_SOURCE_ROOT "/tests/proxy/dashboard.mjs", NULL);
     ck_assert_ptr_nonnull(src);
-    spit(script, src);
+    proc_spit(script, src);
     free(src);
     snprintf(out, sizeof out, "%s/dashboard.out", tmpdir);
     snprintf(err, sizeof err, "%s/dashboard.err", tmpdir);
@@ -1254,8 +1196,8 @@ START_TEST(test_dashboard_browser)
     setenv("SHOT", shot, 1);
     setenv("SHOT_PHONE", phone, 1);
     char *argv[] = {"node", script, NULL};
-    int rc = wait_exit(spawn(argv, out, err));
-    char *o = slurp(out, NULL), *e = slurp(err, NULL);
+    int rc = proc_run(argv, out, err);
+    char *o = proc_slurp(out, NULL), *e = proc_slurp(err, NULL);
     ck_assert_msg(rc == 0, "node dashboard.mjs failed (%d): %s %s", rc, o ? o : "", e ? e : "");
     json_object *j = json_tokener_parse(o);
     ck_assert_msg(j != NULL, "node printed no JSON: %s", o);
@@ -1464,9 +1406,9 @@ static json_object *run_node_script(const char *name, const char *mode)
     snprintf(script, sizeof script, "%s/%s", NPM_DIR, name);
     snprintf(srcpath, sizeof srcpath, "%s/tests/proxy/%s", LLMC_SOURCE_ROOT, name);
     /* The script must sit next to node_modules for `import "openai"`. */
-    char *src = slurp(srcpath, NULL);
+    char *src = proc_slurp(srcpath, NULL);
     ck_assert_ptr_nonnull(src);
-    spit(script, src);
+    proc_spit(script, src);
     free(src);
     snprintf(out, sizeof out, "%s/node-%s.out", tmpdir, mode);
     snprintf(err, sizeof err, "%s/node-%s.err", tmpdir, mode);
@@ -1478,8 +1420,8 @@ static json_object *run_node_script(const char *name, const char *mode)
     setenv("KEY_B", KEY_B, 1);
     setenv("TAG", tag, 1);
     char *argv[] = {"node", script, (char *)mode, NULL};
-    int rc = wait_exit(spawn(argv, out, err));
-    char *o = slurp(out, NULL), *e = slurp(err, NULL);
+    int rc = proc_run(argv, out, err);
+    char *o = proc_slurp(out, NULL), *e = proc_slurp(err, NULL);
     ck_assert_msg(rc == 0, "node %s failed (%d): %s %s", mode, rc, o ? o : "", e ? e : "");
     json_object *j = json_tokener_parse(o);
     ck_assert_msg(j != NULL, "node printed no JSON: %s", o);
@@ -1583,11 +1525,11 @@ START_TEST(test_sigterm_finishes_in_flight)
     ck_assert_ptr_nonnull(strstr(jpath_str(o, "choices", 0, "message", "content"), "finish me"));
     json_object_put(o);
     resp_free(&r);
-    ck_assert_int_eq(wait_exit(p.srv.pid), 0);
+    ck_assert_int_eq(proc_wait(p.srv.pid), 0);
     p.srv.pid = 0;
     char log[400];
     snprintf(log, sizeof log, "%s/proxy-term.log", p.srv.dir);
-    char *text = slurp(log, NULL);
+    char *text = proc_slurp(log, NULL);
     ck_assert_ptr_nonnull(text);
     ck_assert_ptr_nonnull(strstr(text, "stopped"));
     ck_assert_msg(!strstr(text, "runtime error") && !strstr(text, "Sanitizer"),
@@ -1605,10 +1547,10 @@ static void bad_config(const char *json, const char *needle)
     char cfg[300], err[300];
     snprintf(cfg, sizeof cfg, "%s/bad.json", tmpdir);
     snprintf(err, sizeof err, "%s/bad.err", tmpdir);
-    spit(cfg, json);
+    proc_spit(cfg, json);
     char *argv[] = {SERVE, "serve", "--config", cfg, "--listen", "127.0.0.1:0", NULL};
-    int rc = wait_exit(spawn(argv, NULL, err));
-    char *e = slurp(err, NULL);
+    int rc = proc_run(argv, NULL, err);
+    char *e = proc_slurp(err, NULL);
     ck_assert_msg(rc == 2, "exit %d for %s: %s", rc, json, e);
     ck_assert_msg(strstr(e, needle) != NULL, "\"%s\" not in: %s", needle, e);
     free(e);
@@ -1633,9 +1575,9 @@ START_TEST(test_bad_config)
     bad_config("{\"prices\": \"/nonexistent/prices.json\"}", "/nonexistent/prices.json");
     /* Bad command lines are usage errors too. */
     char *argv[] = {SERVE, "serve", "--threads", "many", NULL};
-    ck_assert_int_eq(wait_exit(spawn(argv, NULL, "/dev/null")), 2);
+    ck_assert_int_eq(proc_run(argv, NULL, "/dev/null"), 2);
     char *argv2[] = {SERVE, "serve", "--tenant", "no-equals-sign", NULL};
-    ck_assert_int_eq(wait_exit(spawn(argv2, NULL, "/dev/null")), 2);
+    ck_assert_int_eq(proc_run(argv2, NULL, "/dev/null"), 2);
 }
 END_TEST
 
@@ -1908,14 +1850,14 @@ START_TEST(test_namespace_rules)
                     "--tenant", "a:b=K2K2K2", NULL};
     char err[300];
     snprintf(err, sizeof err, "%s/tenant.err", tmpdir);
-    ck_assert_int_eq(wait_exit(spawn(argv, NULL, err)), 2);
-    char *e = slurp(err, NULL);
+    ck_assert_int_eq(proc_run(argv, NULL, err), 2);
+    char *e = proc_slurp(err, NULL);
     ck_assert_msg(e && strstr(e, "a:b"), "%s", e ? e : "");
     free(e);
     char *argv2[] = {SERVE, "serve", "--listen", "127.0.0.1:0", "--tenant", "a=K1K1K1",
                      "--tenant", "b=K1K1K1", NULL};
-    ck_assert_int_eq(wait_exit(spawn(argv2, NULL, err)), 2);
-    e = slurp(err, NULL);
+    ck_assert_int_eq(proc_run(argv2, NULL, err), 2);
+    e = proc_slurp(err, NULL);
     ck_assert_msg(e && strstr(e, "two namespaces") && !strstr(e, "K1K1K1"), "%s", e ? e : "");
     free(e);
 }
@@ -2179,11 +2121,11 @@ END_TEST
 START_TEST(test_main_server_clean_exit)
 {
     ck_assert_int_eq(kill(main_px.srv.pid, SIGTERM), 0);
-    int rc = wait_exit(main_px.srv.pid);
+    int rc = proc_wait(main_px.srv.pid);
     main_px.srv.pid = 0;
     char log[400];
     snprintf(log, sizeof log, "%s/proxy-main.log", main_px.srv.dir);
-    char *text = slurp(log, NULL);
+    char *text = proc_slurp(log, NULL);
     ck_assert_ptr_nonnull(text);
     ck_assert_msg(rc == 0, "llmcache serve exited %d: %s", rc, text);
     ck_assert_msg(!strstr(text, "runtime error") && !strstr(text, "Sanitizer"),

@@ -5,6 +5,7 @@
  * this test into the build dir on first use). Judged by counts and
  * contents, never by time. */
 #include "fake_provider.h"
+#include "support/proc.h"
 #include "support/testsrv.h"
 #include "llmc_config.h"
 
@@ -34,54 +35,6 @@ static int px_port;
 static char px_url[64];
 static char tmpdir[256];
 static unsigned run_tag;
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, r;
-    char *b = malloc(cap);
-    while ((r = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n < 2)
-            b = realloc(b, cap *= 2);
-    }
-    fclose(f);
-    b[n] = '\0';
-    if (len)
-        *len = n;
-    return b;
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static int run(char *const argv[], const char *out_path, const char *err_path)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        close(fd);
-        if (err_path) {
-            fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* ------------------------------------------------------------------ */
 /* curl. */
@@ -132,7 +85,7 @@ static int post_ex(resp *r, const char *path, const char *body, const char *cons
     snprintf(reqfile, sizeof reqfile, "%s/r%d", tmpdir, n);
     snprintf(url, sizeof url, "%s%s", px_url, path);
     snprintf(data, sizeof data, "@%s", reqfile);
-    spit(reqfile, body);
+    proc_spit(reqfile, body);
     char *argv[48] = {"curl", "-s", "-N", "-D", hfile, "-o", bfile, "-w", "%{http_code}",
                       "--max-time", (char *)max_time, "--data-binary", data, "-H",
                       "Content-Type: application/json"};
@@ -143,12 +96,12 @@ static int post_ex(resp *r, const char *path, const char *body, const char *cons
     }
     argv[a++] = url;
     argv[a] = NULL;
-    int rc = run(argv, cfile, NULL);
-    char *code = slurp(cfile, NULL);
+    int rc = proc_run(argv, cfile, NULL);
+    char *code = proc_slurp(cfile, NULL);
     r->status = code ? atoi(code) : 0;
     free(code);
-    r->headers = slurp(hfile, NULL);
-    r->body = slurp(bfile, NULL);
+    r->headers = proc_slurp(hfile, NULL);
+    r->body = proc_slurp(bfile, NULL);
     if (!r->body)
         r->body = strdup("");
     return rc;
@@ -261,7 +214,7 @@ static void setup(void)
              " \"keys\": [{\"key\": \"" ADMIN_KEY "\"}],\n"
              " \"limits\": {\"threads\": 2, \"workers\": 8}}\n",
              px_port, fp_url(fp), fp_url(fp), fp_url(fp));
-    spit(cfg, text);
+    proc_spit(cfg, text);
     char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
     ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
     ck_assert_msg(testsrv_wait_tcp(&px, px_port, 10000) == 0, "llmcache serve did not start");
@@ -360,8 +313,8 @@ START_TEST(test_plain_and_stream)
     snprintf(murl, sizeof murl, "%s/metrics", px_url);
     snprintf(mout, sizeof mout, "%s/metrics.txt", tmpdir);
     argv[4] = murl;
-    ck_assert_int_eq(run(argv, mout, NULL), 0);
-    char *m = slurp(mout, NULL);
+    ck_assert_int_eq(proc_run(argv, mout, NULL), 0);
+    char *m = proc_slurp(mout, NULL);
     ck_assert_ptr_nonnull(strstr(m, "llmcache_cache_hits_total{endpoint=\"messages\"} 3"));
     ck_assert_ptr_nonnull(strstr(m, "llmcache_requests_total{endpoint=\"messages\"} 9"));
     free(m);
@@ -454,8 +407,8 @@ START_TEST(test_client_disconnect)
     snprintf(murl, sizeof murl, "%s/metrics", px_url);
     snprintf(mout, sizeof mout, "%s/metrics2.txt", tmpdir);
     argv[4] = murl;
-    ck_assert_int_eq(run(argv, mout, NULL), 0);
-    char *m = slurp(mout, NULL);
+    ck_assert_int_eq(proc_run(argv, mout, NULL), 0);
+    char *m = proc_slurp(mout, NULL);
     ck_assert_ptr_nonnull(strstr(m, "llmcache_client_aborts_total 1"));
     free(m);
 }
@@ -537,9 +490,9 @@ START_TEST(test_anthropic_sdk)
     char script[300], out[300], err[300], tag[32];
     snprintf(script, sizeof script, "%s/messages_sdk.mjs", NPM_DIR);
     /* The script must sit next to node_modules for the import. */
-    char *src = slurp(LLMC_SOURCE_ROOT "/tests/proxy/messages_sdk.mjs", NULL);
+    char *src = proc_slurp(LLMC_SOURCE_ROOT "/tests/proxy/messages_sdk.mjs", NULL);
     ck_assert_ptr_nonnull(src);
-    spit(script, src);
+    proc_spit(script, src);
     free(src);
     snprintf(out, sizeof out, "%s/node.out", tmpdir);
     snprintf(err, sizeof err, "%s/node.err", tmpdir);
@@ -549,8 +502,8 @@ START_TEST(test_anthropic_sdk)
     setenv("TAG", tag, 1);
     size_t before = fp_count(fp);
     char *argv[] = {"node", script, NULL};
-    int rc = run(argv, out, err);
-    char *o = slurp(out, NULL), *e = slurp(err, NULL);
+    int rc = proc_run(argv, out, err);
+    char *o = proc_slurp(out, NULL), *e = proc_slurp(err, NULL);
     ck_assert_msg(rc == 0, "node failed (%d): %s %s", rc, o ? o : "", e ? e : "");
     json_object *j = json_tokener_parse(o);
     ck_assert_msg(j != NULL, "node printed no JSON: %s", o);
@@ -619,7 +572,7 @@ START_TEST(test_clean_exit)
     px.pid = 0;
     char log[400];
     snprintf(log, sizeof log, "%s/proxy-messages.log", px.dir);
-    char *text = slurp(log, NULL);
+    char *text = proc_slurp(log, NULL);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "llmcache serve exited badly: %s",
                   text ? text : "");
     ck_assert_msg(!text || (!strstr(text, "runtime error") && !strstr(text, "Sanitizer")),

@@ -1,0 +1,27 @@
+/* Test support: files read and written whole, and child processes with
+ * their output redirected to files. For the Check suites only (writing
+ * a file that cannot be opened fails the running test). */
+#ifndef LLMC_PROC_H
+#define LLMC_PROC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The whole file, NUL-terminated, in malloc'd memory (its length into
+ * *len when len != NULL); NULL if it cannot be opened. */
+char *proc_slurp(const char *path, size_t *len);
+
+/* Write text as the whole file path (ck_assert that it can be opened). */
+void proc_spit(const char *path, const char *text);
+
+/* Start argv[0] (looked up in PATH) with argv, stdout to out_path and
+ * stderr to err_path (either NULL: inherited). Returns the child's pid. */
+pid_t proc_spawn(char *const argv[], const char *out_path, const char *err_path);
+
+/* Reap pid: its exit status, or 128 + the signal that ended it. */
+int proc_wait(pid_t pid);
+
+/* proc_spawn, then proc_wait. */
+int proc_run(char *const argv[], const char *out_path, const char *err_path);
+
+#endif
