@@ -5,6 +5,7 @@
  * this test into the build dir on first use). Judged by counts and
  * contents, never by time. */
 #include "fake_provider.h"
+#include "support/curlcmd.h"
 #include "support/proc.h"
 #include "support/testsrv.h"
 #include "llmc_config.h"
@@ -39,75 +40,20 @@ static unsigned run_tag;
 /* ------------------------------------------------------------------ */
 /* curl. */
 
-typedef struct resp {
-    int status;
-    char *headers;
-    char *body;
-} resp;
-
-static void resp_free(resp *r)
-{
-    free(r->headers);
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-static const char *hdr(const resp *r, const char *name)
-{
-    static char val[512];
-    size_t nl = strlen(name);
-    for (const char *p = r->headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t n = strcspn(v, "\r\n");
-            if (n >= sizeof val)
-                n = sizeof val - 1;
-            memcpy(val, v, n);
-            val[n] = '\0';
-            return val;
-        }
-    return NULL;
-}
-
 /* POST body to path with the extra header lines (NULL-terminated);
  * max_time: curl's --max-time (a client that gives up). */
-static int post_ex(resp *r, const char *path, const char *body, const char *const *headers,
+static int post_ex(cc_resp *r, const char *path, const char *body, const char *const *headers,
                    const char *max_time)
 {
-    static int seq;
-    char hfile[300], bfile[300], cfile[300], reqfile[300], url[256], data[320];
-    int n = ++seq;
-    snprintf(hfile, sizeof hfile, "%s/h%d", tmpdir, n);
-    snprintf(bfile, sizeof bfile, "%s/b%d", tmpdir, n);
-    snprintf(cfile, sizeof cfile, "%s/c%d", tmpdir, n);
-    snprintf(reqfile, sizeof reqfile, "%s/r%d", tmpdir, n);
+    char url[256];
     snprintf(url, sizeof url, "%s%s", px_url, path);
-    snprintf(data, sizeof data, "@%s", reqfile);
-    proc_spit(reqfile, body);
-    char *argv[48] = {"curl", "-s", "-N", "-D", hfile, "-o", bfile, "-w", "%{http_code}",
-                      "--max-time", (char *)max_time, "--data-binary", data, "-H",
-                      "Content-Type: application/json"};
-    int a = 15;
-    for (int i = 0; headers && headers[i] && a < 44; i++) {
-        argv[a++] = "-H";
-        argv[a++] = (char *)headers[i];
-    }
-    argv[a++] = url;
-    argv[a] = NULL;
-    int rc = proc_run(argv, cfile, NULL);
-    char *code = proc_slurp(cfile, NULL);
-    r->status = code ? atoi(code) : 0;
-    free(code);
-    r->headers = proc_slurp(hfile, NULL);
-    r->body = proc_slurp(bfile, NULL);
-    if (!r->body)
-        r->body = strdup("");
-    return rc;
+    cc_call c;
+    cc_start(&c, tmpdir, "POST", url, body, headers, max_time);
+    cc_finish(&c, r);
+    return r->curl_exit;
 }
 
-static void post(resp *r, const char *path, const char *body, const char *const *headers)
+static void post(cc_resp *r, const char *path, const char *body, const char *const *headers)
 {
     ck_assert_int_eq(post_ex(r, path, body, headers, "30"), 0);
 }
@@ -152,7 +98,7 @@ static void slow_messages(fp_conn *c, const fp_request *req, void *ud)
 
 #define ck_status(r, want)                                                                   \
     do {                                                                                     \
-        const char *got_ = hdr((r), "x-llmcache-status");                                    \
+        const char *got_ = cc_hdr((r), "x-llmcache-status");                                    \
         ck_assert_msg(got_ && strcmp(got_, (want)) == 0, "x-llmcache-status %s, wanted %s "  \
                       "(HTTP %d): %.400s", got_ ? got_ : "(none)", (want), (r)->status,      \
                       (r)->body);                                                            \
@@ -234,7 +180,7 @@ static void teardown(void)
 
 START_TEST(test_plain_and_stream)
 {
-    resp r;
+    cc_resp r;
     size_t before = fp_count(fp);
     const char *beta_h[] = {"x-api-key: " ADMIN_KEY, "anthropic-version: 2023-06-01",
                             "anthropic-beta: b-one", "anthropic-beta: b-two", NULL};
@@ -250,8 +196,8 @@ START_TEST(test_plain_and_stream)
     ck_assert_str_eq(fp_header_get(up, "anthropic-beta"), "b-one, b-two");
     ck_assert_str_eq(fp_header_get(up, "x-api-key"), PROVIDER_KEY);
     char key1[128];
-    snprintf(key1, sizeof key1, "%s", hdr(&r, "x-llmcache-key"));
-    resp_free(&r);
+    snprintf(key1, sizeof key1, "%s", cc_hdr(&r, "x-llmcache-key"));
+    cc_free(&r);
     /* The same betas in another order: the same entry; without /v1 and
      * with the SDK's ?beta=true. */
     const char *beta_h2[] = {"x-api-key: " ADMIN_KEY, "anthropic-version: 2023-06-01",
@@ -259,13 +205,13 @@ START_TEST(test_plain_and_stream)
     post(&r, "/messages?beta=true", BODY("", "curl hello"), beta_h2);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "HIT");
-    ck_assert_str_eq(hdr(&r, "x-llmcache-key"), key1);
+    ck_assert_str_eq(cc_hdr(&r, "x-llmcache-key"), key1);
     ck_assert_ptr_nonnull(strstr(r.body, "{\"cache\":true,"));
-    resp_free(&r);
+    cc_free(&r);
     /* Without the betas: another entry. */
     post(&r, "/v1/messages", BODY("", "curl hello"), admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 2);
 
     /* Streams: named events, no [DONE], miss then hit, then a plain hit. */
@@ -274,23 +220,23 @@ START_TEST(test_plain_and_stream)
     post(&r, "/v1/messages", BODY("\"stream\":true,", "curl stream"), admin_h);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
-    ck_assert_str_eq(hdr(&r, "Content-Type"), "text/event-stream");
+    ck_assert_str_eq(cc_hdr(&r, "Content-Type"), "text/event-stream");
     ck_assert_msg(sse_names(r.body, n1, sizeof n1), "%s", r.body);
     ck_assert_ptr_null(strstr(r.body, "[DONE]"));
     ck_assert_str_eq(n1, "message_start content_block_start ping content_block_delta "
                          "content_block_delta content_block_stop message_delta message_stop");
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("\"stream\":true,", "curl stream"), admin_h);
     ck_status(&r, "HIT");
     ck_assert_msg(sse_names(r.body, n2, sizeof n2), "%s", r.body);
     ck_assert_ptr_null(strstr(r.body, "[DONE]"));
     ck_assert_ptr_nonnull(strstr(n2, "message_start content_block_start ping content_block_delta"));
     ck_assert_ptr_nonnull(strstr(n2, "content_block_stop message_delta message_stop"));
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("", "curl stream"), admin_h);
     ck_status(&r, "HIT");
     ck_assert_ptr_nonnull(strstr(r.body, "echo: curl stream"));
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
 
     /* Not stored: no-store, caching off. */
@@ -298,13 +244,13 @@ START_TEST(test_plain_and_stream)
     const char *nostore[] = {"x-api-key: " ADMIN_KEY, "Cache-Control: no-store", NULL};
     post(&r, "/v1/messages", BODY("", "curl nostore"), nostore);
     ck_status(&r, "MISS-NOSTORE");
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("\"caching\":false,", "curl nostore"), admin_h);
     ck_status(&r, "BYPASS");
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("", "curl nostore"), admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 3);
 
     /* Metrics count the endpoint. */
@@ -323,7 +269,7 @@ END_TEST
 
 START_TEST(test_errors)
 {
-    resp r;
+    cc_resp r;
     /* Errors in the Messages API's shape. */
     post(&r, "/v1/messages", "{\"model\":\"claude-3-5-haiku-latest\",\"max_tokens\":5}", admin_h);
     ck_assert_int_eq(r.status, 400);
@@ -332,18 +278,18 @@ START_TEST(test_errors)
                           56) == 0,
                   "%s", r.body);
     ck_assert_ptr_nonnull(strstr(r.body, "messages"));
-    resp_free(&r);
+    cc_free(&r);
     const char *bad_key[] = {"x-api-key: sk-wrong", NULL};
     post(&r, "/v1/messages", BODY("", "curl err"), bad_key);
     ck_assert_int_eq(r.status, 401);
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"authentication_error\""));
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", "{\"model\":\"claude-x\",\"max_tokens\":5,\"messages\":[{\"role\":"
                              "\"user\",\"content\":\"q\"}]}",
          admin_h);
     ck_assert_int_eq(r.status, 404);
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"not_found_error\""));
-    resp_free(&r);
+    cc_free(&r);
     /* The provider's error with its status (529 overloaded), not stored. */
     size_t before = fp_count(fp);
     fp_push_reply(fp, 529, "application/json",
@@ -354,7 +300,7 @@ START_TEST(test_errors)
     ck_assert_int_eq(r.status, 529);
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"overloaded_error\""));
     ck_assert_ptr_null(strstr(r.body, PROVIDER_KEY));
-    resp_free(&r);
+    cc_free(&r);
     /* An error event mid-stream ends the stream with an error event;
      * nothing is stored. */
     fp_push_stream(fp, "text/event-stream",
@@ -369,15 +315,15 @@ START_TEST(test_errors)
     sse_names(r.body, names, sizeof names);
     ck_assert_str_eq(names, "message_start error");
     ck_assert_ptr_nonnull(strstr(r.body, "event: error\ndata: {\"type\":\"error\",\"error\":{"));
-    resp_free(&r);
+    cc_free(&r);
     /* An upstream cut likewise. */
     fp_cut_stream_next(fp, 2);
     post(&r, "/v1/messages", BODY("\"stream\":true,", "curl cut"), admin_h);
     ck_assert_ptr_nonnull(strstr(r.body, "event: error"));
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("", "curl cut"), admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 4);
 }
 END_TEST
@@ -386,21 +332,21 @@ END_TEST
  * stored, the server goes on. */
 START_TEST(test_client_disconnect)
 {
-    resp r;
+    cc_resp r;
     size_t before = fp_count(fp);
     const char *b = "{\"model\":\"claude-slow\",\"max_tokens\":64,\"stream\":true,\"messages\":["
                     "{\"role\":\"user\",\"content\":\"leave early\"}]}";
     ck_assert_int_ne(post_ex(&r, "/v1/messages", b, admin_h, "0.5"), 0);
     ck_assert_ptr_nonnull(strstr(r.body, "event: message_start"));
     ck_assert_ptr_null(strstr(r.body, "message_stop"));
-    resp_free(&r);
+    cc_free(&r);
     /* The same request in full afterwards (it may wait for the first one
      * to give up): not a hit. */
     post(&r, "/v1/messages", b, admin_h);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_msg(strcmp(hdr(&r, "x-llmcache-status"), "MISS") == 0, "%s", r.body);
+    ck_assert_msg(strcmp(cc_hdr(&r, "x-llmcache-status"), "MISS") == 0, "%s", r.body);
     ck_assert_ptr_nonnull(strstr(r.body, "message_stop"));
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 2);
     char *argv[] = {"curl", "-s", "-H", "Authorization: Bearer " ADMIN_KEY, NULL, NULL};
     char murl[128], mout[300];
@@ -418,7 +364,7 @@ END_TEST
  * in the Messages shapes; what cannot be translated is a 400 naming it. */
 START_TEST(test_translated)
 {
-    resp r;
+    cc_resp r;
     size_t before = fp_count(fp);
     const char *b = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"messages\":[{\"role\":"
                     "\"user\",\"content\":\"curl translated\"}]}";
@@ -428,7 +374,7 @@ START_TEST(test_translated)
     ck_assert_str_eq(fp_last(fp)->path, "/v1/chat/completions");
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"message\""));
     ck_assert_ptr_nonnull(strstr(r.body, "curl translated"));
-    resp_free(&r);
+    cc_free(&r);
     const char *bs = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"stream\":true,\"messages\":"
                      "[{\"role\":\"user\",\"content\":\"curl translated\"}]}";
     post(&r, "/v1/messages", bs, admin_h);
@@ -436,7 +382,7 @@ START_TEST(test_translated)
     char names[1024];
     ck_assert(sse_names(r.body, names, sizeof names));
     ck_assert_ptr_nonnull(strstr(names, "message_start"));
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages",
          "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"thinking\":{\"type\":\"enabled\","
          "\"budget_tokens\":1024},\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
@@ -444,7 +390,7 @@ START_TEST(test_translated)
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"invalid_request_error\""));
     ck_assert_ptr_nonnull(strstr(r.body, "thinking"));
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
 }
 END_TEST
