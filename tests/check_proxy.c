@@ -983,20 +983,6 @@ END_TEST
 /* The dashboard in a real browser: Debian's chromium driven by the
  * puppeteer-core npm package. */
 
-static int browser_ready(void)
-{
-    struct stat st;
-    if (stat(NPM_BROWSER_DIR "/node_modules/puppeteer-core/package.json", &st) == 0)
-        return 1;
-    if (!testsrv_which("node") || !testsrv_which("npm"))
-        return 0;
-    mkdir(NPM_BROWSER_DIR, 0755);
-    char *argv[] = {"npm", "install", "--prefix", NPM_BROWSER_DIR, "--no-audit", "--no-fund",
-                    "--no-save", "--loglevel=error", "puppeteer-core@24", NULL};
-    int rc = testsrv_run(tmpdir, argv);
-    return rc == 0 && stat(NPM_BROWSER_DIR "/node_modules/puppeteer-core/package.json", &st) == 0;
-}
-
 static const char *js(json_object *o, const char *a, const char *b);
 
 static double jnum(json_object *o, const char *a, const char *b)
@@ -1013,7 +999,8 @@ START_TEST(test_dashboard_browser)
 {
     ck_assert_msg(testsrv_which("chromium"),
                   "chromium is not installed (sh scripts/install-deps.sh --test)");
-    ck_assert_msg(browser_ready(), "could not install puppeteer-core into " NPM_BROWSER_DIR);
+    ck_assert_msg(proc_npm_ready(NPM_BROWSER_DIR, "puppeteer-core", "puppeteer-core@24", tmpdir),
+                  "could not install puppeteer-core into " NPM_BROWSER_DIR);
     proxy px;
     proxy_start(&px, "proxy-dashboard", NULL);
     /* Traffic: misses then hits for the admin and a tenant, a streamed
@@ -1277,21 +1264,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* The openai npm package as the client. */
 
-static int npm_ready(void)
-{
-    struct stat st;
-    if (stat(NPM_DIR "/node_modules/openai/package.json", &st) == 0)
-        return 1;
-    if (!testsrv_which("node") || !testsrv_which("npm"))
-        return 0;
-    mkdir(NPM_DIR, 0755);
-    /* Kept in the build dir: later runs need no network. */
-    char *argv[] = {"npm", "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
-                    "--no-save", "--loglevel=error", "openai@4", NULL};
-    int rc = testsrv_run(tmpdir, argv);
-    return rc == 0 && stat(NPM_DIR "/node_modules/openai/package.json", &st) == 0;
-}
-
 static json_object *run_node_script(const char *name, const char *mode)
 {
     char script[300], out[300], err[300], srcpath[400];
@@ -1339,7 +1311,8 @@ static const char *js(json_object *o, const char *a, const char *b)
 
 START_TEST(test_openai_npm)
 {
-    ck_assert_msg(npm_ready(), "could not install the openai npm package into " NPM_DIR);
+    ck_assert_msg(proc_npm_ready(NPM_DIR, "openai", "openai@4", tmpdir),
+                  "could not install the openai npm package into " NPM_DIR);
     size_t before = fp_count(fp);
     json_object *j = run_node("basic");
     ck_assert_str_eq(js(j, "first", "status"), "MISS");
@@ -2303,7 +2276,8 @@ END_TEST
 
 START_TEST(test_responses_npm)
 {
-    ck_assert_msg(npm_ready(), "could not install the openai npm package into " NPM_DIR);
+    ck_assert_msg(proc_npm_ready(NPM_DIR, "openai", "openai@4", tmpdir),
+                  "could not install the openai npm package into " NPM_DIR);
     size_t before = fp_count(fp);
     json_object *j = run_node_script("responses_sdk.mjs", "responses");
     ck_assert_str_eq(js(j, "plain1", "status"), "MISS");

@@ -398,21 +398,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* The official SDK. */
 
-static int npm_ready(void)
-{
-    struct stat st;
-    if (stat(NPM_DIR "/node_modules/@anthropic-ai/sdk/package.json", &st) == 0)
-        return 1;
-    if (!testsrv_which("node") || !testsrv_which("npm"))
-        return 0;
-    mkdir(NPM_DIR, 0755);
-    /* Kept in the build dir: later runs need no network. */
-    char *argv[] = {"npm", "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
-                    "--no-save", "--loglevel=error", "@anthropic-ai/sdk", NULL};
-    int rc = testsrv_run(tmpdir, argv);
-    return rc == 0 && stat(NPM_DIR "/node_modules/@anthropic-ai/sdk/package.json", &st) == 0;
-}
-
 static const char *js(json_object *o, const char *a, const char *b)
 {
     json_object *v;
@@ -432,7 +417,8 @@ static const char *js(json_object *o, const char *a, const char *b)
 
 START_TEST(test_anthropic_sdk)
 {
-    ck_assert_msg(npm_ready(), "could not install the @anthropic-ai/sdk npm package into " NPM_DIR);
+    ck_assert_msg(proc_npm_ready(NPM_DIR, "@anthropic-ai/sdk", "@anthropic-ai/sdk", tmpdir),
+                  "could not install the @anthropic-ai/sdk npm package into " NPM_DIR);
     char script[300], out[300], err[300], tag[32];
     snprintf(script, sizeof script, "%s/messages_sdk.mjs", NPM_DIR);
     /* The script must sit next to node_modules for the import. */

@@ -2,11 +2,14 @@
  * redirected output (support/proc.h). */
 #include "proc.h"
 
+#include "testsrv.h"
+
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,4 +72,20 @@ int proc_wait(pid_t pid)
 int proc_run(char *const argv[], const char *out_path, const char *err_path)
 {
     return proc_wait(proc_spawn(argv, out_path, err_path));
+}
+
+int proc_npm_ready(const char *prefix, const char *name, const char *spec, const char *logdir)
+{
+    char pkg[512];
+    snprintf(pkg, sizeof pkg, "%s/node_modules/%s/package.json", prefix, name);
+    struct stat st;
+    if (stat(pkg, &st) == 0)
+        return 1;
+    if (!testsrv_which("node") || !testsrv_which("npm"))
+        return 0;
+    mkdir(prefix, 0755);
+    char *argv[] = {"npm", "install", "--prefix", (char *)prefix, "--no-audit", "--no-fund",
+                    "--no-save", "--loglevel=error", (char *)spec, NULL};
+    int rc = testsrv_run(logdir, argv);
+    return rc == 0 && stat(pkg, &st) == 0;
 }

@@ -24,4 +24,10 @@ int proc_wait(pid_t pid);
 /* proc_spawn, then proc_wait. */
 int proc_run(char *const argv[], const char *out_path, const char *err_path);
 
+/* 1 when the npm package `name` is installed under prefix (its
+ * node_modules/<name>/package.json exists), installing spec ("openai@4")
+ * there first when it is not (node and npm needed; npm's output to a log
+ * in logdir). Kept in the build dir: later runs need no network. */
+int proc_npm_ready(const char *prefix, const char *name, const char *spec, const char *logdir);
+
 #endif
