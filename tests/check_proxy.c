@@ -1056,10 +1056,7 @@ START_TEST(test_dashboard_browser)
 
     char script[300], out[300], err[300], profile[300], shot[300], phone[300];
     snprintf(script, sizeof script, "%s/dashboard.mjs", NPM_BROWSER_DIR);
-    char *src = proc_slurp(LLMC_SOURCE_ROOT "/tests/proxy/dashboard.mjs", NULL);
-    ck_assert_ptr_nonnull(src);
-    proc_spit(script, src);
-    free(src);
+    proc_copy(LLMC_SOURCE_ROOT "/tests/proxy/dashboard.mjs", script);
     snprintf(out, sizeof out, "%s/dashboard.out", tmpdir);
     snprintf(err, sizeof err, "%s/dashboard.err", tmpdir);
     snprintf(profile, sizeof profile, "%s/chromium-profile", tmpdir);
@@ -1270,10 +1267,7 @@ static json_object *run_node_script(const char *name, const char *mode)
     snprintf(script, sizeof script, "%s/%s", NPM_DIR, name);
     snprintf(srcpath, sizeof srcpath, "%s/tests/proxy/%s", LLMC_SOURCE_ROOT, name);
     /* The script must sit next to node_modules for `import "openai"`. */
-    char *src = proc_slurp(srcpath, NULL);
-    ck_assert_ptr_nonnull(src);
-    proc_spit(script, src);
-    free(src);
+    proc_copy(srcpath, script);
     snprintf(out, sizeof out, "%s/node-%s.out", tmpdir, mode);
     snprintf(err, sizeof err, "%s/node-%s.err", tmpdir, mode);
     char tag[32];

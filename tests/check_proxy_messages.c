@@ -422,10 +422,7 @@ START_TEST(test_anthropic_sdk)
     char script[300], out[300], err[300], tag[32];
     snprintf(script, sizeof script, "%s/messages_sdk.mjs", NPM_DIR);
     /* The script must sit next to node_modules for the import. */
-    char *src = proc_slurp(LLMC_SOURCE_ROOT "/tests/proxy/messages_sdk.mjs", NULL);
-    ck_assert_ptr_nonnull(src);
-    proc_spit(script, src);
-    free(src);
+    proc_copy(LLMC_SOURCE_ROOT "/tests/proxy/messages_sdk.mjs", script);
     snprintf(out, sizeof out, "%s/node.out", tmpdir);
     snprintf(err, sizeof err, "%s/node.err", tmpdir);
     snprintf(tag, sizeof tag, "%u", run_tag);
@@ -498,15 +495,12 @@ END_TEST
 START_TEST(test_clean_exit)
 {
     ck_assert_int_eq(kill(px.pid, SIGTERM), 0);
-    int st;
-    while (waitpid(px.pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    int rc = proc_wait(px.pid);
     px.pid = 0;
     char log[400];
     snprintf(log, sizeof log, "%s/proxy-messages.log", px.dir);
     char *text = proc_slurp(log, NULL);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "llmcache serve exited badly: %s",
-                  text ? text : "");
+    ck_assert_msg(rc == 0, "llmcache serve exited badly: %s", text ? text : "");
     ck_assert_msg(!text || (!strstr(text, "runtime error") && !strstr(text, "Sanitizer")),
                   "sanitizer report in the server log: %s", text);
     free(text);

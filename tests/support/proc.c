@@ -40,6 +40,14 @@ void proc_spit(const char *path, const char *text)
     fclose(f);
 }
 
+void proc_copy(const char *from, const char *to)
+{
+    char *text = proc_slurp(from, NULL);
+    ck_assert_msg(text != NULL, "cannot read %s", from);
+    proc_spit(to, text);
+    free(text);
+}
+
 static void redirect(const char *path, int to)
 {
     if (!path)

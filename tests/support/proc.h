@@ -14,6 +14,10 @@ char *proc_slurp(const char *path, size_t *len);
 /* Write text as the whole file path (ck_assert that it can be opened). */
 void proc_spit(const char *path, const char *text);
 
+/* Copy the file from to the file to (ck_assert that from can be read);
+ * e.g. a node script from the source tree next to its node_modules. */
+void proc_copy(const char *from, const char *to);
+
 /* Start argv[0] (looked up in PATH) with argv, stdout to out_path and
  * stderr to err_path (either NULL: inherited). Returns the child's pid. */
 pid_t proc_spawn(char *const argv[], const char *out_path, const char *err_path);
