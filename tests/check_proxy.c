@@ -52,7 +52,6 @@ typedef struct proxy {
     testsrv srv;
     int port;
     char url[64];
-    char cfg[512];
 } proxy;
 
 static proxy main_px;
@@ -201,10 +200,10 @@ static void slow_responses(fp_conn *c, const fp_request *req, void *ud)
     fp_stream_end(c);
 }
 
-static void write_config(proxy *p, const char *extra)
+/* The configuration of proxy p, into text. */
+static void write_config(const proxy *p, const char *extra, char *text, size_t n)
 {
-    char text[4096];
-    snprintf(text, sizeof text,
+    snprintf(text, n,
              "{\n"
              "  \"listen\": \"127.0.0.1:%d\",\n"
              "  \"cache\": %s,\n"
@@ -229,7 +228,6 @@ static void write_config(proxy *p, const char *extra)
              "}\n",
              p->port, cache_json, fp_url(fp), fp_url(fp), fp_url(fp), fp_url(fp),
              extra ? extra : "");
-    proc_spit(p->cfg, text);
 }
 
 static void proxy_start(proxy *p, const char *name, const char *extra)
@@ -238,11 +236,9 @@ static void proxy_start(proxy *p, const char *name, const char *extra)
     ck_assert_int_eq(testsrv_mkdir(&p->srv, name), 0);
     p->port = testsrv_free_port();
     snprintf(p->url, sizeof p->url, "http://127.0.0.1:%d", p->port);
-    snprintf(p->cfg, sizeof p->cfg, "%s/proxy.json", p->srv.dir);
-    write_config(p, extra);
-    char *argv[] = {SERVE, "serve", "--config", p->cfg, NULL};
-    ck_assert_int_eq(testsrv_spawn(&p->srv, argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&p->srv, p->port, 10000) == 0, "llmcache serve did not start");
+    char text[4096];
+    write_config(p, extra, text, sizeof text);
+    ck_assert_msg(proc_serve(&p->srv, p->port, text) == 0, "llmcache serve did not start");
 }
 
 static void setup(void)

@@ -25,7 +25,6 @@
 
 #include <json-c/json.h>
 
-#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
 #define NPM_DIR LLMC_BUILD_ROOT "/tests/npm-anthropic"
 #define ADMIN_KEY "sk-proxy-admin-msg-0001"
 #define PROVIDER_KEY "sk-ant-provider-secret-0002"
@@ -145,8 +144,7 @@ static void setup(void)
     ck_assert_int_eq(testsrv_mkdir(&px, "proxy-messages"), 0);
     px_port = testsrv_free_port();
     snprintf(px_url, sizeof px_url, "http://127.0.0.1:%d", px_port);
-    char cfg[400], text[2048];
-    snprintf(cfg, sizeof cfg, "%s/proxy.json", px.dir);
+    char text[2048];
     snprintf(text, sizeof text,
              "{\"listen\": \"127.0.0.1:%d\", \"cache\": \"local://\",\n"
              " \"client\": {\"max_retries\": 0},\n"
@@ -160,10 +158,7 @@ static void setup(void)
              " \"keys\": [{\"key\": \"" ADMIN_KEY "\"}],\n"
              " \"limits\": {\"threads\": 2, \"workers\": 8}}\n",
              px_port, fp_url(fp), fp_url(fp), fp_url(fp));
-    proc_spit(cfg, text);
-    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
-    ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&px, px_port, 10000) == 0, "llmcache serve did not start");
+    ck_assert_msg(proc_serve(&px, px_port, text) == 0, "llmcache serve did not start");
 }
 
 static void teardown(void)

@@ -3,6 +3,7 @@
 #include "proc.h"
 
 #include "testsrv.h"
+#include "llmc_config.h"
 
 #include <check.h>
 #include <errno.h>
@@ -80,6 +81,17 @@ int proc_wait(pid_t pid)
 int proc_run(char *const argv[], const char *out_path, const char *err_path)
 {
     return proc_wait(proc_spawn(argv, out_path, err_path));
+}
+
+int proc_serve(testsrv *s, int port, const char *config)
+{
+    char cfg[400];
+    snprintf(cfg, sizeof cfg, "%s/proxy.json", s->dir);
+    proc_spit(cfg, config);
+    char *argv[] = {LLMC_BUILD_ROOT "/cli/llmcache", "serve", "--config", cfg, NULL};
+    if (testsrv_spawn(s, argv) != 0)
+        return -1;
+    return testsrv_wait_tcp(s, port, 10000);
 }
 
 int proc_npm_ready(const char *prefix, const char *name, const char *spec, const char *logdir)

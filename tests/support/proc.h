@@ -4,6 +4,8 @@
 #ifndef LLMC_PROC_H
 #define LLMC_PROC_H
 
+#include "testsrv.h"
+
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -27,6 +29,12 @@ int proc_wait(pid_t pid);
 
 /* proc_spawn, then proc_wait. */
 int proc_run(char *const argv[], const char *out_path, const char *err_path);
+
+/* The build's `llmcache serve --config <s->dir>/proxy.json` as s, config
+ * written there first; waits up to 10 s until 127.0.0.1:port (the
+ * config's "listen") accepts. 0 when it does, -1 otherwise (s->dir must
+ * be set: testsrv_mkdir). */
+int proc_serve(testsrv *s, int port, const char *config);
 
 /* 1 when the npm package `name` is installed under prefix (its
  * node_modules/<name>/package.json exists), installing spec ("openai@4")

@@ -2,14 +2,12 @@
  * through libcurl (support/proxyproc.h). */
 #include "proxyproc.h"
 
-#include "llmc_config.h"
+#include "proc.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
 
 int px_start(testsrv *s, const char *name, const px_conf *c, int *port)
 {
@@ -18,29 +16,17 @@ int px_start(testsrv *s, const char *name, const px_conf *c, int *port)
         return -1;
     }
     *port = testsrv_free_port();
-    char cfg[400];
-    snprintf(cfg, sizeof cfg, "%s/proxy.json", s->dir);
-    FILE *f = fopen(cfg, "w");
-    if (!f) {
-        fprintf(stderr, "px_start: cannot write %s\n", cfg);
-        return -1;
-    }
-    fprintf(f,
-            "{\"listen\": \"127.0.0.1:%d\",\n"
-            " \"cache\": {\"url\": \"%s\", \"options\": {%s}},\n"
-            " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
-            " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
-            "\"api_base\": \"%s\", \"api_key\": \"sk-test-provider\"}],\n"
-            " \"limits\": {\"threads\": %d, \"workers\": %d}%s}\n",
-            *port, c->cache_url, c->cache_options, c->api_base, c->threads, c->workers,
-            c->extra ? c->extra : "");
-    fclose(f);
-    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
-    if (testsrv_spawn(s, argv) != 0) {
-        fprintf(stderr, "px_start: cannot start %s\n", SERVE);
-        return -1;
-    }
-    return testsrv_wait_tcp(s, *port, 10000);
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"listen\": \"127.0.0.1:%d\",\n"
+             " \"cache\": {\"url\": \"%s\", \"options\": {%s}},\n"
+             " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
+             " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
+             "\"api_base\": \"%s\", \"api_key\": \"sk-test-provider\"}],\n"
+             " \"limits\": {\"threads\": %d, \"workers\": %d}%s}\n",
+             *port, c->cache_url, c->cache_options, c->api_base, c->threads, c->workers,
+             c->extra ? c->extra : "");
+    return proc_serve(s, *port, text);
 }
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
