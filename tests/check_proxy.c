@@ -79,16 +79,6 @@ static void http(cc_resp *r, const char *method, const proxy *p, const char *pat
     cc_finish(&c, r);
 }
 
-/* The x-llmcache-status of a response, with the body in the failure
- * message. */
-#define ck_status(r, want)                                                           \
-    do {                                                                             \
-        const char *got_ = cc_hdr((r), "x-llmcache-status");                            \
-        ck_assert_msg(got_ && strcmp(got_, (want)) == 0,                             \
-                      "x-llmcache-status %s, wanted %s (HTTP %d): %.400s",           \
-                      got_ ? got_ : "(none)", (want), (r)->status, (r)->body);       \
-    } while (0)
-
 static const char *const admin_h[] = {"Authorization: Bearer " ADMIN_KEY, NULL};
 
 static json_object *body_json(const cc_resp *r)

@@ -95,14 +95,6 @@ static void slow_messages(fp_conn *c, const fp_request *req, void *ud)
     fp_stream_end(c);
 }
 
-#define ck_status(r, want)                                                                   \
-    do {                                                                                     \
-        const char *got_ = cc_hdr((r), "x-llmcache-status");                                    \
-        ck_assert_msg(got_ && strcmp(got_, (want)) == 0, "x-llmcache-status %s, wanted %s "  \
-                      "(HTTP %d): %.400s", got_ ? got_ : "(none)", (want), (r)->status,      \
-                      (r)->body);                                                            \
-    } while (0)
-
 static const char *const admin_h[] = {"x-api-key: " ADMIN_KEY, "anthropic-version: 2023-06-01",
                                       NULL};
 

@@ -21,6 +21,16 @@ void cc_free(cc_resp *r);
  * NULL if absent. The last header block counts. */
 const char *cc_hdr(const cc_resp *r, const char *name);
 
+/* Check that the x-llmcache-status of response r (a cc_resp *) is
+ * want, with the body in the failure message. */
+#define ck_status(r, want)                                                           \
+    do {                                                                             \
+        const char *got_ = cc_hdr((r), "x-llmcache-status");                         \
+        ck_assert_msg(got_ && strcmp(got_, (want)) == 0,                             \
+                      "x-llmcache-status %s, wanted %s (HTTP %d): %.400s",           \
+                      got_ ? got_ : "(none)", (want), (r)->status, (r)->body);       \
+    } while (0)
+
 /* A curl running in the background. */
 typedef struct cc_call {
     pid_t pid;
