@@ -5,6 +5,7 @@
  * Real redis-server and the fake provider, on loopback ports the test
  * picks; requests go through libcurl. */
 #include "fake_provider.h"
+#include "support/proxyproc.h"
 #include "support/redissrv.h"
 #include "support/testsrv.h"
 #include "llmc_config.h"
@@ -21,73 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
-
 static fp_server *fp;
 static redissrv rs;
 static testsrv px;
 static testsrv mc; /* memcached, when a test starts one */
 static int px_port;
 
-typedef struct reply {
-    long status;
-    char body[131072]; /* /metrics is long */
-    size_t len;
-    char xstatus[64];
-} reply;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t k = sz * n, room = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = 0;
-    return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t k = sz * n;
-    static const char name[] = "x-llmcache-status:";
-    if (k > sizeof name && strncasecmp(p, name, sizeof name - 1) == 0) {
-        const char *v = p + sizeof name - 1;
-        while (*v == ' ')
-            v++;
-        size_t vl = (size_t)(p + k - v);
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
-            vl--;
-        snprintf(r->xstatus, sizeof r->xstatus, "%.*s", (int)vl, v);
-    }
-    return k;
-}
-
 /* One request; 0 if it completed at the HTTP level. */
-static int request(const char *path, const char *body, reply *r)
+static int request(const char *path, const char *body, px_reply *r)
 {
-    memset(r, 0, sizeof *r);
-    CURL *h = curl_easy_init();
-    if (!h)
-        return -1;
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", px_port, path);
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return cc == CURLE_OK ? 0 : -1;
+    return px_request(px_port, path, body, NULL, 30, r, NULL);
 }
 
 static char *chat(const char *text, char *buf, size_t n)
@@ -100,28 +44,12 @@ static char *chat(const char *text, char *buf, size_t n)
 
 static void proxy_start(const char *cache_url)
 {
-    ck_assert_int_eq(testsrv_mkdir(&px, "cache-down-proxy"), 0);
-    px_port = testsrv_free_port();
-    char cfg[400], text[4096];
-    snprintf(cfg, sizeof cfg, "%s/proxy.json", px.dir);
     /* A short breaker cool-down, so that the test does not wait long for
      * the cache to be tried again after Redis is back. */
-    snprintf(text, sizeof text,
-             "{\"listen\": \"127.0.0.1:%d\",\n"
-             " \"cache\": {\"url\": \"%s\", \"options\": {\"ttl\": 3600, "
-             "\"connect_timeout_ms\": 500}},\n"
-             " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
-             " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
-             "\"api_base\": \"%s/v1\", \"api_key\": \"sk-test-provider\"}],\n"
-             " \"limits\": {\"threads\": 4, \"workers\": 16}}\n",
-             px_port, cache_url, fp_url(fp));
-    FILE *f = fopen(cfg, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
-    ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&px, px_port, 10000) == 0,
+    char api[256];
+    snprintf(api, sizeof api, "%s/v1", fp_url(fp));
+    px_conf c = {cache_url, "\"ttl\": 3600, \"connect_timeout_ms\": 500", api, 4, 16, NULL};
+    ck_assert_msg(px_start(&px, "cache-down-proxy", &c, &px_port) == 0,
                   "llmcache serve did not start with its cache down");
 }
 
@@ -153,7 +81,7 @@ static uint64_t mono_ms(void)
 /* Send `body` until it is a HIT; bounded number of tries. */
 static int until_hit(const char *body)
 {
-    reply r;
+    px_reply r;
     for (int i = 0; i < 200; i++) {
         ck_assert_int_eq(request("/v1/chat/completions", body, &r), 0);
         ck_assert_msg(r.status == 200, "HTTP %ld: %s", r.status, r.body);
@@ -168,7 +96,7 @@ START_TEST(t_start_with_redis_down)
 {
     redissrv_kill(&rs);
     proxy_start(rs.url);
-    reply r;
+    px_reply r;
     char b[512];
     /* Misses are served, the cache is reported down, still 200. */
     ck_assert_int_eq(request("/v1/chat/completions", chat("down at start", b, sizeof b), &r),
@@ -211,7 +139,7 @@ static void *client_loop(void *p)
 {
     int id = (int)(intptr_t)p;
     char b[512], text[64];
-    reply r;
+    px_reply r;
     for (int i = 0; !atomic_load(&stop_load); i++) {
         snprintf(text, sizeof text, "under load %d", (i + id) % N_PROMPTS);
         if (request("/v1/chat/completions", chat(text, b, sizeof b), &r) != 0 ||
@@ -248,7 +176,7 @@ START_TEST(t_redis_restart_under_load)
      * how long that took after the restart. */
     uint64_t t0 = mono_ms();
     int tries = 0;
-    reply r;
+    px_reply r;
     for (; tries < 1000; tries++) {
         ck_assert_int_eq(request("/v1/chat/completions", chat("after restart", b, sizeof b), &r),
                          0);
@@ -285,7 +213,7 @@ START_TEST(t_memcached_down)
     char url[128];
     snprintf(url, sizeof url, "memcached://127.0.0.1:%d?retry_timeout_s=1", port);
     proxy_start(url);
-    reply r;
+    px_reply r;
     char b[512];
     ck_assert_int_eq(request("/v1/chat/completions", chat("memcached down", b, sizeof b), &r),
                      0);

@@ -9,6 +9,8 @@
  * entries. No timing assertions: slow upstreams only make overlaps
  * certain, results are judged by counts and contents. */
 #include "fake_provider.h"
+#include "support/curlcmd.h"
+#include "support/proc.h"
 #include "support/testsrv.h"
 #include "llmc_config.h"
 
@@ -50,7 +52,6 @@ typedef struct proxy {
     testsrv srv;
     int port;
     char url[64];
-    char cfg[512];
 } proxy;
 
 static proxy main_px;
@@ -65,200 +66,22 @@ static void sleep_ms(int ms)
 /* ------------------------------------------------------------------ */
 /* Running programs. */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    size_t r;
-    while ((r = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n < 2) {
-            cap *= 2;
-            b = realloc(b, cap);
-        }
-    }
-    fclose(f);
-    b[n] = '\0';
-    if (len)
-        *len = n;
-    return b;
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Start argv with stdout to out_path (may be NULL), stderr to err_path. */
-static pid_t spawn(char *const argv[], const char *out_path, const char *err_path)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (out_path) {
-            int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            dup2(fd, 1);
-            close(fd);
-        }
-        if (err_path) {
-            int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* ------------------------------------------------------------------ */
 /* HTTP through the curl command. */
 
-typedef struct resp {
-    int status;      /* HTTP status, 0 if none */
-    int curl_exit;
-    char *headers;
-    char *body;
-    size_t body_len;
-} resp;
-
-static void resp_free(resp *r)
-{
-    free(r->headers);
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-/* Header value (case-insensitive name), copied into a static buffer;
- * NULL if absent. The last header block counts. */
-static const char *hdr(const resp *r, const char *name)
-{
-    static char val[512];
-    if (!r->headers)
-        return NULL;
-    const char *block = r->headers, *p;
-    while ((p = strstr(block, "\r\n\r\n")) && p[4])
-        block = p + 4;
-    size_t nl = strlen(name);
-    for (p = block; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t n = strcspn(v, "\r\n");
-            if (n >= sizeof val)
-                n = sizeof val - 1;
-            memcpy(val, v, n);
-            val[n] = '\0';
-            return val;
-        }
-    }
-    return NULL;
-}
-
-typedef struct call {
-    pid_t pid;
-    char hfile[300], bfile[300], cfile[300];
-} call;
-
-static int call_seq;
-
-/* Start one curl. headers: NULL-terminated "Name: value" list. */
-static void call_start(call *c, const char *method, const char *url, const char *body,
-                       const char *const *headers, const char *max_time)
-{
-    int n = ++call_seq;
-    snprintf(c->hfile, sizeof c->hfile, "%s/h%d", tmpdir, n);
-    snprintf(c->bfile, sizeof c->bfile, "%s/b%d", tmpdir, n);
-    snprintf(c->cfile, sizeof c->cfile, "%s/c%d", tmpdir, n);
-    char reqfile[300];
-    snprintf(reqfile, sizeof reqfile, "%s/r%d", tmpdir, n);
-    char *argv[64];
-    int a = 0;
-    argv[a++] = "curl";
-    argv[a++] = "-s";
-    argv[a++] = "-N";
-    argv[a++] = "-X";
-    argv[a++] = (char *)method;
-    argv[a++] = "-D";
-    argv[a++] = c->hfile;
-    argv[a++] = "-o";
-    argv[a++] = c->bfile;
-    argv[a++] = "-w";
-    argv[a++] = "%{http_code}";
-    argv[a++] = "--max-time";
-    argv[a++] = (char *)(max_time ? max_time : "30");
-    char dataarg[320];
-    if (body) {
-        spit(reqfile, body);
-        snprintf(dataarg, sizeof dataarg, "@%s", reqfile);
-        argv[a++] = "--data-binary";
-        argv[a++] = dataarg;
-        argv[a++] = "-H";
-        argv[a++] = "Content-Type: application/json";
-    }
-    for (int i = 0; headers && headers[i] && a < 60; i++) {
-        argv[a++] = "-H";
-        argv[a++] = (char *)headers[i];
-    }
-    argv[a++] = (char *)url;
-    argv[a] = NULL;
-    c->pid = spawn(argv, c->cfile, NULL);
-    ck_assert_int_gt(c->pid, 0);
-}
-
-static void call_finish(call *c, resp *r)
-{
-    memset(r, 0, sizeof *r);
-    r->curl_exit = wait_exit(c->pid);
-    char *code = slurp(c->cfile, NULL);
-    r->status = code ? atoi(code) : 0;
-    free(code);
-    r->headers = slurp(c->hfile, NULL);
-    r->body = slurp(c->bfile, &r->body_len);
-    if (!r->body)
-        r->body = strdup("");
-    unlink(c->hfile);
-    unlink(c->bfile);
-    unlink(c->cfile);
-}
-
-static void http(resp *r, const char *method, const proxy *p, const char *path,
+static void http(cc_resp *r, const char *method, const proxy *p, const char *path,
                  const char *body, const char *const *headers)
 {
     char url[256];
     snprintf(url, sizeof url, "%s%s", p->url, path);
-    call c;
-    call_start(&c, method, url, body, headers, NULL);
-    call_finish(&c, r);
+    cc_call c;
+    cc_start(&c, tmpdir, method, url, body, headers, NULL);
+    cc_finish(&c, r);
 }
-
-/* The x-llmcache-status of a response, with the body in the failure
- * message. */
-#define ck_status(r, want)                                                           \
-    do {                                                                             \
-        const char *got_ = hdr((r), "x-llmcache-status");                            \
-        ck_assert_msg(got_ && strcmp(got_, (want)) == 0,                             \
-                      "x-llmcache-status %s, wanted %s (HTTP %d): %.400s",           \
-                      got_ ? got_ : "(none)", (want), (r)->status, (r)->body);       \
-    } while (0)
 
 static const char *const admin_h[] = {"Authorization: Bearer " ADMIN_KEY, NULL};
 
-static json_object *body_json(const resp *r)
+static json_object *body_json(const cc_resp *r)
 {
     json_object *o = json_tokener_parse(r->body);
     ck_assert_msg(o != NULL, "response body is not JSON: %.300s", r->body);
@@ -367,10 +190,10 @@ static void slow_responses(fp_conn *c, const fp_request *req, void *ud)
     fp_stream_end(c);
 }
 
-static void write_config(proxy *p, const char *extra)
+/* The configuration of proxy p, into text. */
+static void write_config(const proxy *p, const char *extra, char *text, size_t n)
 {
-    char text[4096];
-    snprintf(text, sizeof text,
+    snprintf(text, n,
              "{\n"
              "  \"listen\": \"127.0.0.1:%d\",\n"
              "  \"cache\": %s,\n"
@@ -395,7 +218,6 @@ static void write_config(proxy *p, const char *extra)
              "}\n",
              p->port, cache_json, fp_url(fp), fp_url(fp), fp_url(fp), fp_url(fp),
              extra ? extra : "");
-    spit(p->cfg, text);
 }
 
 static void proxy_start(proxy *p, const char *name, const char *extra)
@@ -404,11 +226,9 @@ static void proxy_start(proxy *p, const char *name, const char *extra)
     ck_assert_int_eq(testsrv_mkdir(&p->srv, name), 0);
     p->port = testsrv_free_port();
     snprintf(p->url, sizeof p->url, "http://127.0.0.1:%d", p->port);
-    snprintf(p->cfg, sizeof p->cfg, "%s/proxy.json", p->srv.dir);
-    write_config(p, extra);
-    char *argv[] = {SERVE, "serve", "--config", p->cfg, NULL};
-    ck_assert_int_eq(testsrv_spawn(&p->srv, argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&p->srv, p->port, 10000) == 0, "llmcache serve did not start");
+    char text[4096];
+    write_config(p, extra, text, sizeof text);
+    ck_assert_msg(proc_serve(&p->srv, p->port, text) == 0, "llmcache serve did not start");
 }
 
 static void setup(void)
@@ -441,19 +261,19 @@ START_TEST(test_miss_then_hit)
 {
     char *b = chat_body("miss then hit", 0);
     size_t before = fp_count(fp);
-    resp r1, r2;
+    cc_resp r1, r2;
     http(&r1, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_assert_int_eq(r1.status, 200);
     ck_status(&r1, "MISS");
-    ck_assert_ptr_nonnull(hdr(&r1, "x-llmcache-key"));
+    ck_assert_ptr_nonnull(cc_hdr(&r1, "x-llmcache-key"));
     char key[256];
-    snprintf(key, sizeof key, "%s", hdr(&r1, "x-llmcache-key"));
-    ck_assert_str_eq(hdr(&r1, "age"), "0");
+    snprintf(key, sizeof key, "%s", cc_hdr(&r1, "x-llmcache-key"));
+    ck_assert_str_eq(cc_hdr(&r1, "age"), "0");
     http(&r2, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_assert_int_eq(r2.status, 200);
     ck_status(&r2, "HIT");
-    ck_assert_str_eq(hdr(&r2, "x-llmcache-key"), key);
-    ck_assert_ptr_nonnull(hdr(&r2, "age"));
+    ck_assert_str_eq(cc_hdr(&r2, "x-llmcache-key"), key);
+    ck_assert_ptr_nonnull(cc_hdr(&r2, "age"));
     ck_assert_uint_eq(fp_count(fp) - before, 1);
     json_object *o1 = body_json(&r1), *o2 = body_json(&r2), *c;
     ck_assert_str_eq(jpath_str(o1, "choices", 0, "message", "content"),
@@ -470,8 +290,8 @@ START_TEST(test_miss_then_hit)
     ck_assert_ptr_null(strstr(fp_last(fp)->body, ADMIN_KEY));
     json_object_put(o1);
     json_object_put(o2);
-    resp_free(&r1);
-    resp_free(&r2);
+    cc_free(&r1);
+    cc_free(&r2);
     free(b);
 }
 END_TEST
@@ -484,15 +304,15 @@ START_TEST(test_keep_alive)
     snprintf(reqfile, sizeof reqfile, "%s/ka.json", tmpdir);
     snprintf(out, sizeof out, "%s/ka.out", tmpdir);
     snprintf(url, sizeof url, "%s/v1/chat/completions", main_px.url);
-    spit(reqfile, b);
+    proc_spit(reqfile, b);
     char data[320];
     snprintf(data, sizeof data, "@%s", reqfile);
     char *argv[] = {"curl", "-s", "-w", "%{http_code} %{num_connects}\\n", "-H",
                     "Authorization: Bearer " ADMIN_KEY, "-H", "Content-Type: application/json",
                     "--data-binary", data, "-o", "/dev/null", url, "-o", "/dev/null", url, "-o",
                     "/dev/null", url, NULL};
-    ck_assert_int_eq(wait_exit(spawn(argv, out, NULL)), 0);
-    char *text = slurp(out, NULL);
+    ck_assert_int_eq(proc_run(argv, out, NULL), 0);
+    char *text = proc_slurp(out, NULL);
     ck_assert_msg(strcmp(text, "200 1\n200 0\n200 0\n") == 0, "curl saw: %s", text);
     free(text);
     free(b);
@@ -503,36 +323,36 @@ START_TEST(test_controls)
 {
     char *b = chat_body("controls", 0);
     size_t before = fp_count(fp);
-    resp r;
+    cc_resp r;
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     /* no-cache: skip the read, store the fresh answer. */
     const char *nc[] = {"Authorization: Bearer " ADMIN_KEY, "Cache-Control: no-cache", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, nc);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "REFRESH");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 2);
     /* max-age: an entry this young is accepted. */
     const char *ma[] = {"Authorization: Bearer " ADMIN_KEY, "Cache-Control: max-age=3600", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ma);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     const char *bad[] = {"Authorization: Bearer " ADMIN_KEY, "Cache-Control: max-age=soon",
                          NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, bad);
     ck_assert_int_eq(r.status, 400);
-    resp_free(&r);
+    cc_free(&r);
     /* A namespace header gives another entry. */
     const char *ns[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-namespace: exp1", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ns);
     ck_status(&r, "MISS");
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "exp1:", 5) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "exp1:", 5) == 0);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ns);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 3);
     /* no-store: answered, not kept. */
     char *b2 = chat_body("no store", 0);
@@ -540,10 +360,10 @@ START_TEST(test_controls)
     http(&r, "POST", &main_px, "/v1/chat/completions", b2, ns2);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS-NOSTORE");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b2, admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     /* LiteLLM's body controls, and x-llmcache-ttl. */
     char b3[1024];
     snprintf(b3, sizeof b3,
@@ -553,14 +373,14 @@ START_TEST(test_controls)
     http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS-NOSTORE");
-    resp_free(&r);
+    cc_free(&r);
     snprintf(b3, sizeof b3,
              "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"litellm "
              "%u\"}],\"cache\":{\"no-cache\":true}}",
              run_tag);
     http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
     ck_status(&r, "REFRESH");
-    resp_free(&r);
+    cc_free(&r);
     snprintf(b3, sizeof b3,
              "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"litellm "
              "%u\"}],\"cache\":{\"bogus\":1}}",
@@ -568,7 +388,7 @@ START_TEST(test_controls)
     http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "bogus"));
-    resp_free(&r);
+    cc_free(&r);
     /* Caching off for one request (LiteLLM's use-cache / caching). */
     snprintf(b3, sizeof b3,
              "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"litellm "
@@ -576,16 +396,16 @@ START_TEST(test_controls)
              run_tag);
     http(&r, "POST", &main_px, "/v1/chat/completions", b3, admin_h);
     ck_status(&r, "BYPASS");
-    ck_assert_ptr_null(hdr(&r, "x-llmcache-key"));
-    resp_free(&r);
+    ck_assert_ptr_null(cc_hdr(&r, "x-llmcache-key"));
+    cc_free(&r);
     const char *ttl[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-ttl: 60", NULL};
     char *b4 = chat_body("ttl header", 0);
     http(&r, "POST", &main_px, "/v1/chat/completions", b4, ttl);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b4, admin_h);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     free(b);
     free(b2);
     free(b4);
@@ -623,11 +443,11 @@ START_TEST(test_stream)
 {
     char *b = chat_body("stream me", 1);
     size_t before = fp_count(fp);
-    resp r1, r2, r3;
+    cc_resp r1, r2, r3;
     http(&r1, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_assert_int_eq(r1.status, 200);
     ck_status(&r1, "MISS");
-    ck_assert_ptr_nonnull(strstr(hdr(&r1, "content-type"), "text/event-stream"));
+    ck_assert_ptr_nonnull(strstr(cc_hdr(&r1, "content-type"), "text/event-stream"));
     char t1[1024], t2[1024];
     int d1, d2;
     sse_text(r1.body, t1, sizeof t1, &d1);
@@ -646,9 +466,9 @@ START_TEST(test_stream)
     json_object *o = body_json(&r3);
     ck_assert_str_eq(jpath_str(o, "choices", 0, "message", "content"), t1);
     json_object_put(o);
-    resp_free(&r1);
-    resp_free(&r2);
-    resp_free(&r3);
+    cc_free(&r1);
+    cc_free(&r2);
+    cc_free(&r3);
     free(b);
     free(plain);
 }
@@ -664,19 +484,19 @@ START_TEST(test_stream_client_disconnect)
     char url[256];
     snprintf(url, sizeof url, "%s/v1/chat/completions", main_px.url);
     /* Leave after about two events of eight. */
-    call c;
-    resp r;
-    call_start(&c, "POST", url, b, admin_h, "0.4");
-    call_finish(&c, &r);
+    cc_call c;
+    cc_resp r;
+    cc_start(&c, tmpdir, "POST", url, b, admin_h, "0.4");
+    cc_finish(&c, &r);
     ck_assert_int_eq(r.curl_exit, 28); /* curl: timed out, i.e. we hung up */
     ck_assert_ptr_nonnull(strstr(r.body, "part0"));
     ck_assert_ptr_null(strstr(r.body, "[DONE]"));
-    resp_free(&r);
+    cc_free(&r);
     /* Let the upstream stream run out. */
     sleep_ms(1500);
     http(&r, "GET", &main_px, "/health", NULL, NULL);
     ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
+    cc_free(&r);
     /* Nothing partial was stored: the same request misses. */
     char plain[512];
     snprintf(plain, sizeof plain,
@@ -686,10 +506,10 @@ START_TEST(test_stream_client_disconnect)
     http(&r, "POST", &main_px, "/v1/chat/completions", plain, admin_h);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &main_px, "/metrics", NULL, admin_h);
     ck_assert_ptr_nonnull(strstr(r.body, "llmcache_client_aborts_total 1"));
-    resp_free(&r);
+    cc_free(&r);
 }
 END_TEST
 
@@ -700,7 +520,7 @@ START_TEST(test_embeddings_and_text)
              "{\"model\":\"text-embedding-3-small\",\"input\":[\"alpha %u\",\"beta %u\"]}", run_tag,
              run_tag);
     size_t before = fp_count(fp);
-    resp r;
+    cc_resp r;
     http(&r, "POST", &main_px, "/v1/embeddings", b, admin_h);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
@@ -708,16 +528,16 @@ START_TEST(test_embeddings_and_text)
     ck_assert(json_object_object_get_ex(o, "data", &data));
     ck_assert_int_eq((int)json_object_array_length(data), 2);
     json_object_put(o);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/embeddings", b, admin_h);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     snprintf(b, sizeof b,
              "{\"model\":\"text-embedding-3-small\",\"input\":[\"alpha %u\",\"gamma %u\"]}",
              run_tag, run_tag);
     http(&r, "POST", &main_px, "/v1/embeddings", b, admin_h);
     ck_status(&r, "PARTIAL");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 2);
     snprintf(b, sizeof b,
              "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"legacy %u\",\"max_tokens\":5}",
@@ -725,18 +545,18 @@ START_TEST(test_embeddings_and_text)
     http(&r, "POST", &main_px, "/v1/completions", b, admin_h);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/completions", b, admin_h);
     ck_status(&r, "HIT");
     o = body_json(&r);
     ck_assert_ptr_nonnull(jpath_str(o, "choices", 0, "text", NULL));
     json_object_put(o);
-    resp_free(&r);
+    cc_free(&r);
 }
 END_TEST
 
 #define assert_openai_error(r, status, needle) assert_openai_error_at(r, status, needle, __LINE__)
-static void assert_openai_error_at(const resp *r, int status, const char *needle, int line)
+static void assert_openai_error_at(const cc_resp *r, int status, const char *needle, int line)
 {
     ck_assert_msg(r->status == status, "line %d: HTTP %d, wanted %d: %.300s", line, r->status,
                   status, r->body);
@@ -753,21 +573,21 @@ static void assert_openai_error_at(const resp *r, int status, const char *needle
 
 START_TEST(test_errors)
 {
-    resp r;
+    cc_resp r;
     http(&r, "POST", &main_px, "/v1/chat/completions", "{\"model\": \"gpt-4o-mini\", ", admin_h);
     assert_openai_error(&r, 400, "request JSON");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", "[1,2]", admin_h);
     assert_openai_error(&r, 400, "object");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", "{\"model\":\"gpt-4o-mini\"}", admin_h);
     assert_openai_error(&r, 400, "messages");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions",
          "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
          admin_h);
     assert_openai_error(&r, 404, "no-such-model");
-    resp_free(&r);
+    cc_free(&r);
     /* Over the body limit (64 KiB in this config). */
     size_t big = 100 * 1024;
     char *bb = malloc(big + 1);
@@ -776,30 +596,30 @@ START_TEST(test_errors)
     memcpy(bb, "{\"a\":\"", 6);
     http(&r, "POST", &main_px, "/v1/chat/completions", bb, admin_h);
     assert_openai_error(&r, 413, "limit");
-    resp_free(&r);
+    cc_free(&r);
     free(bb);
     http(&r, "GET", &main_px, "/v1/chat/completions", NULL, admin_h);
     assert_openai_error(&r, 405, "POST");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &main_px, "/nope", NULL, admin_h);
     assert_openai_error(&r, 404, NULL);
-    resp_free(&r);
+    cc_free(&r);
     /* Upstream errors keep their status. */
     char *b = chat_body("upstream says no", 0);
     fp_fail_next(fp, 1, 429, 1);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     assert_openai_error(&r, 429, NULL);
-    resp_free(&r);
+    cc_free(&r);
     fp_fail_next(fp, 1, 503, -1);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     assert_openai_error(&r, 503, NULL);
     ck_assert_ptr_null(strstr(r.body, PROVIDER_KEY));
-    resp_free(&r);
+    cc_free(&r);
     /* Errors were not cached. */
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     free(b);
     /* A stream cut off upstream mid-way: what came is passed on, an
      * error event ends it, nothing is stored. */
@@ -810,11 +630,11 @@ START_TEST(test_errors)
     ck_assert_ptr_nonnull(strstr(r.body, "chat.completion.chunk"));
     ck_assert_ptr_nonnull(strstr(r.body, "data: {\"error\""));
     ck_assert_ptr_null(strstr(r.body, "[DONE]"));
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "MISS");
     ck_assert_ptr_nonnull(strstr(r.body, "[DONE]"));
-    resp_free(&r);
+    cc_free(&r);
     free(b);
     /* A stream whose upstream fails before the first chunk: the status
      * comes through as a plain error. */
@@ -822,7 +642,7 @@ START_TEST(test_errors)
     fp_fail_next(fp, 1, 500, -1);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     assert_openai_error(&r, 500, NULL);
-    resp_free(&r);
+    cc_free(&r);
     free(b);
 }
 END_TEST
@@ -830,21 +650,21 @@ END_TEST
 START_TEST(test_auth_and_tenants)
 {
     char *b = chat_body("tenant", 0);
-    resp r;
+    cc_resp r;
     http(&r, "POST", &main_px, "/v1/chat/completions", b, NULL);
     assert_openai_error(&r, 401, "API key");
-    resp_free(&r);
+    cc_free(&r);
     const char *wrong[] = {"Authorization: Bearer sk-wrong", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, wrong);
     assert_openai_error(&r, 401, NULL);
     ck_assert_ptr_null(strstr(r.body, "sk-wrong"));
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &main_px, "/v1/models", NULL, NULL);
     ck_assert_int_eq(r.status, 401);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &main_px, "/health", NULL, NULL);
     ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
+    cc_free(&r);
 
     const char *ha[] = {"Authorization: Bearer " KEY_A, NULL};
     const char *hb[] = {"x-api-key: " KEY_B, NULL};
@@ -852,18 +672,18 @@ START_TEST(test_auth_and_tenants)
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha);
     ck_status(&r, "MISS");
     char key_a[256];
-    snprintf(key_a, sizeof key_a, "%s", hdr(&r, "x-llmcache-key"));
+    snprintf(key_a, sizeof key_a, "%s", cc_hdr(&r, "x-llmcache-key"));
     ck_assert(strncmp(key_a, "team-a:", 7) == 0);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     /* Team B does not see team A's entry, nor can it reach it through a
      * namespace header or a preset key. */
     http(&r, "POST", &main_px, "/v1/chat/completions", b, hb);
     ck_status(&r, "MISS");
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-b:", 7) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "team-b:", 7) == 0);
+    cc_free(&r);
     char bk[1024];
     snprintf(bk, sizeof bk,
              "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"tenant "
@@ -871,45 +691,45 @@ START_TEST(test_auth_and_tenants)
              run_tag, key_a);
     http(&r, "POST", &main_px, "/v1/chat/completions", bk, hb);
     ck_status(&r, "MISS");
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-b:", 7) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "team-b:", 7) == 0);
+    cc_free(&r);
     const char *hb_ns[] = {"x-api-key: " KEY_B, "x-llmcache-namespace: team-a", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, hb_ns);
     ck_status(&r, "MISS");
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-b:team-a:", 14) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "team-b:team-a:", 14) == 0);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 4);
     /* Deleting: only inside one's namespace. */
     char del[512];
     snprintf(del, sizeof del, "{\"keys\":[\"%s\"]}", key_a);
     http(&r, "POST", &main_px, "/cache/delete", del, hb);
     assert_openai_error(&r, 403, "namespace");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/cache/delete", del, ha);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "\"deleted\":1"));
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     /* Flushing team A leaves team B's entries alone. */
     http(&r, "POST", &main_px, "/cache/flush", NULL, ha);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "\"namespace\":\"team-a\""));
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, hb);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     free(b);
 }
 END_TEST
 
 START_TEST(test_models_health_metrics_ping)
 {
-    resp r;
+    cc_resp r;
     http(&r, "GET", &main_px, "/v1/models", NULL, admin_h);
     ck_assert_int_eq(r.status, 200);
     json_object *o = body_json(&r), *data;
@@ -919,23 +739,23 @@ START_TEST(test_models_health_metrics_ping)
     ck_assert_str_eq(jpath_str(o, "data", 0, "owned_by", NULL), "openai");
     ck_assert_ptr_null(strstr(r.body, PROVIDER_KEY));
     json_object_put(o);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &main_px, "/cache/ping", NULL, admin_h);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "\"backend\":\"local\""));
-    resp_free(&r);
+    cc_free(&r);
     char *b = chat_body("metrics", 0);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
-    resp_free(&r);
+    cc_free(&r);
     free(b);
     http(&r, "GET", &main_px, "/metrics", NULL, NULL);
     ck_assert_int_eq(r.status, 401);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &main_px, "/metrics", NULL, admin_h);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_ptr_nonnull(strstr(hdr(&r, "content-type"), "text/plain"));
+    ck_assert_ptr_nonnull(strstr(cc_hdr(&r, "content-type"), "text/plain"));
     const char *want[] = {"llmcache_cache_hits_total{endpoint=\"chat\"} ",
                           "llmcache_cache_misses_total{endpoint=\"chat\"} ",
                           "llmcache_errors_total{kind=\"upstream\"} ",
@@ -948,7 +768,7 @@ START_TEST(test_models_health_metrics_ping)
         ck_assert_msg(p != NULL, "metric %s missing", want[i]);
         ck_assert_msg(atoll(p + strlen(want[i])) > 0, "metric %s is 0", want[i]);
     }
-    resp_free(&r);
+    cc_free(&r);
 }
 END_TEST
 
@@ -972,14 +792,14 @@ START_TEST(test_savings)
     proxy px;
     proxy_start(&px, "proxy-savings", NULL);
     char *b = chat_body("savings", 0);
-    resp r;
+    cc_resp r;
     /* A slow provider: the time a hit saves is at least this. */
     fp_set_delay_ms(fp, 300);
     http(&r, "POST", &px, "/v1/chat/completions", b, admin_h);
     fp_set_delay_ms(fp, 0);
     ck_status(&r, "MISS");
-    ck_assert_ptr_null(hdr(&r, "x-llmcache-saved-tokens"));
-    resp_free(&r);
+    ck_assert_ptr_null(cc_hdr(&r, "x-llmcache-saved-tokens"));
+    cc_free(&r);
     http(&r, "POST", &px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "HIT");
     /* The saving is the stored answer's usage at gpt-4o-mini's price
@@ -994,25 +814,25 @@ START_TEST(test_savings)
     long long tt = json_object_get_int64(v);
     json_object_put(o);
     ck_assert_int_gt(tt, 0);
-    ck_assert_int_eq(atoll(hdr(&r, "x-llmcache-saved-tokens")), tt);
+    ck_assert_int_eq(atoll(cc_hdr(&r, "x-llmcache-saved-tokens")), tt);
     double usd = ((double)pt * 0.15 + (double)ct * 0.60) / 1e6;
-    double got = strtod(hdr(&r, "x-llmcache-saved-usd"), NULL);
+    double got = strtod(cc_hdr(&r, "x-llmcache-saved-usd"), NULL);
     ck_assert_msg(got > usd * 0.999 && got < usd * 1.001, "saved usd %s, wanted %.10f",
-                  hdr(&r, "x-llmcache-saved-usd"), usd);
-    resp_free(&r);
+                  cc_hdr(&r, "x-llmcache-saved-usd"), usd);
+    cc_free(&r);
     /* A streamed hit says the same. */
     char *sb = chat_body("savings", 1);
     http(&r, "POST", &px, "/v1/chat/completions", sb, admin_h);
     ck_status(&r, "HIT");
-    ck_assert_int_eq(atoll(hdr(&r, "x-llmcache-saved-tokens")), tt);
-    resp_free(&r);
+    ck_assert_int_eq(atoll(cc_hdr(&r, "x-llmcache-saved-tokens")), tt);
+    cc_free(&r);
     free(sb);
     /* A tenant's hits are counted under its namespace. */
     const char *const a_h[] = {"Authorization: Bearer " KEY_A, NULL};
     for (int i = 0; i < 2; i++) {
         http(&r, "POST", &px, "/v1/chat/completions", b, a_h);
         ck_status(&r, i ? "HIT" : "MISS");
-        resp_free(&r);
+        cc_free(&r);
     }
     free(b);
     /* An unknown model (a hostile name): tokens yes, dollars "unknown",
@@ -1023,10 +843,10 @@ START_TEST(test_savings)
         http(&r, "POST", &px, "/v1/chat/completions", hostile, admin_h);
         ck_status(&r, i ? "HIT" : "MISS");
         if (i) {
-            ck_assert_str_eq(hdr(&r, "x-llmcache-saved-usd"), "unknown");
-            ck_assert_int_gt(atoll(hdr(&r, "x-llmcache-saved-tokens")), 0);
+            ck_assert_str_eq(cc_hdr(&r, "x-llmcache-saved-usd"), "unknown");
+            ck_assert_int_gt(atoll(cc_hdr(&r, "x-llmcache-saved-tokens")), 0);
         }
-        resp_free(&r);
+        cc_free(&r);
     }
     http(&r, "GET", &px, "/metrics", NULL, admin_h);
     ck_assert_int_eq(r.status, 200);
@@ -1052,28 +872,28 @@ START_TEST(test_savings)
              "llmcache_saved_seconds_total{model=\"gpt-4o-mini\",tenant=\"(admin)\","
              "endpoint=\"chat\"} ");
     ck_assert_msg(metric_double(r.body, line) >= 0.6, "%s", r.body);
-    resp_free(&r);
+    cc_free(&r);
 
     /* The dashboard: a browser is asked for the key; admin keys only. */
     http(&r, "GET", &px, "/ui", NULL, NULL);
     ck_assert_int_eq(r.status, 401);
-    ck_assert_ptr_nonnull(strstr(hdr(&r, "www-authenticate"), "Basic"));
-    resp_free(&r);
+    ck_assert_ptr_nonnull(strstr(cc_hdr(&r, "www-authenticate"), "Basic"));
+    cc_free(&r);
     /* "someone:sk-proxy-team-a-0002" */
     const char *const tenant_basic[] = {"Authorization: Basic c29tZW9uZTpzay1wcm94eS10ZWFtLWEtMDAwMg==", NULL};
     http(&r, "GET", &px, "/ui", NULL, tenant_basic);
     ck_assert_int_eq(r.status, 403);
-    resp_free(&r);
+    cc_free(&r);
     const char *const bad_basic[] = {"Authorization: Basic !!!notbase64", NULL};
     http(&r, "GET", &px, "/ui", NULL, bad_basic);
     ck_assert_int_eq(r.status, 401);
-    resp_free(&r);
+    cc_free(&r);
     /* "someone:sk-proxy-admin-0001" */
     const char *const admin_basic[] = {"Authorization: Basic c29tZW9uZTpzay1wcm94eS1hZG1pbi0wMDAx", NULL};
     http(&r, "GET", &px, "/ui", NULL, admin_basic);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_ptr_nonnull(strstr(hdr(&r, "content-type"), "text/html"));
-    ck_assert_ptr_nonnull(strstr(hdr(&r, "content-security-policy"), "default-src 'none'"));
+    ck_assert_ptr_nonnull(strstr(cc_hdr(&r, "content-type"), "text/html"));
+    ck_assert_ptr_nonnull(strstr(cc_hdr(&r, "content-security-policy"), "default-src 'none'"));
     ck_assert_ptr_nonnull(strstr(r.body, "id=\"saved-usd\""));
     /* Self-contained: nothing loaded from elsewhere (the one URL is the
      * SVG namespace name, never fetched). */
@@ -1083,13 +903,13 @@ START_TEST(test_savings)
     ck_assert_ptr_null(strstr(u1 + 1, "http://"));
     ck_assert_ptr_null(strstr(r.body, "<script src"));
     ck_assert_ptr_null(strstr(r.body, "@import"));
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &px, "/ui/data", NULL, a_h);
     ck_assert_int_eq(r.status, 403);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &px, "/ui/data?since=soon", NULL, admin_h);
     ck_assert_int_eq(r.status, 400);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "GET", &px, "/ui/data", NULL, admin_h);
     ck_assert_int_eq(r.status, 200);
     o = body_json(&r);
@@ -1104,15 +924,15 @@ START_TEST(test_savings)
     ck_assert(json_object_object_get_ex(o, "prices", &x));
     ck_assert(json_object_object_get_ex(x, "loaded", &v) && json_object_get_boolean(v));
     json_object_put(o);
-    resp_free(&r);
+    cc_free(&r);
 
     /* The same figures in the terminal: llmcache top, cache stats --proxy. */
     char outp[300], errp[300];
     snprintf(outp, sizeof outp, "%s/top.out", tmpdir);
     snprintf(errp, sizeof errp, "%s/top.err", tmpdir);
     char *top[] = {SERVE, "top", "--url", px.url, "--key", ADMIN_KEY, "--once", NULL};
-    ck_assert_int_eq(wait_exit(spawn(top, outp, errp)), 0);
-    char *text = slurp(outp, NULL);
+    ck_assert_int_eq(proc_run(top, outp, errp), 0);
+    char *text = proc_slurp(outp, NULL);
     ck_assert_ptr_nonnull(strstr(text, "hit ratio:"));
     ck_assert_ptr_nonnull(strstr(text, "gpt-4o-mini"));
     ck_assert_ptr_nonnull(strstr(text, "team-a"));
@@ -1122,17 +942,17 @@ START_TEST(test_savings)
     ck_assert_ptr_null(strstr(text, "\033"));
     free(text);
     char *bad[] = {SERVE, "top", "--url", px.url, "--key", KEY_A, "--once", NULL};
-    ck_assert_int_eq(wait_exit(spawn(bad, outp, errp)), 1);
-    text = slurp(errp, NULL);
+    ck_assert_int_eq(proc_run(bad, outp, errp), 1);
+    text = proc_slurp(errp, NULL);
     ck_assert_ptr_nonnull(strstr(text, "admin key"));
     ck_assert_ptr_null(strstr(text, KEY_A));
     free(text);
     setenv("LLMCACHE_PROXY_KEY", ADMIN_KEY, 1);
     char *stats[] = {SERVE, "cache", "stats", "--cache", "local://", "--proxy", px.url,
                      "--json", NULL};
-    ck_assert_int_eq(wait_exit(spawn(stats, outp, errp)), 0);
+    ck_assert_int_eq(proc_run(stats, outp, errp), 0);
     unsetenv("LLMCACHE_PROXY_KEY");
-    text = slurp(outp, NULL);
+    text = proc_slurp(outp, NULL);
     o = json_tokener_parse(text);
     ck_assert_msg(o != NULL, "%s", text);
     ck_assert(json_object_object_get_ex(o, "proxy", &x));
@@ -1148,20 +968,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* The dashboard in a real browser: Debian's chromium driven by the
  * puppeteer-core npm package. */
-
-static int browser_ready(void)
-{
-    struct stat st;
-    if (stat(NPM_BROWSER_DIR "/node_modules/puppeteer-core/package.json", &st) == 0)
-        return 1;
-    if (!testsrv_which("node") || !testsrv_which("npm"))
-        return 0;
-    mkdir(NPM_BROWSER_DIR, 0755);
-    char *argv[] = {"npm", "install", "--prefix", NPM_BROWSER_DIR, "--no-audit", "--no-fund",
-                    "--no-save", "--loglevel=error", "puppeteer-core@24", NULL};
-    int rc = testsrv_run(tmpdir, argv);
-    return rc == 0 && stat(NPM_BROWSER_DIR "/node_modules/puppeteer-core/package.json", &st) == 0;
-}
 
 static const char *js(json_object *o, const char *a, const char *b);
 
@@ -1179,14 +985,15 @@ START_TEST(test_dashboard_browser)
 {
     ck_assert_msg(testsrv_which("chromium"),
                   "chromium is not installed (sh scripts/install-deps.sh --test)");
-    ck_assert_msg(browser_ready(), "could not install puppeteer-core into " NPM_BROWSER_DIR);
+    ck_assert_msg(proc_npm_ready(NPM_BROWSER_DIR, "puppeteer-core", "puppeteer-core@24", tmpdir),
+                  "could not install puppeteer-core into " NPM_BROWSER_DIR);
     proxy px;
     proxy_start(&px, "proxy-dashboard", NULL);
     /* Traffic: misses then hits for the admin and a tenant, a streamed
      * hit, an embedding hit, an unpriced model and an error. */
     const char *const a_h[] = {"Authorization: Bearer " KEY_A, NULL};
     const char *const *who[] = {admin_h, a_h};
-    resp r;
+    cc_resp r;
     /* Upstream calls that take a while, as real ones do. */
     fp_set_delay_ms(fp, 120);
     /* In waves a sample interval apart, so the charts have a history. */
@@ -1200,7 +1007,7 @@ START_TEST(test_dashboard_browser)
             for (int i = 0; i < 1 + q; i++) {
                 http(&r, "POST", &px, "/v1/chat/completions", b, who[k]);
                 ck_assert_int_eq(r.status, 200);
-                resp_free(&r);
+                cc_free(&r);
             }
             free(b);
         }
@@ -1209,7 +1016,7 @@ START_TEST(test_dashboard_browser)
     char *sb = chat_body("dashboard question 2", 1);
     http(&r, "POST", &px, "/v1/chat/completions", sb, admin_h);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     free(sb);
     char eb[256];
     snprintf(eb, sizeof eb,
@@ -1218,27 +1025,24 @@ START_TEST(test_dashboard_browser)
     for (int i = 0; i < 2; i++) {
         http(&r, "POST", &px, "/v1/embeddings", eb, admin_h);
         ck_status(&r, i ? "HIT" : "MISS");
-        resp_free(&r);
+        cc_free(&r);
     }
     const char *house = "{\"model\":\"house-llm\",\"mock_response\":\"in house answer\","
                         "\"messages\":[{\"role\":\"user\",\"content\":\"dash\"}]}";
     for (int i = 0; i < 2; i++) {
         http(&r, "POST", &px, "/v1/chat/completions", house, admin_h);
-        resp_free(&r);
+        cc_free(&r);
     }
     http(&r, "POST", &px, "/v1/chat/completions",
          "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
          admin_h);
     ck_assert_int_eq(r.status, 404);
-    resp_free(&r);
+    cc_free(&r);
     fp_set_delay_ms(fp, 0);
 
     char script[300], out[300], err[300], profile[300], shot[300], phone[300];
     snprintf(script, sizeof script, "%s/dashboard.mjs", NPM_BROWSER_DIR);
-    char *src = slurp(LLMC_SOURCE_ROOT "/tests/proxy/dashboard.mjs", NULL);
-    ck_assert_ptr_nonnull(src);
-    spit(script, src);
-    free(src);
+    proc_copy(LLMC_SOURCE_ROOT "/tests/proxy/dashboard.mjs", script);
     snprintf(out, sizeof out, "%s/dashboard.out", tmpdir);
     snprintf(err, sizeof err, "%s/dashboard.err", tmpdir);
     snprintf(profile, sizeof profile, "%s/chromium-profile", tmpdir);
@@ -1254,8 +1058,8 @@ START_TEST(test_dashboard_browser)
     setenv("SHOT", shot, 1);
     setenv("SHOT_PHONE", phone, 1);
     char *argv[] = {"node", script, NULL};
-    int rc = wait_exit(spawn(argv, out, err));
-    char *o = slurp(out, NULL), *e = slurp(err, NULL);
+    int rc = proc_run(argv, out, err);
+    char *o = proc_slurp(out, NULL), *e = proc_slurp(err, NULL);
     ck_assert_msg(rc == 0, "node dashboard.mjs failed (%d): %s %s", rc, o ? o : "", e ? e : "");
     json_object *j = json_tokener_parse(o);
     ck_assert_msg(j != NULL, "node printed no JSON: %s", o);
@@ -1316,26 +1120,26 @@ START_TEST(test_coalescing_curl)
     snprintf(url, sizeof url, "%s/v1/chat/completions", main_px.url);
     size_t before = fp_count(fp);
     fp_set_delay_ms(fp, 1000);
-    call c[N];
+    cc_call c[N];
     for (int i = 0; i < N; i++)
-        call_start(&c[i], "POST", url, b, admin_h, NULL);
+        cc_start(&c[i], tmpdir, "POST", url, b, admin_h, NULL);
     int hits = 0, misses = 0;
     const char *content = NULL;
     json_object *objs[N];
     for (int i = 0; i < N; i++) {
-        resp r;
-        call_finish(&c[i], &r);
+        cc_resp r;
+        cc_finish(&c[i], &r);
         ck_assert_int_eq(r.status, 200);
-        if (strcmp(hdr(&r, "x-llmcache-status"), "HIT") == 0)
+        if (strcmp(cc_hdr(&r, "x-llmcache-status"), "HIT") == 0)
             hits++;
-        else if (strcmp(hdr(&r, "x-llmcache-status"), "MISS") == 0)
+        else if (strcmp(cc_hdr(&r, "x-llmcache-status"), "MISS") == 0)
             misses++;
         objs[i] = body_json(&r);
         const char *t = jpath_str(objs[i], "choices", 0, "message", "content");
         if (!content)
             content = t;
         ck_assert_str_eq(t, content);
-        resp_free(&r);
+        cc_free(&r);
     }
     fp_set_delay_ms(fp, 0);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
@@ -1350,17 +1154,17 @@ START_TEST(test_coalescing_curl)
     before = fp_count(fp);
     fp_set_delay_ms(fp, 1000);
     for (int i = 0; i < N / 2; i++)
-        call_start(&c[i], "POST", url, b, admin_h, NULL);
+        cc_start(&c[i], tmpdir, "POST", url, b, admin_h, NULL);
     for (int i = 0; i < N / 2; i++) {
-        resp r;
-        call_finish(&c[i], &r);
+        cc_resp r;
+        cc_finish(&c[i], &r);
         ck_assert_int_eq(r.status, 200);
         char t[1024];
         int done;
         sse_text(r.body, t, sizeof t, &done);
         ck_assert_int_eq(done, 1);
         ck_assert_ptr_nonnull(strstr(t, "echo: coalesce my stream"));
-        resp_free(&r);
+        cc_free(&r);
     }
     fp_set_delay_ms(fp, 0);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
@@ -1382,27 +1186,27 @@ START_TEST(test_coalesced_counted_once)
     snprintf(url, sizeof url, "%s/v1/chat/completions", p.url);
     fp_set_delay_ms(fp, 1000);
     fp_fail_next(fp, 1, 400, 0);
-    call c[N];
+    cc_call c[N];
     for (int i = 0; i < N; i++)
-        call_start(&c[i], "POST", url, b, admin_h, NULL);
+        cc_start(&c[i], tmpdir, "POST", url, b, admin_h, NULL);
     int hits = 0, errors = 0;
     for (int i = 0; i < N; i++) {
-        resp r;
-        call_finish(&c[i], &r);
+        cc_resp r;
+        cc_finish(&c[i], &r);
         if (r.status == 400)
             errors++;
-        else if (r.status == 200 && strcmp(hdr(&r, "x-llmcache-status"), "HIT") == 0)
+        else if (r.status == 200 && strcmp(cc_hdr(&r, "x-llmcache-status"), "HIT") == 0)
             hits++;
-        resp_free(&r);
+        cc_free(&r);
     }
     fp_set_delay_ms(fp, 0);
     ck_assert_int_eq(errors, 1);
-    resp m;
+    cc_resp m;
     http(&m, "GET", &p, "/metrics", NULL, admin_h);
     const char *v = strstr(m.body, "\nllmcache_coalesced_total ");
     ck_assert_ptr_nonnull(v);
     ck_assert_int_eq(atoll(v + strlen("\nllmcache_coalesced_total ")), hits);
-    resp_free(&m);
+    cc_free(&m);
     testsrv_stop(&p.srv);
     free(b);
 }
@@ -1420,21 +1224,21 @@ START_TEST(test_coalescing_timeout)
     snprintf(url, sizeof url, "%s/v1/chat/completions", p.url);
     size_t before = fp_count(fp);
     fp_set_delay_ms(fp, 1500);
-    call c[N];
+    cc_call c[N];
     for (int i = 0; i < N; i++)
-        call_start(&c[i], "POST", url, b, admin_h, NULL);
+        cc_start(&c[i], tmpdir, "POST", url, b, admin_h, NULL);
     for (int i = 0; i < N; i++) {
-        resp r;
-        call_finish(&c[i], &r);
+        cc_resp r;
+        cc_finish(&c[i], &r);
         ck_assert_int_eq(r.status, 200);
-        resp_free(&r);
+        cc_free(&r);
     }
     fp_set_delay_ms(fp, 0);
     ck_assert_uint_eq(fp_count(fp) - before, N);
-    resp m;
+    cc_resp m;
     http(&m, "GET", &p, "/metrics", NULL, admin_h);
     ck_assert_ptr_nonnull(strstr(m.body, "\nllmcache_coalesce_timeouts_total 2\n"));
-    resp_free(&m);
+    cc_free(&m);
     testsrv_stop(&p.srv);
     free(b);
 }
@@ -1443,31 +1247,13 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* The openai npm package as the client. */
 
-static int npm_ready(void)
-{
-    struct stat st;
-    if (stat(NPM_DIR "/node_modules/openai/package.json", &st) == 0)
-        return 1;
-    if (!testsrv_which("node") || !testsrv_which("npm"))
-        return 0;
-    mkdir(NPM_DIR, 0755);
-    /* Kept in the build dir: later runs need no network. */
-    char *argv[] = {"npm", "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
-                    "--no-save", "--loglevel=error", "openai@4", NULL};
-    int rc = testsrv_run(tmpdir, argv);
-    return rc == 0 && stat(NPM_DIR "/node_modules/openai/package.json", &st) == 0;
-}
-
 static json_object *run_node_script(const char *name, const char *mode)
 {
     char script[300], out[300], err[300], srcpath[400];
     snprintf(script, sizeof script, "%s/%s", NPM_DIR, name);
     snprintf(srcpath, sizeof srcpath, "%s/tests/proxy/%s", LLMC_SOURCE_ROOT, name);
     /* The script must sit next to node_modules for `import "openai"`. */
-    char *src = slurp(srcpath, NULL);
-    ck_assert_ptr_nonnull(src);
-    spit(script, src);
-    free(src);
+    proc_copy(srcpath, script);
     snprintf(out, sizeof out, "%s/node-%s.out", tmpdir, mode);
     snprintf(err, sizeof err, "%s/node-%s.err", tmpdir, mode);
     char tag[32];
@@ -1478,8 +1264,8 @@ static json_object *run_node_script(const char *name, const char *mode)
     setenv("KEY_B", KEY_B, 1);
     setenv("TAG", tag, 1);
     char *argv[] = {"node", script, (char *)mode, NULL};
-    int rc = wait_exit(spawn(argv, out, err));
-    char *o = slurp(out, NULL), *e = slurp(err, NULL);
+    int rc = proc_run(argv, out, err);
+    char *o = proc_slurp(out, NULL), *e = proc_slurp(err, NULL);
     ck_assert_msg(rc == 0, "node %s failed (%d): %s %s", mode, rc, o ? o : "", e ? e : "");
     json_object *j = json_tokener_parse(o);
     ck_assert_msg(j != NULL, "node printed no JSON: %s", o);
@@ -1505,7 +1291,8 @@ static const char *js(json_object *o, const char *a, const char *b)
 
 START_TEST(test_openai_npm)
 {
-    ck_assert_msg(npm_ready(), "could not install the openai npm package into " NPM_DIR);
+    ck_assert_msg(proc_npm_ready(NPM_DIR, "openai", "openai@4", tmpdir),
+                  "could not install the openai npm package into " NPM_DIR);
     size_t before = fp_count(fp);
     json_object *j = run_node("basic");
     ck_assert_str_eq(js(j, "first", "status"), "MISS");
@@ -1559,35 +1346,35 @@ START_TEST(test_sigterm_finishes_in_flight)
     char url[256];
     snprintf(url, sizeof url, "%s/v1/chat/completions", p.url);
     fp_set_delay_ms(fp, 1000);
-    call c;
-    call_start(&c, "POST", url, b, admin_h, NULL);
+    cc_call c;
+    cc_start(&c, tmpdir, "POST", url, b, admin_h, NULL);
     /* The request is upstream when the signal comes: the fake provider
      * has recorded nothing yet until it answers, so wait for the proxy's
      * in-flight gauge instead of guessing. */
     for (int i = 0; i < 100; i++) {
-        resp m;
+        cc_resp m;
         http(&m, "GET", &p, "/metrics", NULL, admin_h);
         int busy = m.body && strstr(m.body, "llmcache_inflight_requests 2") != NULL;
-        resp_free(&m);
+        cc_free(&m);
         if (busy)
             break;
         sleep_ms(20);
     }
     ck_assert_int_eq(kill(p.srv.pid, SIGTERM), 0);
-    resp r;
-    call_finish(&c, &r);
+    cc_resp r;
+    cc_finish(&c, &r);
     fp_set_delay_ms(fp, 0);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
     json_object *o = body_json(&r);
     ck_assert_ptr_nonnull(strstr(jpath_str(o, "choices", 0, "message", "content"), "finish me"));
     json_object_put(o);
-    resp_free(&r);
-    ck_assert_int_eq(wait_exit(p.srv.pid), 0);
+    cc_free(&r);
+    ck_assert_int_eq(proc_wait(p.srv.pid), 0);
     p.srv.pid = 0;
     char log[400];
     snprintf(log, sizeof log, "%s/proxy-term.log", p.srv.dir);
-    char *text = slurp(log, NULL);
+    char *text = proc_slurp(log, NULL);
     ck_assert_ptr_nonnull(text);
     ck_assert_ptr_nonnull(strstr(text, "stopped"));
     ck_assert_msg(!strstr(text, "runtime error") && !strstr(text, "Sanitizer"),
@@ -1605,10 +1392,10 @@ static void bad_config(const char *json, const char *needle)
     char cfg[300], err[300];
     snprintf(cfg, sizeof cfg, "%s/bad.json", tmpdir);
     snprintf(err, sizeof err, "%s/bad.err", tmpdir);
-    spit(cfg, json);
+    proc_spit(cfg, json);
     char *argv[] = {SERVE, "serve", "--config", cfg, "--listen", "127.0.0.1:0", NULL};
-    int rc = wait_exit(spawn(argv, NULL, err));
-    char *e = slurp(err, NULL);
+    int rc = proc_run(argv, NULL, err);
+    char *e = proc_slurp(err, NULL);
     ck_assert_msg(rc == 2, "exit %d for %s: %s", rc, json, e);
     ck_assert_msg(strstr(e, needle) != NULL, "\"%s\" not in: %s", needle, e);
     free(e);
@@ -1633,9 +1420,9 @@ START_TEST(test_bad_config)
     bad_config("{\"prices\": \"/nonexistent/prices.json\"}", "/nonexistent/prices.json");
     /* Bad command lines are usage errors too. */
     char *argv[] = {SERVE, "serve", "--threads", "many", NULL};
-    ck_assert_int_eq(wait_exit(spawn(argv, NULL, "/dev/null")), 2);
+    ck_assert_int_eq(proc_run(argv, NULL, "/dev/null"), 2);
     char *argv2[] = {SERVE, "serve", "--tenant", "no-equals-sign", NULL};
-    ck_assert_int_eq(wait_exit(spawn(argv2, NULL, "/dev/null")), 2);
+    ck_assert_int_eq(proc_run(argv2, NULL, "/dev/null"), 2);
 }
 END_TEST
 
@@ -1664,20 +1451,20 @@ START_TEST(test_env_provider_key)
     char *b = chat_body("from the environment", 0);
     const char *cli_admin[] = {"Authorization: Bearer sk-cli-admin-1", NULL};
     const char *cli_tenant[] = {"Authorization: Bearer sk-cli-tenant-2", NULL};
-    resp r;
+    cc_resp r;
     http(&r, "POST", &p, "/v1/chat/completions", b, NULL);
     ck_assert_int_eq(r.status, 401);
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &p, "/v1/chat/completions", b, cli_tenant);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "t1:", 3) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "t1:", 3) == 0);
+    cc_free(&r);
     http(&r, "POST", &p, "/v1/chat/completions", b, cli_admin);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
     ck_assert_str_eq(fp_header_get(fp_last(fp), "Authorization"), "Bearer sk-env-secret-98765");
-    resp_free(&r);
+    cc_free(&r);
     free(b);
     b = chat_body("key quoted back", 0);
     fp_push_reply(fp, 401, "application/json",
@@ -1689,7 +1476,7 @@ START_TEST(test_env_provider_key)
     ck_assert_ptr_nonnull(strstr(r.body, "Incorrect API key provided"));
     ck_assert_ptr_null(strstr(r.body, "sk-env-secret-98765"));
     ck_assert_ptr_null(strstr(r.headers, "sk-env-secret-98765"));
-    resp_free(&r);
+    cc_free(&r);
     free(b);
     testsrv_stop(&p.srv);
 }
@@ -1766,13 +1553,13 @@ static const char *const hb_h[] = {"x-api-key: " KEY_B, NULL};
 START_TEST(test_tenant_escapes)
 {
     char *b = chat_body("private to b", 0);
-    resp r;
+    cc_resp r;
     http(&r, "POST", &main_px, "/v1/chat/completions", b, hb_h);
     ck_status(&r, "MISS");
     char kb[256];
-    snprintf(kb, sizeof kb, "%s", hdr(&r, "x-llmcache-key"));
+    snprintf(kb, sizeof kb, "%s", cc_hdr(&r, "x-llmcache-key"));
     ck_assert(strncmp(kb, "team-b:", 7) == 0);
-    resp_free(&r);
+    cc_free(&r);
     size_t before = fp_count(fp);
 
     /* Reading B's key, every spelling: never B's entry. */
@@ -1785,12 +1572,12 @@ START_TEST(test_tenant_escapes)
         for (int twice = 0; twice < 2; twice++) { /* the second one meets the memos */
             http(&r, "POST", &main_px, "/v1/chat/completions", a, ha_h);
             ck_assert_int_eq(r.status, 200);
-            const char *k = hdr(&r, "x-llmcache-key");
+            const char *k = cc_hdr(&r, "x-llmcache-key");
             ck_assert_msg(k && strncmp(k, "team-a:key=", 11) == 0, "%s: key %s", names[i],
                           k ? k : "(none)");
             ck_assert_msg(strstr(r.body, "a asks for b") != NULL, "%s got: %.300s", names[i],
                           r.body);
-            resp_free(&r);
+            cc_free(&r);
         }
         free(a);
     }
@@ -1800,25 +1587,25 @@ START_TEST(test_tenant_escapes)
     char *a = chat_body_x("a overwrites", extra);
     http(&r, "POST", &main_px, "/v1/chat/completions", a, ha_h);
     ck_assert_int_eq(r.status, 200);
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-a:", 7) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "team-a:", 7) == 0);
+    cc_free(&r);
     free(a);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, hb_h);
     ck_status(&r, "HIT");
-    ck_assert_str_eq(hdr(&r, "x-llmcache-key"), kb);
+    ck_assert_str_eq(cc_hdr(&r, "x-llmcache-key"), kb);
     ck_assert_msg(strstr(r.body, "private to b") && !strstr(r.body, "a overwrites"), "%.300s",
                   r.body);
-    resp_free(&r);
+    cc_free(&r);
 
     /* Namespaces nest inside the tenant, however asked for. */
     const char *ha_ns[] = {"Authorization: Bearer " KEY_A, "x-llmcache-namespace: team-b", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha_ns);
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-a:team-b:", 14) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "team-a:team-b:", 14) == 0);
+    cc_free(&r);
     a = chat_body_x("private to b", ",\"\\u0063ache\":{\"namespace\":\"team-b\"}");
     http(&r, "POST", &main_px, "/v1/chat/completions", a, ha_h);
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-a:team-b:", 14) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "team-a:team-b:", 14) == 0);
+    cc_free(&r);
     free(a);
 
     /* Embedding items: a preset key stays in A's space too. */
@@ -1829,8 +1616,8 @@ START_TEST(test_tenant_escapes)
              run_tag, kb);
     http(&r, "POST", &main_px, "/v1/embeddings", eb, ha_h);
     ck_assert_int_eq(r.status, 200);
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-a:", 7) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "team-a:", 7) == 0);
+    cc_free(&r);
     /* Upstream: the first spelling (the others find A's own entry), the
      * overwrite, the namespace header, the embedding; the body namespace
      * found the header's entry, A's own. */
@@ -1841,10 +1628,10 @@ START_TEST(test_tenant_escapes)
     snprintf(del, sizeof del, "{\"keys\":[\"%s\"]}", kb);
     http(&r, "POST", &main_px, "/cache/delete", del, ha_h);
     assert_openai_error(&r, 403, "namespace");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, hb_h);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     free(b);
 }
 END_TEST
@@ -1854,7 +1641,7 @@ END_TEST
 START_TEST(test_namespace_rules)
 {
     char *b = chat_body("namespace rules", 0);
-    resp r;
+    cc_resp r;
     static const char *const bad_ns[] = {"x:y", "a*", "a?", "a[b]", "a\\b", NULL};
     for (int i = 0; bad_ns[i]; i++) {
         char h[128];
@@ -1862,43 +1649,43 @@ START_TEST(test_namespace_rules)
         const char *hh[] = {"Authorization: Bearer " KEY_A, h, NULL};
         http(&r, "POST", &main_px, "/v1/chat/completions", b, hh);
         assert_openai_error(&r, 400, "x-llmcache-namespace");
-        resp_free(&r);
+        cc_free(&r);
         http(&r, "POST", &main_px, "/cache/flush", NULL, hh);
         assert_openai_error(&r, 400, "x-llmcache-namespace");
-        resp_free(&r);
+        cc_free(&r);
     }
     char *bb = chat_body_x("namespace rules", ",\"cache\":{\"namespace\":\"x:y\"}");
     http(&r, "POST", &main_px, "/v1/chat/completions", bb, admin_h);
     assert_openai_error(&r, 400, "namespace");
-    resp_free(&r);
+    cc_free(&r);
     free(bb);
     http(&r, "POST", &main_px, "/cache/flush", "{\"namespace\":\"a:b\"}", ha_h);
     assert_openai_error(&r, 400, "namespace\" \"a:b\"");
-    resp_free(&r);
+    cc_free(&r);
 
     /* A sub-namespace of a tenant: stored, hit, flushed alone. */
     const char *ha_exp[] = {"Authorization: Bearer " KEY_A, "x-llmcache-namespace: exp", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha_exp);
     ck_status(&r, "MISS");
-    ck_assert(strncmp(hdr(&r, "x-llmcache-key"), "team-a:exp:", 11) == 0);
-    resp_free(&r);
+    ck_assert(strncmp(cc_hdr(&r, "x-llmcache-key"), "team-a:exp:", 11) == 0);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha_exp);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/cache/flush", "{\"namespace\":\"exp\"}", ha_h);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     ck_assert_ptr_nonnull(strstr(r.body, "\"namespace\":\"team-a:exp\""));
     ck_assert_ptr_nonnull(strstr(r.body, "\"deleted\":1"));
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha_exp);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, ha_h);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     free(b);
 
     bad_config("{\"keys\": [{\"key\": \"k1k1k1\", \"namespace\": \"a:b\"}]}",
@@ -1908,14 +1695,14 @@ START_TEST(test_namespace_rules)
                     "--tenant", "a:b=K2K2K2", NULL};
     char err[300];
     snprintf(err, sizeof err, "%s/tenant.err", tmpdir);
-    ck_assert_int_eq(wait_exit(spawn(argv, NULL, err)), 2);
-    char *e = slurp(err, NULL);
+    ck_assert_int_eq(proc_run(argv, NULL, err), 2);
+    char *e = proc_slurp(err, NULL);
     ck_assert_msg(e && strstr(e, "a:b"), "%s", e ? e : "");
     free(e);
     char *argv2[] = {SERVE, "serve", "--listen", "127.0.0.1:0", "--tenant", "a=K1K1K1",
                      "--tenant", "b=K1K1K1", NULL};
-    ck_assert_int_eq(wait_exit(spawn(argv2, NULL, err)), 2);
-    e = slurp(err, NULL);
+    ck_assert_int_eq(proc_run(argv2, NULL, err), 2);
+    e = proc_slurp(err, NULL);
     ck_assert_msg(e && strstr(e, "two namespaces") && !strstr(e, "K1K1K1"), "%s", e ? e : "");
     free(e);
 }
@@ -1926,13 +1713,13 @@ END_TEST
 START_TEST(test_opt_out_spellings)
 {
     char *b = chat_body_x("opt out", NULL);
-    resp r;
+    cc_resp r;
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     static const struct {
         const char *extra, *status;
     } cases[] = {
@@ -1954,7 +1741,7 @@ START_TEST(test_opt_out_spellings)
             ck_assert_int_eq(r.status, 200);
             ck_status(&r, cases[i].status);
             ck_assert_uint_eq(fp_count(fp) - before, 1);
-            resp_free(&r);
+            cc_free(&r);
         }
         free(x);
     }
@@ -1962,17 +1749,17 @@ START_TEST(test_opt_out_spellings)
     char *y = chat_body_x("opt out nostore", ",\"\\u0063ache\":{\"no-store\":true}");
     http(&r, "POST", &main_px, "/v1/chat/completions", y, admin_h);
     ck_status(&r, "MISS-NOSTORE");
-    resp_free(&r);
+    cc_free(&r);
     free(y);
     y = chat_body_x("opt out nostore", NULL);
     http(&r, "POST", &main_px, "/v1/chat/completions", y, admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     free(y);
     y = chat_body_x("opt out", ",\"caching\":\"no\"");
     http(&r, "POST", &main_px, "/v1/chat/completions", y, admin_h);
     assert_openai_error(&r, 400, "caching");
-    resp_free(&r);
+    cc_free(&r);
     free(y);
     free(b);
 }
@@ -2033,22 +1820,22 @@ END_TEST
 START_TEST(test_header_lines_and_ttl)
 {
     char *b = chat_body_x("header lines", NULL);
-    resp r;
+    cc_resp r;
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     const char *two[] = {"Authorization: Bearer " ADMIN_KEY, "Cache-Control: max-age=100",
                          "Cache-Control: no-cache", NULL};
     for (int twice = 0; twice < 2; twice++) {
         http(&r, "POST", &main_px, "/v1/chat/completions", b, two);
         ck_status(&r, "REFRESH");
-        resp_free(&r);
+        cc_free(&r);
     }
     const char *two_ns[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-namespace: n1",
                             "x-llmcache-namespace: n2", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, two_ns);
     assert_openai_error(&r, 400, "x-llmcache-namespace");
-    resp_free(&r);
+    cc_free(&r);
 
     free(b);
     b = chat_body_x("huge ttl", NULL);
@@ -2056,15 +1843,15 @@ START_TEST(test_header_lines_and_ttl)
                           NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, huge);
     assert_openai_error(&r, 400, "x-llmcache-ttl");
-    resp_free(&r);
+    cc_free(&r);
     const char *most[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-ttl: 100000000000",
                           NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, most);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/chat/completions", b, admin_h);
     ck_status(&r, "HIT");
-    resp_free(&r);
+    cc_free(&r);
     /* An empty Cache-Control line (twice: the second meets the memo). */
     char empty[512];
     snprintf(empty, sizeof empty,
@@ -2081,12 +1868,12 @@ START_TEST(test_header_lines_and_ttl)
                              NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, twokeys);
     assert_openai_error(&r, 400, "Authorization");
-    resp_free(&r);
+    cc_free(&r);
     const char *twottl[] = {"Authorization: Bearer " ADMIN_KEY, "x-llmcache-ttl: 5",
                             "x-llmcache-ttl: 50", NULL};
     http(&r, "POST", &main_px, "/v1/chat/completions", b, twottl);
     assert_openai_error(&r, 400, "x-llmcache-ttl");
-    resp_free(&r);
+    cc_free(&r);
     free(b);
 }
 END_TEST
@@ -2095,20 +1882,20 @@ END_TEST
  * JSON extensions are refused. */
 START_TEST(test_format_nits)
 {
-    resp r;
+    cc_resp r;
     char *longpath = malloc(9100);
     strcpy(longpath, "/v1/models?");
     memset(longpath + 11, 'a', 9000);
     longpath[9011] = '\0';
     char *longurl = malloc(9300);
     snprintf(longurl, 9300, "%s%s", main_px.url, longpath);
-    call c;
-    call_start(&c, "GET", longurl, NULL, admin_h, NULL);
-    call_finish(&c, &r);
+    cc_call c;
+    cc_start(&c, tmpdir, "GET", longurl, NULL, admin_h, NULL);
+    cc_finish(&c, &r);
     free(longurl);
     assert_openai_error(&r, 414, "URL");
-    ck_assert_str_eq(hdr(&r, "Content-Type"), "application/json");
-    resp_free(&r);
+    ck_assert_str_eq(cc_hdr(&r, "Content-Type"), "application/json");
+    cc_free(&r);
     free(longpath);
     /* Header lines past the proxy's limit: its JSON 431. Past
      * libmicrohttpd's connection buffer (kept small: it is zeroed per
@@ -2120,27 +1907,27 @@ START_TEST(test_format_nits)
     const char *bigh[] = {"Authorization: Bearer " ADMIN_KEY, big, NULL};
     http(&r, "GET", &main_px, "/v1/models", NULL, bigh);
     assert_openai_error(&r, 431, "headers");
-    ck_assert_str_eq(hdr(&r, "Content-Type"), "application/json");
-    resp_free(&r);
+    ck_assert_str_eq(cc_hdr(&r, "Content-Type"), "application/json");
+    cc_free(&r);
     memset(big + 7, 'b', 20000);
     big[20007] = '\0';
     http(&r, "GET", &main_px, "/v1/models", NULL, bigh);
     ck_assert_int_eq(r.status, 431);
-    resp_free(&r);
+    cc_free(&r);
     free(big);
 
     http(&r, "DELETE", &main_px, "/health", NULL, NULL);
     assert_openai_error(&r, 405, NULL);
-    ck_assert_str_eq(hdr(&r, "Allow"), "GET, HEAD");
-    resp_free(&r);
+    ck_assert_str_eq(cc_hdr(&r, "Allow"), "GET, HEAD");
+    cc_free(&r);
     http(&r, "GET", &main_px, "/v1/chat/completions", NULL, admin_h);
     assert_openai_error(&r, 405, NULL);
-    ck_assert_str_eq(hdr(&r, "Allow"), "POST");
-    resp_free(&r);
+    ck_assert_str_eq(cc_hdr(&r, "Allow"), "POST");
+    cc_free(&r);
     http(&r, "POST", &main_px, "/v1/models", "{}", admin_h);
     assert_openai_error(&r, 405, NULL);
-    ck_assert_str_eq(hdr(&r, "Allow"), "GET");
-    resp_free(&r);
+    ck_assert_str_eq(cc_hdr(&r, "Allow"), "GET");
+    cc_free(&r);
     const char *head = "HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     int closed;
     char *out = raw_http(main_px.port, head, strlen(head), &closed);
@@ -2156,11 +1943,11 @@ START_TEST(test_format_nits)
     for (int i = 0; bodies[i]; i++) {
         http(&r, "POST", &main_px, "/v1/chat/completions", bodies[i], admin_h);
         assert_openai_error(&r, 400, "not JSON");
-        resp_free(&r);
+        cc_free(&r);
     }
     http(&r, "POST", &main_px, "/cache/flush", "{\"namespace\":\"x\" /* c */}", admin_h);
     assert_openai_error(&r, 400, "not JSON");
-    resp_free(&r);
+    cc_free(&r);
     /* Requests libmicrohttpd refuses itself (a header line without a
      * colon; HTTP/1.1 without Host, in its strict mode): its complaints
      * stay out of the log without --access-log (checked at the clean
@@ -2179,11 +1966,11 @@ END_TEST
 START_TEST(test_main_server_clean_exit)
 {
     ck_assert_int_eq(kill(main_px.srv.pid, SIGTERM), 0);
-    int rc = wait_exit(main_px.srv.pid);
+    int rc = proc_wait(main_px.srv.pid);
     main_px.srv.pid = 0;
     char log[400];
     snprintf(log, sizeof log, "%s/proxy-main.log", main_px.srv.dir);
-    char *text = slurp(log, NULL);
+    char *text = proc_slurp(log, NULL);
     ck_assert_ptr_nonnull(text);
     ck_assert_msg(rc == 0, "llmcache serve exited %d: %s", rc, text);
     ck_assert_msg(!strstr(text, "runtime error") && !strstr(text, "Sanitizer"),
@@ -2222,15 +2009,15 @@ START_TEST(test_semantic_two_proxies)
     char *b1 = chat_body("What is the capital of Peru?", 0);
     char *b2 = chat_body("what is the CAPITAL of peru", 0);
     size_t before = fp_count(fp);
-    resp r1, r2, r3, r4, m;
+    cc_resp r1, r2, r3, r4, m;
     http(&r1, "POST", &p1, "/v1/chat/completions", b1, admin_h);
     ck_status(&r1, "MISS");
     http(&r2, "POST", &p2, "/v1/chat/completions", b2, admin_h);
     ck_status(&r2, "HIT-SEMANTIC");
     ck_assert_uint_eq(fp_count(fp) - before, 1);
-    ck_assert_ptr_nonnull(hdr(&r2, "x-llmcache-similarity"));
-    ck_assert(atof(hdr(&r2, "x-llmcache-similarity")) >= 0.95);
-    ck_assert_str_eq(hdr(&r2, "x-llmcache-matched-key"), hdr(&r1, "x-llmcache-key"));
+    ck_assert_ptr_nonnull(cc_hdr(&r2, "x-llmcache-similarity"));
+    ck_assert(atof(cc_hdr(&r2, "x-llmcache-similarity")) >= 0.95);
+    ck_assert_str_eq(cc_hdr(&r2, "x-llmcache-matched-key"), cc_hdr(&r1, "x-llmcache-key"));
     json_object *o2 = body_json(&r2);
     ck_assert_ptr_nonnull(strstr(jpath_str(o2, "choices", 0, "message", "content"),
                                  "echo: What is the capital of Peru?"));
@@ -2241,18 +2028,18 @@ START_TEST(test_semantic_two_proxies)
     ck_status(&r3, "MISS");
     http(&r4, "POST", &p2, "/v1/chat/completions", b4, admin_h);
     ck_status(&r4, "MISS");
-    resp_free(&r3);
-    resp_free(&r4);
+    cc_free(&r3);
+    cc_free(&r4);
     /* Another tenant's near-duplicate misses; the same tenant's hits. */
     char *b5 = chat_body("Which planet is largest?", 0), *b6 = chat_body("which planet is largest", 0);
     http(&r3, "POST", &p1, "/v1/chat/completions", b5, ha_h);
     ck_status(&r3, "MISS");
     http(&r4, "POST", &p2, "/v1/chat/completions", b6, hb_h);
     ck_status(&r4, "MISS");
-    resp_free(&r4);
+    cc_free(&r4);
     http(&r4, "POST", &p2, "/v1/chat/completions", b6, ha_h);
     ck_status(&r4, "HIT-SEMANTIC");
-    ck_assert(strncmp(hdr(&r4, "x-llmcache-matched-key"), "team-a:", 7) == 0);
+    ck_assert(strncmp(cc_hdr(&r4, "x-llmcache-matched-key"), "team-a:", 7) == 0);
     http(&m, "GET", &p2, "/metrics", NULL, admin_h);
     ck_assert_int_eq(m.status, 200);
     ck_assert_ptr_nonnull(strstr(m.body, "# TYPE llmcache_semantic_best_similarity histogram"));
@@ -2260,11 +2047,11 @@ START_TEST(test_semantic_two_proxies)
         strstr(m.body, "llmcache_semantic_best_similarity_bucket{outcome=\"hit\",le=\"1\"} 2"));
     ck_assert_ptr_nonnull(
         strstr(m.body, "llmcache_semantic_best_similarity_count{outcome=\"miss\"}"));
-    resp_free(&r1);
-    resp_free(&r2);
-    resp_free(&r3);
-    resp_free(&r4);
-    resp_free(&m);
+    cc_free(&r1);
+    cc_free(&r2);
+    cc_free(&r3);
+    cc_free(&r4);
+    cc_free(&m);
     free(b1);
     free(b2);
     free(b3);
@@ -2330,16 +2117,16 @@ START_TEST(test_responses_curl)
 {
     size_t before = fp_count(fp);
     char *plain = responses_body("responses plain", NULL);
-    resp r1, r2;
+    cc_resp r1, r2;
     http(&r1, "POST", &main_px, "/v1/responses", plain, admin_h);
     ck_assert_int_eq(r1.status, 200);
     ck_status(&r1, "MISS");
-    ck_assert_ptr_nonnull(hdr(&r1, "x-llmcache-key"));
+    ck_assert_ptr_nonnull(cc_hdr(&r1, "x-llmcache-key"));
     http(&r2, "POST", &main_px, "/responses", plain, admin_h);
     ck_status(&r2, "HIT");
-    ck_assert_ptr_nonnull(hdr(&r2, "age"));
+    ck_assert_ptr_nonnull(cc_hdr(&r2, "age"));
     /* What the hit saved, from the Responses usage names. */
-    ck_assert_int_gt(atoi(hdr(&r2, "x-llmcache-saved-tokens")), 0);
+    ck_assert_int_gt(atoi(cc_hdr(&r2, "x-llmcache-saved-tokens")), 0);
     json_object *o1 = body_json(&r1), *o2 = body_json(&r2), *v;
     ck_assert_str_eq(jpath_str(o2, "object", -1, NULL, NULL), "response");
     ck_assert(json_object_object_get_ex(o2, "cache", &v) && json_object_get_boolean(v));
@@ -2349,8 +2136,8 @@ START_TEST(test_responses_curl)
     ck_assert_str_eq(fp_last(fp)->path, "/v1/responses");
     json_object_put(o1);
     json_object_put(o2);
-    resp_free(&r1);
-    resp_free(&r2);
+    cc_free(&r1);
+    cc_free(&r2);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
 
     /* A stream: typed events, no [DONE]; the hit replays the same types;
@@ -2359,7 +2146,7 @@ START_TEST(test_responses_curl)
     http(&r1, "POST", &main_px, "/v1/responses", st, admin_h);
     ck_assert_int_eq(r1.status, 200);
     ck_status(&r1, "MISS");
-    ck_assert_ptr_nonnull(strstr(hdr(&r1, "content-type"), "text/event-stream"));
+    ck_assert_ptr_nonnull(strstr(cc_hdr(&r1, "content-type"), "text/event-stream"));
     http(&r2, "POST", &main_px, "/v1/responses", st, admin_h);
     ck_status(&r2, "HIT");
     char t1[4096], t2[4096], x1[512], x2[512];
@@ -2374,12 +2161,12 @@ START_TEST(test_responses_curl)
     ck_assert(strncmp(t1, "response.created response.in_progress", 37) == 0);
     ck_assert_ptr_nonnull(strstr(t1, "response.output_text.delta response.output_text.delta"));
     ck_assert(strcmp(t1 + strlen(t1) - 18, "response.completed") == 0);
-    resp_free(&r1);
-    resp_free(&r2);
+    cc_free(&r1);
+    cc_free(&r2);
     char *st_plain = responses_body("responses stream of several words", NULL);
     http(&r1, "POST", &main_px, "/v1/responses", st_plain, admin_h);
     ck_status(&r1, "HIT");
-    resp_free(&r1);
+    cc_free(&r1);
     ck_assert_uint_eq(fp_count(fp) - before, 2);
 
     /* State held by the provider: never cached, passed through. */
@@ -2388,15 +2175,15 @@ START_TEST(test_responses_curl)
         http(&r1, "POST", &main_px, "/v1/responses", prev, admin_h);
         ck_assert_int_eq(r1.status, 200);
         ck_status(&r1, "BYPASS");
-        ck_assert_str_eq(hdr(&r1, "x-llmcache-bypass"), "previous_response_id");
-        ck_assert_ptr_null(hdr(&r1, "x-llmcache-key"));
+        ck_assert_str_eq(cc_hdr(&r1, "x-llmcache-bypass"), "previous_response_id");
+        ck_assert_ptr_null(cc_hdr(&r1, "x-llmcache-key"));
         ck_assert_ptr_nonnull(strstr(fp_last(fp)->body, "\"previous_response_id\":\"resp_x\""));
-        resp_free(&r1);
+        cc_free(&r1);
     }
     char *conv = responses_body("responses conv", ",\"conversation\":\"conv_1\",\"stream\":true");
     http(&r1, "POST", &main_px, "/v1/responses", conv, admin_h);
     ck_status(&r1, "BYPASS");
-    resp_free(&r1);
+    cc_free(&r1);
     ck_assert_uint_eq(fp_count(fp) - before, 5);
 
     /* A stream that fails upstream: an error event ends it, nothing is
@@ -2407,7 +2194,7 @@ START_TEST(test_responses_curl)
         ck_status(&r1, "MISS");
         ck_assert_ptr_nonnull(strstr(r1.body, "event: error\ndata: {\"type\":\"error\""));
         ck_assert_ptr_null(strstr(r1.body, "[DONE]"));
-        resp_free(&r1);
+        cc_free(&r1);
     }
     ck_assert_uint_eq(fp_count(fp) - before, 7);
 
@@ -2418,11 +2205,11 @@ START_TEST(test_responses_curl)
     ck_assert_ptr_nonnull(strstr(jpath_str(o1, "error", -1, "message", NULL), "\"input\""));
     ck_assert_str_eq(jpath_str(o1, "error", -1, "type", NULL), "invalid_request_error");
     json_object_put(o1);
-    resp_free(&r1);
+    cc_free(&r1);
     http(&r1, "GET", &main_px, "/metrics", NULL, admin_h);
     ck_assert_ptr_nonnull(strstr(r1.body, "llmcache_cache_hits_total{endpoint=\"responses\"} 3"));
     ck_assert_ptr_nonnull(strstr(r1.body, "llmcache_cache_bypass_total{endpoint=\"responses\"} 3"));
-    resp_free(&r1);
+    cc_free(&r1);
     free(plain);
     free(st);
     free(st_plain);
@@ -2440,14 +2227,14 @@ START_TEST(test_responses_client_disconnect)
              run_tag);
     char url[256];
     snprintf(url, sizeof url, "%s/v1/responses", main_px.url);
-    call c;
-    resp r;
-    call_start(&c, "POST", url, b, admin_h, "0.4");
-    call_finish(&c, &r);
+    cc_call c;
+    cc_resp r;
+    cc_start(&c, tmpdir, "POST", url, b, admin_h, "0.4");
+    cc_finish(&c, &r);
     ck_assert_int_eq(r.curl_exit, 28); /* we hung up */
     ck_assert_ptr_nonnull(strstr(r.body, "event: response.output_text.delta"));
     ck_assert_ptr_null(strstr(r.body, "response.completed"));
-    resp_free(&r);
+    cc_free(&r);
     sleep_ms(1500);
     /* The upstream stream ran out after the client left: not stored. */
     snprintf(b, sizeof b, "{\"model\":\"slow-stream\",\"stream\":true,\"input\":\"leave %u\"}",
@@ -2456,20 +2243,21 @@ START_TEST(test_responses_client_disconnect)
     http(&r, "POST", &main_px, "/v1/responses", b, admin_h);
     ck_status(&r, "MISS");
     ck_assert_ptr_nonnull(strstr(r.body, "event: response.completed"));
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
     /* That complete stream was stored: the plain call is its hit. */
     snprintf(b, sizeof b, "{\"model\":\"slow-stream\",\"input\":\"leave %u\"}", run_tag);
     http(&r, "POST", &main_px, "/v1/responses", b, admin_h);
     ck_status(&r, "HIT");
     ck_assert_ptr_nonnull(strstr(r.body, "part0 part1"));
-    resp_free(&r);
+    cc_free(&r);
 }
 END_TEST
 
 START_TEST(test_responses_npm)
 {
-    ck_assert_msg(npm_ready(), "could not install the openai npm package into " NPM_DIR);
+    ck_assert_msg(proc_npm_ready(NPM_DIR, "openai", "openai@4", tmpdir),
+                  "could not install the openai npm package into " NPM_DIR);
     size_t before = fp_count(fp);
     json_object *j = run_node_script("responses_sdk.mjs", "responses");
     ck_assert_str_eq(js(j, "plain1", "status"), "MISS");

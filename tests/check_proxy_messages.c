@@ -5,6 +5,8 @@
  * this test into the build dir on first use). Judged by counts and
  * contents, never by time. */
 #include "fake_provider.h"
+#include "support/curlcmd.h"
+#include "support/proc.h"
 #include "support/testsrv.h"
 #include "llmc_config.h"
 
@@ -23,7 +25,6 @@
 
 #include <json-c/json.h>
 
-#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
 #define NPM_DIR LLMC_BUILD_ROOT "/tests/npm-anthropic"
 #define ADMIN_KEY "sk-proxy-admin-msg-0001"
 #define PROVIDER_KEY "sk-ant-provider-secret-0002"
@@ -35,126 +36,23 @@ static char px_url[64];
 static char tmpdir[256];
 static unsigned run_tag;
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, r;
-    char *b = malloc(cap);
-    while ((r = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n < 2)
-            b = realloc(b, cap *= 2);
-    }
-    fclose(f);
-    b[n] = '\0';
-    if (len)
-        *len = n;
-    return b;
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static int run(char *const argv[], const char *out_path, const char *err_path)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        close(fd);
-        if (err_path) {
-            fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* ------------------------------------------------------------------ */
 /* curl. */
 
-typedef struct resp {
-    int status;
-    char *headers;
-    char *body;
-} resp;
-
-static void resp_free(resp *r)
-{
-    free(r->headers);
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-static const char *hdr(const resp *r, const char *name)
-{
-    static char val[512];
-    size_t nl = strlen(name);
-    for (const char *p = r->headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t n = strcspn(v, "\r\n");
-            if (n >= sizeof val)
-                n = sizeof val - 1;
-            memcpy(val, v, n);
-            val[n] = '\0';
-            return val;
-        }
-    return NULL;
-}
-
 /* POST body to path with the extra header lines (NULL-terminated);
  * max_time: curl's --max-time (a client that gives up). */
-static int post_ex(resp *r, const char *path, const char *body, const char *const *headers,
+static int post_ex(cc_resp *r, const char *path, const char *body, const char *const *headers,
                    const char *max_time)
 {
-    static int seq;
-    char hfile[300], bfile[300], cfile[300], reqfile[300], url[256], data[320];
-    int n = ++seq;
-    snprintf(hfile, sizeof hfile, "%s/h%d", tmpdir, n);
-    snprintf(bfile, sizeof bfile, "%s/b%d", tmpdir, n);
-    snprintf(cfile, sizeof cfile, "%s/c%d", tmpdir, n);
-    snprintf(reqfile, sizeof reqfile, "%s/r%d", tmpdir, n);
+    char url[256];
     snprintf(url, sizeof url, "%s%s", px_url, path);
-    snprintf(data, sizeof data, "@%s", reqfile);
-    spit(reqfile, body);
-    char *argv[48] = {"curl", "-s", "-N", "-D", hfile, "-o", bfile, "-w", "%{http_code}",
-                      "--max-time", (char *)max_time, "--data-binary", data, "-H",
-                      "Content-Type: application/json"};
-    int a = 15;
-    for (int i = 0; headers && headers[i] && a < 44; i++) {
-        argv[a++] = "-H";
-        argv[a++] = (char *)headers[i];
-    }
-    argv[a++] = url;
-    argv[a] = NULL;
-    int rc = run(argv, cfile, NULL);
-    char *code = slurp(cfile, NULL);
-    r->status = code ? atoi(code) : 0;
-    free(code);
-    r->headers = slurp(hfile, NULL);
-    r->body = slurp(bfile, NULL);
-    if (!r->body)
-        r->body = strdup("");
-    return rc;
+    cc_call c;
+    cc_start(&c, tmpdir, "POST", url, body, headers, max_time);
+    cc_finish(&c, r);
+    return r->curl_exit;
 }
 
-static void post(resp *r, const char *path, const char *body, const char *const *headers)
+static void post(cc_resp *r, const char *path, const char *body, const char *const *headers)
 {
     ck_assert_int_eq(post_ex(r, path, body, headers, "30"), 0);
 }
@@ -197,14 +95,6 @@ static void slow_messages(fp_conn *c, const fp_request *req, void *ud)
     fp_stream_end(c);
 }
 
-#define ck_status(r, want)                                                                   \
-    do {                                                                                     \
-        const char *got_ = hdr((r), "x-llmcache-status");                                    \
-        ck_assert_msg(got_ && strcmp(got_, (want)) == 0, "x-llmcache-status %s, wanted %s "  \
-                      "(HTTP %d): %.400s", got_ ? got_ : "(none)", (want), (r)->status,      \
-                      (r)->body);                                                            \
-    } while (0)
-
 static const char *const admin_h[] = {"x-api-key: " ADMIN_KEY, "anthropic-version: 2023-06-01",
                                       NULL};
 
@@ -246,8 +136,7 @@ static void setup(void)
     ck_assert_int_eq(testsrv_mkdir(&px, "proxy-messages"), 0);
     px_port = testsrv_free_port();
     snprintf(px_url, sizeof px_url, "http://127.0.0.1:%d", px_port);
-    char cfg[400], text[2048];
-    snprintf(cfg, sizeof cfg, "%s/proxy.json", px.dir);
+    char text[2048];
     snprintf(text, sizeof text,
              "{\"listen\": \"127.0.0.1:%d\", \"cache\": \"local://\",\n"
              " \"client\": {\"max_retries\": 0},\n"
@@ -261,10 +150,7 @@ static void setup(void)
              " \"keys\": [{\"key\": \"" ADMIN_KEY "\"}],\n"
              " \"limits\": {\"threads\": 2, \"workers\": 8}}\n",
              px_port, fp_url(fp), fp_url(fp), fp_url(fp));
-    spit(cfg, text);
-    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
-    ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&px, px_port, 10000) == 0, "llmcache serve did not start");
+    ck_assert_msg(proc_serve(&px, px_port, text) == 0, "llmcache serve did not start");
 }
 
 static void teardown(void)
@@ -281,7 +167,7 @@ static void teardown(void)
 
 START_TEST(test_plain_and_stream)
 {
-    resp r;
+    cc_resp r;
     size_t before = fp_count(fp);
     const char *beta_h[] = {"x-api-key: " ADMIN_KEY, "anthropic-version: 2023-06-01",
                             "anthropic-beta: b-one", "anthropic-beta: b-two", NULL};
@@ -297,8 +183,8 @@ START_TEST(test_plain_and_stream)
     ck_assert_str_eq(fp_header_get(up, "anthropic-beta"), "b-one, b-two");
     ck_assert_str_eq(fp_header_get(up, "x-api-key"), PROVIDER_KEY);
     char key1[128];
-    snprintf(key1, sizeof key1, "%s", hdr(&r, "x-llmcache-key"));
-    resp_free(&r);
+    snprintf(key1, sizeof key1, "%s", cc_hdr(&r, "x-llmcache-key"));
+    cc_free(&r);
     /* The same betas in another order: the same entry; without /v1 and
      * with the SDK's ?beta=true. */
     const char *beta_h2[] = {"x-api-key: " ADMIN_KEY, "anthropic-version: 2023-06-01",
@@ -306,13 +192,13 @@ START_TEST(test_plain_and_stream)
     post(&r, "/messages?beta=true", BODY("", "curl hello"), beta_h2);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "HIT");
-    ck_assert_str_eq(hdr(&r, "x-llmcache-key"), key1);
+    ck_assert_str_eq(cc_hdr(&r, "x-llmcache-key"), key1);
     ck_assert_ptr_nonnull(strstr(r.body, "{\"cache\":true,"));
-    resp_free(&r);
+    cc_free(&r);
     /* Without the betas: another entry. */
     post(&r, "/v1/messages", BODY("", "curl hello"), admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 2);
 
     /* Streams: named events, no [DONE], miss then hit, then a plain hit. */
@@ -321,23 +207,23 @@ START_TEST(test_plain_and_stream)
     post(&r, "/v1/messages", BODY("\"stream\":true,", "curl stream"), admin_h);
     ck_assert_int_eq(r.status, 200);
     ck_status(&r, "MISS");
-    ck_assert_str_eq(hdr(&r, "Content-Type"), "text/event-stream");
+    ck_assert_str_eq(cc_hdr(&r, "Content-Type"), "text/event-stream");
     ck_assert_msg(sse_names(r.body, n1, sizeof n1), "%s", r.body);
     ck_assert_ptr_null(strstr(r.body, "[DONE]"));
     ck_assert_str_eq(n1, "message_start content_block_start ping content_block_delta "
                          "content_block_delta content_block_stop message_delta message_stop");
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("\"stream\":true,", "curl stream"), admin_h);
     ck_status(&r, "HIT");
     ck_assert_msg(sse_names(r.body, n2, sizeof n2), "%s", r.body);
     ck_assert_ptr_null(strstr(r.body, "[DONE]"));
     ck_assert_ptr_nonnull(strstr(n2, "message_start content_block_start ping content_block_delta"));
     ck_assert_ptr_nonnull(strstr(n2, "content_block_stop message_delta message_stop"));
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("", "curl stream"), admin_h);
     ck_status(&r, "HIT");
     ck_assert_ptr_nonnull(strstr(r.body, "echo: curl stream"));
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
 
     /* Not stored: no-store, caching off. */
@@ -345,13 +231,13 @@ START_TEST(test_plain_and_stream)
     const char *nostore[] = {"x-api-key: " ADMIN_KEY, "Cache-Control: no-store", NULL};
     post(&r, "/v1/messages", BODY("", "curl nostore"), nostore);
     ck_status(&r, "MISS-NOSTORE");
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("\"caching\":false,", "curl nostore"), admin_h);
     ck_status(&r, "BYPASS");
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("", "curl nostore"), admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 3);
 
     /* Metrics count the endpoint. */
@@ -360,8 +246,8 @@ START_TEST(test_plain_and_stream)
     snprintf(murl, sizeof murl, "%s/metrics", px_url);
     snprintf(mout, sizeof mout, "%s/metrics.txt", tmpdir);
     argv[4] = murl;
-    ck_assert_int_eq(run(argv, mout, NULL), 0);
-    char *m = slurp(mout, NULL);
+    ck_assert_int_eq(proc_run(argv, mout, NULL), 0);
+    char *m = proc_slurp(mout, NULL);
     ck_assert_ptr_nonnull(strstr(m, "llmcache_cache_hits_total{endpoint=\"messages\"} 3"));
     ck_assert_ptr_nonnull(strstr(m, "llmcache_requests_total{endpoint=\"messages\"} 9"));
     free(m);
@@ -370,7 +256,7 @@ END_TEST
 
 START_TEST(test_errors)
 {
-    resp r;
+    cc_resp r;
     /* Errors in the Messages API's shape. */
     post(&r, "/v1/messages", "{\"model\":\"claude-3-5-haiku-latest\",\"max_tokens\":5}", admin_h);
     ck_assert_int_eq(r.status, 400);
@@ -379,18 +265,18 @@ START_TEST(test_errors)
                           56) == 0,
                   "%s", r.body);
     ck_assert_ptr_nonnull(strstr(r.body, "messages"));
-    resp_free(&r);
+    cc_free(&r);
     const char *bad_key[] = {"x-api-key: sk-wrong", NULL};
     post(&r, "/v1/messages", BODY("", "curl err"), bad_key);
     ck_assert_int_eq(r.status, 401);
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"authentication_error\""));
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", "{\"model\":\"claude-x\",\"max_tokens\":5,\"messages\":[{\"role\":"
                              "\"user\",\"content\":\"q\"}]}",
          admin_h);
     ck_assert_int_eq(r.status, 404);
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"not_found_error\""));
-    resp_free(&r);
+    cc_free(&r);
     /* The provider's error with its status (529 overloaded), not stored. */
     size_t before = fp_count(fp);
     fp_push_reply(fp, 529, "application/json",
@@ -401,7 +287,7 @@ START_TEST(test_errors)
     ck_assert_int_eq(r.status, 529);
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"overloaded_error\""));
     ck_assert_ptr_null(strstr(r.body, PROVIDER_KEY));
-    resp_free(&r);
+    cc_free(&r);
     /* An error event mid-stream ends the stream with an error event;
      * nothing is stored. */
     fp_push_stream(fp, "text/event-stream",
@@ -416,15 +302,15 @@ START_TEST(test_errors)
     sse_names(r.body, names, sizeof names);
     ck_assert_str_eq(names, "message_start error");
     ck_assert_ptr_nonnull(strstr(r.body, "event: error\ndata: {\"type\":\"error\",\"error\":{"));
-    resp_free(&r);
+    cc_free(&r);
     /* An upstream cut likewise. */
     fp_cut_stream_next(fp, 2);
     post(&r, "/v1/messages", BODY("\"stream\":true,", "curl cut"), admin_h);
     ck_assert_ptr_nonnull(strstr(r.body, "event: error"));
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages", BODY("", "curl cut"), admin_h);
     ck_status(&r, "MISS");
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 4);
 }
 END_TEST
@@ -433,29 +319,29 @@ END_TEST
  * stored, the server goes on. */
 START_TEST(test_client_disconnect)
 {
-    resp r;
+    cc_resp r;
     size_t before = fp_count(fp);
     const char *b = "{\"model\":\"claude-slow\",\"max_tokens\":64,\"stream\":true,\"messages\":["
                     "{\"role\":\"user\",\"content\":\"leave early\"}]}";
     ck_assert_int_ne(post_ex(&r, "/v1/messages", b, admin_h, "0.5"), 0);
     ck_assert_ptr_nonnull(strstr(r.body, "event: message_start"));
     ck_assert_ptr_null(strstr(r.body, "message_stop"));
-    resp_free(&r);
+    cc_free(&r);
     /* The same request in full afterwards (it may wait for the first one
      * to give up): not a hit. */
     post(&r, "/v1/messages", b, admin_h);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_msg(strcmp(hdr(&r, "x-llmcache-status"), "MISS") == 0, "%s", r.body);
+    ck_assert_msg(strcmp(cc_hdr(&r, "x-llmcache-status"), "MISS") == 0, "%s", r.body);
     ck_assert_ptr_nonnull(strstr(r.body, "message_stop"));
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 2);
     char *argv[] = {"curl", "-s", "-H", "Authorization: Bearer " ADMIN_KEY, NULL, NULL};
     char murl[128], mout[300];
     snprintf(murl, sizeof murl, "%s/metrics", px_url);
     snprintf(mout, sizeof mout, "%s/metrics2.txt", tmpdir);
     argv[4] = murl;
-    ck_assert_int_eq(run(argv, mout, NULL), 0);
-    char *m = slurp(mout, NULL);
+    ck_assert_int_eq(proc_run(argv, mout, NULL), 0);
+    char *m = proc_slurp(mout, NULL);
     ck_assert_ptr_nonnull(strstr(m, "llmcache_client_aborts_total 1"));
     free(m);
 }
@@ -465,7 +351,7 @@ END_TEST
  * in the Messages shapes; what cannot be translated is a 400 naming it. */
 START_TEST(test_translated)
 {
-    resp r;
+    cc_resp r;
     size_t before = fp_count(fp);
     const char *b = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"messages\":[{\"role\":"
                     "\"user\",\"content\":\"curl translated\"}]}";
@@ -475,7 +361,7 @@ START_TEST(test_translated)
     ck_assert_str_eq(fp_last(fp)->path, "/v1/chat/completions");
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"message\""));
     ck_assert_ptr_nonnull(strstr(r.body, "curl translated"));
-    resp_free(&r);
+    cc_free(&r);
     const char *bs = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"stream\":true,\"messages\":"
                      "[{\"role\":\"user\",\"content\":\"curl translated\"}]}";
     post(&r, "/v1/messages", bs, admin_h);
@@ -483,7 +369,7 @@ START_TEST(test_translated)
     char names[1024];
     ck_assert(sse_names(r.body, names, sizeof names));
     ck_assert_ptr_nonnull(strstr(names, "message_start"));
-    resp_free(&r);
+    cc_free(&r);
     post(&r, "/v1/messages",
          "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"thinking\":{\"type\":\"enabled\","
          "\"budget_tokens\":1024},\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
@@ -491,28 +377,13 @@ START_TEST(test_translated)
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "\"type\":\"invalid_request_error\""));
     ck_assert_ptr_nonnull(strstr(r.body, "thinking"));
-    resp_free(&r);
+    cc_free(&r);
     ck_assert_uint_eq(fp_count(fp) - before, 1);
 }
 END_TEST
 
 /* ------------------------------------------------------------------ */
 /* The official SDK. */
-
-static int npm_ready(void)
-{
-    struct stat st;
-    if (stat(NPM_DIR "/node_modules/@anthropic-ai/sdk/package.json", &st) == 0)
-        return 1;
-    if (!testsrv_which("node") || !testsrv_which("npm"))
-        return 0;
-    mkdir(NPM_DIR, 0755);
-    /* Kept in the build dir: later runs need no network. */
-    char *argv[] = {"npm", "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
-                    "--no-save", "--loglevel=error", "@anthropic-ai/sdk", NULL};
-    int rc = testsrv_run(tmpdir, argv);
-    return rc == 0 && stat(NPM_DIR "/node_modules/@anthropic-ai/sdk/package.json", &st) == 0;
-}
 
 static const char *js(json_object *o, const char *a, const char *b)
 {
@@ -533,14 +404,12 @@ static const char *js(json_object *o, const char *a, const char *b)
 
 START_TEST(test_anthropic_sdk)
 {
-    ck_assert_msg(npm_ready(), "could not install the @anthropic-ai/sdk npm package into " NPM_DIR);
+    ck_assert_msg(proc_npm_ready(NPM_DIR, "@anthropic-ai/sdk", "@anthropic-ai/sdk", tmpdir),
+                  "could not install the @anthropic-ai/sdk npm package into " NPM_DIR);
     char script[300], out[300], err[300], tag[32];
     snprintf(script, sizeof script, "%s/messages_sdk.mjs", NPM_DIR);
     /* The script must sit next to node_modules for the import. */
-    char *src = slurp(LLMC_SOURCE_ROOT "/tests/proxy/messages_sdk.mjs", NULL);
-    ck_assert_ptr_nonnull(src);
-    spit(script, src);
-    free(src);
+    proc_copy(LLMC_SOURCE_ROOT "/tests/proxy/messages_sdk.mjs", script);
     snprintf(out, sizeof out, "%s/node.out", tmpdir);
     snprintf(err, sizeof err, "%s/node.err", tmpdir);
     snprintf(tag, sizeof tag, "%u", run_tag);
@@ -549,8 +418,8 @@ START_TEST(test_anthropic_sdk)
     setenv("TAG", tag, 1);
     size_t before = fp_count(fp);
     char *argv[] = {"node", script, NULL};
-    int rc = run(argv, out, err);
-    char *o = slurp(out, NULL), *e = slurp(err, NULL);
+    int rc = proc_run(argv, out, err);
+    char *o = proc_slurp(out, NULL), *e = proc_slurp(err, NULL);
     ck_assert_msg(rc == 0, "node failed (%d): %s %s", rc, o ? o : "", e ? e : "");
     json_object *j = json_tokener_parse(o);
     ck_assert_msg(j != NULL, "node printed no JSON: %s", o);
@@ -613,15 +482,12 @@ END_TEST
 START_TEST(test_clean_exit)
 {
     ck_assert_int_eq(kill(px.pid, SIGTERM), 0);
-    int st;
-    while (waitpid(px.pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    int rc = proc_wait(px.pid);
     px.pid = 0;
     char log[400];
     snprintf(log, sizeof log, "%s/proxy-messages.log", px.dir);
-    char *text = slurp(log, NULL);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "llmcache serve exited badly: %s",
-                  text ? text : "");
+    char *text = proc_slurp(log, NULL);
+    ck_assert_msg(rc == 0, "llmcache serve exited badly: %s", text ? text : "");
     ck_assert_msg(!text || (!strstr(text, "runtime error") && !strstr(text, "Sanitizer")),
                   "sanitizer report in the server log: %s", text);
     free(text);

@@ -6,6 +6,7 @@
  * the entry upstream once, then HIT. Real redis-server and the fake
  * provider on loopback ports the test picks; requests through libcurl. */
 #include "fake_provider.h"
+#include "support/proxyproc.h"
 #include "support/redissrv.h"
 #include "support/testsrv.h"
 #include "llmc_config.h"
@@ -19,85 +20,17 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
-
 static fp_server *fp;
 static redissrv rs;
 static testsrv px;
 static int px_port;
 
-typedef struct reply {
-    long status;
-    char body[16384];
-    size_t len;
-    char xstatus[64];
-    char warning[128];
-    char age[32];
-} reply;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t k = sz * n, room = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = 0;
-    return sz * n;
-}
-
-/* Header `name` ("x-llmcache-status:") into out when line p is it. */
-static void take(const char *p, size_t k, const char *name, char *out, size_t outsz)
-{
-    size_t nl = strlen(name);
-    if (k <= nl || strncasecmp(p, name, nl) != 0)
-        return;
-    const char *v = p + nl;
-    while (*v == ' ')
-        v++;
-    size_t vl = (size_t)(p + k - v);
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
-        vl--;
-    snprintf(out, outsz, "%.*s", (int)vl, v);
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t k = sz * n;
-    take(p, k, "x-llmcache-status:", r->xstatus, sizeof r->xstatus);
-    take(p, k, "warning:", r->warning, sizeof r->warning);
-    take(p, k, "age:", r->age, sizeof r->age);
-    return k;
-}
-
 /* One request with an optional extra header; 0 if it completed at the
  * HTTP level. */
-static int request(const char *path, const char *body, const char *header, reply *r)
+static int request(const char *path, const char *body, const char *header, px_reply *r)
 {
-    memset(r, 0, sizeof *r);
-    CURL *h = curl_easy_init();
-    if (!h)
-        return -1;
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", px_port, path);
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    if (header)
-        hd = curl_slist_append(hd, header);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return cc == CURLE_OK ? 0 : -1;
+    const char *hd[] = {header, NULL};
+    return px_request(px_port, path, body, hd, 30, r, NULL);
 }
 
 static char *chat(const char *text, int stream, char *buf, size_t n)
@@ -126,28 +59,12 @@ static void setup(void)
     fp = fp_start();
     ck_assert_ptr_nonnull(fp);
     ck_assert_msg(redissrv_start(&rs, REDISSRV_TCP) == 0, "redis-server did not start");
-    ck_assert_int_eq(testsrv_mkdir(&px, "stale-proxy"), 0);
-    px_port = testsrv_free_port();
-    char cfg[400], text[4096];
-    snprintf(cfg, sizeof cfg, "%s/proxy.json", px.dir);
     /* Entries are fresh for 1 s and kept 10 min past that for
      * stale-if-error; no retries, so a fault is one upstream request. */
-    snprintf(text, sizeof text,
-             "{\"listen\": \"127.0.0.1:%d\",\n"
-             " \"cache\": {\"url\": \"%s\", \"options\": {\"ttl\": 1, "
-             "\"stale_if_error\": 600}},\n"
-             " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
-             " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
-             "\"api_base\": \"%s/v1\", \"api_key\": \"sk-test-provider\"}],\n"
-             " \"limits\": {\"threads\": 4, \"workers\": 16}}\n",
-             px_port, rs.url, fp_url(fp));
-    FILE *f = fopen(cfg, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
-    ck_assert_int_eq(testsrv_spawn(&px, argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&px, px_port, 10000) == 0, "llmcache serve did not start");
+    char api[256];
+    snprintf(api, sizeof api, "%s/v1", fp_url(fp));
+    px_conf c = {rs.url, "\"ttl\": 1, \"stale_if_error\": 600", api, 4, 16, NULL};
+    ck_assert_msg(px_start(&px, "stale-proxy", &c, &px_port) == 0, "llmcache serve did not start");
 }
 
 static void teardown(void)
@@ -162,14 +79,14 @@ static void teardown(void)
  * measurement). */
 static void store_then_expire(const char *body, const char *header)
 {
-    reply r;
+    px_reply r;
     ck_assert_int_eq(request("/v1/chat/completions", body, header, &r), 0);
     ck_assert_msg(r.status == 200, "HTTP %ld: %s", r.status, r.body);
     ck_assert_str_eq(r.xstatus, "MISS");
     usleep(1300 * 1000);
 }
 
-static void assert_stale(const reply *r, const char *content)
+static void assert_stale(const px_reply *r, const char *content)
 {
     ck_assert_msg(r->status == 200, "HTTP %ld: %s", r->status, r->body);
     ck_assert_str_eq(r->xstatus, "STALE");
@@ -183,7 +100,7 @@ START_TEST(t_provider_fails_while_stale)
     char b[512];
     const char *body = chat("stale if error", 0, b, sizeof b);
     store_then_expire(body, NULL);
-    reply r;
+    px_reply r;
     fp_fail_next(fp, 1, 500, -1);
     ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
     assert_stale(&r, "echo: stale if error");
@@ -228,7 +145,7 @@ START_TEST(t_past_window)
     char b[512];
     const char *body = chat("too old", 0, b, sizeof b);
     store_then_expire(body, NULL);
-    reply r;
+    px_reply r;
     fp_fail_next(fp, 1, 429, 0);
     ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
     ck_assert_str_eq(r.xstatus, "STALE");
@@ -244,7 +161,7 @@ END_TEST
 typedef struct swr_arg {
     const char *body;
     const char *header;
-    reply r;
+    px_reply r;
     int rc;
 } swr_arg;
 
@@ -313,7 +230,7 @@ START_TEST(t_stale_while_revalidate)
     }
     ck_assert_int_ge(stale, 1);
     /* The refresh lands in the background: poll (bounded) for the HIT. */
-    reply r;
+    px_reply r;
     int hit = 0;
     for (int i = 0; i < 100 && !hit; i++) {
         ck_assert_int_eq(request("/v1/chat/completions", body,

@@ -10,6 +10,7 @@
  * generous limits that a hang would exceed. */
 #include "client_test_util.h"
 #include "llmc_config.h"
+#include "support/proxyproc.h"
 #include "support/redissrv.h"
 #include "support/testsrv.h"
 #if LLMC_HAVE_REDIS
@@ -28,8 +29,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
-#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
 
 static fp_server *fp;
 static char base_v1[128];
@@ -500,95 +499,22 @@ static void proxy_start_cfg(proxy *p, const char *name, const char *cache_url,
                             const char *cache_opts, const char *extra)
 {
     memset(p, 0, sizeof *p);
-    ck_assert_int_eq(testsrv_mkdir(&p->srv, name), 0);
-    p->port = testsrv_free_port();
-    char cfg[400], text[4096];
-    snprintf(cfg, sizeof cfg, "%s/proxy.json", p->srv.dir);
-    snprintf(text, sizeof text,
-             "{\"listen\": \"127.0.0.1:%d\",\n"
-             " \"cache\": {\"url\": \"%s\", \"options\": {\"ttl\": 3600%s%s}},\n"
-             " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
-             " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
-             "\"api_base\": \"%s\", \"api_key\": \"sk-test-provider\"}],\n"
-             " \"limits\": {\"threads\": 4, \"workers\": 32}%s}\n",
-             p->port, cache_url, cache_opts ? ", " : "", cache_opts ? cache_opts : "", base_v1,
-             extra);
-    FILE *f = fopen(cfg, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
-    ck_assert_int_eq(testsrv_spawn(&p->srv, argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&p->srv, p->port, 10000) == 0, "llmcache serve did not start");
-}
-
-typedef struct reply {
-    long status;
-    char body[65536]; /* /metrics is long */
-    size_t len;
-    char xstatus[64];
-    int coalesced;
-} reply;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t k = sz * n, room = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = 0;
-    return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t k = sz * n;
-    static const char name[] = "x-llmcache-status:";
-    if (k > sizeof name && strncasecmp(p, name, sizeof name - 1) == 0) {
-        const char *v = p + sizeof name - 1;
-        while (*v == ' ')
-            v++;
-        size_t vl = (size_t)(p + k - v);
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
-            vl--;
-        snprintf(r->xstatus, sizeof r->xstatus, "%.*s", (int)vl, v);
-    }
-    if (k >= 26 && strncasecmp(p, "x-llmcache-coalesced: true", 26) == 0)
-        r->coalesced = 1;
-    return k;
+    char opts[256];
+    snprintf(opts, sizeof opts, "\"ttl\": 3600%s%s", cache_opts ? ", " : "",
+             cache_opts ? cache_opts : "");
+    px_conf c = {cache_url, opts, base_v1, 4, 32, extra};
+    ck_assert_msg(px_start(&p->srv, name, &c, &p->port) == 0, "llmcache serve did not start");
 }
 
 /* One request; 0 if it completed at the HTTP level. */
-static int request(int port, const char *path, const char *body, reply *r)
+static int request(int port, const char *path, const char *body, px_reply *r)
 {
-    memset(r, 0, sizeof *r);
-    CURL *h = curl_easy_init();
-    if (!h)
-        return -1;
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return cc == CURLE_OK ? 0 : -1;
+    return px_request(port, path, body, NULL, 60, r, NULL);
 }
 
 static long long metric(int port, const char *name)
 {
-    reply r;
+    px_reply r;
     ck_assert_int_eq(request(port, "/metrics", NULL, &r), 0);
     char pat[160];
     snprintf(pat, sizeof pat, "\n%s ", name);
@@ -602,7 +528,7 @@ typedef struct client_job {
     pthread_barrier_t *go;
     int rc;
     uint64_t ms;
-    reply r;
+    px_reply r;
 } client_job;
 
 static void *client_main(void *p)
@@ -730,7 +656,7 @@ START_TEST(t_proxy_leader_killed)
     ck_assert_int_ne(j[0].rc, 0); /* its client lost the connection */
     fp_set_delay_ms(fp, 0);
     uint64_t t0 = now_ms();
-    reply r;
+    px_reply r;
     ck_assert_int_eq(request(b.port, "/v1/chat/completions", CHAT("the leader dies"), &r), 0);
     uint64_t took = now_ms() - t0;
     ck_assert_int_eq(r.status, 200);
@@ -753,7 +679,7 @@ START_TEST(t_proxy_redis_paused)
 {
     proxy a;
     proxy_start(&a, "replica-paused", rs.url, "\"timeout_ms\": 300, \"breaker_threshold\": 1000");
-    reply r;
+    px_reply r;
     ck_assert_int_eq(request(a.port, "/v1/chat/completions", CHAT("warm"), &r), 0);
     ck_assert_str_eq(r.xstatus, "MISS");
     fp_set_delay_ms(fp, 200);

@@ -4,6 +4,7 @@
  * namespace flush through one proxy reaches the other's tier. Real
  * redis-server and the fake provider on loopback ports the test picks. */
 #include "fake_provider.h"
+#include "support/proxyproc.h"
 #include "support/redissrv.h"
 #include "support/testsrv.h"
 #include "llmc_config.h"
@@ -16,103 +17,34 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define SERVE LLMC_BUILD_ROOT "/cli/llmcache"
-
 static fp_server *fp;
 static redissrv rs;
 static testsrv px[2];
 static int px_port[2];
 
-typedef struct reply {
-    long status;
-    char body[65536];
-    size_t len;
-    char xstatus[64];
-} reply;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t k = sz * n, room = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = 0;
-    return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t k = sz * n;
-    static const char name[] = "x-llmcache-status:";
-    if (k > sizeof name && strncasecmp(p, name, sizeof name - 1) == 0) {
-        const char *v = p + sizeof name - 1;
-        while (*v == ' ')
-            v++;
-        size_t vl = (size_t)(p + k - v);
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
-            vl--;
-        snprintf(r->xstatus, sizeof r->xstatus, "%.*s", (int)vl, v);
-    }
-    return k;
-}
-
 /* One request to proxy i (body NULL: GET), in namespace exp1. */
-static void request(int i, const char *path, const char *body, reply *r)
+static void request(int i, const char *path, const char *body, px_reply *r)
 {
-    memset(r, 0, sizeof *r);
-    CURL *h = curl_easy_init();
-    ck_assert_ptr_nonnull(h);
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", px_port[i], path);
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    hd = curl_slist_append(hd, "x-llmcache-namespace: exp1");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    ck_assert_msg(cc == CURLE_OK, "%s: %s", url, curl_easy_strerror(cc));
+    static const char *const hd[] = {"x-llmcache-namespace: exp1", NULL};
+    const char *err;
+    ck_assert_msg(px_request(px_port[i], path, body, hd, 30, r, &err) == 0, "127.0.0.1:%d%s: %s",
+                  px_port[i], path, err);
 }
 
 static void proxy_start(int i, const char *cache_url)
 {
     char name[32];
     snprintf(name, sizeof name, "tier-proxy%d", i);
-    ck_assert_int_eq(testsrv_mkdir(&px[i], name), 0);
-    px_port[i] = testsrv_free_port();
-    char cfg[400], text[4096];
-    snprintf(cfg, sizeof cfg, "%s/proxy.json", px[i].dir);
-    snprintf(text, sizeof text,
-             "{\"listen\": \"127.0.0.1:%d\",\n"
-             " \"cache\": {\"url\": \"%s\", \"options\": {\"ttl\": 3600, \"l1_ttl\": 600}},\n"
-             " \"client\": {\"max_retries\": 0, \"timeout_ms\": 20000},\n"
-             " \"models\": [{\"name\": \"gpt-4o-mini\", \"provider\": \"openai\", "
-             "\"api_base\": \"%s/v1\", \"api_key\": \"sk-test-provider\"}],\n"
-             " \"limits\": {\"threads\": 2, \"workers\": 4}}\n",
-             px_port[i], cache_url, fp_url(fp));
-    FILE *f = fopen(cfg, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    char *argv[] = {SERVE, "serve", "--config", cfg, NULL};
-    ck_assert_int_eq(testsrv_spawn(&px[i], argv), 0);
-    ck_assert_msg(testsrv_wait_tcp(&px[i], px_port[i], 10000) == 0, "llmcache serve did not start");
+    char api[256];
+    snprintf(api, sizeof api, "%s/v1", fp_url(fp));
+    px_conf c = {cache_url, "\"ttl\": 3600, \"l1_ttl\": 600", api, 2, 4, NULL};
+    ck_assert_msg(px_start(&px[i], name, &c, &px_port[i]) == 0, "llmcache serve did not start");
 }
 
 /* A metric's value from proxy i's /metrics, -1 when absent. */
 static double metric(int i, const char *name)
 {
-    reply r;
+    px_reply r;
     request(i, "/metrics", NULL, &r);
     ck_assert_int_eq(r.status, 200);
     char pat[200];
@@ -163,7 +95,7 @@ START_TEST(t_two_proxies_share_redis)
             usleep(10000);
     ck_assert(metric(0, "llmcache_l1_live") == 1 && metric(1, "llmcache_l1_live") == 1);
 
-    reply r;
+    px_reply r;
     request(0, "/v1/chat/completions", BODY, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.xstatus, "MISS");
