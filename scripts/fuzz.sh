@@ -8,7 +8,7 @@
 #   -n RUNS     run each harness for this many executions (with -t: until
 #               the first of the two)
 #   HARNESS     names (fastkey canon url envelope sse responses provider
-#               messages client proxy); default: all that were built
+#               messages client proxy semantic); default: all of them
 #
 # Inputs found are kept in build-fuzz/fuzz-corpus/<harness> (seeded from
 # tests/fuzz/corpus and tests/fuzz/regress); a crash or mismatch is saved
@@ -33,7 +33,7 @@ B=build-fuzz
 if [ -d "$B" ]; then meson setup --reconfigure "$B" >/dev/null || exit 1
 else CC=clang meson setup "$B" -Dfuzz=enabled -Db_lundef=false -Dtests=disabled >/dev/null || exit 1
 fi
-harnesses=${*:-fastkey canon url envelope sse responses provider messages client proxy}
+harnesses=${*:-fastkey canon url envelope sse responses provider messages client proxy semantic}
 targets=""
 for h in $harnesses; do targets="$targets tests/fuzz/fuzz-$h"; done
 ninja -C "$B" $targets >/dev/null || { ninja -C "$B" $targets; exit 1; }
@@ -46,6 +46,9 @@ for h in $harnesses; do
   exe=$B/tests/fuzz/fuzz-$h
   [ -x "$exe" ] || { echo "fuzz.sh: $exe was not built" >&2; fail=1; continue; }
   case $h in fastkey|canon|client) dict=json ;; *) dict=$h ;; esac
+  # semantic's inputs are binary records and vectors: no dictionary.
+  dictopt=""
+  [ -f "tests/fuzz/dict/$dict.dict" ] && dictopt="-dict=tests/fuzz/dict/$dict.dict"
   work=$B/fuzz-corpus/$h
   art=$B/fuzz-artifacts/$h
   mkdir -p "$work" "$art"
@@ -64,7 +67,7 @@ for h in $harnesses; do
   [ -z "$limit" ] && limit="-max_total_time=600"
   log=$B/fuzz-$h.log
   nice -n "${FUZZ_NICE:-10}" "$exe" $limit -print_final_stats=1 -max_len="${FUZZ_MAX_LEN:-4096}" -timeout=30 \
-    -dict="tests/fuzz/dict/$dict.dict" -artifact_prefix="$art/" $quiet "$work" $seeds >"$log" 2>&1
+    $dictopt -artifact_prefix="$art/" $quiet "$work" $seeds >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
