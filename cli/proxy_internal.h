@@ -192,6 +192,35 @@ static inline uint64_t px_now_ns(void)
 
 /* HTTP glue (proxy_http.c). */
 void px_preq_unref(preq *r);
+
+/* The request head (proxy_head.c). */
+/* Request framing a front end and this server could read differently
+ * (request smuggling) is refused before the request is accepted:
+ * repeated differing Content-Length lines, Content-Length beside
+ * Transfer-Encoding, a header name that is not an HTTP token
+ * ("Content-Length : 5", which libmicrohttpd would otherwise keep as an
+ * unknown header and then run the body as the next request), and folded
+ * (obs-fold) lines. libmicrohttpd 0.9.75 takes a folded line by appending
+ * it to the header's *name*, so a fold shows as a name with white space
+ * or ':' in it ("X-A: 1\r\n Content-Length: 5"), or as a name that
+ * extends one of the headers that frame or control a request
+ * ("Content-Length: 0\r\n 93" arrives as "Content-Length93"). A
+ * one-word fold of some other header only renames that header, which
+ * nothing here reads. */
+typedef struct px_framing {
+    int n_cl, cl_differ, n_te, bad_name;
+    const char *cl;
+    const char *bad; /* the offending name */
+    size_t url, headers; /* the head's sizes: URL with its query, header lines */
+    unsigned seen;       /* bits: which of read_headers are present */
+} px_framing;
+
+/* Reads the head into f (sizes, framing headers, which of the headers
+ * the proxy reads are present); NULL when the framing is sound, else
+ * what is wrong (a constant, or written into buf). */
+const char *px_bad_framing(struct MHD_Connection *conn, const char *url, px_framing *f,
+                           char *buf, size_t bufsz);
+/* A header's value (the first line); NULL when absent. */
 const char *px_header(preq *r, const char *name);
 /* Every line of a request header joined with ", " (as HTTP combines
  * repeated lines) into out; returns the number of lines (0: absent). */
@@ -205,6 +234,11 @@ const char *px_header_single(preq *r, const char *name, int *answered);
  * PX_API_HEADERS buffers the caller frees. */
 #define PX_API_HEADERS 4
 int px_api_headers(preq *r, const char **names_values, llmc_buf *bufs);
+
+/* The API keys (proxy_auth.c): 0 when the request may go on (r->tenant
+ * set when keys are configured), -1 when a 401 (or a 400 for repeated
+ * credentials) was queued. */
+int px_authenticate(preq *r);
 
 /* answers: errors, headers, results from workers (proxy_reply.c). */
 int px_status_for(const llmc_err *e);

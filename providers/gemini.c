@@ -8,6 +8,11 @@
  * cannot leak through logged URLs. {version} is the api_version
  * ("v1beta" by default).
  *
+ * One file past 800 lines on purpose: the request side (contents, tools,
+ * schemas, generation config), the answer side (parts, usage, finish
+ * reasons, errors), streams and embeddings all share the parts and
+ * error mappings; split, each half would need the other's helpers.
+ *
  * Translation only; docs/providers.md lists what is and is not
  * translated. */
 #include "adapters.h"

@@ -1,5 +1,9 @@
 /* memcached backend (libmemcached 1.1).
  *
+ * One file past 800 lines on purpose: the handle pool, key mapping,
+ * namespace generations, leases and every operation work on one
+ * private context; splitting them would export that context's guts.
+ *
  * URL: memcached://[user:password@]host[:port][,host[:port]...][?options]
  *
  * Design notes:

@@ -1,5 +1,10 @@
 /* SQLite backend: a persistent, embedded cache in one file.
  *
+ * One file past 800 lines on purpose: schema, retry loop, eviction,
+ * operations and the integrity check/salvage all use one connection's
+ * prepared statements under one mutex; split, they would share that
+ * state through a private header for no gain in clarity.
+ *
  * URL: sqlite:///absolute/path.db, sqlite://relative/path.db, sqlite://:memory:
  *
  * Design notes:
