@@ -178,8 +178,8 @@ llmc_status llmc__compute_key(llmc_client *c, const llmc__calltype *ct, json_obj
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     }
     json_object *kreq = NULL;
-    if (ct->fmt && ct->fmt->key_request && !item) {
-        llmc_status kst = ct->fmt->key_request(req, ctl, &kreq, err);
+    if (ct->key_request && !item) {
+        llmc_status kst = ct->key_request(req, ctl, &kreq, err);
         if (kst != LLMC_OK) {
             llmc_buf_free(&nsbuf);
             return kst;
@@ -321,7 +321,7 @@ static llmc_status prepare_view(llmc_call *k, const llmc__jv *root, const llmc__
     if (k->ct->never_cached && (k->bypass = k->ct->never_cached(root)) != NULL)
         k->caching = 0;
     if (root->d) {
-        if (k->ct->per_item || (k->ct->fmt && k->ct->fmt->key_request))
+        if (k->ct->per_item || k->ct->key_request)
             return LLMC_ENOTSUP;
         if (!k->caching)
             return LLMC_OK;
@@ -644,8 +644,7 @@ llmc_status llmc_call_lookup(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_resp
     llmc_status st = LLMC_OK;
     if (cb) {
         json_object *ro = llmc_response_json(r);
-        st = ro ? (k->ct->replay ? k->ct->replay(ro, cb, ud, err)
-                                 : llmc__replay_as(k->ct->type, ro, cb, ud, err))
+        st = ro ? llmc__replay_as(k->ct->type, ro, cb, ud, err)
                 : llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable");
     }
     if (st != LLMC_OK || !out)
@@ -722,10 +721,8 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
     uint64_t t0 = llmc_mono_ns();
     llmc_chunk_cb ucb = tapped ? llmc__stale_tap_cb : cb;
     void *uud = tapped ? (void *)&tap : ud;
-    const llmc__callfmt *fmt = k->ct->fmt;
-    st = fmt && fmt->upstream
-             ? fmt->upstream(k, &rt, ucb, uud, &resp, &attempts, err)
-         : k->ct->upstream
+    rt.api_headers = (const char *const *)k->ctl.api_headers;
+    st = k->ct->upstream
              ? k->ct->upstream(k->c, k->obj, &rt, ucb, uud, &resp, &attempts, err)
              : llmc__call_upstream(k->c, k->ct->type, k->obj, NULL, &rt, ucb, uud, &resp,
                                    &attempts, err);
@@ -746,9 +743,7 @@ llmc_status llmc_call_execute(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_res
         r->call = k->ct->type;
         /* A stream is complete only when the provider said each choice
          * finished; an end marker alone is not enough. */
-        int storable = fmt && fmt->storable
-                           ? fmt->storable(resp) && (!cb || !fmt->finished || fmt->finished(resp))
-                       : k->ct->storable ? k->ct->storable(resp, cb != NULL)
+        int storable = k->ct->storable ? k->ct->storable(resp, cb != NULL)
                                          : llmc__response_storable(k->ct->type, resp) &&
                                                (!cb || llmc__response_finished(resp));
         if (k->caching && !k->ctl.no_store && storable) {

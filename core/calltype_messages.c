@@ -145,8 +145,8 @@ static json_object *beta_list(const char *v)
     return arr;
 }
 
-static llmc_status msg_key_request(json_object *req, const llmc__controls *ctl,
-                                   json_object **out, llmc_err *err)
+llmc_status llmc__messages_key_request(json_object *req, const llmc__controls *ctl,
+                                       json_object **out, llmc_err *err)
 {
     json_object *k = json_object_new_object();
     if (!k)
@@ -195,19 +195,17 @@ static int on_chat_chunk(void *ud, struct json_object *chunk)
     return llmc__msg_conv_chunk(x->cv, chunk);
 }
 
-static llmc_status msg_upstream(llmc_call *k, const llmc__route *rt, llmc_chunk_cb cb, void *ud,
-                                json_object **out, int *attempts, llmc_err *err)
+llmc_status llmc__messages_upstream(llmc_client *c, json_object *req, const llmc__route *rt,
+                                    llmc_chunk_cb cb, void *ud, json_object **out,
+                                    int *attempts, llmc_err *err)
 {
     *out = NULL;
-    if (rt->exec->flags & LLMC_PROVIDER_MESSAGES) {
-        llmc__route r2 = *rt;
-        r2.api_headers = (const char *const *)k->ctl.api_headers;
-        return llmc__call_upstream(k->c, LLMC_CALL_MESSAGES, k->obj, NULL, &r2, cb, ud, out,
-                                   attempts, err);
-    }
+    if (rt->exec->flags & LLMC_PROVIDER_MESSAGES)
+        return llmc__call_upstream(c, LLMC_CALL_MESSAGES, req, NULL, rt, cb, ud, out, attempts,
+                                   err);
     /* Any other chat provider: through its chat adapter. */
     json_object *chat = NULL;
-    llmc_status st = llmc__msg_to_chat(k->obj, rt->exec->hdr.name, &chat, err);
+    llmc_status st = llmc__msg_to_chat(req, rt->exec->hdr.name, &chat, err);
     if (st != LLMC_OK)
         return st;
     conv_ctx x = {NULL};
@@ -216,8 +214,10 @@ static llmc_status msg_upstream(llmc_call *k, const llmc__route *rt, llmc_chunk_
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     }
     json_object *resp = NULL;
-    st = llmc__call_upstream(k->c, LLMC_CALL_CHAT, chat, NULL, rt, cb ? on_chat_chunk : NULL, &x,
-                             &resp, attempts, err);
+    llmc__route chat_rt = *rt;
+    chat_rt.api_headers = NULL; /* the Messages API's own, not chat's */
+    st = llmc__call_upstream(c, LLMC_CALL_CHAT, chat, NULL, &chat_rt, cb ? on_chat_chunk : NULL,
+                             &x, &resp, attempts, err);
     json_object_put(chat);
     if (st == LLMC_OK)
         st = llmc__msg_from_chat(resp, out, err);
@@ -233,34 +233,28 @@ static llmc_status msg_upstream(llmc_call *k, const llmc__route *rt, llmc_chunk_
 
 /* ------------------------------------------------------------------ */
 
-static void *asm_new(void)
+/* A streamed answer is stored only when the stream said why it stopped. */
+int llmc__messages_storable(json_object *resp, int streamed)
+{
+    return llmc__msg_storable(resp) && (!streamed || llmc__msg_finished(resp));
+}
+
+void *llmc__messages_asm_new(void)
 {
     return llmc__msg_asm_new();
 }
 
-static llmc_status asm_add(void *a, json_object *ev)
+llmc_status llmc__messages_asm_add(void *a, json_object *ev)
 {
     return llmc__msg_asm_add(a, ev);
 }
 
-static json_object *asm_result(void *a)
+json_object *llmc__messages_asm_result(void *a)
 {
     return llmc__msg_asm_result(a);
 }
 
-static void asm_free(void *a)
+void llmc__messages_asm_free(void *a)
 {
     llmc__msg_asm_free(a);
 }
-
-const llmc__callfmt llmc__messages_fmt = {
-    asm_new,
-    asm_add,
-    asm_result,
-    asm_free,
-    llmc__msg_replay,
-    llmc__msg_storable,
-    llmc__msg_finished,
-    msg_upstream,
-    msg_key_request,
-};

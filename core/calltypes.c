@@ -7,6 +7,7 @@
  * row. */
 #include "client_internal.h"
 #include "calltype_responses.h"
+#include "messages.h"
 
 #include <string.h>
 
@@ -53,11 +54,13 @@ static const llmc__calltype rows[] = {
      validate_embedding, 1, LLMC__HIT_MERGE, 0, embed_paths, "embeddings"},
     {LLMC_CALL_RESPONSES, "responses", "response", LLMC_PROVIDER_CHAT, llmc__responses_validate,
      0, LLMC__HIT_SPLICE, 1, llmc__responses_paths, "responses", llmc__responses_never_cached,
-     llmc__responses_key_excluded, llmc__responses_upstream, llmc__responses_replay,
+     llmc__responses_key_excluded, llmc__responses_upstream, llmc__responses_replay_sink,
      llmc__responses_storable, 1},
     {LLMC_CALL_MESSAGES, "messages", "messages", LLMC_PROVIDER_CHAT, llmc__validate_messages,
-     0, LLMC__HIT_SPLICE, 1, messages_paths, "messages", NULL, NULL, NULL, NULL, NULL, 1,
-     messages_headers, &llmc__messages_fmt},
+     0, LLMC__HIT_SPLICE, 1, messages_paths, "messages", NULL, NULL, llmc__messages_upstream,
+     llmc__msg_replay, llmc__messages_storable, 1, messages_headers, llmc__messages_key_request,
+     llmc__messages_asm_new, llmc__messages_asm_add, llmc__messages_asm_result,
+     llmc__messages_asm_free},
 };
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t)

@@ -126,32 +126,6 @@ typedef enum llmc__hit_mark {
 
 typedef struct llmc_call llmc_call;
 
-/* What a call type does differently from chat, beyond validation. Every
- * member may be NULL: the chat behaviour then applies (chunks of
- * core/stream.c, llmc__call_upstream with the request as it is, the key
- * over the request as it is). */
-typedef struct llmc__callfmt {
-    /* Streams: assemble the events a miss streams into the answer that
-     * is stored (add: LLMC_ENOMEM only is fatal; result: NULL when there
-     * is nothing), and replay a stored answer as events. */
-    void *(*asm_new)(void);
-    llmc_status (*asm_add)(void *a, json_object *ev);
-    json_object *(*asm_result)(void *a);
-    void (*asm_free)(void *a);
-    llmc_status (*replay)(json_object *resp, llmc_chunk_sink sink, void *ud);
-    /* May this answer be stored; did this streamed answer finish. */
-    int (*storable)(json_object *resp);
-    int (*finished)(json_object *resp);
-    /* The provider call: *out = the answer in the call type's own shape;
-     * cb receives its events as they arrive. */
-    llmc_status (*upstream)(llmc_call *k, const llmc__route *rt, llmc_chunk_cb cb, void *ud,
-                            json_object **out, int *attempts, llmc_err *err);
-    /* The object the key strategy sees (a new reference), built from the
-     * request and the call's controls (its API headers). */
-    llmc_status (*key_request)(json_object *req, const llmc__controls *ctl, json_object **out,
-                               llmc_err *err);
-} llmc__callfmt;
-
 typedef struct llmc__calltype {
     llmc_call_type type;
     const char *name;          /* llmc_call_type_name */
@@ -169,34 +143,60 @@ typedef struct llmc__calltype {
     /* The proxy's paths for this call type (NULL-terminated). */
     const char *const *paths;
     const char *label;         /* metric label */
-    /* Optional hooks (NULL = the chat behaviour), for call types whose
-     * wire format is not chat's. */
+    /* Optional hooks, for call types whose wire format is not chat's.
+     * Each may be NULL: chat's behaviour then applies. */
     /* The member that makes a request depend on state the provider holds
      * (never cached: a BYPASS), or NULL. */
     const char *(*never_cached)(const llmc__jv *root);
     /* Request members left out of the key besides the common ones. */
     const char *const *key_excluded;
-    /* Call the provider (instead of llmc__call_upstream). */
+    /* Call the provider (instead of llmc__call_upstream): *out = the
+     * answer in the call type's own shape; cb receives its events as they
+     * arrive. rt->api_headers carries the call's API headers. Used by
+     * execute and by the background refresh. */
     llmc_status (*upstream)(llmc_client *c, json_object *req, const llmc__route *rt,
                             llmc_chunk_cb cb, void *ud, json_object **out, int *attempts,
                             llmc_err *err);
-    /* Replay a stored answer to cb as this API's stream events. */
-    llmc_status (*replay)(json_object *resp, llmc_chunk_cb cb, void *ud, llmc_err *err);
-    /* Worth storing (complete, not failed); streamed: it came as a stream. */
+    /* Replay a stored answer as this API's stream events (the sink
+     * borrows each; LLMC_ENOMEM, LLMC_EINVAL for a non-object). Every
+     * replay (hit, stale answer, llmc_response_replay, an adapter that
+     * could not stream) goes through llmc__replay_as, which reads this. */
+    llmc_status (*replay)(json_object *resp, llmc_chunk_sink sink, void *ud);
+    /* Worth storing (complete, not failed); streamed: it came as a
+     * stream, and must have finished. */
     int (*storable)(json_object *resp, int streamed);
     /* Stream events are sent as SSE "event: <type>" lines, no [DONE]. */
     int typed_events;
     /* Request headers that are part of the request (NULL-terminated;
      * NULL = none): llmc_call_opts.api_headers may name only these. */
     const char *const *headers;
-    const llmc__callfmt *fmt;  /* the llmc__callfmt hooks; NULL: chat's */
+    /* The object the key strategy sees (a new reference), built from the
+     * request and the call's controls (its API headers). */
+    llmc_status (*key_request)(json_object *req, const llmc__controls *ctl, json_object **out,
+                               llmc_err *err);
+    /* Assemble the events llmc__call_upstream streams into the answer
+     * that is stored (add: LLMC_ENOMEM only is fatal; result: NULL when
+     * there is nothing). All four or none. */
+    void *(*asm_new)(void);
+    llmc_status (*asm_add)(void *a, json_object *ev);
+    json_object *(*asm_result)(void *a);
+    void (*asm_free)(void *a);
 } llmc__calltype;
 
 /* A member name the call type keeps out of the key (keys.c). */
 int llmc__calltype_key_excluded(llmc_call_type t, const char *name);
 
-/* The messages row (core/calltype_messages.c). */
-extern const llmc__callfmt llmc__messages_fmt;
+/* The messages row's hooks (core/calltype_messages.c). */
+llmc_status llmc__messages_upstream(llmc_client *c, json_object *req, const llmc__route *rt,
+                                    llmc_chunk_cb cb, void *ud, json_object **out,
+                                    int *attempts, llmc_err *err);
+int llmc__messages_storable(json_object *resp, int streamed);
+llmc_status llmc__messages_key_request(json_object *req, const llmc__controls *ctl,
+                                       json_object **out, llmc_err *err);
+void *llmc__messages_asm_new(void);
+llmc_status llmc__messages_asm_add(void *a, json_object *ev);
+json_object *llmc__messages_asm_result(void *a);
+void llmc__messages_asm_free(void *a);
 llmc_status llmc__validate_messages(const llmc__jv *root, llmc_err *err);
 
 const llmc__calltype *llmc__calltype_of(llmc_call_type t);

@@ -283,8 +283,5 @@ llmc_status llmc_response_replay(llmc_response *r, llmc_chunk_cb cb, void *ud, l
     json_object *o = llmc_response_json(r);
     if (!o)
         return llmc_err_set(err, LLMC_ECORRUPT, 0, "the response is not readable JSON");
-    const llmc__calltype *ct = llmc__calltype_of(r->call);
-    if (ct && ct->replay)
-        return ct->replay(o, cb, ud, err);
     return llmc__replay_as(r->call ? r->call : LLMC_CALL_CHAT, o, cb, ud, err);
 }

@@ -38,6 +38,7 @@ typedef struct rjob {
     size_t kl;
     char *text;
     size_t len;
+    char **api_headers; /* the call's (messages: part of its request) */
     int64_t ttl_ms, keep_ms;
     uint64_t h;         /* hash of the key */
     int64_t started_ms;
@@ -98,11 +99,13 @@ static void job_free(rjob *j)
 {
     free(j->key);
     free(j->text);
+    llmc__headers_free(j->api_headers);
     free(j);
 }
 
 /* The refresh itself: the provider call and store of llmc_call_execute,
- * from the request text, under the key the stale lookup used. */
+ * from the request text and API headers, under the key the stale lookup
+ * used. */
 static void refresh(rjob *j)
 {
     llmc_client *c = j->c;
@@ -119,6 +122,7 @@ static void refresh(rjob *j)
     llmc__route rt;
     if (llmc__resolve_route(c, ct, &v, &rt, &err) != LLMC_OK)
         goto out;
+    rt.api_headers = (const char *const *)j->api_headers;
     int attempts = 0;
     uint64_t t0 = llmc_mono_ns();
     llmc_status st =
@@ -188,7 +192,9 @@ int llmc__reval_start(llmc_call *k, int64_t created_ms)
         text = json_object_to_json_string_length(k->obj, LLMC__JSON_FLAGS, &len);
     j->key = malloc(k->kl + 1);
     j->text = text ? malloc(len + 1) : NULL;
-    if (!j->key || !j->text) {
+    int hfail = 0;
+    j->api_headers = llmc__headers_dup((const char *const *)k->ctl.api_headers, &hfail);
+    if (!j->key || !j->text || hfail) {
         job_free(j);
         return 0;
     }

@@ -31,11 +31,8 @@ static int64_t swr_window(const llmc_call *k)
 
 unsigned llmc__stale_lookup_flags(const llmc_call *k)
 {
-    /* Embeddings (one entry per item) answer fresh items only; call
-     * types with their own wire-format hooks (messages) are not served
-     * stale yet: the fallback and the refresh go through chat's and the
-     * Responses API's hooks only. */
-    if (k->ct->per_item || k->ct->fmt)
+    /* Embeddings (one entry per item) answer fresh items only. */
+    if (k->ct->per_item)
         return 0;
     return sie_window(k) > 0 || swr_window(k) > 0 ? LLMC_ENTRY_STALE : 0;
 }
@@ -122,8 +119,7 @@ llmc_status llmc__stale_fallback(llmc_call *k, llmc_status st, llmc_chunk_cb cb,
     if (cb) {
         json_object *ro = llmc_response_json(r);
         llmc_status rs = !ro ? llmc_err_set(err, LLMC_ECORRUPT, 0, "cached response unreadable")
-                         : k->ct->replay ? k->ct->replay(ro, cb, ud, err)
-                                         : llmc__replay_to(ro, cb, ud, err);
+                             : llmc__replay_as(k->ct->type, ro, cb, ud, err);
         if (rs != LLMC_OK) {
             llmc_response_free(r);
             return rs;

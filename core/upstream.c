@@ -157,7 +157,7 @@ typedef struct stream_ctx {
     llmc_stream_format fmt;
     int done;
     void *asmb;
-    const llmc__callfmt *cfmt; /* how the call type assembles (NULL: chat) */
+    const llmc__calltype *ct; /* its assembler hooks, or NULL: chat's */
     llmc_chunk_cb cb;
     void *ud;
     llmc_err *err;
@@ -167,7 +167,7 @@ typedef struct stream_ctx {
 static llmc_status chunk_sink(void *ud, struct json_object *chunk)
 {
     stream_ctx *sc = ud;
-    if (sc->asmb && (sc->cfmt ? sc->cfmt->asm_add(sc->asmb, chunk)
+    if (sc->asmb && (sc->ct ? sc->ct->asm_add(sc->asmb, chunk)
                              : llmc__assembler_add(sc->asmb, chunk)) == LLMC_ENOMEM)
         return llmc_err_set(sc->err, LLMC_ENOMEM, 0, "out of memory assembling the stream");
     sc->chunks++;
@@ -204,7 +204,7 @@ typedef llmc_status (*replay_fn_t)(json_object *resp, llmc_chunk_sink sink, void
 static replay_fn_t replay_fn(llmc_call_type call)
 {
     const llmc__calltype *ct = llmc__calltype_of(call);
-    return ct && ct->fmt && ct->fmt->replay ? ct->fmt->replay : llmc__replay;
+    return ct && ct->replay ? ct->replay : llmc__replay;
 }
 
 /* Call the provider. Non-streamed: *out = normalised response. Streamed:
@@ -328,8 +328,8 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
     llmc__sse_init(&sc.sse);
     llmc__ndjson_init(&sc.nd);
     const llmc__calltype *ct = llmc__calltype_of(call);
-    sc.cfmt = ct && ct->fmt && ct->fmt->asm_new ? ct->fmt : NULL;
-    sc.asmb = sc.cfmt ? sc.cfmt->asm_new() : (void *)llmc__assembler_new();
+    sc.ct = ct && ct->asm_new ? ct : NULL;
+    sc.asmb = sc.ct ? sc.ct->asm_new() : (void *)llmc__assembler_new();
     if (!sc.asmb) {
         llmc_http_request_free(&hr);
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
@@ -355,7 +355,7 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
                                   "(%zu chunks received); not cached",
                                   pc.provider, sc.chunks);
             if (st == LLMC_OK) {
-                *out = sc.cfmt ? sc.cfmt->asm_result(sc.asmb) : llmc__assembler_result(sc.asmb);
+                *out = sc.ct ? sc.ct->asm_result(sc.asmb) : llmc__assembler_result(sc.asmb);
                 if (!*out)
                     st = llmc_err_set(err, LLMC_EPROTO, 0, "%s: the stream carried no chunks",
                                       pc.provider);
@@ -364,8 +364,8 @@ llmc_status llmc__call_upstream(llmc_client *c, llmc_call_type call, json_object
     }
     if (ops->stream_free && sc.state)
         ops->stream_free(sc.state);
-    if (sc.cfmt)
-        sc.cfmt->asm_free(sc.asmb);
+    if (sc.ct)
+        sc.ct->asm_free(sc.asmb);
     else
         llmc__assembler_free(sc.asmb);
     llmc__sse_free(&sc.sse);
@@ -399,7 +399,13 @@ llmc_status llmc__replay_as(llmc_call_type call, json_object *resp, llmc_chunk_c
                             llmc_err *err)
 {
     replay_ctx rc = {cb, ud, err};
-    return replay_fn(call)(resp, replay_sink, &rc);
+    llmc_status st = replay_fn(call)(resp, replay_sink, &rc);
+    /* The sink only fails with LLMC_ECANCELED: these are the replay's. */
+    if (st == LLMC_ENOMEM)
+        return llmc_err_set(err, st, 0, "out of memory replaying the response");
+    if (st == LLMC_EINVAL)
+        return llmc_err_set(err, LLMC_ECORRUPT, 0, "the stored response is not an object");
+    return st;
 }
 
 /* The pieces of the provider call other call types' upstream hooks reuse
