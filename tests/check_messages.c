@@ -89,16 +89,6 @@ static char *key_of(const char *body, const char *const *hdrs)
     return key;
 }
 
-/* The "type" of each event, joined by spaces. */
-static void types_of(const tu_chunks *c, char *out, size_t n)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < tu_nchunks(c); i++)
-        used += (size_t)snprintf(out + used, used < n ? n - used : 0, "%s%s", i ? " " : "",
-                                 tu_str(json_object_array_get_idx(c->arr, i), "type"));
-}
-
 /* The body without "cache": what a hit must give back, besides it. */
 static json_object *without_cache(llmc_response *r)
 {
@@ -339,7 +329,7 @@ START_TEST(t_stream_then_plain)
     ck_assert(json_object_get_boolean(tu_get(sent, "stream")));
     json_object_put(sent);
     char t1[1024], t2[1024];
-    types_of(&c1, t1, sizeof t1);
+    tu_types(&c1, t1, sizeof t1, 0);
     ck_assert_str_eq(t1, "message_start content_block_start ping content_block_delta "
                          "content_block_delta content_block_stop message_delta message_stop");
     ck_assert_str_eq(tu_str(llmc_response_json(r1), "content.0.text"), "echo: stream one");
@@ -347,7 +337,7 @@ START_TEST(t_stream_then_plain)
     ck_assert_int_eq(call(STREAMED("stream one"), h, tu_chunk_cb, &c2, &r2, &err), LLMC_OK);
     ck_assert(llmc_response_cache_hit(r2));
     ck_assert_uint_eq(fp_count(fp), 1);
-    types_of(&c2, t2, sizeof t2);
+    tu_types(&c2, t2, sizeof t2, 0);
     /* The replay: the same event types in the same order, the text over
      * several deltas (the fake sent two; the replay splits its own). */
     ck_assert_ptr_nonnull(strstr(t2, "message_start content_block_start ping content_block_delta"));
@@ -400,7 +390,7 @@ START_TEST(t_plain_then_stream)
     ck_assert(llmc_response_cache_hit(r2));
     ck_assert_uint_eq(fp_count(fp), 1);
     char t[1024];
-    types_of(&c, t, sizeof t);
+    tu_types(&c, t, sizeof t, 0);
     ck_assert_ptr_nonnull(strstr(t, "message_start content_block_start ping content_block_delta"));
     ck_assert_ptr_nonnull(strstr(t, "message_delta message_stop"));
     ck_assert_int_eq(llmc_response_replay(r2, tu_chunk_cb, &c3, &err), LLMC_OK);
@@ -438,8 +428,8 @@ START_TEST(t_tool_and_thinking_round_trip)
     ck_assert(llmc_response_cache_hit(r2));
     ck_assert_uint_eq(fp_count(fp), 1);
     char t1[2048], t2[2048];
-    types_of(&c1, t1, sizeof t1);
-    types_of(&c2, t2, sizeof t2);
+    tu_types(&c1, t1, sizeof t1, 0);
+    tu_types(&c2, t2, sizeof t2, 0);
     /* Block by block the same kinds of events; the replay may split the
      * texts into another number of deltas. */
     size_t sig = 0, json_deltas = 0, thinking = 0;
@@ -592,7 +582,7 @@ START_TEST(t_translated_provider)
     ck_assert_int_eq(call(other, NULL, tu_chunk_cb, &c, &r3, &err), LLMC_OK);
     ck_assert_uint_eq(fp_count(fp), 2);
     char t[2048];
-    types_of(&c, t, sizeof t);
+    tu_types(&c, t, sizeof t, 0);
     ck_assert_ptr_nonnull(strstr(t, "message_start content_block_start ping content_block_delta"));
     ck_assert_ptr_nonnull(strstr(t, "content_block_stop message_delta message_stop"));
     ck_assert(llmc_response_cache_stored(r3));

@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,17 @@ static redissrv rs;
 static testsrv px;
 static int px_port;
 
-/* One request with an optional extra header; 0 if it completed at the
- * HTTP level. */
+/* One request with an optional extra header (and, to /v1/messages, the
+ * anthropic-version its clients send); 0 if it completed at the HTTP
+ * level. */
 static int request(const char *path, const char *body, const char *header, px_reply *r)
 {
-    const char *hd[] = {header, NULL};
+    const char *hd[3] = {NULL, NULL, NULL};
+    int n = 0;
+    if (header)
+        hd[n++] = header;
+    if (strcmp(path, "/v1/messages") == 0)
+        hd[n++] = "anthropic-version: 2023-06-01";
     return px_request(px_port, path, body, hd, 30, r, NULL);
 }
 
@@ -75,12 +82,12 @@ static void teardown(void)
     curl_global_cleanup();
 }
 
-/* Store the answer to body, then let its 1 s TTL run out (a wait, not a
- * measurement). */
-static void store_then_expire(const char *body, const char *header)
+/* Store the answer to body (posted to path), then let its 1 s TTL run
+ * out (a wait, not a measurement). */
+static void store_then_expire(const char *path, const char *body, const char *header)
 {
     px_reply r;
-    ck_assert_int_eq(request("/v1/chat/completions", body, header, &r), 0);
+    ck_assert_int_eq(request(path, body, header, &r), 0);
     ck_assert_msg(r.status == 200, "HTTP %ld: %s", r.status, r.body);
     ck_assert_str_eq(r.xstatus, "MISS");
     usleep(1300 * 1000);
@@ -99,7 +106,7 @@ START_TEST(t_provider_fails_while_stale)
 {
     char b[512];
     const char *body = chat("stale if error", 0, b, sizeof b);
-    store_then_expire(body, NULL);
+    store_then_expire("/v1/chat/completions", body, NULL);
     px_reply r;
     fp_fail_next(fp, 1, 500, -1);
     ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
@@ -144,7 +151,7 @@ START_TEST(t_past_window)
 {
     char b[512];
     const char *body = chat("too old", 0, b, sizeof b);
-    store_then_expire(body, NULL);
+    store_then_expire("/v1/chat/completions", body, NULL);
     px_reply r;
     fp_fail_next(fp, 1, 429, 0);
     ck_assert_int_eq(request("/v1/chat/completions", body, NULL, &r), 0);
@@ -157,6 +164,21 @@ START_TEST(t_past_window)
     ck_assert_str_ne(r.xstatus, "STALE");
 }
 END_TEST
+
+/* The refresh lands in the background: poll (bounded) for the HIT. */
+static void await_hit(const char *path, const char *body, const char *header)
+{
+    px_reply r;
+    int hit = 0;
+    for (int i = 0; i < 100 && !hit; i++) {
+        ck_assert_int_eq(request(path, body, header, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        hit = strcmp(r.xstatus, "HIT") == 0;
+        if (!hit)
+            usleep(50 * 1000);
+    }
+    ck_assert_msg(hit, "no HIT after the background refresh");
+}
 
 typedef struct swr_arg {
     const char *body;
@@ -179,7 +201,7 @@ START_TEST(t_coalesced_while_failing)
 {
     char b[512];
     const char *body = chat("outage", 0, b, sizeof b);
-    store_then_expire(body, NULL);
+    store_then_expire("/v1/chat/completions", body, NULL);
     fp_fail_next(fp, 100, 500, -1);
     fp_set_delay_ms(fp, 1000); /* the others arrive while the first is upstream */
     enum { N = 6 };
@@ -207,7 +229,7 @@ START_TEST(t_stale_while_revalidate)
 {
     char b[512];
     const char *body = chat("revalidate me", 0, b, sizeof b);
-    store_then_expire(body, "Cache-Control: stale-while-revalidate=600");
+    store_then_expire("/v1/chat/completions", body, "Cache-Control: stale-while-revalidate=600");
     ck_assert_uint_eq(upstream_calls("revalidate me"), 1);
     fp_set_delay_ms(fp, 300); /* the refresh overlaps the requests */
     enum { N = 6 };
@@ -229,20 +251,62 @@ START_TEST(t_stale_while_revalidate)
         stale += strcmp(a[i].r.xstatus, "STALE") == 0;
     }
     ck_assert_int_ge(stale, 1);
-    /* The refresh lands in the background: poll (bounded) for the HIT. */
-    px_reply r;
-    int hit = 0;
-    for (int i = 0; i < 100 && !hit; i++) {
-        ck_assert_int_eq(request("/v1/chat/completions", body,
-                                 "Cache-Control: stale-while-revalidate=600", &r), 0);
-        ck_assert_int_eq(r.status, 200);
-        hit = strcmp(r.xstatus, "HIT") == 0;
-        if (!hit)
-            usleep(50 * 1000);
-    }
-    ck_assert_msg(hit, "no HIT after the background refresh");
+    await_hit("/v1/chat/completions", body, "Cache-Control: stale-while-revalidate=600");
     ck_assert_uint_eq(upstream_calls("revalidate me"), 2);
     fp_set_delay_ms(fp, 0);
+}
+END_TEST
+
+/* The Messages API on /v1/messages (the model's provider speaks chat:
+ * translated) while the provider fails: STALE with age and Warning, a
+ * stream replayed as Messages events, a 4xx passed on; then
+ * stale-while-revalidate: STALE at once, one refresh, HIT. */
+START_TEST(t_messages)
+{
+    const char *body = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"messages\":[{\"role\":"
+                       "\"user\",\"content\":\"stale messages\"}]}";
+    store_then_expire("/v1/messages", body, NULL);
+    px_reply r;
+    static const int faults[] = {500, 429};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        fp_fail_next(fp, 1, faults[i], faults[i] == 429 ? 0 : -1);
+        ck_assert_int_eq(request("/v1/messages", body, NULL, &r), 0);
+        assert_stale(&r, "echo: stale messages");
+        json_object *m = json_tokener_parse(r.body), *t = NULL;
+        ck_assert_msg(m && json_object_object_get_ex(m, "type", &t) &&
+                          strcmp(json_object_get_string(t), "message") == 0,
+                      "not a Message: %s", r.body);
+        json_object_put(m);
+    }
+    const char *sbody = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"stream\":true,"
+                        "\"messages\":[{\"role\":\"user\",\"content\":\"stale messages\"}]}";
+    fp_fail_next(fp, 1, 503, -1);
+    ck_assert_int_eq(request("/v1/messages", sbody, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.xstatus, "STALE");
+    ck_assert_str_eq(r.warning, "110 - \"Response is Stale\"");
+    ck_assert_msg(strstr(r.body, "event: message_start") &&
+                      strstr(r.body, "event: content_block_delta") &&
+                      strstr(r.body, "event: message_stop") && !strstr(r.body, "[DONE]"),
+                  "%s", r.body);
+    /* a request the provider rejects is the caller's to see */
+    fp_fail_next(fp, 1, 400, -1);
+    ck_assert_int_eq(request("/v1/messages", body, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_ne(r.xstatus, "STALE");
+    ck_assert_uint_eq(upstream_calls("stale messages"), 5);
+
+    /* The refresh stores with the body's TTL: fresh for the rest of
+     * the test ("cache" is never part of the key). */
+    const char *swr = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":64,\"cache\":{"
+                      "\"stale-while-revalidate\":600,\"ttl\":600},\"messages\":[{\"role\":"
+                      "\"user\",\"content\":\"stale messages\"}]}";
+    ck_assert_int_eq(request("/v1/messages", swr, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.xstatus, "STALE");
+    ck_assert_str_eq(r.warning, "110 - \"Response is Stale\"");
+    await_hit("/v1/messages", swr, NULL);
+    ck_assert_uint_eq(upstream_calls("stale messages"), 6);
 }
 END_TEST
 
@@ -256,6 +320,7 @@ int main(void)
     tcase_add_test(tc, t_past_window);
     tcase_add_test(tc, t_stale_while_revalidate);
     tcase_add_test(tc, t_coalesced_while_failing);
+    tcase_add_test(tc, t_messages);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -543,6 +543,107 @@ START_TEST(t_responses)
 }
 END_TEST
 
+/* The Messages call type against the fake provider speaking it natively:
+ * a stale answer as the provider fails (5xx, 429; never a 4xx), plain
+ * and streamed (replayed as the same Messages event types as the stream
+ * that stored it); stale-while-revalidate refreshes it through that API
+ * with the call's anthropic-version, a failed refresh storing nothing. */
+#define MSG_REQ(extra)                                                                       \
+    "{\"model\":\"claude-3-5-haiku-latest\",\"max_tokens\":64,\"messages\":[{\"role\":"       \
+    "\"user\",\"content\":\"stale messages\"}]" extra "}"
+
+static llmc_status msg_call(llmc_client *c, const char *req, const char *cache_control,
+                            tu_chunks *ch, llmc_response **r, llmc_call **kp, llmc_err *e)
+{
+    static const char *const h[] = {"anthropic-version", "2023-06-01", NULL};
+    llmc_call_opts o = LLMC_CALL_OPTS_INIT;
+    o.api_headers = h;
+    o.cache_control = cache_control;
+    o.ttl = cache_control ? "600" : NULL; /* a refreshed entry stays fresh to the end */
+    llmc_call *k = NULL;
+    llmc_status st = llmc_call_prepare(c, LLMC_CALL_MESSAGES, req, LLMC_ZSTR, &o, &k, e);
+    ck_assert_msg(st == LLMC_OK, "prepare: %s", e->msg);
+    st = kp ? llmc_call_lookup(k, NULL, NULL, r, e)
+            : llmc_call_execute(k, ch ? tu_chunk_cb : NULL, ch, r, e);
+    if (kp)
+        *kp = k;
+    else
+        llmc_call_free(k);
+    return st;
+}
+
+START_TEST(t_messages)
+{
+    const char *const opts[] = {"ttl", "1", "stale_if_error", "600", NULL};
+    begin(_i, opts);
+    const char *kv[] = {"anthropic.api_key", "sk-ant-test", "anthropic.api_base", fp_url(srv),
+                        "max_retries", "0", NULL};
+    llmc_client *mc = tu_client(cache, kv);
+    llmc_response *r = NULL;
+    llmc_err e;
+    tu_chunks first = {NULL, 0}, again = {NULL, 0};
+    ck_assert_msg(msg_call(mc, MSG_REQ(",\"stream\":true"), NULL, &first, &r, NULL, &e) ==
+                      LLMC_OK, "%s", e.msg);
+    ck_assert(llmc_response_cache_stored(r));
+    llmc_response_free(r);
+    usleep(1300 * 1000); /* past the 1 s TTL */
+
+    static const int faults[] = {500, 429, 503};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        fp_fail_next(srv, 1, faults[i], faults[i] == 429 ? 0 : -1);
+        ck_assert_msg(msg_call(mc, MSG_REQ(""), NULL, NULL, &r, NULL, &e) == LLMC_OK,
+                      "%d: %s", faults[i], e.msg);
+        ck_assert_msg(llmc_response_cache_stale(r), "%d: not marked stale", faults[i]);
+        ck_assert_str_eq(content(r), "echo: stale messages");
+        ck_assert_int_ge(llmc_response_cache_age_ms(r), 1000);
+        llmc_response_free(r);
+    }
+    fp_fail_next(srv, 1, 502, -1);
+    ck_assert_msg(msg_call(mc, MSG_REQ(",\"stream\":true"), NULL, &again, &r, NULL, &e) ==
+                      LLMC_OK, "%s", e.msg);
+    ck_assert(llmc_response_cache_stale(r));
+    llmc_response_free(r);
+    char t1[512], t2[512];
+    tu_types(&first, t1, sizeof t1, 1);
+    tu_types(&again, t2, sizeof t2, 1);
+    ck_assert_str_eq(t2, t1);
+    ck_assert_str_eq(tu_str(json_object_array_get_idx(again.arr, 0), "type"), "message_start");
+    tu_chunks_free(&first);
+    tu_chunks_free(&again);
+    /* a request the provider rejects (4xx) is the caller's to see */
+    fp_fail_next(srv, 1, 400, -1);
+    ck_assert_int_ne(msg_call(mc, MSG_REQ(""), NULL, NULL, &r, NULL, &e), LLMC_OK);
+    ck_assert_ptr_null(r);
+
+    /* stale-while-revalidate: the first refresh fails and stores nothing
+     * (stale again), the next one stores the provider's answer. */
+    fp_reset(srv);
+    fp_fail_next(srv, 1, 500, -1);
+    llmc_call *k = NULL;
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(msg_call(mc, MSG_REQ(""), "stale-while-revalidate=600", NULL, &r, &k,
+                                  &e), LLMC_OK);
+        ck_assert(llmc_call_stale(k) && llmc_response_cache_stale(r));
+        llmc_response_free(r);
+        llmc_call_free(k);
+        llmc_client_wait_refreshes(mc);
+        ck_assert_uint_eq(fp_count(srv), (size_t)round + 1);
+    }
+    ck_assert_str_eq(fp_last(srv)->path, "/v1/messages");
+    ck_assert_str_eq(fp_header_get(fp_last(srv), "anthropic-version"), "2023-06-01");
+    ck_assert_int_eq(msg_call(mc, MSG_REQ(""), "stale-while-revalidate=600", NULL, &r, &k, &e),
+                     LLMC_OK);
+    ck_assert(llmc_response_cache_hit(r) && !llmc_response_cache_stale(r));
+    ck_assert_str_eq(content(r), "echo: stale messages");
+    llmc_response_free(r);
+    llmc_call_free(k);
+    llmc_client_wait_refreshes(mc);
+    ck_assert_uint_eq(fp_count(srv), 2);
+    llmc_client_free(mc);
+    end();
+}
+END_TEST
+
 /* Run the command; its exit status, stdout and stderr (malloc'd). */
 static int run_cli(char **out, char **err, const char *const *args)
 {
@@ -636,6 +737,7 @@ int main(void)
     tcase_add_loop_test(tc, t_real_expiry, 0, NB);
     tcase_add_test(tc, t_cli);
     tcase_add_loop_test(tc, t_responses, 0, 3);
+    tcase_add_loop_test(tc, t_messages, 0, 3);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -117,6 +117,23 @@ static inline void tu_join(const tu_chunks *c, const char *field, char *out, siz
     }
 }
 
+/* The chunks' "type" members, space-separated (typed stream events);
+ * with runs, a run of one type is written once (replays split text into
+ * their own number of deltas). */
+static inline void tu_types(const tu_chunks *c, char *out, size_t n, int runs)
+{
+    size_t used = 0;
+    const char *prev = NULL;
+    out[0] = '\0';
+    for (size_t i = 0; i < tu_nchunks(c); i++) {
+        const char *t = tu_str(json_object_array_get_idx(c->arr, i), "type");
+        if (runs && t && prev && strcmp(t, prev) == 0)
+            continue;
+        used += (size_t)snprintf(out + used, used < n ? n - used : 0, "%s%s", i ? " " : "", t);
+        prev = t;
+    }
+}
+
 static inline void tu_chunks_free(tu_chunks *c)
 {
     if (c->arr)
