@@ -713,6 +713,23 @@ START_TEST(t_cli)
     ck_assert_msg(strstr(err, "STALE") == NULL, "%s", err);
     free(out);
     free(err);
+    /* the same for a Messages call (--api messages) */
+    fp_reset(srv);
+    const char *msg[] = {"complete", "-v", "--cache", url, "--api", "messages", "--header",
+                         "anthropic-version:2023-06-01", "--model", "gpt-4o-mini",
+                         "--api-base", base_v1, "--api-key", "sk-test", "--retries", "0",
+                         "--user", "a messages call", "--text", NULL};
+    ck_assert_msg(run_cli(&out, &err, msg) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "llmcache: MISS") && strstr(err, "(stored)"), "%s", err);
+    free(out);
+    free(err);
+    usleep(1300 * 1000); /* past the 1 s TTL */
+    fp_fail_next(srv, 10, 500, -1);
+    ck_assert_msg(run_cli(&out, &err, msg) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "llmcache: STALE age=") != NULL, "%s", err);
+    ck_assert_msg(strstr(out, "echo: a messages call") != NULL, "%s", out);
+    free(out);
+    free(err);
     end();
 }
 END_TEST
