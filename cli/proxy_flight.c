@@ -60,6 +60,16 @@ int px_join_flight(proxy_server *s, preq *r)
     return 0;
 }
 
+/* A leader's answer is about to reach its client: land the flight
+ * first. A request the client sends after reading that answer must not
+ * join the finished flight, or it would take the leader's outcome (a
+ * stale answer, say) without asking the provider itself. */
+void px_land_before_answer(preq *r)
+{
+    if (r->leader)
+        px_land_flight(r->srv, r);
+}
+
 /* The leader is done: its waiters run again (and find the entry). */
 void px_land_flight(proxy_server *s, preq *r)
 {

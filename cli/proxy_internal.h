@@ -284,6 +284,9 @@ static inline int px_is_hit(const char *cstatus)
 /* in-flight requests and coalescing (proxy_flight.c). */
 int px_join_flight(proxy_server *s, preq *r);
 void px_land_flight(proxy_server *s, preq *r);
+/* Land r's flight if it leads one; called before any answer of r is
+ * released to its client. */
+void px_land_before_answer(preq *r);
 void *px_reaper_main(void *arg);
 
 /* the work queue and the calls it runs (proxy_jobs.c). */

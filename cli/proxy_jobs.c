@@ -116,6 +116,7 @@ void px_took_hit(preq *r, llmc_response *resp, const char **cstatus, int64_t *ag
 
 static void finish_stream(preq *r)
 {
+    px_land_before_answer(r);
     pthread_mutex_lock(&r->mu);
     if (!r->streaming) {
         r->streaming = 1;

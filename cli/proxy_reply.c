@@ -343,6 +343,7 @@ void px_wake(preq *r)
 void px_finish_plain(preq *r, int status, llmc_buf *body, const char *cstatus,
                          int64_t age_s)
 {
+    px_land_before_answer(r);
     pthread_mutex_lock(&r->mu);
     llmc_buf tmp = r->out;
     r->out = *body;
@@ -382,6 +383,7 @@ static int upstream_status(llmc_status st)
  * stream (as OpenAI does). */
 void px_finish_error(preq *r, const llmc_err *e)
 {
+    px_land_before_answer(r);
     int status = px_status_for(e);
     char msg[LLMC_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", e->msg[0] ? e->msg : llmc_strerror(e->status));
