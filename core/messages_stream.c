@@ -307,6 +307,11 @@ static llmc_status on_message_delta(llmc__msg_asm *a, json_object *ev)
     if (d && json_object_is_type(d, json_type_object)) {
         json_object_object_foreach(d, k, v)
         {
+            /* The blocks are built from the content_block events alone: a
+             * delta's "content" (the API never sends one) would replace
+             * the array they are put into. */
+            if (strcmp(k, "content") == 0)
+                continue;
             json_object *c = v ? deep_copy(v) : NULL;
             if (v && !c)
                 return LLMC_ENOMEM;
@@ -364,7 +369,9 @@ json_object *llmc__msg_asm_result(llmc__msg_asm *a)
         return NULL;
     /* Blocks whose stop never came still get what they gathered. */
     json_object *content = get(a->msg, "content");
-    size_t n = content ? json_object_array_length(content) : 0;
+    size_t n = content && json_object_is_type(content, json_type_array)
+                   ? json_object_array_length(content)
+                   : 0;
     for (size_t i = 0; i < n && i < a->n_acc; i++) {
         json_object *blk = json_object_array_get_idx(content, i);
         if (!blk)
