@@ -248,6 +248,10 @@ START_TEST(t_renew_memcached)
     /* A key memcached cannot spell as is (mapped to a hash) works alike. */
     renew_basics(c, "team-a:with space and \xc3\xa9");
     llmc_cache_close(c);
+    /* And over the binary protocol. */
+    c = open_with(url, "lease_ms=2000&binary=true");
+    renew_basics(c, "team-b:binary");
+    llmc_cache_close(c);
     testsrv_stop(&mc);
 }
 END_TEST
