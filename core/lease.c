@@ -270,12 +270,17 @@ void llmc__lease_drop_soft(llmc_cache *c, const char *key, size_t klen, const ch
 llmc_status llmc__lease_renew_soft(llmc_cache *c, const char *key, size_t klen,
                                    const char *token)
 {
-    if (!c || !token[0] || !llmc__lease_renewable(c) || !llmc__breaker_allow(c))
+    if (!c || !token[0] || !llmc__lease_renewable(c))
         return LLMC_ENOTSUP;
     llmc_buf lk = LLMC_BUF_INIT;
     if (llmc_lease_key(key, klen, &lk) != LLMC_OK) {
         llmc_buf_free(&lk);
         return LLMC_ENOMEM;
+    }
+    /* Asked last: a probe the breaker grants is always recorded. */
+    if (!llmc__breaker_allow(c)) {
+        llmc_buf_free(&lk);
+        return LLMC_ENOTSUP;
     }
     llmc_err e;
     llmc_err_clear(&e);
