@@ -380,33 +380,15 @@ static int tool_piece(llmc__rconv *cv, json_object *tc, int ti)
     return args && *args ? delta(cv, args) : 0;
 }
 
-int llmc__rconv_chunk(llmc__rconv *cv, json_object *chunk)
+/* The delta of one entry of choice 0. */
+static int choice_delta(llmc__rconv *cv, json_object *ch)
 {
-    if (cv->stopped)
-        return 1;
-    if (!chunk || !json_object_is_type(chunk, json_type_object))
-        return 0;
-    if (!cv->started && start(cv, chunk))
-        return 1;
-    json_object *choices, *ch = NULL, *v, *d;
-    if (!json_object_object_get_ex(chunk, "choices", &choices) ||
-        !json_object_is_type(choices, json_type_array))
-        return 0;
-    /* The choice with index 0 (no index counts as 0, as the assembler
-     * counts it): the one the translated answer holds. */
-    for (size_t i = 0; i < json_object_array_length(choices) && !ch; i++) {
-        json_object *c = json_object_array_get_idx(choices, i);
-        if (c && json_object_is_type(c, json_type_object) &&
-            (!json_object_object_get_ex(c, "index", &v) || json_object_get_int(v) == 0))
-            ch = c;
-    }
-    if (!ch || !json_object_object_get_ex(ch, "delta", &d) ||
-        !json_object_is_type(d, json_type_object))
+    json_object *d, *tcs, *v;
+    if (!json_object_object_get_ex(ch, "delta", &d) || !json_object_is_type(d, json_type_object))
         return 0;
     if (text_piece(cv, K_REASONING, str_of(d, "reasoning_content")) ||
         text_piece(cv, K_MESSAGE, str_of(d, "content")))
         return 1;
-    json_object *tcs;
     if (!json_object_object_get_ex(d, "tool_calls", &tcs) ||
         !json_object_is_type(tcs, json_type_array))
         return 0;
@@ -416,6 +398,31 @@ int llmc__rconv_chunk(llmc__rconv *cv, json_object *chunk)
             continue;
         int ti = json_object_object_get_ex(tc, "index", &v) ? json_object_get_int(v) : (int)k;
         if (tool_piece(cv, tc, ti))
+            return 1;
+    }
+    return 0;
+}
+
+int llmc__rconv_chunk(llmc__rconv *cv, json_object *chunk)
+{
+    if (cv->stopped)
+        return 1;
+    if (!chunk || !json_object_is_type(chunk, json_type_object))
+        return 0;
+    if (!cv->started && start(cv, chunk))
+        return 1;
+    json_object *choices, *v;
+    if (!json_object_object_get_ex(chunk, "choices", &choices) ||
+        !json_object_is_type(choices, json_type_array))
+        return 0;
+    /* The choice with index 0 (no index counts as 0, as the assembler
+     * counts it): the one the translated answer holds. Each entry of it
+     * adds to it, as the assembler adds them. */
+    for (size_t i = 0; i < json_object_array_length(choices); i++) {
+        json_object *ch = json_object_array_get_idx(choices, i);
+        if (ch && json_object_is_type(ch, json_type_object) &&
+            (!json_object_object_get_ex(ch, "index", &v) || json_object_get_int(v) == 0) &&
+            choice_delta(cv, ch))
             return 1;
     }
     return 0;
