@@ -595,7 +595,15 @@ static void embeddings64(int dims)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "embeddings 64 x %dd", dims);
-    if (!wanted(prefix))
+    static const char *const rows[] = {"read per item", "read batched", "request hit",
+                                       "request hit l1"};
+    int any = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char row[128];
+        snprintf(row, sizeof row, "%s %s", prefix, rows[i]);
+        any |= wanted(row);
+    }
+    if (!any)
         return;
     static char req[EMB_N * 40 + 128];
     size_t len = (size_t)snprintf(req, sizeof req,
