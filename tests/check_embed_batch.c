@@ -1,5 +1,6 @@
-/* Batched reads against real servers the suite starts (redis-server,
- * two memcached, a SQLite file) and the fake provider: llmc_cache_mget
+/* Batched reads against real servers the suite starts (redis-server, a
+ * 3-master Redis Cluster, two memcached, a SQLite file) and the fake
+ * provider: llmc_cache_mget
  * through the local tier, llmc_cache_get_entries deciding every value
  * exactly as llmc_cache_get_entry does, and an embeddings request's
  * lookup as one backend read. Round trips are counted by the server
@@ -15,6 +16,7 @@
 
 #include "client_test_util.h"
 #include "conformance.h"
+#include "support/rcluster.h"
 #include "support/redissrv.h"
 #include "support/testsrv.h"
 
@@ -23,12 +25,13 @@
 /* ---- servers, started once in the parent (unchecked fixture) ---- */
 
 static redissrv rs;
+static rcluster rc;
 static char mc_url[512], sq_url[512];
 static int up_ok;
 
 static void servers_up(void)
 {
-    up_ok = redissrv_start(&rs, REDISSRV_TCP) == 0 &&
+    up_ok = redissrv_start(&rs, REDISSRV_TCP) == 0 && rcluster_start(&rc, 3, 0) == 0 &&
             conf_memcached_setup(mc_url, sizeof mc_url) == 0 &&
             conf_sqlite_setup(sq_url, sizeof sq_url) == 0;
     if (!up_ok)
@@ -38,14 +41,15 @@ static void servers_up(void)
 static void servers_down(void)
 {
     redissrv_stop(&rs);
+    rcluster_stop(&rc);
     conf_memcached_teardown();
     conf_sqlite_teardown();
 }
 
 /* The backends of the loop tests; whether each has a batch get. */
-enum { B_REDIS, B_MEMCACHED, B_SQLITE, N_BACKENDS };
-static const char *const bnames[N_BACKENDS] = {"redis", "memcached", "sqlite"};
-static const int native_mget[N_BACKENDS] = {1, 1, 0};
+enum { B_REDIS, B_CLUSTER, B_MEMCACHED, B_SQLITE, N_BACKENDS };
+static const char *const bnames[N_BACKENDS] = {"redis", "redis-cluster", "memcached", "sqlite"};
+static const int native_mget[N_BACKENDS] = {1, 1, 1, 0};
 
 static llmc_cache *open_url(const char *base, const char *extra)
 {
@@ -62,7 +66,11 @@ static llmc_cache *open_url(const char *base, const char *extra)
 
 static llmc_cache *open_backend(int b, const char *extra)
 {
-    return open_url(b == B_REDIS ? rs.url : b == B_MEMCACHED ? mc_url : sq_url, extra);
+    return open_url(b == B_REDIS     ? rs.url
+                    : b == B_CLUSTER ? rc.url
+                    : b == B_MEMCACHED ? mc_url
+                                       : sq_url,
+                    extra);
 }
 
 static llmc_stats stats(llmc_cache *c)
@@ -91,6 +99,54 @@ static void reset_calls(void)
     const char *args[] = {"CONFIG", "RESETSTAT", NULL};
     free(redissrv_cli(&rs, args));
     ck_assert_int_eq(calls("mget"), 0);
+}
+
+/* The same over every master of the cluster. */
+static long cluster_calls(const char *cmd)
+{
+    const char *args[] = {"INFO", "commandstats", NULL};
+    char pat[64];
+    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmd);
+    long n = 0;
+    for (int i = 0; i < rc.n; i++) {
+        char *out = rcluster_cli(&rc, i, args);
+        ck_assert_ptr_nonnull(out);
+        char *p = strstr(out, pat);
+        n += p ? strtol(p + strlen(pat), NULL, 10) : 0;
+        free(out);
+    }
+    return n;
+}
+
+static void cluster_reset_calls(void)
+{
+    const char *args[] = {"CONFIG", "RESETSTAT", NULL};
+    for (int i = 0; i < rc.n; i++)
+        free(rcluster_cli(&rc, i, args));
+}
+
+/* Reset the server's command counts where the suite can read them. */
+static void reset_server_calls(int b)
+{
+    if (b == B_REDIS)
+        reset_calls();
+    else if (b == B_CLUSTER)
+        cluster_reset_calls();
+}
+
+/* An embeddings lookup of n items reached the server as batch reads
+ * only: one MGET on a single Redis, one per hash slot on the cluster
+ * (sent together: the library counts one backend read). */
+static void expect_batch_reads(int b, long n)
+{
+    if (b == B_REDIS) {
+        ck_assert_int_eq(calls("mget"), 1);
+        ck_assert_int_eq(calls("get"), 0);
+    } else if (b == B_CLUSTER) {
+        long m = cluster_calls("mget");
+        ck_assert_msg(m >= 1 && m <= n, "cluster: %ld MGETs for %ld keys", m, n);
+        ck_assert_int_eq(cluster_calls("get"), 0);
+    }
 }
 
 static void wait_live(llmc_cache *c)
@@ -499,8 +555,7 @@ START_TEST(embeddings_one_batch_read)
 
     /* Cached: no upstream call, and one backend read for twenty items. */
     llmc_cache_stats_reset(c);
-    if (b == B_REDIS)
-        reset_calls();
+    reset_server_calls(b);
     r = embed(cl, req);
     ck_assert_int_eq(llmc_response_cache_hit(r), 1);
     ck_assert_int_eq(fp_count(srv), 1);
@@ -509,17 +564,13 @@ START_TEST(embeddings_one_batch_read)
     llmc_stats s = stats(c);
     ck_assert_uint_eq(s.hits, N_INPUTS);
     ck_assert_uint_eq(s.get_count, native_mget[b] ? 1 : N_INPUTS);
-    if (b == B_REDIS) {
-        ck_assert_int_eq(calls("mget"), 1);
-        ck_assert_int_eq(calls("get"), 0);
-    }
+    expect_batch_reads(b, N_INPUTS);
 
     /* Four new inputs among twenty: only those go upstream, in order,
      * and the cache is still read once. */
     emb_request(req2, sizeof req2, bnames[b], N_INPUTS, 5);
     llmc_cache_stats_reset(c);
-    if (b == B_REDIS)
-        reset_calls();
+    reset_server_calls(b);
     r = embed(cl, req2);
     ck_assert_int_eq(fp_count(srv), 2);
     json_object *sent = tu_body(fp_last(srv));
@@ -543,10 +594,7 @@ START_TEST(embeddings_one_batch_read)
     ck_assert_uint_eq(s.misses, 4);
     ck_assert_uint_eq(s.get_count, native_mget[b] ? 1 : N_INPUTS);
     ck_assert_uint_eq(s.sets, 4);
-    if (b == B_REDIS) {
-        ck_assert_int_eq(calls("mget"), 1);
-        ck_assert_int_eq(calls("get"), 0);
-    }
+    expect_batch_reads(b, N_INPUTS);
 
     /* A damaged item: a miss that is deleted and fetched again, the
      * others hits, exactly as a single read treats it. */
