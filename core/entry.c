@@ -122,6 +122,43 @@ static llmc_status verify(const llmc_serializer_ops *ser, const char *data, size
     return LLMC_OK;
 }
 
+llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
+                                 int64_t max_age_ms, unsigned flags, llmc_lookup *out)
+{
+    if (!c || !out || !key || !klen)
+        return LLMC_EINVAL;
+    int soft = (flags & LLMC_ENTRY_SOFT) != 0;
+    llmc_stat_slot *s = llmc__stat_slot(c);
+    /* A copy in the local tier costs no backend call, so neither the
+     * breaker nor the failure memory hears of it. */
+    uint64_t epoch = 0;
+    int from_tier = c->tier && llmc__tier_get(c, key, klen, &out->raw, &epoch) == LLMC_OK;
+    if (!from_tier && soft && !llmc__breaker_allow(c)) {
+        ADD(s->misses, 1);
+        return LLMC_MISS;
+    }
+    llmc_err e;
+    e.status = LLMC_OK;
+    e.native = 0;
+    e.msg[0] = 0;
+    llmc_status st =
+        from_tier ? LLMC_OK : llmc__cache_get_backend(c, key, klen, &out->raw, &e);
+    if (soft && !from_tier) {
+        llmc__breaker_record(c, st);
+        if (llmc__status_is_backend_failure(st))
+            llmc__soft_failed(c);
+        else
+            llmc__soft_ok(c);
+    }
+    if (st == LLMC_MISS) {
+        ADD(s->misses, 1);
+        return LLMC_MISS;
+    }
+    if (st != LLMC_OK)
+        return llmc__entry_failed(c, st, &e, flags);
+    return llmc__entry_check(c, key, klen, max_age_ms, flags, from_tier, epoch, out);
+}
+
 llmc_status llmc__entry_failed(llmc_cache *c, llmc_status st, llmc_err *e, unsigned flags)
 {
     llmc_stat_slot *s = llmc__stat_slot(c);
@@ -211,42 +248,6 @@ llmc_status llmc__entry_check(llmc_cache *c, const char *key, size_t klen, int64
     ADD(s->hits, 1);
     ADD(s->bytes_read, out->raw.len);
     return LLMC_OK;
-}
-
-llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
-                                 int64_t max_age_ms, unsigned flags, llmc_lookup *out)
-{
-    if (!c || !out || !key || !klen)
-        return LLMC_EINVAL;
-    int soft = (flags & LLMC_ENTRY_SOFT) != 0;
-    /* A copy in the local tier costs no backend call, so neither the
-     * breaker nor the failure memory hears of it. */
-    uint64_t epoch = 0;
-    int from_tier = c->tier && llmc__tier_get(c, key, klen, &out->raw, &epoch) == LLMC_OK;
-    if (!from_tier && soft && !llmc__breaker_allow(c)) {
-        ADD(llmc__stat_slot(c)->misses, 1);
-        return LLMC_MISS;
-    }
-    llmc_err e;
-    e.status = LLMC_OK;
-    e.native = 0;
-    e.msg[0] = 0;
-    llmc_status st =
-        from_tier ? LLMC_OK : llmc__cache_get_backend(c, key, klen, &out->raw, &e);
-    if (soft && !from_tier) {
-        llmc__breaker_record(c, st);
-        if (llmc__status_is_backend_failure(st))
-            llmc__soft_failed(c);
-        else
-            llmc__soft_ok(c);
-    }
-    if (st == LLMC_MISS) {
-        ADD(llmc__stat_slot(c)->misses, 1);
-        return LLMC_MISS;
-    }
-    if (st != LLMC_OK)
-        return llmc__entry_failed(c, st, &e, flags);
-    return llmc__entry_check(c, key, klen, max_age_ms, flags, from_tier, epoch, out);
 }
 
 int64_t llmc__cache_stale_window(const llmc_cache *c)
