@@ -168,6 +168,7 @@ void llmc_cache_stats_reset(llmc_cache *c)
     atomic_store(&c->stores_skipped, 0);
     atomic_store(&c->corrupt_reads, 0);
     llmc__tier_stats_reset(c);
+    llmc__lease_keeper_stats_reset(c);
 }
 
 llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)
@@ -183,6 +184,7 @@ llmc_status llmc_cache_stats_foreach(llmc_cache *c, llmc_stat_cb cb, void *ud)
             pthread_mutex_unlock(&c->serial_lock);
     }
     llmc__tier_stats_foreach(c, cb, ud);
+    llmc__lease_keeper_stats(c, cb, ud);
     return st;
 }
 
@@ -676,6 +678,7 @@ void llmc_cache_close(llmc_cache *c)
 {
     if (!c)
         return;
+    llmc__lease_keeper_close(c); /* it renews through the backend */
     llmc__tier_close(c); /* its subscriber uses the backend */
     if (c->ctx)
         c->ops->close(c->ctx);

@@ -1,6 +1,8 @@
 /* The prepared call's wait for an identical call made by another process
  * sharing the cache (include/llmcache/lease.h): on a miss, before going
- * upstream, take the entry's lease or wait for the entry. In-process
+ * upstream, take the entry's lease or wait for the entry. A call that
+ * goes upstream holding the lease hands it to the lease keeper
+ * (core/lease_keeper.c), which renews it until the call is done. In-process
  * coalescing (the proxy's flights) sits in front of this: only the one
  * call per process that would go upstream gets here. */
 #include "client_internal.h"
@@ -38,6 +40,7 @@ llmc_status llmc__call_coalesce(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_r
                                 llmc_err *err)
 {
     k->lease_held = 0;
+    k->lease_hold = NULL;
     k->coalesced = 0;
     if (!coalescible(k))
         return LLMC_MISS;
@@ -56,6 +59,9 @@ llmc_status llmc__call_coalesce(llmc_call *k, llmc_chunk_cb cb, void *ud, llmc_r
             if (st != LLMC_MISS) {
                 llmc__lease_drop_soft(c, k->kp, k->kl, k->lease_token);
                 k->lease_held = 0;
+            } else {
+                /* Upstream next, for as long as it takes. */
+                k->lease_hold = llmc__lease_keep(c, k->kp, k->kl, k->lease_token);
             }
             return st;
         }
@@ -80,6 +86,11 @@ void llmc__call_coalesce_done(llmc_call *k)
 {
     if (!k->lease_held)
         return;
+    /* The keeper starts no renewal after this; one already on its way
+     * may land after the drop, finds the lease gone (or another
+     * holder's) and leaves it. */
+    llmc__lease_let_go(k->c->cache, k->lease_hold);
+    k->lease_hold = NULL;
     llmc__lease_drop_soft(k->c->cache, k->kp, k->kl, k->lease_token);
     k->lease_held = 0;
 }

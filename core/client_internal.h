@@ -371,6 +371,7 @@ struct llmc_call {
     int stream;                /* the request asked for a stream */
     const llmc_provider_ops *ops;
     int lease_held;            /* lease_token is ours: drop it when done */
+    struct llmc__lease_hold *lease_hold; /* its renewals while upstream */
     int coalesced;             /* answering from another process's call */
     int no_wait;               /* llmc_call_set_coalesce(k, 0) */
     char model[256];

@@ -124,6 +124,8 @@ typedef struct llmc_stat_slot {
 } __attribute__((aligned(64))) llmc_stat_slot;
 
 typedef struct llmc__tier llmc__tier;
+typedef struct llmc__lease_keeper llmc__lease_keeper;
+typedef struct llmc__lease_hold llmc__lease_hold;
 
 struct llmc_cache {
     const llmc_backend_ops *ops;
@@ -174,6 +176,7 @@ struct llmc_cache {
     /* Coalescing across processes (core/lease.c). */
     int coalesce;                /* leases in use */
     int64_t lease_ms, coalesce_timeout_ms, coalesce_poll_ms;
+    llmc__lease_keeper *keeper;  /* renews held leases (core/lease_keeper.c) */
 
     /* last error */
     pthread_mutex_t err_lock;
@@ -189,6 +192,32 @@ struct llmc_cache {
 llmc_status llmc__lease_configure(llmc_cache *c, llmc_err *err);
 llmc_status llmc__lease_take_soft(llmc_cache *c, const char *key, size_t klen, char *token);
 void llmc__lease_drop_soft(llmc_cache *c, const char *key, size_t klen, const char *token);
+/* 1 when the backend can renew leases (lease_renew). */
+int llmc__lease_renewable(const llmc_cache *c);
+/* One renewal of the lease on entry `key` to lease_ms, fail open:
+ * LLMC_OK renewed, LLMC_MISS gone or another holder's, LLMC_ENOTSUP not
+ * tried (no renew op, breaker open), else the backend's error (counted
+ * by the breaker, recorded as the handle's last error). */
+llmc_status llmc__lease_renew_soft(llmc_cache *c, const char *key, size_t klen,
+                                   const char *token);
+
+/* The lease keeper (core/lease_keeper.c): renews every lease a call keeps
+ * every lease_ms / 3 on a thread of its own until the call lets go.
+ * keeper_open (at open, after llmc__lease_configure): c->keeper, or NULL
+ * when the cache does not coalesce or cannot renew. keep: copies key and
+ * token; NULL when there is no keeper (the lease then lasts lease_ms).
+ * let_go (NULL ok): after it returns the keeper starts no renewal of h;
+ * call it before dropping the lease. keeper_close: stops and joins the
+ * thread (before the backend closes). Thread-safe but for open/close. */
+llmc_status llmc__lease_keeper_open(llmc_cache *c, llmc_err *err);
+llmc__lease_hold *llmc__lease_keep(llmc_cache *c, const char *key, size_t klen,
+                                   const char *token);
+void llmc__lease_let_go(llmc_cache *c, llmc__lease_hold *h);
+void llmc__lease_keeper_close(llmc_cache *c);
+/* leases_kept, lease_renewals, lease_renewals_lost, lease_renewals_failed
+ * (llmc_cache_stats_foreach), and their reset. */
+void llmc__lease_keeper_stats(llmc_cache *c, llmc_stat_cb cb, void *ud);
+void llmc__lease_keeper_stats_reset(llmc_cache *c);
 
 /* Record the error of a failed call on the handle; returns e->status. */
 llmc_status llmc__cache_fail(llmc_cache *c, const llmc_err *e);

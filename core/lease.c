@@ -14,6 +14,12 @@ static int has_leases(const llmc_backend_ops *ops)
            LLMC_HAS_MEMBER(llmc_backend_ops, ops, lease_release) && ops->lease_release;
 }
 
+int llmc__lease_renewable(const llmc_cache *c)
+{
+    return c && has_leases(c->ops) && LLMC_HAS_MEMBER(llmc_backend_ops, c->ops, lease_renew) &&
+           c->ops->lease_renew;
+}
+
 llmc_status llmc__lease_configure(llmc_cache *c, llmc_err *err)
 {
     int has = has_leases(c->ops);
@@ -35,7 +41,7 @@ llmc_status llmc__lease_configure(llmc_cache *c, llmc_err *err)
         (st = llmc_options_get_i64(c->opts, "coalesce_poll_ms", 1, 60000, 50,
                                    &c->coalesce_poll_ms, err)) != LLMC_OK)
         return st;
-    return LLMC_OK;
+    return llmc__lease_keeper_open(c, err);
 }
 
 int llmc_cache_coalesces(const llmc_cache *c)
@@ -92,6 +98,18 @@ static llmc_status backend_drop(llmc_cache *c, const llmc_buf *lk, const char *t
         pthread_mutex_lock(&c->serial_lock);
     llmc_status st =
         c->ops->lease_release(c->ctx, lk->data, lk->len, token, LLMC_LEASE_TOKEN_LEN, e);
+    if (c->serialize)
+        pthread_mutex_unlock(&c->serial_lock);
+    return st;
+}
+
+static llmc_status backend_renew(llmc_cache *c, const llmc_buf *lk, const char *token,
+                                 int64_t ttl_ms, llmc_err *e)
+{
+    if (c->serialize)
+        pthread_mutex_lock(&c->serial_lock);
+    llmc_status st = c->ops->lease_renew(c->ctx, lk->data, lk->len, token,
+                                         LLMC_LEASE_TOKEN_LEN, ttl_ms, e);
     if (c->serialize)
         pthread_mutex_unlock(&c->serial_lock);
     return st;
@@ -160,6 +178,36 @@ llmc_status llmc_cache_lease_release(llmc_cache *c, const char *key, size_t klen
     return st;
 }
 
+llmc_status llmc_cache_lease_renew(llmc_cache *c, const char *key, size_t klen,
+                                   const char *token, int64_t ttl_ms)
+{
+    if (!c || !token)
+        return LLMC_EINVAL;
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = check_args(c, key, klen, &e);
+    if (st == LLMC_OK && !llmc__lease_renewable(c))
+        st = llmc_err_set(&e, LLMC_ENOTSUP, 0, "backend %s cannot renew leases",
+                          c->ops->hdr.name);
+    if (st == LLMC_OK && ttl_ms == LLMC_TTL_DEFAULT)
+        ttl_ms = c->lease_ms;
+    if (st == LLMC_OK && ttl_ms <= 0)
+        st = llmc_err_set(&e, LLMC_EINVAL, 0, "lease time %lld ms: must be > 0",
+                          (long long)ttl_ms);
+    if (st == LLMC_OK && strlen(token) != LLMC_LEASE_TOKEN_LEN)
+        st = llmc_err_set(&e, LLMC_EINVAL, 0, "lease token must be %d characters",
+                          LLMC_LEASE_TOKEN_LEN);
+    llmc_buf lk = LLMC_BUF_INIT;
+    if (st == LLMC_OK && llmc_lease_key(key, klen, &lk) != LLMC_OK)
+        st = llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory");
+    if (st == LLMC_OK)
+        st = backend_renew(c, &lk, token, ttl_ms, &e);
+    llmc_buf_free(&lk);
+    if (st != LLMC_OK && st != LLMC_MISS)
+        return llmc__cache_fail(c, &e);
+    return st;
+}
+
 /* The fail-open forms: a backend that is down or stalled must cost a
  * call at most one cache timeout, as lookups and stores do (the breaker
  * and the thread's stall memory apply). A lease the server refuses (an
@@ -214,4 +262,32 @@ void llmc__lease_drop_soft(llmc_cache *c, const char *key, size_t klen, const ch
     llmc__breaker_record(c, breaker_view(st));
     if (st != LLMC_OK && st != LLMC_MISS)
         llmc__cache_fail(c, &e);
+}
+
+/* No stall memory here: renewals run on the keeper's own thread
+ * (core/lease_keeper.c), where a slow backend delays no call; the
+ * breaker still spares a failing backend. */
+llmc_status llmc__lease_renew_soft(llmc_cache *c, const char *key, size_t klen,
+                                   const char *token)
+{
+    if (!c || !token[0] || !llmc__lease_renewable(c))
+        return LLMC_ENOTSUP;
+    llmc_buf lk = LLMC_BUF_INIT;
+    if (llmc_lease_key(key, klen, &lk) != LLMC_OK) {
+        llmc_buf_free(&lk);
+        return LLMC_ENOMEM;
+    }
+    /* Asked last: a probe the breaker grants is always recorded. */
+    if (!llmc__breaker_allow(c)) {
+        llmc_buf_free(&lk);
+        return LLMC_ENOTSUP;
+    }
+    llmc_err e;
+    llmc_err_clear(&e);
+    llmc_status st = backend_renew(c, &lk, token, c->lease_ms, &e);
+    llmc_buf_free(&lk);
+    llmc__breaker_record(c, breaker_view(st));
+    if (st != LLMC_OK && st != LLMC_MISS)
+        llmc__cache_fail(c, &e);
+    return st;
 }

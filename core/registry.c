@@ -103,6 +103,10 @@ static llmc_status validate_backend(const llmc_backend_ops *b, llmc_err *err)
         return llmc_err_set(err, LLMC_EINVAL, 0,
                             "backend \"%s\": lease_acquire and lease_release go together",
                             b->hdr.name);
+    if (LLMC_HAS_MEMBER(llmc_backend_ops, b, lease_renew) && b->lease_renew && !acq)
+        return llmc_err_set(err, LLMC_EINVAL, 0,
+                            "backend \"%s\": lease_renew needs lease_acquire and lease_release",
+                            b->hdr.name);
     return LLMC_OK;
 }
 

@@ -905,9 +905,11 @@ static llmc_status mc_del(void *vctx, const char *key, size_t klen, llmc_err *er
 
 /* Leases: `add` creates the key only if it is absent. They carry no
  * namespace generation (a flush need not end a lease), and expire in
- * whole seconds (rounded up). Release reads the token back and deletes:
- * not atomic, so a lease that expired and was taken by another holder in
- * between can be deleted, costing at most one more upstream call. */
+ * whole seconds (rounded up; memcached's clock ticks in seconds, so a
+ * lease may end up to a second early). Release reads the token back and
+ * deletes: not atomic, so a lease that expired and was taken by another
+ * holder in between can be deleted, costing at most one more upstream
+ * call. Renew is atomic: gets, compare, cas (below). */
 static llmc_status mc_lease_acquire(void *vctx, const char *key, size_t klen, const char *token,
                                     size_t tlen, int64_t ttl_ms, llmc_err *err)
 {
@@ -1118,6 +1120,70 @@ static llmc_status mc_ttl(void *vctx, const char *key, size_t klen, int64_t *ttl
                         "memcached: the remaining TTL of a key cannot be read");
 }
 
+/* The lease's value and CAS unique in one `gets`: *ours is 1 when it
+ * holds our token, 0 when it is absent or another holder's. */
+static llmc_status mc_lease_read(memcached_st *m, const char *mk, size_t ml, const char *token,
+                                 size_t tlen, int *ours, uint64_t *cas, llmc_err *err)
+{
+    *ours = 0;
+    *cas = 0;
+    const char *keys[1] = {mk};
+    size_t lens[1] = {ml};
+    memcached_return_t rc = memcached_mget(m, keys, lens, 1);
+    if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
+        return mc_fail(err, m, rc, "gets");
+    memcached_result_st res_s, *res = memcached_result_create(m, &res_s);
+    if (!res)
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "memcached: out of memory");
+    memcached_return_t frc;
+    while (memcached_fetch_result(m, res, &frc)) {
+        if (memcached_result_length(res) == tlen &&
+            memcmp(memcached_result_value(res), token, tlen) == 0) {
+            *ours = 1;
+            *cas = memcached_result_cas(res);
+        }
+    }
+    memcached_result_free(res);
+    if (frc != MEMCACHED_END && frc != MEMCACHED_SUCCESS && frc != MEMCACHED_NOTFOUND)
+        return mc_fail(err, m, frc, "gets");
+    return LLMC_OK;
+}
+
+/* The cas fails when the item changed since the gets (released, or
+ * expired and taken by another holder): a lease is only extended while
+ * it still holds our token. */
+static llmc_status mc_lease_renew(void *vctx, const char *key, size_t klen, const char *token,
+                                  size_t tlen, int64_t ttl_ms, llmc_err *err)
+{
+    mc_ctx *c = vctx;
+    memcached_st *m = mc_pop(c, err);
+    if (!m)
+        return LLMC_EBUSY;
+    char mk[MC_KEY_MAX + 1];
+    size_t ml = map_key(c, key, klen, mk);
+    /* CAS uniques are only fetched (`gets`) with this behaviour; it is a
+     * plain flag (no reconnect), put back before the handle is. */
+    uint64_t had_cas = memcached_behavior_get(m, MEMCACHED_BEHAVIOR_SUPPORT_CAS);
+    memcached_behavior_set(m, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
+    uint64_t cas = 0;
+    int ours = 0;
+    llmc_status st = mc_lease_read(m, mk, ml, token, tlen, &ours, &cas, err);
+    if (st == LLMC_OK && !ours)
+        st = LLMC_MISS;
+    if (st == LLMC_OK) {
+        memcached_return_t rc = memcached_cas(m, mk, ml, token, tlen,
+                                              mc_expiration(ttl_ms > 0 ? ttl_ms : 1), 0, cas);
+        if (rc == MEMCACHED_DATA_EXISTS || rc == MEMCACHED_NOTFOUND ||
+            rc == MEMCACHED_NOTSTORED)
+            st = LLMC_MISS;
+        else if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_STORED)
+            st = mc_fail(err, m, rc, "cas");
+    }
+    memcached_behavior_set(m, MEMCACHED_BEHAVIOR_SUPPORT_CAS, had_cas);
+    mc_push(c, m);
+    return st;
+}
+
 const llmc_backend_ops llmc__backend_memcached = {
     .hdr = LLMC_COMPONENT_INIT(llmc_backend_ops, "memcached",
                                "memcached servers via libmemcached (ketama, pool, SASL)"),
@@ -1141,4 +1207,5 @@ const llmc_backend_ops llmc__backend_memcached = {
     .ttl = mc_ttl,
     .lease_acquire = mc_lease_acquire,
     .lease_release = mc_lease_release,
+    .lease_renew = mc_lease_renew,
 };

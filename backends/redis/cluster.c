@@ -209,6 +209,18 @@ static llmc_status c_lease_release(void *ctx, const char *key, size_t klen, cons
     return st != LLMC_OK ? st : deleted > 0 ? LLMC_OK : LLMC_MISS;
 }
 
+static llmc_status c_lease_renew(void *ctx, const char *key, size_t klen, const char *token,
+                                 size_t tlen, int64_t ttl_ms, llmc_err *err)
+{
+    const char *av[6];
+    size_t al[6];
+    char px[24];
+    int n = llmc__redis_lease_renew_args(av, al, px, sizeof px, key, klen, token, tlen, ttl_ms);
+    long long extended = 0;
+    llmc_status st = run_simple(ctx, key, klen, n, av, al, REDIS_REPLY_INTEGER, &extended, err);
+    return st != LLMC_OK ? st : extended > 0 ? LLMC_OK : LLMC_MISS;
+}
+
 static llmc_status c_ttl(void *ctx, const char *key, size_t klen, int64_t *ttl_ms, llmc_err *err)
 {
     const char *av[2] = {"PTTL", key};
@@ -786,6 +798,7 @@ const llmc_backend_ops llmc__backend_redis_cluster = {
     .sub_close = llmc__rsub_close,
     .lease_acquire = c_lease_acquire,
     .lease_release = c_lease_release,
+    .lease_renew = c_lease_renew,
 };
 
 const llmc_backend_ops llmc__backend_redis_sentinel = {
@@ -815,4 +828,5 @@ const llmc_backend_ops llmc__backend_redis_sentinel = {
     .sub_close = llmc__rsub_close,
     .lease_acquire = c_lease_acquire,
     .lease_release = c_lease_release,
+    .lease_renew = c_lease_renew,
 };

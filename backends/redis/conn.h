@@ -161,14 +161,20 @@ int llmc__redis_set_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
                          int64_t ttl_ms);
 
 /* Leases (cross-process coalescing). SET key token NX PX ttl_ms
- * (argc 6; the reply is +OK when taken, nil when held), and the
+ * (argc 6; the reply is +OK when taken, nil when held), the
  * compare-and-delete script: EVAL <script> 1 key token (argc 5; the
- * reply is the number of keys deleted). */
+ * reply is the number of keys deleted), and the compare-and-pexpire
+ * script: EVAL <script> 1 key token ttl_ms (argc 6, pxbuf holds the
+ * digits; the reply is 1 when extended, 0 when absent or another
+ * holder's). */
 int llmc__redis_lease_take_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
                                 const char *key, size_t klen, const char *token, size_t tlen,
                                 int64_t ttl_ms);
 int llmc__redis_lease_drop_args(const char **av, size_t *al, const char *key, size_t klen,
                                 const char *token, size_t tlen);
+int llmc__redis_lease_renew_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
+                                 const char *key, size_t klen, const char *token, size_t tlen,
+                                 int64_t ttl_ms);
 
 /* The Redis Cluster hash slot of a key (CRC16 of the key or of its
  * {hash tag}, mod 16384); cluster.c routes by it, the tests check it

@@ -401,6 +401,16 @@ static llmc_status r_lease_release(void *ctx, const char *key, size_t klen, cons
     return run_cmd(ctx, n, av, al, count_reply, "EVAL", err);
 }
 
+static llmc_status r_lease_renew(void *ctx, const char *key, size_t klen, const char *token,
+                                 size_t tlen, int64_t ttl_ms, llmc_err *err)
+{
+    const char *av[6];
+    size_t al[6];
+    char px[24];
+    int n = llmc__redis_lease_renew_args(av, al, px, sizeof px, key, klen, token, tlen, ttl_ms);
+    return run_cmd(ctx, n, av, al, count_reply, "EVAL", err);
+}
+
 static llmc_status pttl_reply(rctx *x, llmc_rconn *c, redisReply *r, void *ud, llmc_err *err)
 {
     if (r->type != REDIS_REPLY_INTEGER)
@@ -836,4 +846,5 @@ const llmc_backend_ops llmc__backend_redis = {
     .sub_close = llmc__rsub_close,
     .lease_acquire = r_lease_acquire,
     .lease_release = r_lease_release,
+    .lease_renew = r_lease_renew,
 };

@@ -484,6 +484,32 @@ int llmc__redis_lease_drop_args(const char **av, size_t *al, const char *key, si
     return 5;
 }
 
+/* Extend only our own lease, in one step: between a separate GET and
+ * PEXPIRE the lease could expire and be taken by another holder, whose
+ * lease we would then extend. */
+static const char lease_renew_script[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], "
+    "ARGV[2]) else return 0 end";
+
+int llmc__redis_lease_renew_args(const char **av, size_t *al, char *pxbuf, size_t pxcap,
+                                 const char *key, size_t klen, const char *token, size_t tlen,
+                                 int64_t ttl_ms)
+{
+    av[0] = "EVAL";
+    al[0] = 4;
+    av[1] = lease_renew_script;
+    al[1] = sizeof lease_renew_script - 1;
+    av[2] = "1";
+    al[2] = 1;
+    av[3] = key;
+    al[3] = klen;
+    av[4] = token;
+    al[4] = tlen;
+    av[5] = pxbuf;
+    al[5] = (size_t)snprintf(pxbuf, pxcap, "%lld", (long long)(ttl_ms > 0 ? ttl_ms : 1));
+    return 6;
+}
+
 llmc_status llmc__redis_match_pattern(llmc_buf *b, const char *s, size_t n, const char *suffix)
 {
     llmc_buf_clear(b);

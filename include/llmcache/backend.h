@@ -174,6 +174,18 @@ typedef struct llmc_backend_ops {
      * LLMC_MISS when absent or held by another token. */
     llmc_status (*lease_release)(void *ctx, const char *key, size_t klen, const char *token,
                                  size_t tlen, llmc_err *err);
+    /* Optional, only with lease_acquire and lease_release: set the time
+     * left on `key` to ttl_ms (> 0) only if it still holds token,
+     * atomically (compare and expire in one step, so a lease that expired
+     * and was taken by another holder is never extended): LLMC_OK when
+     * extended, LLMC_MISS when absent or held by another token. The core
+     * calls it every lease_ms / 3 while the holder's upstream call runs,
+     * from a thread of its own (serialised with the other calls when the
+     * backend is not LLMC_CAP_THREAD_SAFE). Without it a lease is never
+     * extended, and an upstream call longer than lease_ms may be made
+     * twice. Redis: a script doing GET, compare, PEXPIRE. */
+    llmc_status (*lease_renew)(void *ctx, const char *key, size_t klen, const char *token,
+                               size_t tlen, int64_t ttl_ms, llmc_err *err);
 } llmc_backend_ops;
 
 /* Register a backend for this process. The table must stay valid and

@@ -10,8 +10,23 @@
  * for the entry (and the lease) every coalesce_poll_ms; they return the
  * entry as soon as it is there, take the lease themselves when it is gone
  * without an entry (the leader failed: one of them goes upstream next),
- * and go upstream on their own once coalesce_timeout_ms has passed. A
- * leader that dies leaves a lease that expires after lease_ms.
+ * and go upstream on their own once coalesce_timeout_ms has passed.
+ *
+ * While the leader's upstream call runs, a thread of the cache (one per
+ * cache handle, started with the first lease it keeps) renews the lease
+ * every lease_ms / 3 back to lease_ms, only while it still holds the
+ * leader's token (llmc_cache_lease_renew), so a call longer than
+ * lease_ms (a reasoning model, a long stream) is still made once. A
+ * leader that dies stops renewing: its lease expires at most lease_ms
+ * later. A renewal that finds the lease gone or another holder's stops
+ * renewing it (the call goes on and stores its answer); one that fails
+ * on the backend counts for the circuit breaker and is tried again a
+ * period later. The counters leases_kept, lease_renewals,
+ * lease_renewals_lost and lease_renewals_failed (renewals not made:
+ * backend errors, breaker open) appear in llmc_cache_stats_foreach.
+ * memcached keeps leases in whole seconds and its clock ticks in
+ * seconds, so a lease there may end up to a second early: give it a
+ * lease_ms of 2000 or more for renewals to keep it.
  *
  * llmc_call_execute (call.h) does all this by itself when the cache
  * coalesces (llmc_cache_coalesces): every caller of the library, the
@@ -26,9 +41,9 @@
  *                            redis-sentinel, memcached; true on a backend
  *                            without leases is an open error)
  *   lease_ms=N               lease time, 1..3600000 (default 30000): how
- *                            long a dead leader holds the others back; an
- *                            upstream call longer than this may be made
- *                            twice
+ *                            long a dead leader holds the others back;
+ *                            a live leader's lease is renewed every
+ *                            lease_ms / 3 while its call runs
  *   coalesce_timeout_ms=N    the longest a call waits for another's
  *                            answer, 0..3600000 (default 60000; 0 = never
  *                            wait, the lease is still taken)
@@ -76,6 +91,18 @@ LLMC_API llmc_status llmc_cache_lease_acquire(llmc_cache *c, const char *key, si
  * alone). Thread-safe. */
 LLMC_API llmc_status llmc_cache_lease_release(llmc_cache *c, const char *key, size_t klen,
                                               const char *token);
+
+/* Extend the lease on entry `key` to ttl_ms from now (> 0, or
+ * LLMC_TTL_DEFAULT for the cache's lease_ms) if it still holds `token`,
+ * atomically: LLMC_OK when extended, LLMC_MISS when it had expired, was
+ * dropped or is another holder's (left alone), LLMC_ENOTSUP when the
+ * backend has no leases or cannot renew them (a backend plugin without
+ * lease_renew), or the backend's error (see llmc_cache_errmsg). Raw API:
+ * no circuit breaker, every error reported. Calls made with
+ * llmc_call_execute have their lease renewed for them; this is for a
+ * caller that takes leases itself. Thread-safe. */
+LLMC_API llmc_status llmc_cache_lease_renew(llmc_cache *c, const char *key, size_t klen,
+                                            const char *token, int64_t ttl_ms);
 
 #ifdef __cplusplus
 }
