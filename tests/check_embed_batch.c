@@ -9,6 +9,7 @@
 #include "llmc_config.h"
 
 #include <check.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -698,6 +699,61 @@ START_TEST(embeddings_tier_no_round_trip)
 }
 END_TEST
 
+/* ---- a backend without a batch get that stops answering ---- */
+
+/* SQLite has no mget: the batch is one get per item. A file another
+ * connection holds locked (rollback journal, BEGIN EXCLUSIVE) makes the
+ * first get wait busy_timeout_ms and fail: the other items are not
+ * asked, and the stores that follow are skipped. One wait per request. */
+START_TEST(sqlite_locked_one_wait)
+{
+    testsrv dir;
+    ck_assert_int_eq(testsrv_mkdir(&dir, "batch-locked"), 0);
+    char path[400], url[600];
+    snprintf(path, sizeof path, "%s/locked.db", dir.dir);
+    snprintf(url, sizeof url, "sqlite://%s?journal_mode=delete&busy_timeout_ms=200", path);
+    srv = fp_start();
+    ck_assert_ptr_nonnull(srv);
+    llmc_cache *c = open_url(url, NULL);
+    llmc_client *cl = client_on(c);
+    char req[4096];
+    emb_request(req, sizeof req, "locked", 5, 0);
+    llmc_response *r = embed(cl, req);
+    ck_assert_int_eq(llmc_response_cache_stored(r), 1);
+    llmc_response_free(r);
+
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    llmc_cache_stats_reset(c);
+    r = embed(cl, req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 0);
+    ck_assert_int_eq(llmc_response_cache_stored(r), 0);
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_int_eq(llmc_response_item_hit(r, i), 0);
+    llmc_response_free(r);
+    ck_assert_int_eq(fp_count(srv), 2);
+    llmc_stats s = stats(c);
+    ck_assert_uint_eq(s.get_count, 1); /* the first item's read only */
+    ck_assert_uint_eq(s.errors, 1);
+    ck_assert_uint_eq(s.misses, 5);
+    ck_assert_uint_eq(s.set_count, 0);
+    ck_assert_uint_eq(s.stores_skipped, 5);
+    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* Unlocked: read again at once, all five from the cache. */
+    r = embed(cl, req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    llmc_response_free(r);
+    ck_assert_int_eq(fp_count(srv), 2);
+    llmc_client_free(cl);
+    llmc_cache_close(c);
+    fp_stop(srv);
+    testsrv_stop(&dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("embed_batch");
@@ -708,6 +764,7 @@ static Suite *suite(void)
     tcase_add_loop_test(t, get_entries_decides_as_single, 0, N_BACKENDS);
     tcase_add_loop_test(t, embeddings_one_batch_read, 0, N_BACKENDS);
     tcase_add_test(t, embeddings_tier_no_round_trip);
+    tcase_add_test(t, sqlite_locked_one_wait);
     suite_add_tcase(s, t);
     return s;
 }
