@@ -16,7 +16,10 @@
 # FUZZ_NICE (default 10) is the nice level of the fuzzers, FUZZ_MAX_LEN
 # (default 4096) the largest input libFuzzer makes, FUZZ_TIMEOUT (default
 # 30) the seconds one input may take before it counts as a hang (wall
-# time: raise it for a run you mean to pause with SIGSTOP). How to
+# time: raise it for a run you mean to pause with SIGSTOP), FUZZ_RSS_MB
+# (default 2048, libFuzzer's) the resident memory that counts as out of
+# memory (the client harness under ASan grows about 280 MB a million
+# executions: raise it for runs of millions). How to
 # reproduce, minimise and keep a finding: docs/testing.md.
 set -u
 cd "$(dirname "$0")/.."
@@ -26,7 +29,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -t) secs=$2; shift 2 ;;
     -n) runs=$2; shift 2 ;;
-    -h|--help) sed -n "2,20p" "$0"; exit 0 ;;
+    -h|--help) sed -n "2,23p" "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -73,7 +76,7 @@ for h in $harnesses; do
   [ -n "$secs" ] && limit="$limit -max_total_time=$secs"
   [ -z "$limit" ] && limit="-max_total_time=600"
   log=$B/fuzz-$h.log
-  nice -n "${FUZZ_NICE:-10}" "$exe" $limit -print_final_stats=1 -detect_leaks=0 -reload=0 -max_len="${FUZZ_MAX_LEN:-4096}" -timeout="${FUZZ_TIMEOUT:-30}" \
+  nice -n "${FUZZ_NICE:-10}" "$exe" $limit -print_final_stats=1 -detect_leaks=0 -reload=0 -max_len="${FUZZ_MAX_LEN:-4096}" -timeout="${FUZZ_TIMEOUT:-30}" -rss_limit_mb="${FUZZ_RSS_MB:-2048}" \
     $dictopt -artifact_prefix="$art/" $quiet "$work" $seeds >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
