@@ -8,6 +8,11 @@
  *   get and set with 1.5 KB and 20 KB values, 1 connection and N threads
  *   the full hit path (llmc_key_compute + llmc_cache_get_entry decode)
  *   MGET of 100 keys
+ *   an embeddings request of 64 inputs answered from the cache (16 and
+ *   1536 dimensions): the lookup's read one get per item (as before
+ *   batching) and batched, the whole request (JSON in, merged response
+ *   out), and the same with a local tier, each against one raw MGET of
+ *   the same 64 stored values
  * Baseline and llmcache alternate in short blocks so that both see the
  * same machine load; ratios are llmcache / baseline throughput.
  *
@@ -470,6 +475,218 @@ static void mget100(const char *name, size_t vlen, double target)
     llmc_cache_close(c);
 }
 
+/* ---- an embeddings request of 64 inputs, every item cached ---- */
+
+#define EMB_N 64
+
+typedef struct emb_ctx {
+    llmc_cache *c;
+    llmc_client *cl;
+    const char *req;
+    const char *keys[EMB_N];
+    size_t klens[EMB_N];
+    llmc_lookup lks[EMB_N];
+    llmc_status sts[EMB_N];
+    redisContext *rc;
+    const char *argv[EMB_N + 1]; /* MGET + the item keys */
+    size_t argl[EMB_N + 1];
+} emb_ctx;
+
+static void emb_fail(emb_ctx *x, const char *what)
+{
+    fprintf(stderr, "bench: %s: %s\n", what, llmc_cache_errmsg(x->c));
+    exit(1);
+}
+
+/* What the lookup read before batching: one get_entry per item. */
+static void emb_per_item(emb_ctx *x)
+{
+    for (int i = 0; i < EMB_N; i++)
+        if (llmc_cache_get_entry(x->c, x->keys[i], x->klens[i], -1, LLMC_ENTRY_SOFT,
+                                 &x->lks[i]) != LLMC_OK)
+            emb_fail(x, "per-item read");
+}
+
+/* What it reads now: one batch. */
+static void emb_batch(emb_ctx *x)
+{
+    if (llmc_cache_get_entries(x->c, EMB_N, x->keys, x->klens, -1, LLMC_ENTRY_SOFT, x->lks,
+                               x->sts) != LLMC_OK)
+        emb_fail(x, "batch read");
+    for (int i = 0; i < EMB_N; i++)
+        if (x->sts[i] != LLMC_OK)
+            emb_fail(x, "batch read item");
+}
+
+/* The whole request: JSON in, merged response out, "cache": true. */
+static void emb_call(emb_ctx *x)
+{
+    llmc_response *r = NULL;
+    llmc_err e;
+    if (llmc_embedding_json(x->cl, x->req, LLMC_ZSTR, &r, &e) != LLMC_OK ||
+        !llmc_response_cache_hit(r)) {
+        fprintf(stderr, "bench: embeddings call not a hit: %s\n", e.msg);
+        exit(1);
+    }
+    llmc_response_free(r);
+}
+
+/* The baseline: the same 64 stored values in one MGET over raw hiredis. */
+static void emb_base(emb_ctx *x)
+{
+    redisAppendCommandArgv(x->rc, EMB_N + 1, x->argv, x->argl);
+    redisReply *r = NULL;
+    if (redisGetReply(x->rc, (void **)&r) != REDIS_OK || !r || r->type != REDIS_REPLY_ARRAY ||
+        r->elements != EMB_N)
+        exit(1);
+    freeReplyObject(r);
+}
+
+static void emb_alternate(const char *name, void (*ours)(emb_ctx *), emb_ctx *x)
+{
+    if (!wanted(name))
+        return;
+    side o, b;
+    side_init(&o);
+    side_init(&b);
+    const int block = 10;
+    double end = now_us() + g_seconds * 2e6;
+    for (int round = 0; now_us() < end; round++) {
+        for (int pass = 0; pass < 2; pass++) {
+            int mine = (pass + round) % 2;
+            side *s = mine ? &o : &b;
+            double t0 = now_us();
+            for (int i = 0; i < block; i++) {
+                double a = now_us();
+                if (mine)
+                    ours(x);
+                else
+                    emb_base(x);
+                side_add(s, now_us() - a);
+            }
+            s->secs += (now_us() - t0) / 1e6;
+            s->ops += (uint64_t)block;
+        }
+    }
+    report(name, &o, &b, 0);
+}
+
+static llmc_client *emb_client(llmc_cache *c)
+{
+    /* Never contacted: every item is cached, and a miss fails the run. */
+    llmc_options *o = llmc_options_new();
+    llmc_options_set(o, "openai.api_key", "sk-bench");
+    llmc_options_set(o, "openai.api_base", "http://127.0.0.1:9/v1");
+    llmc_client *cl = NULL;
+    llmc_err e;
+    if (llmc_client_new(c, o, &cl, &e) != LLMC_OK) {
+        fprintf(stderr, "bench: client: %s\n", e.msg);
+        exit(1);
+    }
+    llmc_options_free(o);
+    return cl;
+}
+
+/* 64 inputs of `dims`-dimension vectors stored as the client stores
+ * them, then the lookup read per item and batched, the full request, and
+ * the full request with a local tier, each against one raw MGET of the
+ * same values. */
+static void embeddings64(int dims)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "embeddings 64 x %dd", dims);
+    static const char *const rows[] = {"read per item", "read batched", "request hit",
+                                       "request hit l1"};
+    int any = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char row[128];
+        snprintf(row, sizeof row, "%s %s", prefix, rows[i]);
+        any |= wanted(row);
+    }
+    if (!any)
+        return;
+    static char req[EMB_N * 40 + 128];
+    size_t len = (size_t)snprintf(req, sizeof req,
+                                  "{\"model\":\"text-embedding-3-small\",\"input\":[");
+    for (int i = 0; i < EMB_N; i++)
+        len += (size_t)snprintf(req + len, sizeof req - len, "%s\"bench input %d of %d\"",
+                                i ? "," : "", i, dims);
+    snprintf(req + len, sizeof req - len, "]}");
+
+    static emb_ctx x;
+    memset(&x, 0, sizeof x);
+    x.c = our_open(1);
+    x.cl = emb_client(x.c);
+    x.req = req;
+    x.rc = raw_connect();
+    llmc_call *k = NULL;
+    llmc_err e;
+    if (llmc_call_prepare(x.cl, LLMC_CALL_EMBEDDING, req, LLMC_ZSTR, NULL, &k, &e) != LLMC_OK ||
+        llmc_call_item_count(k) != EMB_N) {
+        fprintf(stderr, "bench: prepare: %s\n", e.msg);
+        exit(1);
+    }
+    llmc_buf body = LLMC_BUF_INIT;
+    x.argv[0] = "MGET";
+    x.argl[0] = 4;
+    for (int i = 0; i < EMB_N; i++) {
+        x.keys[i] = strdup(llmc_call_item_key(k, (size_t)i));
+        x.klens[i] = strlen(x.keys[i]);
+        x.argv[i + 1] = x.keys[i];
+        x.argl[i + 1] = x.klens[i];
+        x.lks[i] = (llmc_lookup)LLMC_LOOKUP_INIT;
+        llmc_buf_clear(&body);
+        llmc_buf_puts(&body, "{\"object\":\"embedding\",\"embedding\":[");
+        for (int d = 0; d < dims; d++)
+            llmc_buf_printf(&body, "%s%.8f", d ? "," : "", (double)((i * 7919 + d * 104729) % 20000) / 10000.0 - 1.0);
+        llmc_buf_printf(&body, "],\"model\":\"text-embedding-3-small\",\"prompt_tokens\":5}");
+        if (llmc_cache_put_entry(x.c, x.keys[i], x.klens[i], LLMC_CALL_EMBEDDING, body.data,
+                                 body.len, 0, 0) != LLMC_OK)
+            emb_fail(&x, "put_entry");
+    }
+    llmc_buf_free(&body);
+    llmc_call_free(k);
+
+    char name[96];
+    snprintf(name, sizeof name, "%s read per item", prefix);
+    emb_alternate(name, emb_per_item, &x);
+    snprintf(name, sizeof name, "%s read batched", prefix);
+    emb_alternate(name, emb_batch, &x);
+    snprintf(name, sizeof name, "%s request hit", prefix);
+    emb_alternate(name, emb_call, &x);
+
+    /* The same request on a handle with a local tier (warmed once). */
+    llmc_cache *plain = x.c;
+    llmc_client *plain_cl = x.cl;
+    char url[1200];
+    snprintf(url, sizeof url, "%s%sl1_ttl=3600", g_url, strchr(g_url, '?') ? "&" : "?");
+    if (llmc_cache_open(url, NULL, &x.c, &e) != LLMC_OK) {
+        fprintf(stderr, "bench: open l1: %s\n", e.msg);
+        exit(1);
+    }
+    x.cl = emb_client(x.c);
+    for (int i = 0; i < 500; i++) {
+        llmc_stats st;
+        llmc_cache_stats(x.c, &st, sizeof st);
+        if (st.l1_live)
+            break;
+        usleep(10000);
+    }
+    emb_call(&x);
+    snprintf(name, sizeof name, "%s request hit l1", prefix);
+    emb_alternate(name, emb_call, &x);
+    llmc_client_free(x.cl);
+    llmc_cache_close(x.c);
+
+    for (int i = 0; i < EMB_N; i++) {
+        llmc_lookup_free(&x.lks[i]);
+        free((char *)x.keys[i]);
+    }
+    llmc_client_free(plain_cl);
+    llmc_cache_close(plain);
+    redisFree(x.rc);
+}
+
 /* ---- redis-benchmark, for reference ---- */
 
 static void redis_benchmark(size_t vlen, int clients, const char *tests)
@@ -577,6 +794,8 @@ int main(void)
     hit_path("hit path 20KB binary (vs GET)", 20480, "binary");
     mget100("mget 100 x 1.5KB", 1536, 0.8);
     mget100("mget 100 x 20KB", 20480, 0.8);
+    embeddings64(16);
+    embeddings64(1536);
 
     if (g_only && *g_only)
         goto done;

@@ -920,6 +920,56 @@ llmc_status llmc_cache_ttl(llmc_cache *c, const char *key, size_t klen, int64_t 
     return st;
 }
 
+llmc_status llmc__cache_mget_backend(llmc_cache *c, size_t n, const char *const *keys,
+                                     const size_t *klens, llmc_buf *const *vals,
+                                     llmc_status *sts, int stop_on_failure, llmc_err *e)
+{
+    if (n == 0)
+        return LLMC_OK;
+    if (BACKEND_HAS(c, mget)) {
+        /* The backend's table takes an array of buffers: the caller's
+         * (wherever they live) are moved in and back out. */
+        llmc_buf one, *tmp = n == 1 ? &one : malloc(n * sizeof *tmp);
+        if (!tmp) {
+            for (size_t i = 0; i < n; i++)
+                sts[i] = LLMC_ENOMEM;
+            return llmc_err_set(e, LLMC_ENOMEM, 0, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[i] = *vals[i];
+        uint64_t t0 = llmc_mono_ns();
+        LOCK(c);
+        llmc_status st = c->ops->mget(c->ctx, n, keys, klens, tmp, sts, e);
+        UNLOCK(c);
+        record_get(c, llmc_mono_ns() - t0);
+        for (size_t i = 0; i < n; i++)
+            *vals[i] = tmp[i];
+        if (tmp != &one)
+            free(tmp);
+        if (st != LLMC_OK)
+            for (size_t i = 0; i < n; i++)
+                sts[i] = st;
+        return st;
+    }
+    /* Emulated: one get per key. The first failure's message is kept. */
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        llmc_err ei;
+        llmc_err_clear(&ei);
+        sts[i] = llmc__cache_get_backend(c, keys[i], klens[i], vals[i], &ei);
+        if (sts[i] == LLMC_OK || sts[i] == LLMC_MISS)
+            continue;
+        if (!failed++)
+            *e = ei;
+        if (stop_on_failure && llmc__status_is_backend_failure(sts[i])) {
+            for (size_t j = i + 1; j < n; j++)
+                sts[j] = sts[i];
+            return sts[i];
+        }
+    }
+    return LLMC_OK;
+}
+
 llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
                             const size_t *klens, llmc_buf *vals, llmc_status *sts)
 {
@@ -932,25 +982,46 @@ llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
     }
     if (n == 0)
         return LLMC_OK;
+    /* What the local tier holds is answered from it; the backend is asked
+     * once for the rest (the keys in need[0..m), packed). */
+    struct {
+        const char **keys;
+        size_t *klens, *idx;
+        llmc_buf **vals;
+        llmc_status *sts;
+    } need;
+    void *block = malloc(n * (sizeof *need.keys + 2 * sizeof *need.klens + sizeof *need.vals +
+                              sizeof *need.sts));
+    if (!block)
+        return fail(c, LLMC_ENOMEM, "out of memory");
+    need.keys = block;
+    need.vals = (llmc_buf **)(need.keys + n);
+    need.klens = (size_t *)(need.vals + n);
+    need.idx = need.klens + n;
+    need.sts = (llmc_status *)(need.idx + n);
+    uint64_t epoch = llmc__tier_epoch(c);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c->tier && llmc__tier_get(c, keys[i], klens[i], &vals[i], NULL) == LLMC_OK) {
+            sts[i] = LLMC_OK;
+            continue;
+        }
+        need.keys[m] = keys[i];
+        need.klens[m] = klens[i];
+        need.vals[m] = &vals[i];
+        need.idx[m++] = i;
+    }
     llmc_err e;
     llmc_err_clear(&e);
-    llmc_status st = LLMC_OK;
-    if (BACKEND_HAS(c, mget)) {
-        uint64_t t0 = llmc_mono_ns();
-        LOCK(c);
-        st = c->ops->mget(c->ctx, n, keys, klens, vals, sts, &e);
-        UNLOCK(c);
-        record_get(c, llmc_mono_ns() - t0);
-        if (st != LLMC_OK)
-            return backend_fail(c, st, &e, "mget");
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            llmc_err_clear(&e);
-            sts[i] = llmc__cache_get_raw(c, keys[i], klens[i], &vals[i], &e);
-            if (sts[i] != LLMC_OK && sts[i] != LLMC_MISS && st == LLMC_OK)
-                st = backend_fail(c, sts[i], &e, "get");
-        }
+    llmc_status st = llmc__cache_mget_backend(c, m, need.keys, need.klens, need.vals, need.sts,
+                                              0, &e);
+    for (size_t j = 0; j < m; j++)
+        sts[need.idx[j]] = need.sts[j];
+    if (st != LLMC_OK) {
+        free(block);
+        return backend_fail(c, st, &e, "mget");
     }
+    int native = BACKEND_HAS(c, mget);
     llmc_stat_slot *s = llmc__stat_slot(c);
     for (size_t i = 0; i < n; i++) {
         if (sts[i] == LLMC_OK) {
@@ -958,7 +1029,11 @@ llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
             ADD(s->bytes_read, vals[i].len);
         } else if (sts[i] == LLMC_MISS) {
             ADD(s->misses, 1);
-        } else if (BACKEND_HAS(c, mget)) {
+        } else if (!native) {
+            /* Emulated: each get failed on its own; the first says why. */
+            if (st == LLMC_OK)
+                st = backend_fail(c, sts[i], &e, "get");
+        } else {
             ADD(s->errors, 1);
             if (st == LLMC_OK) {
                 llmc_err_set(&e, sts[i], 0, "%s mget: key %zu: %s", c->name, i,
@@ -967,6 +1042,13 @@ llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
             }
         }
     }
+    /* Keep copies of what the backend returned (after the epoch check,
+     * as a single get does). */
+    for (size_t j = 0; c->tier && j < m; j++)
+        if (need.sts[j] == LLMC_OK)
+            llmc__tier_fill_raw(c, need.keys[j], need.klens[j], need.vals[j]->data,
+                                need.vals[j]->len, epoch);
+    free(block);
     return st;
 }
 

@@ -1,6 +1,6 @@
 /* Embeddings in the pipeline: the key material is one input item, so a
  * call has one key (and one entry) per item. Prepare computes every
- * item's key, lookup fetches them all (one lookup per item), and execute
+ * item's key, lookup fetches them all (one batch read), and execute
  * sends only the items that missed upstream, in one request, stores each
  * new vector under its own key and merges the answer in input order. */
 #include "client_internal.h"
@@ -227,43 +227,85 @@ static llmc_status merge(llmc_call *k, int64_t fresh_prompt, int64_t fresh_total
     return LLMC_OK;
 }
 
+/* Take item i's cached vector from a verified lookup; 0 when the entry
+ * is not an embedding item this call can use. */
+static int take_hit(llmc__embed *e, size_t i, const llmc_lookup *lk)
+{
+    if (lk->entry.call != LLMC_CALL_EMBEDDING)
+        return 0;
+    json_object *o = NULL, *v;
+    int ok = 0;
+    if (llmc_json_parse(lk->entry.body, lk->entry.body_len, "cached embedding", &o, NULL) ==
+            LLMC_OK &&
+        json_object_object_get_ex(o, "embedding", &v)) {
+        e->vecs[i] = json_object_get(v);
+        e->tokens[i] = 0;
+        if (json_object_object_get_ex(o, "prompt_tokens", &v))
+            e->tokens[i] = json_object_get_int64(v);
+        if (!e->model && jstr(o, "model"))
+            e->model = llmc__strdup(jstr(o, "model"));
+        e->hits[i] = 1;
+        e->hit_upstream_ms += lk->entry.upstream_ms;
+        if (lk->age_ms > e->age_ms)
+            e->age_ms = lk->age_ms;
+        e->n_hits++;
+        ok = 1;
+    }
+    if (o)
+        json_object_put(o);
+    return ok;
+}
+
 llmc_status llmc__embed_lookup(llmc_call *k, llmc_response **out, llmc_err *err)
 {
     llmc__embed *e = k->emb;
-    for (size_t i = 0; i < e->n; i++) {
-        if (e->hits[i] || !e->keys[i])
-            continue;
-        llmc_lookup *lk = llmc__thread_lookup();
-        if (!lk)
+    /* Every item not known yet, in one batch read: one backend round
+     * trip however many inputs (llmc_cache_get_entries). */
+    size_t m = 0;
+    for (size_t i = 0; i < e->n; i++)
+        if (!e->hits[i] && e->keys[i])
+            m++;
+    if (m) {
+        const char **keys = malloc(m * sizeof *keys);
+        size_t *klens = malloc(m * sizeof *klens), *idx = malloc(m * sizeof *idx);
+        llmc_status *sts = malloc(m * sizeof *sts);
+        llmc_lookup *lks = calloc(m, sizeof *lks);
+        if (!keys || !klens || !idx || !sts || !lks) {
+            free(keys);
+            free(klens);
+            free(idx);
+            free(sts);
+            free(lks);
             return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-        llmc_status gs = llmc_cache_get_entry(k->c->cache, e->keys[i], strlen(e->keys[i]),
-                                              k->ctl.max_age_ms, LLMC_ENTRY_SOFT, lk);
-        /* After one item's read failed, the backend is not asked for the
-         * others: one request waits out one cache timeout. */
-        if (gs != LLMC_OK && llmc__soft_stalled(k->c->cache)) {
+        }
+        m = 0;
+        for (size_t i = 0; i < e->n; i++) {
+            if (e->hits[i] || !e->keys[i])
+                continue;
+            keys[m] = e->keys[i];
+            klens[m] = strlen(e->keys[i]);
+            idx[m++] = i;
+        }
+        llmc_cache *c = k->c->cache;
+        llmc_cache_get_entries(c, m, keys, klens, k->ctl.max_age_ms, LLMC_ENTRY_SOFT, lks, sts);
+        int missed = 0;
+        for (size_t j = 0; j < m; j++) {
+            if (sts[j] == LLMC_OK && take_hit(e, idx[j], &lks[j]))
+                continue;
+            missed = 1;
+        }
+        /* The batch's read failed (or the circuit is open after this
+         * thread's failed read): the stores that follow are skipped, one
+         * cache timeout per request. */
+        if (missed && llmc__soft_stalled(c))
             k->read_failed = 1;
-            break;
-        }
-        if (gs != LLMC_OK || lk->entry.call != LLMC_CALL_EMBEDDING)
-            continue;
-        json_object *o = NULL, *v;
-        if (llmc_json_parse(lk->entry.body, lk->entry.body_len, "cached embedding", &o,
-                            NULL) == LLMC_OK &&
-            json_object_object_get_ex(o, "embedding", &v)) {
-            e->vecs[i] = json_object_get(v);
-            e->tokens[i] = 0;
-            if (json_object_object_get_ex(o, "prompt_tokens", &v))
-                e->tokens[i] = json_object_get_int64(v);
-            if (!e->model && jstr(o, "model"))
-                e->model = llmc__strdup(jstr(o, "model"));
-            e->hits[i] = 1;
-            e->hit_upstream_ms += lk->entry.upstream_ms;
-            if (lk->age_ms > e->age_ms)
-                e->age_ms = lk->age_ms;
-            e->n_hits++;
-        }
-        if (o)
-            json_object_put(o);
+        for (size_t j = 0; j < m; j++)
+            llmc_lookup_free(&lks[j]);
+        free(keys);
+        free(klens);
+        free(idx);
+        free(sts);
+        free(lks);
     }
     if (e->n_hits < e->n)
         return LLMC_MISS;

@@ -1,5 +1,6 @@
 /* Entry-level cache calls: envelope + verification + fail-open policy. */
 #include "hash.h"
+#include "entry_read.h"
 #include "internal.h"
 #include "textmemo.h"
 #include "tier.h"
@@ -153,20 +154,37 @@ llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t klen,
         ADD(s->misses, 1);
         return LLMC_MISS;
     }
-    if (st != LLMC_OK) {
-        ADD(s->errors, 1);
-        if (e.msg[0] == 0)
-            llmc_err_set(&e, st, e.native, "%s get: %s", c->name, llmc_strerror(st));
-        if (st == LLMC_ECORRUPT)
-            llmc__storage_corrupt(c, &e);
-        llmc__cache_fail(c, &e);
-        if (soft) {
-            ADD(s->misses, 1);
-            return (flags & LLMC_ENTRY_REPORT) ? st : LLMC_MISS;
-        }
-        return st;
+    if (st != LLMC_OK)
+        return llmc__entry_failed(c, st, &e, flags);
+    return llmc__entry_check(c, key, klen, max_age_ms, flags, from_tier, epoch, out);
+}
+
+llmc_status llmc__entry_failed(llmc_cache *c, llmc_status st, llmc_err *e, unsigned flags)
+{
+    llmc_stat_slot *s = llmc__stat_slot(c);
+    ADD(s->errors, 1);
+    if (e->msg[0] == 0)
+        llmc_err_set(e, st, e->native, "%s get: %s", c->name, llmc_strerror(st));
+    if (st == LLMC_ECORRUPT)
+        llmc__storage_corrupt(c, e);
+    llmc__cache_fail(c, e);
+    if (flags & LLMC_ENTRY_SOFT) {
+        ADD(s->misses, 1);
+        return (flags & LLMC_ENTRY_REPORT) ? st : LLMC_MISS;
     }
-    st = verify(c->ser, out->raw.data, out->raw.len, key, klen, &out->entry, &out->scratch, &e);
+    return st;
+}
+
+llmc_status llmc__entry_check(llmc_cache *c, const char *key, size_t klen, int64_t max_age_ms,
+                              unsigned flags, int from_tier, uint64_t epoch, llmc_lookup *out)
+{
+    llmc_stat_slot *s = llmc__stat_slot(c);
+    llmc_err e;
+    e.status = LLMC_OK;
+    e.native = 0;
+    e.msg[0] = 0;
+    llmc_status st =
+        verify(c->ser, out->raw.data, out->raw.len, key, klen, &out->entry, &out->scratch, &e);
     if (st != LLMC_OK) {
         /* Corrupt, truncated or foreign: a miss, and remove it so it stops
          * costing a round trip. A newer format version is left alone: a

@@ -58,6 +58,17 @@ llmc_status llmc__cache_get_raw(llmc_cache *c, const char *key, size_t klen, llm
 /* As llmc__cache_get_raw, straight to the backend: no local tier. */
 llmc_status llmc__cache_get_backend(llmc_cache *c, const char *key, size_t klen, llmc_buf *out,
                                     llmc_err *e);
+/* The backend's answer to a batch of n keys (no local tier): one mget
+ * when the backend has one, else one get per key, timed and counted as
+ * backend reads. vals[i] points at key i's buffer. Returns non-OK (*e
+ * says why, every sts[i] holds it) when the whole batch failed; else
+ * sts[i] per key (LLMC_OK, LLMC_MISS or an error, the first one's message
+ * in *e). stop_on_failure: emulated, the keys after one whose get failed
+ * against the backend (llmc__status_is_backend_failure) are not asked,
+ * and the call returns that failure: one timeout for the batch. */
+llmc_status llmc__cache_mget_backend(llmc_cache *c, size_t n, const char *const *keys,
+                                     const size_t *klens, llmc_buf *const *vals,
+                                     llmc_status *sts, int stop_on_failure, llmc_err *e);
 llmc_status llmc__cache_set_raw(llmc_cache *c, const char *key, size_t klen, const void *val,
                                 size_t vlen, int64_t ttl_ms, llmc_err *e);
 

@@ -133,7 +133,18 @@ LLMC_API llmc_status llmc_cache_ttl(llmc_cache *c, const char *key, size_t klen,
 /* Batch get of n keys. vals[i] and sts[i] receive each key's value and
  * status (LLMC_OK or LLMC_MISS, or an error). The return value is LLMC_OK
  * if every key was looked up (hits and misses alike), else the first
- * error. vals[] are caller-owned buffers as in llmc_cache_get. */
+ * error. vals[] are caller-owned buffers as in llmc_cache_get. Keys may
+ * repeat.
+ *
+ * One backend call for the whole batch where the backend has a batch get
+ * (Redis MGET, split per hash slot on a cluster; memcached multi-get);
+ * one get per key otherwise (SQLite, plugins without mget). With a local
+ * tier (l1_* options) each key is looked up there first, exactly as
+ * llmc_cache_get does (counted in l1_hits and hits), only the keys it did
+ * not hold go to the backend, and what the backend returns is kept when
+ * llmc_cache_get would keep it (an entry envelope whose expiry is known).
+ * Raw API: backend errors are returned, never turned into misses.
+ * Thread-safe like the cache handle. */
 LLMC_API llmc_status llmc_cache_mget(llmc_cache *c, size_t n, const char *const *keys,
                                      const size_t *klens, llmc_buf *vals,
                                      llmc_status *sts);

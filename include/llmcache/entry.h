@@ -149,6 +149,38 @@ LLMC_API llmc_status llmc_cache_get_entry(llmc_cache *c, const char *key, size_t
                                           int64_t max_age_ms, unsigned flags,
                                           llmc_lookup *out);
 
+/* The entries of n keys at once, each looked up and verified exactly as
+ * llmc_cache_get_entry does (same flags, max_age_ms, counting, deletion
+ * of corrupt values, MAC check), for one backend round trip: keys the
+ * local tier (l1_* options) holds are answered from it, the others are
+ * read with one batch get (Redis MGET, per hash slot on a cluster;
+ * memcached multi-get; one get per key on backends without a batch get,
+ * such as SQLite) and, when fresh, kept in the tier.
+ *
+ * outs[i] and sts[i] receive key i's lookup and status: what
+ * llmc_cache_get_entry would return for it (LLMC_OK, LLMC_MISS, or an
+ * error). The return value is LLMC_OK when every key was looked up (hits
+ * and misses alike), else the first key's error; LLMC_EINVAL for a NULL
+ * array or an empty key (nothing is read), LLMC_ENOMEM when the batch
+ * cannot be set up.
+ *
+ * With LLMC_ENTRY_SOFT the batch is one backend call for the fail-open
+ * rules: the circuit breaker is asked once (open: every key not in the
+ * tier is LLMC_MISS), a failed call is counted as one error, the keys it
+ * left unanswered are misses, and where gets are emulated the keys after
+ * a failed one are not asked (a stalled backend costs one timeout for the
+ * batch). With LLMC_ENTRY_REPORT those keys' sts[i] carry the failure.
+ *
+ * Ownership: outs[0..n) are the caller's, each initialised with
+ * LLMC_LOOKUP_INIT (or used before) and released with llmc_lookup_free;
+ * reusing them keeps their memory. An out whose status is not LLMC_OK
+ * holds nothing meaningful. Keys may repeat. Thread-safe like the cache
+ * handle (the arrays are not shared). */
+LLMC_API llmc_status llmc_cache_get_entries(llmc_cache *c, size_t n, const char *const *keys,
+                                            const size_t *klens, int64_t max_age_ms,
+                                            unsigned flags, llmc_lookup *outs,
+                                            llmc_status *sts);
+
 /* Store body under key inside an envelope. ttl_ms as in llmc_cache_set.
  * The body is copied (encoded) before the call returns. Same as
  * llmc_cache_put_entry_ex with upstream_ms 0. An entry with a TTL is
