@@ -242,8 +242,14 @@ static llmc_status native_upstream(llmc_client *c, json_object *req, const llmc_
     return st;
 }
 
+static int on_chat_chunk(void *ud, struct json_object *chunk)
+{
+    return llmc__rconv_chunk(ud, chunk);
+}
+
 /* Other providers: the request as chat through their adapter, the
- * answer back as a response object; a stream is the replay of it. */
+ * answer back as a response object; a stream is the chat stream turned
+ * into Responses events as it arrives (responses_conv.c). */
 static llmc_status translated_upstream(llmc_client *c, json_object *req, const llmc__route *rt,
                                        llmc_chunk_cb cb, void *ud, json_object **out,
                                        int *attempts, llmc_err *err)
@@ -252,19 +258,29 @@ static llmc_status translated_upstream(llmc_client *c, json_object *req, const l
     llmc_status st = llmc__responses_to_chat(req, &chat, err);
     if (st != LLMC_OK)
         return st;
+    llmc__rconv *cv = NULL;
+    if (cb && !(cv = llmc__rconv_new(req, cb, ud))) {
+        json_object_put(chat);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
     json_object *cr = NULL;
-    st = llmc__call_upstream(c, LLMC_CALL_CHAT, chat, NULL, rt, NULL, NULL, &cr, attempts, err);
+    st = llmc__call_upstream(c, LLMC_CALL_CHAT, chat, NULL, rt, cv ? on_chat_chunk : NULL, cv,
+                             &cr, attempts, err);
+    json_object_put(chat);
+    /* The converter's own reason to stop says more than "stopped". */
+    if (st != LLMC_OK && llmc__rconv_error(cv, NULL) != LLMC_OK)
+        st = llmc__rconv_error(cv, err);
     if (st == LLMC_OK)
         st = llmc__responses_from_chat(cr, req, out, err);
     json_object_put(cr);
-    json_object_put(chat);
-    if (st == LLMC_OK && cb) {
-        st = llmc__responses_replay(*out, cb, ud, err);
-        if (st != LLMC_OK) {
-            json_object_put(*out);
-            *out = NULL;
-        }
+    if (st == LLMC_OK && cv && llmc__rconv_finish(cv, *out) != 0) {
+        json_object_put(*out);
+        *out = NULL;
+        st = llmc__rconv_error(cv, NULL) != LLMC_OK
+                 ? llmc__rconv_error(cv, err)
+                 : llmc_err_set(err, LLMC_ECANCELED, 0, "stream stopped by the callback");
     }
+    llmc__rconv_free(cv);
     return st;
 }
 

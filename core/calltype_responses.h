@@ -10,6 +10,8 @@
  *                         response -> the same event sequence)
  *   responses_chat.c      Responses <-> chat, for providers without a
  *                         native Responses endpoint
+ *   responses_conv.c      a translated stream: chat chunks -> Responses
+ *                         events, as they arrive
  *   providers/openai_responses.c  the native HTTP request and response
  * Not installed. */
 #ifndef LLMC_CALLTYPE_RESPONSES_H
@@ -68,6 +70,10 @@ llmc_status llmc__rstream_event(llmc__rstream *s, const char *provider, const ch
  * text over several deltas (llmc__responses_piece_len), sequence_number
  * counting from 0. The sink borrows each event. */
 llmc_status llmc__responses_replay_sink(json_object *resp, llmc_chunk_sink sink, void *ud);
+/* The response as response.created and response.in_progress show it:
+ * a shallow copy of resp, status "in_progress", output [], usage null
+ * (new reference; NULL when out of memory). */
+json_object *llmc__responses_started(json_object *resp);
 /* Length of the next delta of s[0..len): up to and including the next
  * space, at most 16 bytes, never splitting a UTF-8 sequence. */
 size_t llmc__responses_piece_len(const char *s, size_t len);
@@ -79,6 +85,33 @@ llmc_status llmc__responses_to_chat(json_object *req, json_object **out, llmc_er
 /* A Responses response object for a chat completion answering req. */
 llmc_status llmc__responses_from_chat(json_object *chat, json_object *req, json_object **out,
                                       llmc_err *err);
+
+/* ---- a translated stream (responses_conv.c) ----
+ * Chat chunks (any chat adapter's stream) as Responses events, passed to
+ * cb as they arrive: response.created and response.in_progress on the
+ * first chunk, then per output item (reasoning summary, message text,
+ * function call, in the order the stream opens them) output_item.added,
+ * its part added, one delta per chunk that carries some of it, and its
+ * .done events once the next item opens or the stream ends. Only the
+ * choice with index 0 is followed (the one the translation answers).
+ * Not thread-safe; one per stream. req (borrowed, must outlive the
+ * converter) is the Responses request, for response.created. */
+typedef struct llmc__rconv llmc__rconv;
+llmc__rconv *llmc__rconv_new(json_object *req, llmc_chunk_cb cb, void *ud);
+void llmc__rconv_free(llmc__rconv *cv);
+/* One chunk (borrowed): 0 to go on, non-zero to stop the stream (cb
+ * asked to, or llmc__rconv_error says what went wrong). */
+int llmc__rconv_chunk(llmc__rconv *cv, json_object *chunk);
+/* The end, once the stream completed and resp is its translation
+ * (llmc__responses_from_chat): resp's "id" and "output" become the ones
+ * the events showed (so the stored response replays as streamed), the
+ * open item's .done events and response.completed are sent. Non-zero
+ * as for llmc__rconv_chunk. */
+int llmc__rconv_finish(llmc__rconv *cv, json_object *resp);
+/* Why the converter stopped a stream on its own (a chunk it cannot
+ * follow, out of memory): that status with err set; LLMC_OK when it did
+ * not (cb asked to stop, or nothing went wrong). */
+llmc_status llmc__rconv_error(const llmc__rconv *cv, llmc_err *err);
 
 /* ---- native (providers/openai_responses.c) ---- */
 /* 1 when the provider (by registry name) serves /responses itself. */

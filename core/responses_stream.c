@@ -346,8 +346,7 @@ static json_object *item_started(json_object *item, const char *type)
     return c;
 }
 
-/* The response as response.created shows it: in progress, no output. */
-static json_object *response_started(json_object *resp)
+json_object *llmc__responses_started(json_object *resp)
 {
     json_object *c = json_object_new_object();
     if (!c)
@@ -408,7 +407,7 @@ llmc_status llmc__responses_replay_sink(json_object *resp, llmc_chunk_sink sink,
     llmc_status st;
     static const char *const head[] = {"response.created", "response.in_progress"};
     for (int i = 0; i < 2; i++) {
-        json_object *started = response_started(resp);
+        json_object *started = llmc__responses_started(resp);
         json_object *e = ev_new(&p, head[i]);
         if (!started || !e) {
             json_object_put(started);

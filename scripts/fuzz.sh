@@ -7,8 +7,8 @@
 #   -t SECONDS  run each harness for this long (default 600 without -n)
 #   -n RUNS     run each harness for this many executions (with -t: until
 #               the first of the two)
-#   HARNESS     names (fastkey canon url envelope sse responses provider
-#               messages client proxy semantic); default: all of them
+#   HARNESS     names (fastkey canon url envelope sse responses responses_conv
+#               provider messages client proxy semantic); default: all of them
 #
 # Inputs found are kept in build-fuzz/fuzz-corpus/<harness> (seeded from
 # tests/fuzz/corpus and tests/fuzz/regress); a crash or mismatch is saved
@@ -38,7 +38,7 @@ B=build-fuzz
 if [ -d "$B" ]; then meson setup --reconfigure "$B" >/dev/null || exit 1
 else CC=clang meson setup "$B" -Dfuzz=enabled -Db_lundef=false -Dtests=disabled >/dev/null || exit 1
 fi
-harnesses=${*:-fastkey canon url envelope sse responses provider messages client proxy semantic}
+harnesses=${*:-fastkey canon url envelope sse responses responses_conv provider messages client proxy semantic}
 targets=""
 for h in $harnesses; do targets="$targets tests/fuzz/fuzz-$h"; done
 ninja -C "$B" $targets >/dev/null || { ninja -C "$B" $targets; exit 1; }

@@ -2219,6 +2219,43 @@ START_TEST(test_responses_curl)
 }
 END_TEST
 
+/* A Responses stream to a provider without a Responses endpoint (here
+ * mock_response, through the chat adapter): the chat chunks go out as
+ * typed events; the hit replays the same items with the same text. */
+START_TEST(test_responses_translated_stream)
+{
+    char b[512];
+    snprintf(b, sizeof b, "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"input\":\"mocked %u\","
+             "\"mock_response\":\"a translated answer in several words\"}", run_tag);
+    cc_resp r1, r2;
+    http(&r1, "POST", &main_px, "/v1/responses", b, admin_h);
+    ck_assert_int_eq(r1.status, 200);
+    ck_status(&r1, "MISS");
+    http(&r2, "POST", &main_px, "/v1/responses", b, admin_h);
+    ck_status(&r2, "HIT");
+    char t1[4096], t2[4096], x1[512], x2[512];
+    int d1, d2;
+    typed_sse(r1.body, t1, sizeof t1, x1, sizeof x1, &d1);
+    typed_sse(r2.body, t2, sizeof t2, x2, sizeof x2, &d2);
+    ck_assert_int_eq(d1, 0);
+    ck_assert_str_eq(x1, "a translated answer in several words");
+    ck_assert_str_eq(x1, x2);
+    ck_assert(strncmp(t1, "response.created response.in_progress response.output_item.added "
+                          "response.content_part.added response.output_text.delta", 119) == 0);
+    const char *tail = "response.output_text.done response.content_part.done "
+                       "response.output_item.done response.completed";
+    ck_assert(strcmp(t1 + strlen(t1) - strlen(tail), tail) == 0);
+    ck_assert(strcmp(t2 + strlen(t2) - strlen(tail), tail) == 0);
+    /* The item's id in the miss's events is the stored one. */
+    const char *id1 = strstr(r1.body, "\"item_id\":\"msg_"), *id2 = strstr(r2.body, "\"item_id\":\"msg_");
+    ck_assert_ptr_nonnull(id1);
+    ck_assert_ptr_nonnull(id2);
+    ck_assert(strncmp(id1, id2, strcspn(id1 + 11, "\"") + 11) == 0);
+    cc_free(&r1);
+    cc_free(&r2);
+}
+END_TEST
+
 /* A client that leaves a Responses stream: nothing partial is stored. */
 START_TEST(test_responses_client_disconnect)
 {
@@ -2309,6 +2346,7 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_responses_curl);
     tcase_add_test(tc, test_responses_client_disconnect);
     tcase_add_test(tc, test_responses_npm);
+    tcase_add_test(tc, test_responses_translated_stream);
     tcase_add_test(tc, test_savings);
     tcase_add_test(tc, test_dashboard_browser);
     tcase_add_test(tc, test_sigterm_finishes_in_flight);

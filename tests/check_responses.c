@@ -5,7 +5,8 @@
  * streamed misses and hits sharing one entry, faithful replay (tool
  * calls, reasoning summaries), streams that must not be stored, Azure,
  * translation through another provider's chat adapter and the 400s where
- * it cannot translate, the stream parser and replayer on their own. */
+ * it cannot translate, translated streams passed on as they arrive, the
+ * stream parser, replayer and chat-chunk converter on their own. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -607,6 +608,423 @@ START_TEST(t_translated_tools)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Translated streams: the chat stream of a provider without a Responses
+ * endpoint reaches the caller as Responses events while it arrives. */
+
+#define ANT_REQ(text, extra)                                                                  \
+    "{\"model\":\"anthropic/claude-3-5-haiku-latest\",\"stream\":true,\"input\":\"" text "\"" \
+    extra "}"
+
+/* The stream's shape: "type item_id output_index" per event, a run of
+ * deltas of one item counted once (a replay cuts text into its own
+ * pieces). */
+static void shape_of(const tu_chunks *c, char *out, size_t cap)
+{
+    size_t used = 0;
+    const char *prev_type = "", *prev_item = "";
+    out[0] = '\0';
+    for (size_t i = 0; i < tu_nchunks(c); i++) {
+        json_object *e = json_object_array_get_idx(c->arr, i), *oi;
+        const char *t = tu_str(e, "type");
+        const char *item = json_object_object_get_ex(e, "item_id", NULL) ? tu_str(e, "item_id")
+                         : json_object_object_get_ex(e, "item", NULL)    ? tu_str(e, "item.id")
+                                                                         : "-";
+        size_t tl = strlen(t);
+        int is_delta = tl > 6 && strcmp(t + tl - 6, ".delta") == 0;
+        if (is_delta && strcmp(t, prev_type) == 0 && strcmp(item, prev_item) == 0)
+            continue;
+        prev_type = t;
+        prev_item = item;
+        int idx = json_object_object_get_ex(e, "output_index", &oi) ? json_object_get_int(oi) : -1;
+        used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s %s %d\n", t, item,
+                                 idx);
+    }
+}
+
+/* Sequence numbers count from 0 without gaps. */
+static void assert_sequence(const tu_chunks *c)
+{
+    for (size_t i = 0; i < tu_nchunks(c); i++)
+        ck_assert_int_eq(tu_int(json_object_array_get_idx(c->arr, i), "sequence_number"), (int)i);
+}
+
+/* The response of the last event (response.completed), without the hit
+ * mark. */
+static json_object *completed_of(const tu_chunks *c)
+{
+    json_object *e = json_object_array_get_idx(c->arr, tu_nchunks(c) - 1);
+    ck_assert_str_eq(tu_str(e, "type"), "response.completed");
+    json_object *r = tu_get(e, "response");
+    json_object_object_del(r, "cache");
+    return r;
+}
+
+typedef struct held_log {
+    tu_chunks ev;
+    int deltas_before_release;
+} held_log;
+
+/* Records the events; at the first text delta, lets the held provider
+ * go on. */
+static int release_on_delta(void *ud, json_object *ev)
+{
+    held_log *h = ud;
+    if (strcmp(tu_str(ev, "type"), "response.output_text.delta") == 0 &&
+        h->deltas_before_release++ == 0)
+        fp_release(srv);
+    return tu_chunk_cb(&h->ev, ev);
+}
+
+/* A streamed miss through Anthropic: the first text delta reaches the
+ * caller while the provider holds the rest of its stream, one delta per
+ * chat chunk; the stored response replays (the hit) as the same items
+ * with the same ids, and answers a plain call. */
+START_TEST(t_translated_stream)
+{
+    begin();
+    const char *req = ANT_REQ("stream me incrementally", "");
+    /* message_start, content_block_start, ping, the first text delta:
+     * then the provider waits until the caller saw that delta. */
+    fp_hold_stream_next(srv, 4);
+    held_log h = {{0}, 0};
+    llmc_call *k = NULL;
+    llmc_response *r = NULL;
+    llmc_err e;
+    ck_assert_int_eq(llmc_call_prepare(cl, LLMC_CALL_RESPONSES, req, LLMC_ZSTR, NULL, &k, &e),
+                     LLMC_OK);
+    llmc_status st = llmc_call_execute(k, release_on_delta, &h, &r, &e);
+    llmc_call_free(k);
+    ck_assert_msg(st == LLMC_OK, "%s", e.msg);
+    ck_assert_msg(fp_hold_released(srv), "the first delta arrived only after the provider "
+                                         "finished");
+    ck_assert_int_eq(llmc_response_cache_stored(r), 1);
+    ck_assert_uint_eq(fp_count(srv), 1);
+    ck_assert_str_eq(fp_last(srv)->path, "/v1/messages");
+    json_object *body = tu_body(fp_last(srv));
+    ck_assert_int_eq(json_object_get_boolean(tu_get(body, "stream")), 1);
+    json_object_put(body);
+    tu_chunks *a = &h.ev;
+    /* The fake provider writes the text in two deltas: two events. */
+    char da[256], db[256];
+    ck_assert_int_eq(join_deltas(a, "response.output_text.delta", da, sizeof da), 2);
+    ck_assert_str_eq(da, "echo: stream me incrementally");
+    char ta[4096];
+    types_of(a, ta, sizeof ta);
+    ck_assert_str_eq(ta, "response.created response.in_progress response.output_item.added "
+                         "response.content_part.added response.output_text.delta "
+                         "response.output_text.delta response.output_text.done "
+                         "response.content_part.done response.output_item.done "
+                         "response.completed");
+    assert_sequence(a);
+    json_object *first = json_object_array_get_idx(a->arr, 0);
+    ck_assert_str_eq(tu_str(first, "response.status"), "in_progress");
+    ck_assert_str_eq(tu_str(first, "response.model"), "claude-3-5-haiku-latest");
+    ck_assert_uint_eq(json_object_array_length(tu_get(first, "response.output")), 0);
+    /* The completed response is the answer returned and stored: its ids
+     * are the ones the events carried. */
+    json_object *ca = completed_of(a), *o = llmc_response_json(r);
+    ck_assert_str_eq(tu_str(ca, "id"), tu_str(first, "response.id"));
+    ck_assert_str_eq(tu_str(o, "id"), tu_str(first, "response.id"));
+    ck_assert_str_eq(tu_str(o, "status"), "completed");
+    ck_assert_str_eq(tu_str(o, "output.0.id"), tu_str(json_object_array_get_idx(a->arr, 4),
+                                                      "item_id"));
+    ck_assert_str_eq(tu_str(o, "output.0.content.0.text"), "echo: stream me incrementally");
+    ck_assert_int_gt(tu_int(o, "usage.output_tokens"), 0);
+    llmc_response_free(r);
+
+    /* The hit: the replay of the stored response, the same shape. */
+    tu_chunks b = {0};
+    r = ok(req, &b);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    llmc_response_free(r);
+    ck_assert_uint_eq(fp_count(srv), 1);
+    char sa[4096], sb[4096];
+    shape_of(a, sa, sizeof sa);
+    shape_of(&b, sb, sizeof sb);
+    ck_assert_str_eq(sa, sb);
+    join_deltas(&b, "response.output_text.delta", db, sizeof db);
+    ck_assert_str_eq(da, db);
+    assert_sequence(&b);
+    /* Event for event, but for the delta pieces: the same objects. */
+    for (size_t i = 0; i < 4; i++) {
+        json_object *ea = json_object_array_get_idx(a->arr, i),
+                    *eb = json_object_array_get_idx(b.arr, i), *rr;
+        if (json_object_object_get_ex(eb, "response", &rr))
+            json_object_object_del(rr, "cache");
+        ck_assert_msg(json_object_equal(ea, eb), "event %zu differs:\n%s\n%s", i,
+                      json_object_to_json_string(ea), json_object_to_json_string(eb));
+    }
+    ck_assert(json_object_equal(ca, completed_of(&b)));
+    /* A plain call is answered by the same entry. */
+    char plain[256];
+    snprintf(plain, sizeof plain, "%s", req);
+    char *s = strstr(plain, "\"stream\":true,");
+    memmove(s, s + 14, strlen(s + 14) + 1);
+    r = ok(plain, NULL);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    ck_assert_str_eq(tu_str(llmc_response_json(r), "output.0.content.0.text"),
+                     "echo: stream me incrementally");
+    llmc_response_free(r);
+    ck_assert_uint_eq(fp_count(srv), 1);
+    tu_chunks_free(a);
+    tu_chunks_free(&b);
+    end();
+}
+END_TEST
+
+/* Text then a tool call: a message item, then a function_call item whose
+ * arguments arrive as the provider's pieces; the hit replays both. */
+START_TEST(t_translated_stream_tools)
+{
+    begin();
+    const char *req = ANT_REQ("weather now?", ",\"tools\":[{\"type\":\"function\",\"name\":"
+                                              "\"get_weather\",\"parameters\":{\"type\":"
+                                              "\"object\"}}]");
+    tu_chunks a = {0}, b = {0};
+    llmc_response *r = ok(req, &a);
+    ck_assert_int_eq(llmc_response_cache_stored(r), 1);
+    json_object *o = llmc_response_json(r);
+    ck_assert_str_eq(tu_str(o, "output.0.type"), "message");
+    ck_assert_str_eq(tu_str(o, "output.1.type"), "function_call");
+    ck_assert_str_eq(tu_str(o, "output.1.name"), "get_weather");
+    ck_assert_str_eq(tu_str(o, "output.1.call_id"), "toolu_fake01");
+    ck_assert_str_eq(tu_str(o, "output.1.arguments"), "{\"q\": \"x\"}");
+    llmc_response_free(r);
+    char d[256];
+    ck_assert_int_eq(join_deltas(&a, "response.function_call_arguments.delta", d, sizeof d), 2);
+    ck_assert_str_eq(d, "{\"q\": \"x\"}");
+    char ta[4096];
+    types_of(&a, ta, sizeof ta);
+    ck_assert_str_eq(ta, "response.created response.in_progress response.output_item.added "
+                         "response.content_part.added response.output_text.delta "
+                         "response.output_text.delta response.output_text.done "
+                         "response.content_part.done response.output_item.done "
+                         "response.output_item.added response.function_call_arguments.delta "
+                         "response.function_call_arguments.delta "
+                         "response.function_call_arguments.done response.output_item.done "
+                         "response.completed");
+    assert_sequence(&a);
+    json_object *added = json_object_array_get_idx(a.arr, 9);
+    ck_assert_int_eq(tu_int(added, "output_index"), 1);
+    ck_assert_str_eq(tu_str(added, "item.type"), "function_call");
+    ck_assert_str_eq(tu_str(added, "item.status"), "in_progress");
+    ck_assert_str_eq(tu_str(added, "item.name"), "get_weather");
+    ck_assert_str_eq(tu_str(added, "item.arguments"), "");
+    r = ok(req, &b);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    llmc_response_free(r);
+    char sa[4096], sb[4096];
+    shape_of(&a, sa, sizeof sa);
+    shape_of(&b, sb, sizeof sb);
+    ck_assert_str_eq(sa, sb);
+    /* The function call's output_item.added is the same object both ways
+     * (the replay cuts the text into more pieces: it comes later). */
+    json_object *hit_added = NULL;
+    for (size_t i = 0; i < tu_nchunks(&b) && !hit_added; i++) {
+        json_object *x = json_object_array_get_idx(b.arr, i);
+        if (strcmp(tu_str(x, "type"), "response.output_item.added") == 0 &&
+            tu_int(x, "output_index") == 1)
+            hit_added = x;
+    }
+    ck_assert_ptr_nonnull(hit_added);
+    json_object_object_del(added, "sequence_number");
+    json_object_object_del(hit_added, "sequence_number");
+    ck_assert_msg(json_object_equal(added, hit_added), "%s\n%s", json_object_to_json_string(added),
+                  json_object_to_json_string(hit_added));
+    ck_assert(json_object_equal(completed_of(&a), completed_of(&b)));
+    ck_assert_uint_eq(fp_count(srv), 1);
+    tu_chunks_free(&a);
+    tu_chunks_free(&b);
+    end();
+}
+END_TEST
+
+static int stop_at_delta(void *ud, json_object *ev)
+{
+    tu_chunks *c = ud;
+    tu_chunk_cb(c, ev);
+    return strcmp(tu_str(ev, "type"), "response.output_text.delta") == 0;
+}
+
+/* A translated stream that breaks off, or that the caller leaves, stores
+ * nothing; what arrived before the cut was passed on. */
+START_TEST(t_translated_stream_cut)
+{
+    begin();
+    /* Cut after message_start, content_block_start, ping and one delta. */
+    fp_cut_stream_next(srv, 4);
+    tu_chunks ev = {0};
+    llmc_response *r = NULL;
+    llmc_err e;
+    llmc_status st = run(ANT_REQ("cut me short", ""), &ev, &r, &e);
+    ck_assert_msg(st == LLMC_ESTREAM, "%s: %s", llmc_status_name(st), e.msg);
+    ck_assert_ptr_null(r);
+    char d[256];
+    ck_assert_int_eq(join_deltas(&ev, "response.output_text.delta", d, sizeof d), 1);
+    ck_assert_uint_eq(count_type(&ev, "response.completed"), 0);
+    tu_chunks_free(&ev);
+    /* The caller stops at the first delta. */
+    llmc_call *k = NULL;
+    ck_assert_int_eq(llmc_call_prepare(cl, LLMC_CALL_RESPONSES, ANT_REQ("leave early", ""),
+                                       LLMC_ZSTR, NULL, &k, &e), LLMC_OK);
+    st = llmc_call_execute(k, stop_at_delta, &ev, &r, &e);
+    llmc_call_free(k);
+    ck_assert_int_eq(st, LLMC_ECANCELED);
+    ck_assert_uint_eq(count_type(&ev, "response.output_text.delta"), 1);
+    tu_chunks_free(&ev);
+    llmc_stats s;
+    ck_assert_int_eq(llmc_cache_stats(cache, &s, sizeof s), LLMC_OK);
+    ck_assert_uint_eq(s.sets, 0);
+    /* Both go upstream again. */
+    size_t before = fp_count(srv);
+    r = ok(ANT_REQ("cut me short", ""), &ev);
+    ck_assert_int_eq(llmc_response_cache_stored(r), 1);
+    llmc_response_free(r);
+    tu_chunks_free(&ev);
+    ck_assert_uint_eq(fp_count(srv) - before, 1);
+    end();
+}
+END_TEST
+
+/* The converter on its own, fed chat chunks as adapters write them: a
+ * role-only first chunk, a second choice (not followed), empty and
+ * absent content, reasoning, a tool call split over chunks (its id and
+ * name first, the arguments in pieces, a second call by index), a
+ * usage-only last chunk. */
+static int to_chunks(void *ud, json_object *ev)
+{
+    return tu_chunk_cb(ud, ev);
+}
+
+static void feed(llmc__rconv *cv, const char *chunk)
+{
+    json_object *c = tu_parse(chunk);
+    ck_assert_int_eq(llmc__rconv_chunk(cv, c), 0);
+    json_object_put(c);
+}
+
+START_TEST(t_converter)
+{
+    json_object *req = tu_parse("{\"model\":\"m\",\"input\":\"hi\",\"temperature\":0.5}");
+    tu_chunks ev = {0};
+    llmc__rconv *cv = llmc__rconv_new(req, to_chunks, &ev);
+    ck_assert_ptr_nonnull(cv);
+#define CH(d) "{\"id\":\"c1\",\"created\":7,\"model\":\"m-1\",\"choices\":[" d "]}"
+    feed(cv, CH("{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{\"reasoning_content\":\"let me \"}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{\"reasoning_content\":\"think\"}}"));
+    feed(cv, CH("{\"index\":1,\"delta\":{\"content\":\"OTHER CHOICE\"}},"
+                "{\"index\":0,\"delta\":{\"content\":\"Hello\"}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{\"content\":null}}"));
+    feed(cv, CH("{\"delta\":{\"content\":\" there\"}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\","
+                "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+                "{\"arguments\":\"{\\\"a\\\":\"}}]}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+                "{\"arguments\":\"1}\"}}]}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\","
+                "\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}"));
+    feed(cv, CH("{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}"));
+    feed(cv, "{\"id\":\"c1\",\"created\":7,\"model\":\"m-1\",\"choices\":[],\"usage\":"
+             "{\"prompt_tokens\":3,\"completion_tokens\":9}}");
+#undef CH
+    char t[4096];
+    types_of(&ev, t, sizeof t);
+    ck_assert_str_eq(t, "response.created response.in_progress "
+                        "response.output_item.added response.reasoning_summary_part.added "
+                        "response.reasoning_summary_text.delta "
+                        "response.reasoning_summary_text.delta "
+                        "response.reasoning_summary_text.done "
+                        "response.reasoning_summary_part.done response.output_item.done "
+                        "response.output_item.added response.content_part.added "
+                        "response.output_text.delta response.output_text.delta "
+                        "response.output_text.done response.content_part.done "
+                        "response.output_item.done "
+                        "response.output_item.added response.function_call_arguments.delta "
+                        "response.function_call_arguments.delta "
+                        "response.function_call_arguments.done response.output_item.done "
+                        "response.output_item.added response.function_call_arguments.delta");
+    json_object *first = json_object_array_get_idx(ev.arr, 0);
+    ck_assert_str_eq(tu_str(first, "response.model"), "m-1");
+    ck_assert_int_eq(tu_int(first, "response.created_at"), 7);
+    ck_assert_str_eq(tu_str(first, "response.status"), "in_progress");
+    ck_assert_double_eq(json_object_get_double(tu_get(first, "response.temperature")), 0.5);
+    /* The translation of the assembled answer; the converter gives it the
+     * ids and items the events showed. */
+    json_object *chat = tu_parse(
+        "{\"id\":\"c1\",\"created\":7,\"model\":\"m-1\",\"choices\":[{\"index\":0,\"message\":"
+        "{\"role\":\"assistant\",\"content\":\"Hello there\",\"reasoning_content\":"
+        "\"let me think\",\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}},{\"id\":\"call_b\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]},\"finish_reason\":"
+        "\"tool_calls\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":9}}");
+    json_object *resp = NULL;
+    llmc_err e;
+    ck_assert_int_eq(llmc__responses_from_chat(chat, req, &resp, &e), LLMC_OK);
+    json_object *plain = NULL;
+    ck_assert_int_eq(json_object_deep_copy(resp, &plain, NULL), 0);
+    size_t before = tu_nchunks(&ev);
+    ck_assert_int_eq(llmc__rconv_finish(cv, resp), 0);
+    ck_assert_str_eq(tu_str(json_object_array_get_idx(ev.arr, tu_nchunks(&ev) - 1), "type"),
+                     "response.completed");
+    ck_assert_uint_eq(tu_nchunks(&ev) - before, 3);
+    ck_assert_str_eq(tu_str(resp, "id"), tu_str(first, "response.id"));
+    ck_assert_int_eq(tu_int(resp, "usage.total_tokens"), 12);
+    /* The same items as the plain translation, but for their ids. */
+    json_object *out = tu_get(resp, "output"), *pout = tu_get(plain, "output");
+    ck_assert_uint_eq(json_object_array_length(out), 4);
+    ck_assert_uint_eq(json_object_array_length(pout), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_object *x = json_object_array_get_idx(out, i), *y = json_object_array_get_idx(pout, i);
+        json_object_object_del(x, "id");
+        json_object_object_del(y, "id");
+    }
+    ck_assert_msg(json_object_equal(out, pout), "%s\n%s", json_object_to_json_string(out),
+                  json_object_to_json_string(pout));
+    json_object_put(plain);
+    json_object_put(resp);
+    json_object_put(chat);
+    llmc__rconv_free(cv);
+    tu_chunks_free(&ev);
+
+    /* A tool call the stream goes back to after another item began:
+     * refused by name, nothing more sent. */
+    cv = llmc__rconv_new(req, to_chunks, &ev);
+    json_object *c = tu_parse("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+                              "\"x\",\"function\":{\"name\":\"f\"}}]}}]}");
+    ck_assert_int_eq(llmc__rconv_chunk(cv, c), 0);
+    json_object_put(c);
+    c = tu_parse("{\"choices\":[{\"delta\":{\"content\":\"text\"}}]}");
+    ck_assert_int_eq(llmc__rconv_chunk(cv, c), 0);
+    json_object_put(c);
+    c = tu_parse("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+                 "{\"arguments\":\"{}\"}}]}}]}");
+    size_t n = tu_nchunks(&ev);
+    ck_assert_int_ne(llmc__rconv_chunk(cv, c), 0);
+    json_object_put(c);
+    ck_assert_uint_eq(tu_nchunks(&ev), n);
+    ck_assert_int_eq(llmc__rconv_error(cv, &e), LLMC_EPROTO);
+    ck_assert_ptr_nonnull(strstr(e.msg, "tool call 0"));
+    llmc__rconv_free(cv);
+    tu_chunks_free(&ev);
+
+    /* A stream with no chunk at all still opens and completes. */
+    cv = llmc__rconv_new(req, to_chunks, &ev);
+    json_object *empty = tu_parse("{\"id\":\"r\",\"object\":\"response\",\"status\":"
+                                  "\"completed\",\"output\":[]}");
+    ck_assert_int_eq(llmc__rconv_finish(cv, empty), 0);
+    types_of(&ev, t, sizeof t);
+    ck_assert_str_eq(t, "response.created response.in_progress response.completed");
+    json_object_put(empty);
+    llmc__rconv_free(cv);
+    tu_chunks_free(&ev);
+    json_object_put(req);
+}
+END_TEST
+
 START_TEST(t_mock)
 {
     begin();
@@ -763,6 +1181,10 @@ static Suite *suite(void)
     tcase_add_test(tc, t_azure);
     tcase_add_test(tc, t_translated);
     tcase_add_test(tc, t_translated_tools);
+    tcase_add_test(tc, t_translated_stream);
+    tcase_add_test(tc, t_translated_stream_tools);
+    tcase_add_test(tc, t_translated_stream_cut);
+    tcase_add_test(tc, t_converter);
     tcase_add_test(tc, t_mock);
     tcase_add_test(tc, t_sqlite_entry);
     tcase_add_test(tc, t_parser);

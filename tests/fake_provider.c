@@ -81,6 +81,10 @@ struct fp_server {
     int fail_n, fail_status, fail_retry_after;
     int malformed_n;
     int cut_events; /* -1 none */
+    int hold_events; /* -1 none */
+    int released;    /* fp_release called since the hold was armed */
+    int hold_ended;  /* 1 released, 2 timed out */
+    pthread_cond_t release;
     int delay_ms;
     fp_route *routes;
     size_t n_routes;
@@ -92,6 +96,7 @@ struct fp_conn {
     int responded;
     int streaming;
     int cut_after; /* events left before the cut, -1 = never */
+    int hold_after; /* events left before the hold, -1 = never */
     int cut;
     int malformed_stream;
     int close_after;
@@ -198,6 +203,8 @@ void fp_stream_begin(fp_conn *c, const char *content_type)
     pthread_mutex_lock(&c->srv->lock);
     c->cut_after = c->srv->cut_events;
     c->srv->cut_events = -1;
+    c->hold_after = c->srv->hold_events;
+    c->srv->hold_events = -1;
     if (c->srv->malformed_n > 0) {
         c->malformed_stream = 1;
         c->srv->malformed_n--;
@@ -229,8 +236,29 @@ int fp_stream_write(fp_conn *c, const char *data, size_t len)
     return 0;
 }
 
+/* Wait for fp_release (which may have come already: the client can see
+ * the last event before this thread gets here). A test whose client never
+ * releases (it did not see the events while the stream was held) gets
+ * the rest of the stream after 20 s rather than a hang, and fails on
+ * fp_hold_released. */
+static void hold(fp_conn *c)
+{
+    fp_server *s = c->srv;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    pthread_mutex_lock(&s->lock);
+    while (!s->released && !s->stopping &&
+           pthread_cond_timedwait(&s->release, &s->lock, &until) == 0)
+        ;
+    s->hold_ended = s->released ? 1 : 2;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static int event_done(fp_conn *c)
 {
+    if (c->hold_after > 0 && --c->hold_after == 0)
+        hold(c);
     if (c->cut_after > 0 && --c->cut_after == 0) {
         do_cut(c);
         return -1;
@@ -495,7 +523,7 @@ static void *conn_main(void *p)
         }
         s->reqs[s->n_reqs++] = req;
         pthread_mutex_unlock(&s->lock);
-        fp_conn c = {s, a->fd, 0, 0, -1, 0, 0, 0};
+        fp_conn c = {.srv = s, .fd = a->fd, .cut_after = -1, .hold_after = -1};
         const char *conn_hdr = fp_header_get(req, "Connection");
         c.close_after = conn_hdr && strcasecmp(conn_hdr, "close") == 0;
         answer(&c, req);
@@ -567,6 +595,8 @@ fp_server *fp_start(void)
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     s->cut_events = -1;
+    s->hold_events = -1;
+    pthread_cond_init(&s->release, NULL);
     for (int i = 0; i < MAX_CONNS; i++)
         s->conn_fds[i] = -1;
     s->lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -617,6 +647,7 @@ static void clear_state(fp_server *s)
     s->fail_n = 0;
     s->malformed_n = 0;
     s->cut_events = -1;
+    s->hold_events = -1;
     s->delay_ms = 0;
 }
 
@@ -625,6 +656,9 @@ void fp_stop(fp_server *s)
     if (!s)
         return;
     s->stopping = 1;
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_broadcast(&s->release);
+    pthread_mutex_unlock(&s->lock);
     pthread_join(s->acceptor, NULL);
     close(s->lfd);
     pthread_mutex_lock(&s->lock);
@@ -636,6 +670,7 @@ void fp_stop(fp_server *s)
     pthread_mutex_unlock(&s->lock);
     clear_state(s);
     pthread_cond_destroy(&s->idle);
+    pthread_cond_destroy(&s->release);
     free(s->reqs);
     free(s->routes);
     pthread_mutex_destroy(&s->lock);
@@ -752,6 +787,31 @@ void fp_cut_stream_next(fp_server *s, int events)
 {
     pthread_mutex_lock(&s->lock);
     s->cut_events = events;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void fp_hold_stream_next(fp_server *s, int events)
+{
+    pthread_mutex_lock(&s->lock);
+    s->hold_events = events;
+    s->released = 0;
+    s->hold_ended = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+int fp_hold_released(fp_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int r = s->hold_ended == 1;
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+void fp_release(fp_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->released = 1;
+    pthread_cond_broadcast(&s->release);
     pthread_mutex_unlock(&s->lock);
 }
 

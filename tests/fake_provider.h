@@ -91,6 +91,15 @@ void fp_malformed_next(fp_server *s, int n);
 /* The next stream is cut off (connection closed without the final chunk)
  * after `events` events. */
 void fp_cut_stream_next(fp_server *s, int events);
+/* The next stream stops after `events` events (written and flushed)
+ * until fp_release, so a test proves its client saw those events while
+ * the provider had not finished: the client releases when it sees them,
+ * and fp_hold_released says, once the stream ended, whether the hold
+ * ended that way (1) rather than by its 20 s limit or not at all (0). A
+ * release before the hold begins counts. */
+void fp_hold_stream_next(fp_server *s, int events);
+void fp_release(fp_server *s);
+int fp_hold_released(fp_server *s);
 /* Wait this long before answering every request (0 = off). */
 void fp_set_delay_ms(fp_server *s, int ms);
 
