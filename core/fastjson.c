@@ -401,6 +401,7 @@ static int parse_container(parser *p, int depth, int obj)
     }
     llmc__fjtok *t = &p->d->t[ti];
     t->n = count;
+    t->len = (uint32_t)(p->pos - t->start);
     t->next = (uint32_t)p->d->n;
     return 1;
 }
@@ -462,31 +463,7 @@ int llmc__fj_scan(llmc__fjdoc *d, const char *text, size_t len)
 size_t llmc__fj_end(const llmc__fjdoc *d, size_t tok)
 {
     const llmc__fjtok *t = &d->t[tok];
-    switch (t->type) {
-    case LLMC__FJ_STR:
-        return t->start + t->len + 1; /* the closing quote */
-    case LLMC__FJ_OBJ:
-    case LLMC__FJ_ARR: {
-        /* Past the last child (or the opening bracket), then white space
-         * and the closing bracket the parse has already checked. */
-        size_t e = t->start + 1;
-        if (t->n) {
-            size_t c = tok + 1, last = c;
-            for (uint32_t k = 0; k < t->n; k++) {
-                if (t->type == LLMC__FJ_OBJ)
-                    c++; /* the member's name */
-                last = c;
-                c = d->t[c].next;
-            }
-            e = llmc__fj_end(d, last);
-        }
-        while (d->text[e] != (t->type == LLMC__FJ_OBJ ? '}' : ']'))
-            e++;
-        return e + 1;
-    }
-    default:
-        return t->start + t->len;
-    }
+    return t->start + t->len + (t->type == LLMC__FJ_STR); /* a string's closing quote */
 }
 
 /* Does string token t equal the NUL-terminated name? */

@@ -19,8 +19,10 @@ enum { LLMC__FJ_OBJ = 1, LLMC__FJ_ARR, LLMC__FJ_STR, LLMC__FJ_NUM, LLMC__FJ_TRUE
  * name, value, name, value...); `next` is the index just past the
  * token's subtree. */
 typedef struct llmc__fjtok {
-    uint32_t start; /* STR: first byte inside the quotes; NUM: first char */
-    uint32_t len;   /* STR: raw bytes inside the quotes; NUM: chars */
+    uint32_t start; /* STR: first byte inside the quotes; NUM: first char;
+                       OBJ, ARR: the opening bracket */
+    uint32_t len;   /* STR: raw bytes inside the quotes; NUM, literals: chars;
+                       OBJ, ARR: bytes through the closing bracket */
     uint32_t next;
     uint32_t n;     /* OBJ: members; ARR: elements */
     uint8_t type;
