@@ -868,8 +868,7 @@ START_TEST(embeddings_hit_text_verbatim)
      * and prints them, as before, never copied as they are. */
     llmc_response *keys = embed_hit(cl, req);
     const char *foreign[3] = {
-        "{\"object\":\"embedding\",\"embedding\":[1.50, 2],\"model\":\"m\","
-        "\"prompt_tokens\":2}",
+        "{\"object\":\"embedding\",\"embedding\":[1.50, 2],\"model\":\"m\",\"prompt_tokens\":2}",
         "{\"embedding\":[-0,3],\"prompt_tokens\":2}",
         "{\"embedding\":\"AB\\/C\",\"prompt_tokens\":2}"};
     for (size_t i = 0; i < 3; i++) {
