@@ -432,6 +432,9 @@ size_t llmc__embed_count(const llmc_call *k);
 json_object *llmc__embed_item(const llmc_call *k, size_t i);
 const char *llmc__embed_key(const llmc_call *k, size_t i);
 void llmc__embed_free(llmc__embed *e);
+/* Hit items whose stored vector text was served as is (not parsed),
+ * process-wide (for tests). */
+uint64_t llmc__embed_verbatim_items(void);
 
 /* stale.c: serving entries past their freshness. */
 /* LLMC_ENTRY_STALE when the call accepts stale entries at all. */

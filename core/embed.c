@@ -2,9 +2,19 @@
  * call has one key (and one entry) per item. Prepare computes every
  * item's key, lookup fetches them all (one batch read), and execute
  * sends only the items that missed upstream, in one request, stores each
- * new vector under its own key and merges the answer in input order. */
+ * new vector under its own key and merges the answer in input order.
+ *
+ * A hit item's vector is kept as the stored text and copied into the
+ * answer's text as it is: its numbers are never converted (1536 strtod
+ * and as many prints per item cost far more than the read). The stored
+ * text is what json-c printed of the provider's vector, which keeps each
+ * number as the provider wrote it, so the copy is byte for byte what a
+ * parse and print would serve. The answer's json_object is parsed from
+ * that text only when a caller asks for it (llmc_response_json). */
 #include "client_internal.h"
 
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +22,9 @@ struct llmc__embed {
     json_object **items;       /* borrowed from the request object */
     size_t n;
     char **keys;               /* per item; NULL entries when not caching */
-    json_object **vecs;        /* each item's embedding, once known */
+    json_object **vecs;        /* a fresh item's embedding */
+    char **vtext;              /* a hit item's embedding, as stored */
+    size_t *vlen;
     int64_t *tokens;
     unsigned char *hits;
     size_t n_hits;
@@ -31,9 +43,13 @@ void llmc__embed_free(llmc__embed *e)
             free(e->keys[i]);
         if (e->vecs && e->vecs[i])
             json_object_put(e->vecs[i]);
+        if (e->vtext)
+            free(e->vtext[i]);
     }
     free(e->keys);
     free(e->vecs);
+    free(e->vtext);
+    free(e->vlen);
     free(e->tokens);
     free(e->hits);
     free(e->items);
@@ -102,9 +118,11 @@ llmc_status llmc__embed_prepare(llmc_call *k, const llmc__route *rt, llmc_err *e
         return st;
     e->keys = calloc(e->n, sizeof *e->keys);
     e->vecs = calloc(e->n, sizeof *e->vecs);
+    e->vtext = calloc(e->n, sizeof *e->vtext);
+    e->vlen = calloc(e->n, sizeof *e->vlen);
     e->tokens = calloc(e->n, sizeof *e->tokens);
     e->hits = calloc(e->n, 1);
-    if (!e->keys || !e->vecs || !e->tokens || !e->hits)
+    if (!e->keys || !e->vecs || !e->vtext || !e->vlen || !e->tokens || !e->hits)
         return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     if (!k->caching)
         return LLMC_OK;
@@ -155,50 +173,59 @@ const char *llmc__embed_key(const llmc_call *k, size_t i)
     return i < k->emb->n && k->emb->keys ? k->emb->keys[i] : NULL;
 }
 
-/* The answer in input order (hits and fresh items alike). */
+/* Append json-c's text of `v` (the form every answer is printed in). */
+static int put_json(llmc_buf *b, json_object *v)
+{
+    size_t l = 0;
+    const char *t = json_object_to_json_string_length(v, LLMC__JSON_FLAGS, &l);
+    return t && llmc_buf_append(b, t, l) == LLMC_OK;
+}
+
+/* The answer in input order (hits and fresh items alike), written as
+ * text: json-c's plain print of the same object, byte for byte, with
+ * each hit's vector copied from its stored text. */
 static llmc_status merge(llmc_call *k, int64_t fresh_prompt, int64_t fresh_total,
                          int attempts, int stored, llmc_response **out, llmc_err *err)
 {
     llmc__embed *e = k->emb;
     llmc_response *r = llmc__response_new();
-    json_object *merged = json_object_new_object();
-    json_object *data = json_object_new_array();
-    if (!r || !merged || !data) {
-        llmc_response_free(r);
-        json_object_put(merged);
-        json_object_put(data);
-        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
-    }
+    json_object *model = json_object_new_string(e->model ? e->model : k->model);
+    llmc_buf t = LLMC_BUF_INIT;
+    size_t need = 128;
+    for (size_t i = 0; i < e->n; i++)
+        need += 64 + (e->vtext[i] ? e->vlen[i] : 0);
+    int oom = !r || !model || llmc_buf_reserve(&t, need) != LLMC_OK;
     int64_t prompt = 0;
-    for (size_t i = 0; i < e->n; i++) {
-        json_object *d = json_object_new_object();
-        json_object_object_add(d, "object", json_object_new_string("embedding"));
-        json_object_object_add(d, "index", json_object_new_int((int)i));
-        json_object_object_add(d, "embedding", json_object_get(e->vecs[i]));
-        json_object_array_add(data, d);
+    int all_hit = e->n_hits == e->n;
+    if (!oom)
+        oom = llmc_buf_puts(&t, all_hit ? "{\"cache\":true,\"object\":\"list\",\"data\":["
+                                  : "{\"object\":\"list\",\"data\":[") != LLMC_OK;
+    for (size_t i = 0; !oom && i < e->n; i++) {
+        oom = llmc_buf_printf(&t, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":",
+                              i ? "," : "", (int)i) != LLMC_OK;
+        if (!oom)
+            oom = e->vtext[i] ? llmc_buf_append(&t, e->vtext[i], e->vlen[i]) != LLMC_OK
+                              : !put_json(&t, e->vecs[i]);
+        if (!oom)
+            oom = llmc_buf_puts(&t, "}") != LLMC_OK;
         if (e->hits[i])
             prompt = llmc__sat_add(prompt, e->tokens[i]);
     }
-    int all_hit = e->n_hits == e->n;
-    if (all_hit)
-        json_object_object_add(merged, "cache", json_object_new_boolean(1));
-    json_object_object_add(merged, "object", json_object_new_string("list"));
-    json_object_object_add(merged, "data", data);
-    json_object_object_add(merged, "model",
-                           json_object_new_string(e->model ? e->model : k->model));
-    json_object *u = json_object_new_object();
-    json_object_object_add(u, "prompt_tokens",
-                           json_object_new_int64(llmc__sat_add(prompt, fresh_prompt)));
-    json_object_object_add(
-        u, "total_tokens",
-        json_object_new_int64(llmc__sat_add(prompt, fresh_total ? fresh_total : fresh_prompt)));
-    json_object_object_add(merged, "usage", u);
-
-    size_t tl = 0;
-    const char *ts = json_object_to_json_string_length(merged, LLMC__JSON_FLAGS, &tl);
-    r->text = ts ? llmc__strndup(ts, tl) : NULL;
-    r->text_len = tl;
-    r->json = merged;
+    if (!oom)
+        oom = llmc_buf_puts(&t, "],\"model\":") != LLMC_OK || !put_json(&t, model) ||
+              llmc_buf_printf(&t, ",\"usage\":{\"prompt_tokens\":%" PRId64
+                                  ",\"total_tokens\":%" PRId64 "}}",
+                              llmc__sat_add(prompt, fresh_prompt),
+                              llmc__sat_add(prompt, fresh_total ? fresh_total : fresh_prompt)) !=
+                  LLMC_OK;
+    json_object_put(model);
+    if (oom) {
+        llmc_buf_free(&t);
+        llmc_response_free(r);
+        return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
+    }
+    r->text_len = t.len;
+    r->text = llmc_buf_steal(&t, NULL);
     r->hit = all_hit;
     r->client = k->c;
     r->hit_tokens = prompt;
@@ -211,7 +238,7 @@ static llmc_status merge(llmc_call *k, int64_t fresh_prompt, int64_t fresh_total
     r->item_hits = calloc(e->n, 1);
     r->model = llmc__strdup(k->model);
     r->provider = k->ops->hdr.name;
-    int oom = !r->text || !r->model || !r->item_keys || !r->item_hits;
+    oom = !r->text || !r->model || !r->item_keys || !r->item_hits;
     for (size_t i = 0; !oom && i < e->n; i++) {
         r->item_hits[i] = e->hits[i];
         if (e->keys[i] && !(r->item_keys[i] = llmc__strdup(e->keys[i])))
@@ -227,30 +254,137 @@ static llmc_status merge(llmc_call *k, int64_t fresh_prompt, int64_t fresh_total
     return LLMC_OK;
 }
 
+static _Atomic uint64_t verbatim_items;
+
+uint64_t llmc__embed_verbatim_items(void)
+{
+    return atomic_load(&verbatim_items);
+}
+
+/* Is json-c's print of value `v` its stored text, byte for byte? Yes for
+ * what json-c printed itself (every entry this library writes): a flat
+ * array of numbers without white space whose integers are in json-c's
+ * form (json-c keeps a double's text as read), or a string of printable
+ * ASCII without escapes (base64). Anything else, from a body written
+ * elsewhere, is declined and printed by json-c. O(elements), not bytes,
+ * for an array. */
+static int prints_as_stored(const llmc__fjdoc *d, size_t v)
+{
+    const llmc__fjtok *t = d->t;
+    if (t[v].type == LLMC__FJ_STR) {
+        if (t[v].esc)
+            return 0;
+        for (size_t i = 0; i < t[v].len; i++) {
+            unsigned char c = (unsigned char)d->text[t[v].start + i];
+            if (c < 0x20 || c >= 0x7f)
+                return 0;
+        }
+        return 1;
+    }
+    if (t[v].type != LLMC__FJ_ARR)
+        return 0;
+    size_t at = t[v].start + 1; /* where the next element must start */
+    for (size_t c = v + 1; c < t[v].next; c++) {
+        if (t[c].type != LLMC__FJ_NUM || t[c].start != at)
+            return 0;
+        if (t[c].esc) {
+            /* An integer: json-c prints int64 (or uint64) in shortest
+             * form, so "-0" and the out-of-range ones are not as read. */
+            int is_int;
+            int64_t iv;
+            double dv;
+            if (!llmc__fj_number(d, c, &is_int, &iv, &dv) ||
+                (iv == 0 && d->text[t[c].start] == '-'))
+                return 0;
+        }
+        at = t[c].start + t[c].len + 1; /* past the comma (or the ']') */
+    }
+    /* Right after the last element (or the '['): the closing ']'. */
+    return d->text[t[v].n ? at - 1 : at] == ']';
+}
+
+/* What a hit item contributes, read from its stored body. */
+typedef struct hit_item {
+    const char *vec; /* the embedding's text */
+    size_t vlen;
+    int64_t tokens;
+    const char *model; /* NULL when absent */
+    size_t mlen;
+} hit_item;
+
+/* The stored body scanned, not parsed: numbers are checked for syntax,
+ * never converted. 1 = read; 0 = declined (not plain RFC 8259 JSON, or a
+ * field json-c would read differently), and json-c reads it instead. */
+static int scan_hit(const char *body, size_t blen, llmc_buf *mbuf, hit_item *h)
+{
+    llmc__fjdoc *d = llmc__fj_thread_doc_slot(LLMC__FJ_DOC_AUX);
+    if (!d || !llmc__fj_scan(d, body, blen))
+        return 0;
+    long v = llmc__fj_member(d, 0, "embedding");
+    long pt = llmc__fj_member(d, 0, "prompt_tokens");
+    long m = llmc__fj_member(d, 0, "model");
+    if (v < 0 || !prints_as_stored(d, (size_t)v))
+        return 0;
+    h->tokens = 0;
+    if (pt >= 0) {
+        int is_int = 0;
+        double dv;
+        if (!llmc__fj_number(d, (size_t)pt, &is_int, &h->tokens, &dv) || !is_int)
+            return 0;
+    }
+    h->model = NULL;
+    if (m >= 0 && d->t[m].type == LLMC__FJ_STR) {
+        llmc_buf_clear(mbuf);
+        if (!llmc__fj_string(d, (size_t)m, 1, mbuf))
+            return 0;
+        h->model = mbuf->data ? mbuf->data : "";
+        h->mlen = mbuf->len;
+    }
+    size_t start = d->t[v].start - (d->t[v].type == LLMC__FJ_STR ? 1 : 0);
+    h->vec = body + start;
+    h->vlen = llmc__fj_end(d, (size_t)v) - start;
+    return 1;
+}
+
 /* Take item i's cached vector from a verified lookup; 0 when the entry
- * is not an embedding item this call can use. */
+ * is not an embedding item this call can use, -1 out of memory. */
 static int take_hit(llmc__embed *e, size_t i, const llmc_lookup *lk)
 {
     if (lk->entry.call != LLMC_CALL_EMBEDDING)
         return 0;
     json_object *o = NULL, *v;
-    int ok = 0;
-    if (llmc_json_parse(lk->entry.body, lk->entry.body_len, "cached embedding", &o, NULL) ==
-            LLMC_OK &&
+    llmc_buf mbuf = LLMC_BUF_INIT;
+    hit_item h;
+    int ok = scan_hit(lk->entry.body, lk->entry.body_len, &mbuf, &h);
+    if (!ok && llmc_json_parse(lk->entry.body, lk->entry.body_len, "cached embedding", &o,
+                               NULL) == LLMC_OK &&
         json_object_object_get_ex(o, "embedding", &v)) {
-        e->vecs[i] = json_object_get(v);
-        e->tokens[i] = 0;
+        h.vec = json_object_to_json_string_length(v, LLMC__JSON_FLAGS, &h.vlen);
+        h.tokens = 0;
         if (json_object_object_get_ex(o, "prompt_tokens", &v))
-            e->tokens[i] = json_object_get_int64(v);
-        if (!e->model && jstr(o, "model"))
-            e->model = llmc__strdup(jstr(o, "model"));
+            h.tokens = json_object_get_int64(v);
+        h.model = jstr(o, "model");
+        h.mlen = h.model ? strlen(h.model) : 0;
+        ok = h.vec != NULL;
+    }
+    if (ok && (!(e->vtext[i] = llmc__strndup(h.vec, h.vlen)) ||
+               (!e->model && h.model && !(e->model = llmc__strndup(h.model, h.mlen))))) {
+        free(e->vtext[i]);
+        e->vtext[i] = NULL;
+        ok = -1;
+    }
+    if (ok == 1) {
+        if (!o)
+            atomic_fetch_add(&verbatim_items, 1);
+        e->vlen[i] = h.vlen;
+        e->tokens[i] = h.tokens;
         e->hits[i] = 1;
         e->hit_upstream_ms += lk->entry.upstream_ms;
         if (lk->age_ms > e->age_ms)
             e->age_ms = lk->age_ms;
         e->n_hits++;
-        ok = 1;
     }
+    llmc_buf_free(&mbuf);
     if (o)
         json_object_put(o);
     return ok;
@@ -288,11 +422,13 @@ llmc_status llmc__embed_lookup(llmc_call *k, llmc_response **out, llmc_err *err)
         }
         llmc_cache *c = k->c->cache;
         llmc_cache_get_entries(c, m, keys, klens, k->ctl.max_age_ms, LLMC_ENTRY_SOFT, lks, sts);
-        int missed = 0;
+        int missed = 0, oom = 0;
         for (size_t j = 0; j < m; j++) {
-            if (sts[j] == LLMC_OK && take_hit(e, idx[j], &lks[j]))
-                continue;
-            missed = 1;
+            int got = sts[j] == LLMC_OK && !oom ? take_hit(e, idx[j], &lks[j]) : 0;
+            if (got < 0)
+                oom = 1;
+            if (got <= 0)
+                missed = 1;
         }
         /* The batch's read failed (or the circuit is open after this
          * thread's failed read): the stores that follow are skipped, one
@@ -306,6 +442,8 @@ llmc_status llmc__embed_lookup(llmc_call *k, llmc_response **out, llmc_err *err)
         free(idx);
         free(sts);
         free(lks);
+        if (oom)
+            return llmc_err_set(err, LLMC_ENOMEM, 0, "out of memory");
     }
     if (e->n_hits < e->n)
         return LLMC_MISS;

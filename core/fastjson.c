@@ -34,6 +34,7 @@ typedef struct parser {
     const unsigned char *s;
     size_t len;
     size_t pos;
+    int lazy; /* numbers: syntax only, values on demand (llmc__fj_scan) */
 } parser;
 
 static pthread_key_t doc_key[LLMC__FJ_DOC_SLOTS];
@@ -341,9 +342,9 @@ static int parse_number(parser *p)
         if (i == d0)
             return 0;
     }
-    int64_t iv;
-    double dv;
-    if (!number_value((const char *)s + p->pos, i - p->pos, is_int, &iv, &dv))
+    int64_t iv = 0;
+    double dv = 0;
+    if (!p->lazy && !number_value((const char *)s + p->pos, i - p->pos, is_int, &iv, &dv))
         return 0;
     llmc__fjtok *t = &p->d->t[ti];
     t->len = (uint32_t)(i - p->pos);
@@ -400,6 +401,7 @@ static int parse_container(parser *p, int depth, int obj)
     }
     llmc__fjtok *t = &p->d->t[ti];
     t->n = count;
+    t->len = (uint32_t)(p->pos - t->start);
     t->next = (uint32_t)p->d->n;
     return 1;
 }
@@ -432,19 +434,36 @@ static int parse_value(parser *p, int depth)
     }
 }
 
-int llmc__fj_parse(llmc__fjdoc *d, const char *text, size_t len)
+static int parse_doc(llmc__fjdoc *d, const char *text, size_t len, int lazy)
 {
     if (!d || !text || len >= UINT32_MAX)
         return 0;
     d->text = text;
     d->len = len;
     d->n = 0;
-    parser p = {d, (const unsigned char *)text, len, 0};
+    d->lazy = lazy;
+    parser p = {d, (const unsigned char *)text, len, 0, lazy};
     skip_ws(&p);
     if (p.pos >= len || text[p.pos] != '{' || !parse_container(&p, 1, 1))
         return 0;
     skip_ws(&p);
     return p.pos == len;
+}
+
+int llmc__fj_parse(llmc__fjdoc *d, const char *text, size_t len)
+{
+    return parse_doc(d, text, len, 0);
+}
+
+int llmc__fj_scan(llmc__fjdoc *d, const char *text, size_t len)
+{
+    return parse_doc(d, text, len, 1);
+}
+
+size_t llmc__fj_end(const llmc__fjdoc *d, size_t tok)
+{
+    const llmc__fjtok *t = &d->t[tok];
+    return t->start + t->len + (t->type == LLMC__FJ_STR); /* a string's closing quote */
 }
 
 /* Does string token t equal the NUL-terminated name? */
@@ -498,6 +517,10 @@ int llmc__fj_number(const llmc__fjdoc *d, size_t tok, int *is_int, int64_t *i, d
     if (!d || tok >= d->n || d->t[tok].type != LLMC__FJ_NUM)
         return 0;
     const llmc__fjtok *t = &d->t[tok];
+    if (d->lazy) {
+        *is_int = t->esc;
+        return number_value(d->text + t->start, t->len, t->esc, i, dv);
+    }
     *is_int = t->esc;
     *i = t->esc ? t->num.i : 0;
     *dv = t->esc ? (double)t->num.i : t->num.d;

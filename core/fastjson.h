@@ -19,8 +19,10 @@ enum { LLMC__FJ_OBJ = 1, LLMC__FJ_ARR, LLMC__FJ_STR, LLMC__FJ_NUM, LLMC__FJ_TRUE
  * name, value, name, value...); `next` is the index just past the
  * token's subtree. */
 typedef struct llmc__fjtok {
-    uint32_t start; /* STR: first byte inside the quotes; NUM: first char */
-    uint32_t len;   /* STR: raw bytes inside the quotes; NUM: chars */
+    uint32_t start; /* STR: first byte inside the quotes; NUM: first char;
+                       OBJ, ARR: the opening bracket */
+    uint32_t len;   /* STR: raw bytes inside the quotes; NUM, literals: chars;
+                       OBJ, ARR: bytes through the closing bracket */
     uint32_t next;
     uint32_t n;     /* OBJ: members; ARR: elements */
     uint8_t type;
@@ -36,6 +38,7 @@ typedef struct llmc__fjdoc {
     size_t len;
     llmc__fjtok *t;
     size_t n, cap;
+    int lazy;         /* from llmc__fj_scan: number values not computed */
     llmc_buf scratch; /* decoded member names while canonicalising */
 } llmc__fjdoc;
 
@@ -52,6 +55,16 @@ void llmc__fj_doc_free(llmc__fjdoc *d);
 /* Tokenize `text` (not NUL-terminated; `len` bytes) whose top level must
  * be an object. 1 = handled, 0 = declined. Token 0 is the object. */
 int llmc__fj_parse(llmc__fjdoc *d, const char *text, size_t len);
+
+/* As llmc__fj_parse, but numbers are checked for syntax only: no value
+ * is computed (nor range checked) while scanning, and llmc__fj_number
+ * computes one on demand (declining what llmc__fj_parse declines). For
+ * text whose numbers are mostly copied, not read (a stored vector). */
+int llmc__fj_scan(llmc__fjdoc *d, const char *text, size_t len);
+
+/* The offset just past value token `tok` in the document's text, so the
+ * value's exact text is text[t[tok].start - (STR ? 1 : 0), end). */
+size_t llmc__fj_end(const llmc__fjdoc *d, size_t tok);
 
 /* Index of the value of member `name` of object token `obj` (the last
  * one, as json-c keeps the last of duplicates); -1 when absent. */

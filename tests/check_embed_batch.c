@@ -9,6 +9,7 @@
 #include "llmc_config.h"
 
 #include <check.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "client_test_util.h"
+#include "client_internal.h"
 #include "conformance.h"
 #include "support/rcluster.h"
 #include "support/redissrv.h"
@@ -754,6 +756,142 @@ START_TEST(sqlite_locked_one_wait)
 }
 END_TEST
 
+/* ---- (e) a hit serves each vector's text as the provider wrote it ---- */
+
+/* Numbers json-c keeps as read: signed zero, subnormal, exponents in
+ * either case, more digits than a double needs. */
+#define V_TRICKY "[-0.0,1e-300,0.1,5e-324,1E+5,-2.5E-3,1.0,0.30000000000000004,7]"
+/* The provider's spaces: json-c's print (stored and served) drops them. */
+#define V_SPACED "[0.125, -1.5e-07, 3, 1E-2]"
+#define V_PLAIN "[0.125,-1.5e-07,3,1E-2]"
+/* base64 (encoding_format): a string. */
+#define V_B64 "\"AAAAAAAA8D8AAAAAAAAAwA==\""
+/* An integer beyond int64: json-c reads it unsigned, and prints it back. */
+#define V_BIG "[12345678901234567890,-1]"
+#define ITEM(i, v) "{\"object\":\"embedding\",\"index\":" #i ",\"embedding\":" v "}"
+
+static llmc_response *embed_hit(llmc_client *cl, const char *req)
+{
+    llmc_response *r = embed(cl, req);
+    ck_assert_int_eq(llmc_response_cache_hit(r), 1);
+    return r;
+}
+
+START_TEST(embeddings_hit_text_verbatim)
+{
+    srv = fp_start();
+    ck_assert_ptr_nonnull(srv);
+    llmc_cache *c = open_backend(0, NULL);
+    ck_assert_int_eq(llmc_cache_flush_all(c), LLMC_OK);
+    llmc_client *cl = client_on(c);
+    const char *req = "{\"model\":\"text-embedding-3-small\",\"input\":[\"va\",\"vb\",\"vc\","
+                      "\"vd\"]}";
+    fp_push_reply(srv, 200, "application/json",
+                  "{\"object\":\"list\",\"data\":[" ITEM(0, V_TRICKY) "," ITEM(1, V_SPACED) ","
+                  ITEM(2, V_B64) "," ITEM(3, V_BIG) "],\"model\":\"te\\/st-\\u00e9mb\","
+                  "\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}",
+                  NULL);
+    llmc_response *fresh = embed(cl, req);
+    ck_assert_int_eq(llmc_response_cache_hit(fresh), 0);
+    ck_assert_int_eq(llmc_response_cache_stored(fresh), 1);
+    const char *want = "{\"object\":\"list\",\"data\":[" ITEM(0, V_TRICKY) "," ITEM(1, V_PLAIN)
+                       "," ITEM(2, V_B64) "," ITEM(3, V_BIG) "],\"model\":\"te/st-\xc3\xa9mb\","
+                       "\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}";
+    ck_assert_str_eq(llmc_response_text(fresh, NULL), want);
+
+    /* The hit: the same text after "cache":true, byte for byte; three of
+     * the four vectors copied from the stored text (the big integer is
+     * not in int64, so json-c prints that one, to the same text). */
+    uint64_t v0 = llmc__embed_verbatim_items();
+    llmc_response *hit = embed_hit(cl, req);
+    ck_assert_uint_eq(llmc__embed_verbatim_items(), v0 + 3);
+    size_t hl = 0;
+    const char *ht = llmc_response_text(hit, &hl);
+    ck_assert_uint_eq(hl, strlen(ht));
+    ck_assert_int_eq(strncmp(ht, "{\"cache\":true,", 14), 0);
+    ck_assert_str_eq(ht + 14, want + 1);
+
+    /* The tree view: real arrays of doubles, as the provider's numbers. */
+    json_object *j = llmc_response_json(hit);
+    ck_assert_ptr_nonnull(j);
+    json_object *a = tu_get(j, "data.0.embedding");
+    ck_assert(json_object_is_type(a, json_type_array));
+    ck_assert_uint_eq(json_object_array_length(a), 9);
+    const double dv[] = {-0.0, 1e-300, 0.1, 5e-324, 1E+5, -2.5E-3, 1.0, 0.30000000000000004, 7};
+    for (size_t i = 0; i < 9; i++) {
+        json_object *x = json_object_array_get_idx(a, i);
+        ck_assert(json_object_is_type(x, i == 8 ? json_type_int : json_type_double));
+        double got = json_object_get_double(x);
+        ck_assert_msg(memcmp(&got, &dv[i], sizeof got) == 0, "element %zu: %.17g", i, got);
+    }
+    ck_assert(signbit(json_object_get_double(json_object_array_get_idx(a, 0))));
+    ck_assert_uint_eq(json_object_get_uint64(tu_get(j, "data.3.embedding.0")),
+                      12345678901234567890ull);
+    ck_assert_str_eq(tu_str(j, "data.2.embedding"), "AAAAAAAA8D8AAAAAAAAAwA==");
+    ck_assert_int_eq(tu_int(j, "data.1.index"), 1);
+    ck_assert_str_eq(tu_str(j, "model"), "te/st-\xc3\xa9mb");
+    ck_assert(json_object_equal(tu_get(j, "data"), tu_get(llmc_response_json(fresh), "data")));
+    /* ...which prints back to the text. */
+    ck_assert_str_eq(json_object_to_json_string_ext(
+                         j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                     ht);
+    llmc_response_free(hit);
+    llmc_response_free(fresh);
+
+    /* A partial hit: the cached items and the new one in input order. */
+    fp_push_reply(srv, 200, "application/json",
+                  "{\"object\":\"list\",\"data\":[" ITEM(0, "[2.5e-1,-0.0]") "],"
+                  "\"model\":\"te\\/st-\\u00e9mb\","
+                  "\"usage\":{\"prompt_tokens\":3,\"total_tokens\":3}}",
+                  NULL);
+    llmc_response *part = embed(cl, "{\"model\":\"text-embedding-3-small\",\"input\":[\"vc\","
+                                    "\"v new\",\"va\",\"vb\"]}");
+    ck_assert_int_eq(fp_count(srv), 2);
+    json_object *sent = tu_body(fp_last(srv));
+    ck_assert_str_eq(json_object_to_json_string_ext(tu_get(sent, "input"), JSON_C_TO_STRING_PLAIN),
+                     "[\"v new\"]");
+    json_object_put(sent);
+    ck_assert_int_eq(llmc_response_cache_hit(part), 0);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(llmc_response_item_hit(part, i), i != 1);
+    const char *pw = "{\"object\":\"list\",\"data\":[" ITEM(0, V_B64) "," ITEM(1, "[2.5e-1,-0.0]")
+                     "," ITEM(2, V_TRICKY) "," ITEM(3, V_PLAIN) "],\"model\":\"te/st-\xc3\xa9mb\","
+                     "\"usage\":";
+    ck_assert_int_eq(strncmp(llmc_response_text(part, NULL), pw, strlen(pw)), 0);
+    j = llmc_response_json(part);
+    ck_assert_ptr_nonnull(j);
+    ck_assert(signbit(json_object_get_double(tu_get(j, "data.1.embedding.1"))));
+    ck_assert(json_object_get_double(tu_get(j, "data.2.embedding.1")) == 1e-300);
+    llmc_response_free(part);
+
+    /* Bodies written elsewhere (white space, escapes, "-0"): json-c reads
+     * and prints them, as before, never copied as they are. */
+    llmc_response *keys = embed_hit(cl, req);
+    const char *foreign[3] = {
+        "{\"object\":\"embedding\",\"embedding\":[1.50, 2],\"model\":\"m\",\"prompt_tokens\":2}",
+        "{\"embedding\":[-0,3],\"prompt_tokens\":2}",
+        "{\"embedding\":\"AB\\/C\",\"prompt_tokens\":2}"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *k = llmc_response_item_key(keys, i);
+        ck_assert_int_eq(llmc_cache_put_entry(c, k, strlen(k), LLMC_CALL_EMBEDDING, foreign[i],
+                                              strlen(foreign[i]), 600000, 0),
+                         LLMC_OK);
+    }
+    llmc_response_free(keys);
+    v0 = llmc__embed_verbatim_items();
+    hit = embed_hit(cl, req);
+    ck_assert_uint_eq(llmc__embed_verbatim_items(), v0);
+    const char *fw = "{\"cache\":true,\"object\":\"list\",\"data\":[" ITEM(0, "[1.50,2]") ","
+                     ITEM(1, "[0,3]") "," ITEM(2, "\"AB/C\"") "," ITEM(3, V_BIG) "],";
+    ck_assert_int_eq(strncmp(llmc_response_text(hit, NULL), fw, strlen(fw)), 0);
+    llmc_response_free(hit);
+
+    llmc_client_free(cl);
+    llmc_cache_close(c);
+    fp_stop(srv);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("embed_batch");
@@ -765,6 +903,7 @@ static Suite *suite(void)
     tcase_add_loop_test(t, embeddings_one_batch_read, 0, N_BACKENDS);
     tcase_add_test(t, embeddings_tier_no_round_trip);
     tcase_add_test(t, sqlite_locked_one_wait);
+    tcase_add_test(t, embeddings_hit_text_verbatim);
     suite_add_tcase(s, t);
     return s;
 }
