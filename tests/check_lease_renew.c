@@ -51,16 +51,6 @@ static void sleep_ms(int ms)
         ;
 }
 
-static llmc_cache *open_with(const char *url, const char *query)
-{
-    char u[2048];
-    snprintf(u, sizeof u, "%s%s%s", url, strchr(url, '?') ? "&" : "?", query);
-    llmc_cache *c = NULL;
-    llmc_err e;
-    ck_assert_msg(llmc_cache_open(u, NULL, &c, &e) == LLMC_OK, "%s", e.msg);
-    return c;
-}
-
 static llmc_client *client_for(llmc_cache *c)
 {
     const char *kv[] = {"openai.api_key", "sk-test-secret-123", "openai.api_base", base_v1,
@@ -172,7 +162,7 @@ static void renew_after_expiry(llmc_cache *c, const char *key, int64_t short_ms)
 
 START_TEST(t_renew_redis)
 {
-    llmc_cache *c = open_with(rs.url, "lease_ms=5000");
+    llmc_cache *c = tu_cache_open_query(rs.url, "lease_ms=5000");
     renew_basics(c, "team-a:0123abcd");
     renew_after_expiry(c, "team-a:expiring", 100);
 
@@ -206,7 +196,7 @@ START_TEST(t_renew_redis)
     llmc_cache_close(c);
 
     /* A cache without leases cannot renew. */
-    c = open_with("local://", "max_entries=10");
+    c = tu_cache_open_query("local://", "max_entries=10");
     ck_assert_int_eq(llmc_cache_lease_renew(c, "k", 1, wrong_token, 1000), LLMC_ENOTSUP);
     llmc_cache_close(c);
 }
@@ -217,7 +207,7 @@ START_TEST(t_renew_redis_unix)
 {
     redissrv us;
     ck_assert_msg(redissrv_start(&us, REDISSRV_UNIX) == 0, "redis-server (unix) did not start");
-    llmc_cache *c = open_with(us.url, "lease_ms=5000");
+    llmc_cache *c = tu_cache_open_query(us.url, "lease_ms=5000");
     renew_basics(c, "u:1");
     renew_after_expiry(c, "u:2", 100);
     llmc_cache_close(c);
@@ -230,7 +220,7 @@ START_TEST(t_renew_memcached)
     testsrv mc;
     char url[128];
     memcached_start(&mc, "lease-renew-mc", url, sizeof url);
-    llmc_cache *c = open_with(url, "lease_ms=2000");
+    llmc_cache *c = tu_cache_open_query(url, "lease_ms=2000");
     renew_basics(c, "team-a:0123abcd");
     /* memcached rounds leases up to whole seconds: 1000 ms is 1 s. */
     renew_after_expiry(c, "team-a:expiring", 1000);
@@ -249,7 +239,7 @@ START_TEST(t_renew_memcached)
     renew_basics(c, "team-a:with space and \xc3\xa9");
     llmc_cache_close(c);
     /* And over the binary protocol. */
-    c = open_with(url, "lease_ms=2000&binary=true");
+    c = tu_cache_open_query(url, "lease_ms=2000&binary=true");
     renew_basics(c, "team-b:binary");
     llmc_cache_close(c);
     testsrv_stop(&mc);
@@ -261,7 +251,7 @@ START_TEST(t_renew_cluster)
     rcluster rc;
     memset(&rc, 0, sizeof rc);
     ck_assert_msg(rcluster_start(&rc, 3, 0) == 0, "redis cluster did not start");
-    llmc_cache *c = open_with(rc.url, "lease_ms=5000");
+    llmc_cache *c = tu_cache_open_query(rc.url, "lease_ms=5000");
     /* Keys over several slots (so over several masters). */
     for (int i = 0; i < 12; i++) {
         char key[32];
@@ -338,7 +328,7 @@ static void one_upstream_call(const char *url, const char *query, int delay_ms, 
     llmc_cache *c[2];
     llmc_client *cl[2];
     for (int i = 0; i < 2; i++) {
-        c[i] = open_with(url, query);
+        c[i] = tu_cache_open_query(url, query);
         cl[i] = client_for(c[i]);
     }
     fp_set_delay_ms(fp, delay_ms);
@@ -412,8 +402,8 @@ END_TEST
  * answer. */
 START_TEST(t_lost_lease_not_renewed)
 {
-    llmc_cache *c = open_with(rs.url, "lease_ms=1000&coalesce_poll_ms=20");
-    llmc_cache *other = open_with(rs.url, "lease_ms=1000");
+    llmc_cache *c = tu_cache_open_query(rs.url, "lease_ms=1000&coalesce_poll_ms=20");
+    llmc_cache *other = tu_cache_open_query(rs.url, "lease_ms=1000");
     llmc_client *cl = client_for(c);
     const char *body = CHAT("a lease taken away");
     llmc_call *k = NULL;
@@ -461,7 +451,7 @@ END_TEST
  * breaker can only open on them), and the call still answers. */
 START_TEST(t_failed_renewals_open_breaker)
 {
-    llmc_cache *c = open_with(rs.url, "lease_ms=1000&timeout_ms=300&breaker_threshold=3");
+    llmc_cache *c = tu_cache_open_query(rs.url, "lease_ms=1000&timeout_ms=300&breaker_threshold=3");
     llmc_client *cl = client_for(c);
     fp_set_delay_ms(fp, 3000);
     job a = {cl, CHAT("redis dies under a renewed lease"), 0, LLMC_OK, 0, 0, 0, 0, ""};

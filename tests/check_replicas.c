@@ -57,16 +57,6 @@ static void teardown(void)
     curl_global_cleanup();
 }
 
-static llmc_cache *open_with(const char *url, const char *query)
-{
-    char u[2048];
-    snprintf(u, sizeof u, "%s%s%s", url, strchr(url, '?') ? "&" : "?", query);
-    llmc_cache *c = NULL;
-    llmc_err e;
-    ck_assert_msg(llmc_cache_open(u, NULL, &c, &e) == LLMC_OK, "%s", e.msg);
-    return c;
-}
-
 static llmc_client *client_for(llmc_cache *c)
 {
     const char *kv[] = {"openai.api_key", "sk-test-secret-123", "openai.api_base", base_v1,
@@ -113,7 +103,7 @@ static void lease_basics(llmc_cache *c, const char *key)
 
 START_TEST(t_lease_redis)
 {
-    llmc_cache *c = open_with(rs.url, "lease_ms=5000");
+    llmc_cache *c = tu_cache_open_query(rs.url, "lease_ms=5000");
     lease_basics(c, "team-a:0123abcd");
     /* The lease key sits in the entry's namespace, with the cache's lease
      * time (PTTL over a raw connection). */
@@ -148,7 +138,7 @@ START_TEST(t_lease_key_and_options)
     llmc_buf_free(&b);
 
     /* A tenant's call: its lease is inside the tenant's namespace. */
-    llmc_cache *c = open_with(rs.url, "namespace=admin");
+    llmc_cache *c = tu_cache_open_query(rs.url, "namespace=admin");
     llmc_client *cl = client_for(c);
     llmc_call_opts o = LLMC_CALL_OPTS_INIT;
     o.tenant = "team-a";
@@ -170,7 +160,7 @@ START_TEST(t_lease_key_and_options)
 
     /* coalesce=false turns it off; asking for it where there are no
      * leases is an open error naming the option. */
-    c = open_with(rs.url, "coalesce=false");
+    c = tu_cache_open_query(rs.url, "coalesce=false");
     ck_assert_int_eq(llmc_cache_coalesces(c), 0);
     llmc_cache_close(c);
     c = NULL;
@@ -250,7 +240,7 @@ static void run_workers(const char *url_query, const char *body, int streams, in
     llmc_cache *c[N_PROCS];
     llmc_client *cl[N_PROCS];
     for (int i = 0; i < N_PROCS; i++) {
-        c[i] = open_with(rs.url, url_query);
+        c[i] = tu_cache_open_query(rs.url, url_query);
         cl[i] = client_for(c[i]);
     }
     worker w[N_PROCS * PER_PROC];
@@ -321,7 +311,7 @@ END_TEST
  * lease expires, then goes upstream itself (once). */
 START_TEST(t_dead_leader_lease_expires)
 {
-    llmc_cache *c = open_with(rs.url, "coalesce_poll_ms=20");
+    llmc_cache *c = tu_cache_open_query(rs.url, "coalesce_poll_ms=20");
     llmc_client *cl = client_for(c);
     llmc_call *k = NULL;
     llmc_err e;
@@ -355,7 +345,7 @@ END_TEST
  * coalesce_timeout_ms, and does not drop the other holder's lease. */
 START_TEST(t_waiter_gives_up_after_timeout)
 {
-    llmc_cache *c = open_with(rs.url, "coalesce_timeout_ms=200&coalesce_poll_ms=20");
+    llmc_cache *c = tu_cache_open_query(rs.url, "coalesce_timeout_ms=200&coalesce_poll_ms=20");
     llmc_client *cl = client_for(c);
     llmc_call *k = NULL;
     llmc_err e;
@@ -381,7 +371,7 @@ END_TEST
 /* The cache going away while a call waits: the call does not hang on it. */
 START_TEST(t_redis_dies_while_waiting)
 {
-    llmc_cache *c = open_with(rs.url, "coalesce_poll_ms=20&timeout_ms=300");
+    llmc_cache *c = tu_cache_open_query(rs.url, "coalesce_poll_ms=20&timeout_ms=300");
     llmc_client *cl = client_for(c);
     char t[LLMC_LEASE_TOKEN_LEN + 1];
     llmc_call *k = NULL;
@@ -421,7 +411,7 @@ START_TEST(t_lease_memcached)
                   "memcached did not start");
     char url[128];
     snprintf(url, sizeof url, "memcached://127.0.0.1:%d", port);
-    llmc_cache *c = open_with(url, "lease_ms=1000");
+    llmc_cache *c = tu_cache_open_query(url, "lease_ms=1000");
     lease_basics(c, "team-a:0123abcd");
     llmc_cache_close(c);
 
@@ -430,7 +420,7 @@ START_TEST(t_lease_memcached)
     llmc_cache *h[2];
     llmc_client *cl[2];
     for (int i = 0; i < 2; i++) {
-        h[i] = open_with(url, "coalesce_poll_ms=20");
+        h[i] = tu_cache_open_query(url, "coalesce_poll_ms=20");
         cl[i] = client_for(h[i]);
     }
     worker w[4];

@@ -54,6 +54,22 @@ static inline int64_t tu_int(json_object *o, const char *path)
     return v ? json_object_get_int64(v) : -999999;
 }
 
+/* A cache opened from url with query ("a=1&b=2") appended to its own
+ * query, or the test fails with the open's message. */
+static inline llmc_cache *tu_cache_open_query(const char *url, const char *query)
+{
+    size_t n = strlen(url) + strlen(query) + 2;
+    char *u = malloc(n);
+    ck_assert_ptr_nonnull(u);
+    snprintf(u, n, "%s%s%s", url, strchr(url, '?') ? "&" : "?", query);
+    llmc_cache *c = NULL;
+    llmc_err e;
+    llmc_status st = llmc_cache_open(u, NULL, &c, &e);
+    free(u);
+    ck_assert_msg(st == LLMC_OK, "%s", e.msg);
+    return c;
+}
+
 /* A client with the given "name=value" options (NULL-terminated). */
 static inline llmc_client *tu_client(llmc_cache *cache, const char *const *kv)
 {

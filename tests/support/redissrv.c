@@ -240,6 +240,31 @@ char *redissrv_cli(redissrv *r, const char *const *args)
     return out;
 }
 
+long redissrv_calls(redissrv *r, const char *cmd)
+{
+    const char *args[] = {"INFO", "commandstats", NULL};
+    char *out = redissrv_cli(r, args);
+    if (!out || !strstr(out, "# Commandstats")) {
+        free(out);
+        return -1;
+    }
+    char pat[64];
+    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmd);
+    const char *p = strstr(out, pat);
+    long n = p ? strtol(p + strlen(pat), NULL, 10) : 0;
+    free(out);
+    return n;
+}
+
+int redissrv_reset_calls(redissrv *r)
+{
+    const char *args[] = {"CONFIG", "RESETSTAT", NULL};
+    char *out = redissrv_cli(r, args);
+    int ok = out && strncmp(out, "OK", 2) == 0;
+    free(out);
+    return ok ? 0 : -1;
+}
+
 int redissrv_raw_int(redissrv *r, long long *out, const char *fmt, ...)
 {
     redisContext *c = r->kind == REDISSRV_UNIX ? redisConnectUnix(r->sock)

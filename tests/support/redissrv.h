@@ -43,6 +43,13 @@ void redissrv_stop(redissrv *r);
  * connection arguments. */
 char *redissrv_cli(redissrv *r, const char *const *args);
 
+/* Calls of one command (lower case: "mget") the server counted since it
+ * started or since redissrv_reset_calls (INFO commandstats): 0 for a
+ * command never called, -1 when the server did not answer. */
+long redissrv_calls(redissrv *r, const char *cmd);
+/* Zero the server's command counts (CONFIG RESETSTAT). 0 on success. */
+int redissrv_reset_calls(redissrv *r);
+
 /* One command over a raw hiredis connection (plain TCP/unix servers
  * only), returning an integer reply in *out. 0 on success. */
 int redissrv_raw_int(redissrv *r, long long *out, const char *fmt, ...);
