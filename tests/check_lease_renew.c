@@ -267,41 +267,11 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* The call path: two handles, one upstream call. */
 
-typedef struct job {
-    llmc_client *cl;
-    const char *body;
-    int stream;
-    llmc_status st;
-    int hit, coalesced, stored, chunks;
-    char text[600];
-} job;
-
-static int count_chunk(void *ud, struct json_object *chunk)
-{
-    (void)chunk;
-    ((job *)ud)->chunks++;
-    return 0;
-}
+typedef tu_call job;
 
 static void *job_main(void *p)
 {
-    job *j = p;
-    llmc_response *r = NULL;
-    llmc_err e;
-    if (j->stream)
-        j->st = llmc_completion_stream_json(j->cl, j->body, LLMC_ZSTR, count_chunk, j, &r, &e);
-    else
-        j->st = llmc_completion_json(j->cl, j->body, LLMC_ZSTR, &r, &e);
-    if (j->st == LLMC_OK) {
-        j->hit = llmc_response_cache_hit(r);
-        j->coalesced = llmc_response_coalesced(r);
-        j->stored = llmc_response_cache_stored(r);
-        const char *t = llmc_response_content(r);
-        snprintf(j->text, sizeof j->text, "%s", t ? t : "");
-    } else {
-        snprintf(j->text, sizeof j->text, "%s", e.msg);
-    }
-    llmc_response_free(r);
+    tu_call_run(p);
     return NULL;
 }
 

@@ -196,41 +196,15 @@ END_TEST
 #define PER_PROC 3
 
 typedef struct worker {
-    llmc_client *cl;
-    const char *body;
-    int stream;
+    tu_call c;
     pthread_barrier_t *go;
-    llmc_status st;
-    int hit, coalesced, chunks;
-    char text[600];
 } worker;
-
-static int count_chunk(void *ud, struct json_object *chunk)
-{
-    (void)chunk;
-    ((worker *)ud)->chunks++;
-    return 0;
-}
 
 static void *worker_main(void *p)
 {
     worker *w = p;
     pthread_barrier_wait(w->go);
-    llmc_response *r = NULL;
-    llmc_err e;
-    if (w->stream)
-        w->st = llmc_completion_stream_json(w->cl, w->body, LLMC_ZSTR, count_chunk, w, &r, &e);
-    else
-        w->st = llmc_completion_json(w->cl, w->body, LLMC_ZSTR, &r, &e);
-    if (w->st == LLMC_OK) {
-        w->hit = llmc_response_cache_hit(r);
-        w->coalesced = llmc_response_coalesced(r);
-        const char *t = llmc_response_content(r);
-        snprintf(w->text, sizeof w->text, "%s", t ? t : "");
-    } else {
-        snprintf(w->text, sizeof w->text, "%s", e.msg);
-    }
-    llmc_response_free(r);
+    tu_call_run(&w->c);
     return NULL;
 }
 
@@ -249,21 +223,21 @@ static void run_workers(const char *url_query, const char *body, int streams, in
     pthread_barrier_init(&go, NULL, N_PROCS * PER_PROC);
     for (int i = 0; i < N_PROCS * PER_PROC; i++) {
         memset(&w[i], 0, sizeof w[i]);
-        w[i].cl = cl[i % N_PROCS];
-        w[i].body = body;
-        w[i].stream = streams && (i % 2);
+        w[i].c.cl = cl[i % N_PROCS];
+        w[i].c.body = body;
+        w[i].c.stream = streams && (i % 2);
         w[i].go = &go;
         ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
     }
     *hits = *coalesced = 0;
     for (int i = 0; i < N_PROCS * PER_PROC; i++) {
         pthread_join(t[i], NULL);
-        ck_assert_msg(w[i].st == LLMC_OK, "call %d: %s", i, w[i].text);
-        ck_assert_msg(strstr(w[i].text, "echo: ") != NULL, "call %d: %s", i, w[i].text);
-        if (w[i].stream)
-            ck_assert_int_gt(w[i].chunks, 0);
-        *hits += w[i].hit;
-        *coalesced += w[i].coalesced;
+        ck_assert_msg(w[i].c.st == LLMC_OK, "call %d: %s", i, w[i].c.text);
+        ck_assert_msg(strstr(w[i].c.text, "echo: ") != NULL, "call %d: %s", i, w[i].c.text);
+        if (w[i].c.stream)
+            ck_assert_int_gt(w[i].c.chunks, 0);
+        *hits += w[i].c.hit;
+        *coalesced += w[i].c.coalesced;
     }
     pthread_barrier_destroy(&go);
     for (int i = 0; i < N_PROCS; i++) {
@@ -429,14 +403,14 @@ START_TEST(t_lease_memcached)
     pthread_barrier_init(&go, NULL, 4);
     for (int i = 0; i < 4; i++) {
         memset(&w[i], 0, sizeof w[i]);
-        w[i].cl = cl[i % 2];
-        w[i].body = CHAT("memcached shared");
+        w[i].c.cl = cl[i % 2];
+        w[i].c.body = CHAT("memcached shared");
         w[i].go = &go;
         ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
     }
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
-        ck_assert_msg(w[i].st == LLMC_OK, "%s", w[i].text);
+        ck_assert_msg(w[i].c.st == LLMC_OK, "%s", w[i].c.text);
     }
     pthread_barrier_destroy(&go);
     ck_assert_uint_eq(fp_count(fp), 1);

@@ -84,6 +84,44 @@ static inline llmc_client *tu_client(llmc_cache *cache, const char *const *kv)
     return c;
 }
 
+/* One chat completion, plain or streamed, and what came of it: for tests
+ * that run calls on threads of their own (tu_call_run as the body). */
+typedef struct tu_call {
+    llmc_client *cl;
+    const char *body;
+    int stream;
+    llmc_status st;
+    int hit, coalesced, stored, chunks;
+    char text[600]; /* the answer's content, or the error message */
+} tu_call;
+
+static inline int tu_call_chunk(void *ud, struct json_object *chunk)
+{
+    (void)chunk;
+    ((tu_call *)ud)->chunks++;
+    return 0;
+}
+
+static inline void tu_call_run(tu_call *c)
+{
+    llmc_response *r = NULL;
+    llmc_err e;
+    if (c->stream)
+        c->st = llmc_completion_stream_json(c->cl, c->body, LLMC_ZSTR, tu_call_chunk, c, &r, &e);
+    else
+        c->st = llmc_completion_json(c->cl, c->body, LLMC_ZSTR, &r, &e);
+    if (c->st == LLMC_OK) {
+        c->hit = llmc_response_cache_hit(r);
+        c->coalesced = llmc_response_coalesced(r);
+        c->stored = llmc_response_cache_stored(r);
+        const char *t = llmc_response_content(r);
+        snprintf(c->text, sizeof c->text, "%s", t ? t : "");
+    } else {
+        snprintf(c->text, sizeof c->text, "%s", e.msg);
+    }
+    llmc_response_free(r);
+}
+
 /* Body of a recorded request, parsed. Caller puts. */
 static inline json_object *tu_body(const fp_request *r)
 {
