@@ -78,38 +78,24 @@ static llmc_status new_token(char token[LLMC_LEASE_TOKEN_LEN + 1])
     return LLMC_OK;
 }
 
-/* One backend lease call, serialised for backends that need it. */
-static llmc_status backend_take(llmc_cache *c, const llmc_buf *lk, const char *token,
-                                int64_t ttl_ms, llmc_err *e)
-{
-    if (c->serialize)
-        pthread_mutex_lock(&c->serial_lock);
-    llmc_status st = c->ops->lease_acquire(c->ctx, lk->data, lk->len, token,
-                                           LLMC_LEASE_TOKEN_LEN, ttl_ms, e);
-    if (c->serialize)
-        pthread_mutex_unlock(&c->serial_lock);
-    return st;
-}
+enum lease_op { LEASE_TAKE, LEASE_DROP, LEASE_RENEW };
 
-static llmc_status backend_drop(llmc_cache *c, const llmc_buf *lk, const char *token,
-                                llmc_err *e)
+/* One backend lease call, serialised for backends that need it
+ * (ttl_ms is unused by a drop). */
+static llmc_status backend_lease(llmc_cache *c, enum lease_op op, const llmc_buf *lk,
+                                 const char *token, int64_t ttl_ms, llmc_err *e)
 {
     if (c->serialize)
         pthread_mutex_lock(&c->serial_lock);
-    llmc_status st =
-        c->ops->lease_release(c->ctx, lk->data, lk->len, token, LLMC_LEASE_TOKEN_LEN, e);
-    if (c->serialize)
-        pthread_mutex_unlock(&c->serial_lock);
-    return st;
-}
-
-static llmc_status backend_renew(llmc_cache *c, const llmc_buf *lk, const char *token,
-                                 int64_t ttl_ms, llmc_err *e)
-{
-    if (c->serialize)
-        pthread_mutex_lock(&c->serial_lock);
-    llmc_status st = c->ops->lease_renew(c->ctx, lk->data, lk->len, token,
-                                         LLMC_LEASE_TOKEN_LEN, ttl_ms, e);
+    llmc_status st;
+    if (op == LEASE_TAKE)
+        st = c->ops->lease_acquire(c->ctx, lk->data, lk->len, token, LLMC_LEASE_TOKEN_LEN,
+                                   ttl_ms, e);
+    else if (op == LEASE_RENEW)
+        st = c->ops->lease_renew(c->ctx, lk->data, lk->len, token, LLMC_LEASE_TOKEN_LEN,
+                                 ttl_ms, e);
+    else
+        st = c->ops->lease_release(c->ctx, lk->data, lk->len, token, LLMC_LEASE_TOKEN_LEN, e);
     if (c->serialize)
         pthread_mutex_unlock(&c->serial_lock);
     return st;
@@ -147,7 +133,7 @@ llmc_status llmc_cache_lease_acquire(llmc_cache *c, const char *key, size_t klen
     if (st == LLMC_OK && llmc_lease_key(key, klen, &lk) != LLMC_OK)
         st = llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory");
     if (st == LLMC_OK)
-        st = backend_take(c, &lk, token, ttl_ms, &e);
+        st = backend_lease(c, LEASE_TAKE, &lk, token, ttl_ms, &e);
     llmc_buf_free(&lk);
     if (st != LLMC_OK)
         token[0] = '\0';
@@ -171,7 +157,7 @@ llmc_status llmc_cache_lease_release(llmc_cache *c, const char *key, size_t klen
     if (st == LLMC_OK && llmc_lease_key(key, klen, &lk) != LLMC_OK)
         st = llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory");
     if (st == LLMC_OK)
-        st = backend_drop(c, &lk, token, &e);
+        st = backend_lease(c, LEASE_DROP, &lk, token, 0, &e);
     llmc_buf_free(&lk);
     if (st != LLMC_OK && st != LLMC_MISS)
         return llmc__cache_fail(c, &e);
@@ -201,7 +187,7 @@ llmc_status llmc_cache_lease_renew(llmc_cache *c, const char *key, size_t klen,
     if (st == LLMC_OK && llmc_lease_key(key, klen, &lk) != LLMC_OK)
         st = llmc_err_set(&e, LLMC_ENOMEM, 0, "out of memory");
     if (st == LLMC_OK)
-        st = backend_renew(c, &lk, token, ttl_ms, &e);
+        st = backend_lease(c, LEASE_RENEW, &lk, token, ttl_ms, &e);
     llmc_buf_free(&lk);
     if (st != LLMC_OK && st != LLMC_MISS)
         return llmc__cache_fail(c, &e);
@@ -232,7 +218,7 @@ llmc_status llmc__lease_take_soft(llmc_cache *c, const char *key, size_t klen, c
     }
     llmc_err e;
     llmc_err_clear(&e);
-    llmc_status st = backend_take(c, &lk, token, c->lease_ms, &e);
+    llmc_status st = backend_lease(c, LEASE_TAKE, &lk, token, c->lease_ms, &e);
     llmc_buf_free(&lk);
     llmc__breaker_record(c, breaker_view(st));
     if (breaker_view(st) == LLMC_OK)
@@ -257,7 +243,7 @@ void llmc__lease_drop_soft(llmc_cache *c, const char *key, size_t klen, const ch
     }
     llmc_err e;
     llmc_err_clear(&e);
-    llmc_status st = backend_drop(c, &lk, token, &e);
+    llmc_status st = backend_lease(c, LEASE_DROP, &lk, token, 0, &e);
     llmc_buf_free(&lk);
     llmc__breaker_record(c, breaker_view(st));
     if (st != LLMC_OK && st != LLMC_MISS)
@@ -284,7 +270,7 @@ llmc_status llmc__lease_renew_soft(llmc_cache *c, const char *key, size_t klen,
     }
     llmc_err e;
     llmc_err_clear(&e);
-    llmc_status st = backend_renew(c, &lk, token, c->lease_ms, &e);
+    llmc_status st = backend_lease(c, LEASE_RENEW, &lk, token, c->lease_ms, &e);
     llmc_buf_free(&lk);
     llmc__breaker_record(c, breaker_view(st));
     if (st != LLMC_OK && st != LLMC_MISS)
