@@ -182,6 +182,24 @@ static void l1_metrics(llmc_buf *b, const llmc_stats *st)
     llmc_buf_printf(b, "llmcache_l1_live %u\n", st->l1_live);
 }
 
+/* Leases renewed while their call is upstream (coalescing caches). */
+static void lease_metrics(llmc_buf *b, const llmc_stats *st)
+{
+    metric(b, "llmcache_lease_renewals_total", "counter",
+           "Renewals of a lease held by a call that is upstream, by result (lost: it had "
+           "expired or was another holder's; failed: the backend failed).");
+    llmc_buf_printf(b,
+                    "llmcache_lease_renewals_total{result=\"ok\"} %llu\n"
+                    "llmcache_lease_renewals_total{result=\"lost\"} %llu\n"
+                    "llmcache_lease_renewals_total{result=\"failed\"} %llu\n",
+                    (unsigned long long)st->lease_renewals,
+                    (unsigned long long)st->lease_renewals_lost,
+                    (unsigned long long)st->lease_renewals_failed);
+    metric(b, "llmcache_leases_kept", "gauge",
+           "Leases held right now by calls that are upstream (renewed until they finish).");
+    llmc_buf_printf(b, "llmcache_leases_kept %llu\n", (unsigned long long)st->leases_kept);
+}
+
 enum MHD_Result px_handle_metrics(preq *r)
 {
     proxy_server *s = r->srv;
@@ -329,6 +347,8 @@ enum MHD_Result px_handle_metrics(preq *r)
         llmc_buf_printf(&b, "llmcache_backend_storage_corrupt %u\n", st.storage_corrupt);
         if (st.l1_enabled)
             l1_metrics(&b, &st);
+        if (llmc_cache_coalesces(s->cache))
+            lease_metrics(&b, &st);
     }
     if (s->cache) {
         metric(&b, "llmcache_cache_up", "gauge",

@@ -153,6 +153,7 @@ llmc_status llmc_cache_stats(llmc_cache *c, llmc_stats *out, size_t size)
     s.corrupt_reads = atomic_load(&c->corrupt_reads);
     s.storage_corrupt = atomic_load(&c->storage_corrupt) != 0;
     llmc__tier_stats(c, &s);
+    llmc__lease_keeper_fill(c, &s);
     memcpy(out, &s, size < sizeof s ? size : sizeof s);
     return LLMC_OK;
 }

@@ -217,6 +217,8 @@ void llmc__lease_keeper_close(llmc_cache *c);
 /* leases_kept, lease_renewals, lease_renewals_lost, lease_renewals_failed
  * (llmc_cache_stats_foreach), and their reset. */
 void llmc__lease_keeper_stats(llmc_cache *c, llmc_stat_cb cb, void *ud);
+/* The keeper's counters into the lease_* fields of s. */
+void llmc__lease_keeper_fill(llmc_cache *c, llmc_stats *s);
 void llmc__lease_keeper_stats_reset(llmc_cache *c);
 
 /* Record the error of a failed call on the handle; returns e->status. */

@@ -226,6 +226,19 @@ void llmc__lease_keeper_close(llmc_cache *c)
     c->keeper = NULL;
 }
 
+void llmc__lease_keeper_fill(llmc_cache *c, llmc_stats *s)
+{
+    llmc__lease_keeper *k = c ? c->keeper : NULL;
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->mu);
+    s->leases_kept = k->n_holds;
+    pthread_mutex_unlock(&k->mu);
+    s->lease_renewals = atomic_load(&k->renewals);
+    s->lease_renewals_lost = atomic_load(&k->lost);
+    s->lease_renewals_failed = atomic_load(&k->failures);
+}
+
 void llmc__lease_keeper_stats(llmc_cache *c, llmc_stat_cb cb, void *ud)
 {
     llmc__lease_keeper *k = c ? c->keeper : NULL;

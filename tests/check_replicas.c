@@ -569,6 +569,45 @@ START_TEST(t_two_proxies_one_upstream_call)
 }
 END_TEST
 
+/* An upstream call three times as long as the lease: the leader's
+ * replica renews its lease while it waits, so the other replica's
+ * requests keep waiting for its answer instead of taking the lapsed
+ * lease and calling upstream again; /metrics shows the renewals. */
+START_TEST(t_two_proxies_lease_outlives_lease_ms)
+{
+    proxy a, b;
+    const char *opts = "\"lease_ms\": 1000, \"coalesce_poll_ms\": 20";
+    proxy_start(&a, "replica-renew-a", rs.url, opts);
+    proxy_start(&b, "replica-renew-b", rs.url, opts);
+    fp_set_delay_ms(fp, 3500);
+    int ports[2] = {a.port, b.port};
+    client_job j[4];
+    run_clients(j, 4, ports, 2, CHAT("longer than the lease"), NULL);
+    int miss = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(j[i].rc == 0 && j[i].r.status == 200, "request %d: HTTP %ld %s", i,
+                      j[i].r.status, j[i].r.body);
+        ck_assert_ptr_nonnull(strstr(j[i].r.body, "echo: longer than the lease"));
+        miss += strcmp(j[i].r.xstatus, "MISS") == 0;
+    }
+    ck_assert_uint_eq(fp_count(fp), 1);
+    ck_assert_int_eq(miss, 1);
+    long long ok = 0;
+    for (int i = 0; i < 2; i++) {
+        long long v = metric(ports[i], "llmcache_lease_renewals_total{result=\"ok\"}");
+        ck_assert_int_ge(v, 0); /* present on a coalescing cache */
+        ok += v;
+        ck_assert_int_eq(metric(ports[i], "llmcache_lease_renewals_total{result=\"lost\"}"), 0);
+        ck_assert_int_eq(metric(ports[i], "llmcache_leases_kept"), 0);
+    }
+    ck_assert_int_ge(ok, 1);
+    printf("replicas: an upstream call of 3500 ms under a 1000 ms lease: 1 upstream call, "
+           "%lld renewals\n", ok);
+    testsrv_stop(&a.srv);
+    testsrv_stop(&b.srv);
+}
+END_TEST
+
 /* Coalescing switched off in the proxies' configuration: each replica
  * goes upstream. */
 START_TEST(t_two_proxies_coalescing_off)
@@ -717,6 +756,7 @@ int main(void)
     tcase_set_timeout(px, 180);
     tcase_add_checked_fixture(px, setup, teardown);
     tcase_add_test(px, t_two_proxies_one_upstream_call);
+    tcase_add_test(px, t_two_proxies_lease_outlives_lease_ms);
     tcase_add_test(px, t_two_proxies_coalescing_off);
     tcase_add_test(px, t_proxy_leader_killed);
     tcase_add_test(px, t_proxy_redis_paused);

@@ -243,6 +243,12 @@ typedef struct llmc_stats {
     uint64_t l1_evictions;    /* copies dropped for room (entries, bytes) */
     uint64_t l1_invalidations; /* deletes/flushes received from other processes */
     uint64_t l1_resyncs;      /* subscriptions (re)established; each empties the tier */
+    /* Leases renewed while their call is upstream (lease.h; all zero when
+     * the cache does not coalesce or its backend cannot renew). */
+    uint64_t leases_kept;           /* held right now by calls upstream */
+    uint64_t lease_renewals;        /* renewals that extended a lease */
+    uint64_t lease_renewals_lost;   /* found it expired or another holder's */
+    uint64_t lease_renewals_failed; /* the backend failed (counted by the breaker) */
 } llmc_stats;
 
 /* Fill *out (size `size`, pass sizeof(llmc_stats)) with the handle's
